@@ -1,0 +1,492 @@
+"""The command line: a thin edge over the pipeline.
+
+Each command loads the one config object, opens the store, calls one pipeline
+function and prints the result (a rich table, or JSON with ``--json``). Any
+:class:`AggregatorError` is printed as one line on stderr with exit code 1;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from aggregator import __version__, pipeline
+from aggregator.config import Settings, find_config, load, resolve_feed_url
+from aggregator.errors import AggregatorError, ConfigError, SourceError
+from aggregator.logs import configure_logging
+from aggregator.model import DigestIssue, FetchOutcome
+from aggregator.publish import render_atom, render_home, write_file_atomically
+from aggregator.publish.email import render_issue
+from aggregator.sources import opml
+from aggregator.store import Store, open_store
+
+console = Console()
+EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """Loaded lazily, so ``--help`` works without a config file."""
+
+    config_path: str | None
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load(find_config(self.config_path, os.environ))
+
+    @cached_property
+    def store(self) -> Store:
+        store = open_store(self.settings.storage.url)
+        from aggregator.daemon import sync_config
+
+        sync_config(store, self.settings, now=utcnow())
+        return store
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+class AggregatorGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AggregatorError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(type(value).__name__)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "never"
+
+
+@click.group(cls=AggregatorGroup)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file (default: $AGGREGATOR_CONFIG or ./config.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every fetch and delivery.")
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Aggregate feeds into stories, publish an Atom feed and email digests."""
+    configure_logging(logging.INFO if verbose else logging.WARNING)
+    app = App(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+# -- feeds -------------------------------------------------------------------------
+
+
+@cli.group()
+def feeds() -> None:
+    """Manage subscribed feeds."""
+
+
+def feed_url_argument(value: str) -> str:
+    """An http(s) URL, or a path to an existing local file."""
+    parts = urlsplit(value)
+    if parts.scheme in {"http", "https"}:
+        if not parts.hostname:
+            raise ConfigError(f"invalid feed URL {value!r}: no host name")
+        return value
+    if parts.scheme and len(parts.scheme) > 1 and parts.scheme != "file":
+        raise ConfigError(f"unsupported URL scheme {parts.scheme!r} in {value!r} (use http or https)")
+    url = resolve_feed_url(value, Path.cwd())
+    if not Path(urlsplit(url).path).is_file():
+        raise SourceError(value, "no such file")
+    return url
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--title", default="", help="Display title.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@pass_app
+def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...]) -> None:
+    """Subscribe to a feed URL (or a local file).
+
+    Example: aggregator feeds add https://example.com/feed.xml --tag tech
+    """
+    feed, created = app.store.add_feed(feed_url_argument(url), now=utcnow(), title=title,
+                                       tags=tags)
+    click.echo(f"{'added' if created else 'already subscribed'}: feed {feed.id} {feed.url}")
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def feeds_list(app: App, as_json: bool) -> None:
+    """List feeds with their polling state and last error."""
+    rows = app.store.list_feeds()
+    if as_json:
+        print_json([{"id": f.id, "url": f.url, "title": f.title, "tags": f.tags,
+                     "last_success_at": f.last_success_at, "next_check_at": f.next_check_at,
+                     "error_count": f.error_count, "last_error": f.last_error} for f in rows])
+        return
+    print_table("Feeds", ["id", "title", "url", "tags", "last success", "errors", "last error"], [
+        (f.id, f.title, f.url, ", ".join(f.tags), when(f.last_success_at), f.error_count,
+         f.last_error) for f in rows])
+
+
+@feeds.command("remove")
+@click.argument("url_or_id")
+@pass_app
+def feeds_remove(app: App, url_or_id: str) -> None:
+    """Unsubscribe from a feed (by URL or id) and delete its entries."""
+    feed = app.store.remove_feed(url_or_id)
+    click.echo(f"removed: feed {feed.id} {feed.url}")
+
+
+@feeds.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_app
+def feeds_import(app: App, path: Path) -> None:
+    """Subscribe to every feed of an OPML file."""
+    outlines = opml.read_opml(path)
+    added = 0
+    for outline in outlines:
+        _, created = app.store.add_feed(outline.url, now=utcnow(), title=outline.title,
+                                        tags=outline.tags)
+        added += created
+    click.echo(f"imported {len(outlines)} feeds ({added} new) from {path}")
+
+
+@feeds.command("export")
+@pass_app
+def feeds_export(app: App) -> None:
+    """Write all feeds as OPML 2.0 to stdout."""
+    sys.stdout.write(opml.write_opml(app.store.list_feeds(), title=app.settings.publish.title,
+                                     now=utcnow()))
+
+
+# -- fetching and ingesting --------------------------------------------------------
+
+
+def _run_with_progress(total: int, work: Callable[[Callable[[FetchOutcome], None]], Any]) -> Any:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(stderr=True), transient=True,
+                  disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("Fetching", total=total)
+        return work(lambda _outcome: progress.advance(task))
+
+
+def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
+    print_table("Fetch results", ["feed", "new", "seen", "result"], [
+        (o.feed.title or o.feed.url, o.new_entries, o.seen_entries,
+         o.error or ("not modified" if o.not_modified else "ok")) for o in outcomes])
+
+
+@cli.command()
+@click.option("--all", "all_feeds", is_flag=True, help="Poll every feed, not only the due ones.")
+@pass_app
+def fetch(app: App, all_feeds: bool) -> None:
+    """Poll the due feeds once (or all with --all), then exit."""
+    store, settings, now = app.store, app.settings, utcnow()
+    total = len(store.due_feeds(now, include_not_due=all_feeds))
+    outcomes: list[FetchOutcome] = _run_with_progress(total, lambda advance: asyncio.run(
+        pipeline.refresh_feeds(store, settings, now=now, due_only=not all_feeds,
+                               progress=advance)))
+    pipeline.cluster_new_entries(store, settings, now=utcnow())
+    if not outcomes:
+        click.echo("no feed is due (use --all to poll every feed)")
+        return
+    print_outcomes(outcomes)
+    failed = sum(1 for o in outcomes if o.error)
+    click.echo(f"{len(outcomes)} feeds polled, {sum(o.new_entries for o in outcomes)} new entries, "
+               f"{failed} failed")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_app
+def ingest(app: App, paths: tuple[Path, ...]) -> None:
+    """Ingest local feed files, HTML pages and text articles (files or folders)."""
+    outcomes = pipeline.ingest_paths(app.store, app.settings, paths, now=utcnow())
+    pipeline.cluster_new_entries(app.store, app.settings, now=utcnow())
+    print_outcomes(outcomes)
+    if any(o.error for o in outcomes):
+        sys.exit(1)
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+@cli.group()
+def entries() -> None:
+    """Read stored entries."""
+
+
+@entries.command("list")
+@click.option("--limit", default=30, show_default=True, help="How many entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def entries_list(app: App, limit: int, as_json: bool) -> None:
+    """List the newest entries."""
+    rows = app.store.list_entries(limit=limit)
+    if as_json:
+        print_json([{"id": e.id, "feed": e.feed_title, "title": e.title, "url": e.url,
+                     "published": e.published, "language": e.language, "story_id": e.story_id,
+                     "summary": e.summary} for e in rows])
+        return
+    print_table("Entries", ["id", "published", "feed", "title", "lang", "story"], [
+        (e.id, when(e.published), e.feed_title, e.title, e.language, e.story_id) for e in rows])
+
+
+@cli.group()
+def stories() -> None:
+    """Read stories (entries grouped by event)."""
+
+
+@stories.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many stories.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def stories_list(app: App, limit: int, as_json: bool) -> None:
+    """List the latest stories with their sources."""
+    rows = app.store.list_stories(limit=limit)
+    if as_json:
+        print_json([{"id": s.id, "title": s.title, "updated_at": s.updated_at,
+                     "sources": [{"feed": e.feed_title, "title": e.title, "url": e.url}
+                                 for e in s.entries]} for s in rows])
+        return
+    print_table("Stories", ["id", "title", "sources", "outlets"], [
+        (s.id, s.title, s.source_count, ", ".join(dict.fromkeys(e.feed_title for e in s.entries)))
+        for s in rows])
+
+
+# -- publishing --------------------------------------------------------------------
+
+
+@cli.command()
+@pass_app
+def publish(app: App) -> None:
+    """Write the Atom feed and the home page into [publish] output_dir."""
+    settings, now = app.settings, utcnow()
+    out = Path(settings.publish.output_dir)
+    rows = app.store.list_entries(limit=settings.publish.max_entries)
+    write_file_atomically(out / "feeds" / "all.atom",
+                          render_atom(rows, settings=settings.publish, now=now))
+    write_file_atomically(out / "index.html", render_home(
+        app.store.list_stories(limit=50), settings=settings.publish, now=now).encode("utf-8"))
+    click.echo(f"wrote {out / 'feeds' / 'all.atom'} ({len(rows)} entries) and {out / 'index.html'}")
+
+
+# -- digests -----------------------------------------------------------------------
+
+
+@cli.group()
+def digest() -> None:
+    """Email digests."""
+
+
+@digest.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def digest_list(app: App, as_json: bool) -> None:
+    """List configured digests, their schedule and last issue."""
+    rows = []
+    for spec in app.settings.digests:
+        state = app.store.digest_state(spec.name)
+        rows.append({"name": spec.name, "title": spec.title, "schedule": spec.schedule,
+                     "timezone": spec.timezone,
+                     "subscribers": len(app.store.list_subscribers(spec.name)),
+                     "last_run_at": state.last_run_at, "next_run_at": state.next_run_at})
+    if as_json:
+        print_json(rows)
+        return
+    print_table("Digests", ["name", "schedule", "timezone", "subscribers", "last run", "next run"],
+                [(r["name"], r["schedule"], r["timezone"], r["subscribers"],
+                  when(r["last_run_at"]), when(r["next_run_at"]) if r["last_run_at"] else "at once")
+                 for r in rows])
+
+
+def preview_issue(app: App, name: str) -> DigestIssue:
+    """The issue that would be built now, without storing anything."""
+    from aggregator.digest import build_issue_stories, issue_title
+
+    spec = pipeline.find_digest(app.settings, name)
+    now = utcnow()
+    state = app.store.digest_state(name)
+    found = app.store.list_stories(limit=10_000, seen_after=state.last_window_end, seen_until=now,
+                                   tags=spec.tags)
+    return DigestIssue(id=0, digest=name, title=issue_title(spec, now), created_at=now,
+                       window_start=state.last_window_end, window_end=now,
+                       stories=build_issue_stories(found, spec))
+
+
+@digest.command("preview")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["text", "html"]), default="text",
+              show_default=True)
+@pass_app
+def digest_preview(app: App, name: str, fmt: str) -> None:
+    """Show exactly what the next issue of digest NAME would contain."""
+    issue = preview_issue(app, name)
+    if not issue.stories:
+        click.echo(f"digest {name!r} has no new stories since its last issue")
+        return
+    spec = pipeline.find_digest(app.settings, name)
+    rendered = render_issue(issue, digest=spec, publish=app.settings.publish)
+    click.echo(rendered.html if fmt == "html" else rendered.text)
+
+
+@digest.command("send")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show recipients and stories; send nothing.")
+@pass_app
+def digest_send(app: App, name: str, dry_run: bool) -> None:
+    """Build an issue of digest NAME now and deliver it to its subscribers."""
+    spec = pipeline.find_digest(app.settings, name)
+    recipients = app.store.list_subscribers(name)
+    if dry_run:
+        issue = preview_issue(app, name)
+        click.echo(f"would send {len(issue.stories)} stories to {len(recipients)} subscribers:")
+        for subscriber in recipients:
+            click.echo(f"  {subscriber.email}")
+        return
+    built = pipeline.build_digest_issue(app.store, app.settings, spec, now=utcnow())
+    if built is None:
+        click.echo(f"digest {name!r} has no new stories since its last issue; nothing sent")
+    report = pipeline.deliver_pending(app.store, app.settings, now=utcnow())
+    if built is not None:
+        click.echo(f"issue {built.id}: {len(built.stories)} stories")
+    click.echo(f"deliveries: {report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+    if report.failed or report.retrying:
+        sys.exit(1)
+
+
+# -- subscribers -------------------------------------------------------------------
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage digest subscribers."""
+
+
+def valid_email(value: str) -> str:
+    value = value.strip()
+    if not EMAIL.match(value) or len(value) > 320:
+        raise ConfigError(f"{value!r} is not a valid email address")
+    return value
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--digest", "name", required=True, help="Digest name.")
+@pass_app
+def subscribers_add(app: App, email: str, name: str) -> None:
+    """Subscribe EMAIL to a digest."""
+    pipeline.find_digest(app.settings, name)
+    subscriber, created = app.store.add_subscriber(name, valid_email(email), now=utcnow())
+    click.echo(f"{'subscribed' if created else 'already subscribed'}: {subscriber.email} to {name}")
+
+
+@subscribers.command("list")
+@click.option("--digest", "name", default=None, help="Only this digest.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def subscribers_list(app: App, name: str | None, as_json: bool) -> None:
+    """List active subscribers."""
+    if name is not None:
+        pipeline.find_digest(app.settings, name)
+    rows = app.store.list_subscribers(name)
+    if as_json:
+        print_json([{"id": s.id, "digest": s.digest, "email": s.email} for s in rows])
+        return
+    print_table("Subscribers", ["digest", "email"], [(s.digest, s.email) for s in rows])
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option("--digest", "name", required=True, help="Digest name.")
+@pass_app
+def subscribers_remove(app: App, email: str, name: str) -> None:
+    """Unsubscribe EMAIL from a digest, effective at once."""
+    pipeline.find_digest(app.settings, name)
+    app.store.remove_subscriber(name, email.strip())
+    click.echo(f"unsubscribed: {email.strip()} from {name}")
+
+
+# -- running -----------------------------------------------------------------------
+
+
+@cli.command()
+@pass_app
+def run(app: App) -> None:
+    """Run the daemon: scheduler and web server in one process (Ctrl-C stops it)."""
+    run_daemon(app, schedule=True)
+
+
+@cli.command()
+@pass_app
+def serve(app: App) -> None:
+    """Run the web server alone (no polling, no digests)."""
+    run_daemon(app, schedule=False)
+
+
+def run_daemon(app: App, *, schedule: bool) -> None:
+    from aggregator.daemon import Daemon  # keeps uvicorn out of short commands' start-up
+
+    logging.getLogger("aggregator").setLevel(logging.INFO)
+    asyncio.run(Daemon(app.store, app.settings).run(schedule=schedule))
+
+
+def main() -> None:
+    cli(prog_name="aggregator")
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,477 @@
+"""The one configuration object: ``config.toml`` plus ``AGGREGATOR_*`` overrides, loaded once.
+
+Every setting is declared once below, as a dataclass field with its default and a
+help text (``metadata["help"]``); the loader, the documentation test and
+``aggregator config show`` all read these declarations. A bad file is reported as
+one line naming the file, the line and the key. Secrets never come from the file:
+the file names an environment variable (``password_env``) and the value is read here.
+
+``Settings`` is passed as an argument everywhere; no module reads a global config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aggregator.errors import ConfigError
+
+CONFIG_ENV = "AGGREGATOR_CONFIG"
+DEFAULT_CONFIG = "config.toml"
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    url: str = field(
+        default="sqlite:///var/aggregator.db",
+        metadata=_help(
+            "Database URL. SQLite (relative paths resolve against the config file's folder) "
+            "or postgresql+psycopg://user@host/db."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    concurrency: int = field(default=10, metadata=_help("Feeds fetched at the same time."))
+    per_host: int = field(default=2, metadata=_help("Requests in flight to one host at once."))
+    timeout: float = field(default=20.0, metadata=_help("Seconds allowed for one whole fetch."))
+    interval_minutes: int = field(
+        default=30, metadata=_help("Minutes between two polls of a healthy feed.")
+    )
+    max_backoff_minutes: int = field(
+        default=720, metadata=_help("Longest wait between polls of a failing feed.")
+    )
+    max_body_bytes: int = field(
+        default=10_000_000,
+        metadata=_help("Largest feed body accepted, counted after decompression."),
+    )
+    max_redirects: int = field(default=5, metadata=_help("Redirects followed per fetch."))
+    max_entries: int = field(default=200, metadata=_help("Entries kept from one fetch."))
+    allow_private_networks: bool = field(
+        default=False,
+        metadata=_help("Allow feeds on loopback and private addresses (off: SSRF guard)."),
+    )
+    user_agent: str = field(
+        default="aggregator/0.1 (+https://example.invalid/aggregator)",
+        metadata=_help("User-Agent header sent with every request."),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    url: str = field(
+        default="",
+        metadata=_help("Feed URL (http/https) or a local file path.", required=True),
+    )
+    title: str = field(default="", metadata=_help("Display title; the feed's own when empty."))
+    tags: tuple[str, ...] = field(default=(), metadata=_help("Tags used by digest filters."))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    window_hours: int = field(
+        default=72, metadata=_help("An entry joins only stories active within this window.")
+    )
+    threshold: float = field(
+        default=0.22,
+        metadata=_help("Similarity (0 to 1) above which an entry joins a story."),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishSettings:
+    output_dir: str = field(
+        default="var/public", metadata=_help("Folder written by `aggregator publish`.")
+    )
+    base_url: str = field(
+        default="http://127.0.0.1:8080",
+        metadata=_help("Public URL of the site, used in feed ids and email links."),
+    )
+    title: str = field(default="Aggregator", metadata=_help("Title of the published feeds."))
+    max_entries: int = field(default=500, metadata=_help("Entries in the published feed."))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = field(default="127.0.0.1", metadata=_help("Address the web server binds to."))
+    port: int = field(default=8080, metadata=_help("Port the web server listens on."))
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str = field(default="localhost", metadata=_help("SMTP server host."))
+    port: int = field(default=587, metadata=_help("SMTP server port."))
+    starttls: bool = field(default=True, metadata=_help("Upgrade the connection with STARTTLS."))
+    ssl: bool = field(default=False, metadata=_help("Use implicit TLS (port 465) instead."))
+    username: str = field(default="", metadata=_help("SMTP AUTH user; empty for no AUTH."))
+    password_env: str = field(
+        default="AGGREGATOR_SMTP_PASSWORD",
+        metadata=_help("Environment variable holding the SMTP password."),
+    )
+    timeout: float = field(default=30.0, metadata=_help("Seconds allowed per SMTP command."))
+    password: str = field(default="", repr=False, metadata=_help("", secret=True, internal=True))
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    transport: str = field(
+        default="maildir", metadata=_help('How digests leave: "maildir" or "smtp".')
+    )
+    maildir: str = field(
+        default="var/mail", metadata=_help("Maildir folder for the maildir transport.")
+    )
+    sender: str = field(
+        default="Aggregator <digest@localhost>",
+        metadata=_help("From address of digest emails.", key="from"),
+    )
+    smtp: SmtpSettings = field(default_factory=SmtpSettings, metadata=_help("SMTP transport."))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    name: str = field(default="", metadata=_help("Short name used on the CLI.", required=True))
+    title: str = field(default="", metadata=_help("Title shown in the email subject."))
+    schedule: str = field(
+        default="0 7 * * *", metadata=_help("Cron expression (minute hour day month weekday).")
+    )
+    timezone: str = field(default="UTC", metadata=_help("Time zone the schedule is read in."))
+    subscribers: tuple[str, ...] = field(
+        default=(), metadata=_help("Email addresses subscribed from the config file.")
+    )
+    tags: tuple[str, ...] = field(
+        default=(), metadata=_help("Only entries of feeds with one of these tags; empty: all.")
+    )
+    max_stories: int = field(default=20, metadata=_help("Most stories in one issue."))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    tick_seconds: int = field(
+        default=30, metadata=_help("Seconds between two checks for due feeds and digests.")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    storage: StorageSettings = field(default_factory=StorageSettings, metadata=_help("Storage."))
+    fetch: FetchSettings = field(default_factory=FetchSettings, metadata=_help("Fetching."))
+    feeds: tuple[FeedSettings, ...] = field(default=(), metadata=_help("Feeds to poll."))
+    cluster: ClusterSettings = field(
+        default_factory=ClusterSettings, metadata=_help("Story clustering.")
+    )
+    publish: PublishSettings = field(
+        default_factory=PublishSettings, metadata=_help("Published feeds and pages.")
+    )
+    server: ServerSettings = field(default_factory=ServerSettings, metadata=_help("Web server."))
+    mail: MailSettings = field(default_factory=MailSettings, metadata=_help("Email."))
+    digests: tuple[DigestSettings, ...] = field(default=(), metadata=_help("Email digests."))
+    schedule: ScheduleSettings = field(
+        default_factory=ScheduleSettings, metadata=_help("Daemon scheduling.")
+    )
+    config_path: str = field(default="", metadata=_help("", internal=True))
+
+    def digest(self, name: str) -> DigestSettings | None:
+        return next((d for d in self.digests if d.name == name), None)
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+class _LineIndex:
+    """Maps dotted key paths (``feeds[1].url``) to line numbers.
+
+    tomllib reports syntax errors with a line but returns plain dicts, so we scan
+    the text once to be able to name the line of a key that is valid TOML but a
+    wrong setting.
+    """
+
+    _header = re.compile(r"^\s*\[(\[)?\s*([A-Za-z0-9_.\-]+)\s*\]")
+    _key = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        current = ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._header.match(line)
+            if header:
+                name = header.group(2)
+                if header.group(1):  # [[array.of.tables]]
+                    counts[name] = counts.get(name, 0) + 1
+                    current = f"{name}[{counts[name] - 1}]"
+                else:
+                    current = self._in_array(name, counts)
+                self.lines.setdefault(current, number)
+                continue
+            key = self._key.match(line)
+            if key:
+                path = f"{current}.{key.group(1)}" if current else key.group(1)
+                self.lines.setdefault(path, number)
+
+    @staticmethod
+    def _in_array(name: str, counts: dict[str, int]) -> str:
+        # "[digests.filters]" after "[[digests]]" belongs to the last digest.
+        head, _, rest = name.partition(".")
+        if rest and head in counts:
+            return f"{head}[{counts[head] - 1}].{rest}"
+        return name
+
+    def line(self, path: str) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rpartition(".")[0] if "." in path else ""
+        return None
+
+
+class _Loader:
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        self.index = _LineIndex(text)
+
+    def error(self, path: str, problem: str) -> ConfigError:
+        line = self.index.line(path)
+        where = f"{self.source}:{line}" if line else self.source
+        return ConfigError(f"{where}: {problem}")
+
+    def build(self, cls: type[Any], table: Mapping[str, Any], path: str) -> Any:
+        hints = typing.get_type_hints(cls)
+        known = {f.metadata.get("key", f.name): f for f in fields(cls)}
+        known = {k: f for k, f in known.items() if not f.metadata.get("internal")}
+        section = f"[{path}]" if path else "the top level"
+        for key in table:
+            if key not in known:
+                raise self.error(_join(path, key), f"unknown key '{key}' in {section}")
+        values: dict[str, Any] = {}
+        for key, f in known.items():
+            key_path = _join(path, key)
+            if key not in table:
+                if f.metadata.get("required"):
+                    raise self.error(path, f"missing required key '{key}' in {section}")
+                continue
+            values[f.name] = self.convert(hints[f.name], table[key], key_path)
+        return cls(**values)
+
+    def convert(self, hint: Any, value: Any, path: str) -> Any:
+        origin = typing.get_origin(hint)
+        if is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise self.error(path, f"'{path}' must be a table")
+            return self.build(typing.cast(type[Any], hint), value, path)
+        if origin is tuple:
+            (item,) = typing.get_args(hint)[:1]
+            if not isinstance(value, list):
+                raise self.error(path, f"'{path}' must be a list, got {_show(value)}")
+            if is_dataclass(item):
+                return tuple(self.convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+            return tuple(self.convert(item, v, path) for v in value)
+        if origin in (typing.Union, types.UnionType):
+            raise TypeError(f"unsupported setting type {hint}")
+        return self.scalar(hint, value, path)
+
+    def scalar(self, hint: Any, value: Any, path: str) -> Any:
+        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise self.error(path, f"'{path}' must be {names[hint]}, got {_show(value)}")
+        return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def find_config(path: str | None, environ: Mapping[str, str]) -> Path:
+    """The config file to use: ``--config``, then ``$AGGREGATOR_CONFIG``, then ./config.toml."""
+    chosen = path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    return Path(chosen).expanduser()
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve the configuration at ``path``."""
+    environ = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found (use --config PATH or set {CONFIG_ENV})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return loads(text, source=str(path), base_dir=path.resolve().parent, environ=environ)
+
+
+def loads(
+    text: str, *, source: str, base_dir: Path, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Like :func:`load`, for text already in memory (tests, reload checks)."""
+    environ = os.environ if environ is None else environ
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    loader = _Loader(source, text)
+    settings: Settings = loader.build(Settings, _apply_environ(table, environ), "")
+    settings = _resolve(settings, base_dir, environ)
+    validate(settings, loader)
+    return replace(settings, config_path=source)
+
+
+def _apply_environ(table: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``AGGREGATOR_<SECTION>_<KEY>`` overrides scalar keys of the plain sections."""
+    table = {k: dict(v) if isinstance(v, dict) else v for k, v in table.items()}
+    for section, cls in _SECTION_TYPES.items():
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            name = f"AGGREGATOR_{section}_{f.name}".upper()
+            if name not in environ or f.metadata.get("internal") or is_dataclass(hints[f.name]):
+                continue
+            key = f.metadata.get("key", f.name)
+            table.setdefault(section, {})[key] = _parse_env(hints[f.name], environ[name], name)
+    return table
+
+
+def _parse_env(hint: Any, raw: str, name: str) -> Any:
+    try:
+        if hint is bool:
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} has an invalid value {raw!r}") from None
+    return raw
+
+
+_SECTION_TYPES: dict[str, type[Any]] = {
+    "storage": StorageSettings,
+    "fetch": FetchSettings,
+    "cluster": ClusterSettings,
+    "publish": PublishSettings,
+    "server": ServerSettings,
+    "mail": MailSettings,
+    "schedule": ScheduleSettings,
+}
+
+
+def _resolve(settings: Settings, base: Path, environ: Mapping[str, str]) -> Settings:
+    """Make relative paths absolute against the config file's folder; read secrets."""
+    smtp = settings.mail.smtp
+    mail = replace(
+        settings.mail,
+        maildir=str(_resolve_path(settings.mail.maildir, base)),
+        smtp=replace(smtp, password=environ.get(smtp.password_env, "")),
+    )
+    return replace(
+        settings,
+        storage=replace(settings.storage, url=resolve_database_url(settings.storage.url, base)),
+        publish=replace(
+            settings.publish, output_dir=str(_resolve_path(settings.publish.output_dir, base))
+        ),
+        mail=mail,
+        feeds=tuple(replace(f, url=resolve_feed_url(f.url, base)) for f in settings.feeds),
+    )
+
+
+def _resolve_path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    """Resolve the path of a relative ``sqlite:///`` URL against ``base``."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        path = url[len(prefix) :]
+        if path and not path.startswith("/"):
+            return prefix + str(base / path)
+    return url
+
+
+def resolve_feed_url(url: str, base: Path) -> str:
+    """http(s) URLs stay; local paths become absolute ``file://`` URLs."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in {"http", "https", "file"}:
+        return url
+    return _resolve_path(url, base).resolve().as_uri()
+
+
+def validate(settings: Settings, loader: _Loader | None = None) -> None:
+    """Checks that span keys; raises :class:`ConfigError` naming the key."""
+
+    def fail(path: str, problem: str) -> ConfigError:
+        return loader.error(path, problem) if loader else ConfigError(problem)
+
+    if settings.mail.transport not in {"maildir", "smtp"}:
+        raise fail("mail.transport", 'mail.transport must be "maildir" or "smtp"')
+    if not 0 < settings.server.port < 65536:
+        raise fail("server.port", "server.port must be between 1 and 65535")
+    for name in ("concurrency", "per_host", "interval_minutes", "max_body_bytes"):
+        if getattr(settings.fetch, name) < 1:
+            raise fail(f"fetch.{name}", f"fetch.{name} must be at least 1")
+    if settings.fetch.timeout <= 0:
+        raise fail("fetch.timeout", "fetch.timeout must be positive")
+    for i, feed in enumerate(settings.feeds):
+        scheme = urlsplit(feed.url).scheme
+        if scheme not in {"http", "https", "file"}:
+            raise fail(f"feeds[{i}].url", f"feeds[{i}].url {feed.url!r} is not http, https or a path")
+    seen: set[str] = set()
+    for i, digest in enumerate(settings.digests):
+        if digest.name in seen:
+            raise fail(f"digests[{i}].name", f"digest name {digest.name!r} is used twice")
+        seen.add(digest.name)
+        try:
+            ZoneInfo(digest.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise fail(
+                f"digests[{i}].timezone", f"unknown time zone {digest.timezone!r}"
+            ) from None
+        from aggregator.digest.schedule import check_cron  # local: keeps config import light
+
+        problem = check_cron(digest.schedule, digest.timezone)
+        if problem:
+            raise fail(f"digests[{i}].schedule", f"invalid cron {digest.schedule!r}: {problem}")
+
+
+def iter_settings(cls: type[Any] = Settings, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every user-facing setting; used by docs and tests."""
+    rows: list[tuple[str, Any, str]] = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        key = _join(prefix, f.metadata.get("key", f.name))
+        hint = hints[f.name]
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else None
+        nested = hint if is_dataclass(hint) else item if is_dataclass(item) else None
+        if nested is not None:
+            rows.extend(iter_settings(typing.cast(type[Any], nested), key))
+            continue
+        default = f.default if f.default is not MISSING else None
+        rows.append((key, default, f.metadata.get("help", "")))
+    return rows

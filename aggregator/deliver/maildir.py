@@ -1,0 +1,51 @@
+"""Deliver into a local Maildir: the embedded default, readable by any mail client.
+
+Each message is written into ``tmp/`` and renamed into ``new/``, so a reader never
+sees half a message. The file name carries the delivery key (issue and
+subscriber), so delivering the same key again after a crash finds the message
+already there and writes nothing: exactly one copy per subscriber per issue.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from email.message import EmailMessage
+from pathlib import Path
+
+from aggregator.errors import DeliveryError
+
+
+class MaildirTransport:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> MaildirTransport:
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryError(str(self.root), f"cannot create the Maildir ({exc.strerror})") from None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def has_delivered(self, key: str) -> bool:
+        prefix = f"{key}."
+        return any(name.startswith(prefix) for sub in ("new", "cur")
+                   for name in os.listdir(self.root / sub))
+
+    def send(self, message: EmailMessage, *, key: str) -> None:
+        if self.has_delivered(key):
+            return
+        name = f"{key}.{socket.gethostname().replace('/', '_').replace(':', '_')}"
+        temporary = self.root / "tmp" / name
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(message.as_bytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.root / "new" / name)
+        except OSError as exc:
+            raise DeliveryError(str(message["To"]), f"cannot write to {self.root} ({exc.strerror})") from None

@@ -1,0 +1,81 @@
+"""Deliver over SMTP: one connection for a whole batch, STARTTLS or implicit TLS, AUTH.
+
+A 5xx reply for a recipient is permanent (recorded, never retried); anything else
+(connection refused, 4xx, timeouts) is temporary and retried later by the ledger.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from aggregator.config import SmtpSettings
+from aggregator.errors import DeliveryError
+
+
+class SmtpTransport:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                self._client.close()
+            self._client = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        where = f"{s.host}:{s.port}"
+        try:
+            if s.ssl:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.starttls:
+                    client.starttls(context=ssl.create_default_context())
+            if s.username:
+                client.login(s.username, s.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(where, f"SMTP login refused ({_reply(exc)})") from None
+        except smtplib.SMTPNotSupportedError:
+            raise DeliveryError(where, "the server does not offer STARTTLS "
+                                "(set [mail.smtp] starttls = false only on a trusted network)") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(where, f"cannot connect to the SMTP server ({exc})") from None
+        return client
+
+    def send(self, message: EmailMessage, *, key: str) -> None:
+        recipient = str(message["To"])
+        if self._client is None:
+            self._client = self._connect()
+        try:
+            self._client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            raise DeliveryError(recipient, f"refused with {code} {reply.decode(errors='replace')}",
+                                permanent=500 <= code < 600) from None
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            raise DeliveryError(recipient, _reply(exc), permanent=500 <= exc.smtp_code < 600) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise DeliveryError(recipient, f"SMTP connection failed ({exc})") from None
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+        else str(exc.smtp_error)
+    return f"{exc.smtp_code} {message}"

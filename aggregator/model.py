@@ -1,0 +1,220 @@
+"""The one data model that flows through every stage of the pipeline.
+
+Plain frozen dataclasses, no I/O. Library types (feedparser dicts, SQL rows, Jinja
+contexts) are converted at the boundary of the module that owns them and never
+travel further. One word per concept: a *feed* is a subscription, an *entry* is one
+item of a feed, a *story* is a group of entries about the same event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feed:
+    """A subscription: where entries come from, and its polling state."""
+
+    id: int
+    url: str
+    title: str = ""
+    site_url: str = ""
+    tags: tuple[str, ...] = ()
+    etag: str = ""
+    last_modified: str = ""
+    next_check_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    last_success_at: datetime | None = None
+    error_count: int = 0
+    last_error: str = ""
+    last_error_at: datetime | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.url.startswith("file://")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawDocument:
+    """Bytes as a source delivered them. A 304 is a value (``not_modified``), not an error."""
+
+    url: str
+    content: bytes = b""
+    content_type: str = ""
+    status: int = 200
+    etag: str = ""
+    last_modified: str = ""
+    not_modified: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedEntry:
+    """One item as its format understood it, before our normalization rules."""
+
+    guid: str = ""
+    link: str = ""
+    title: str = ""
+    content_html: str = ""
+    summary_html: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    published_text: str = ""
+    author: str = ""
+    tags: tuple[str, ...] = ()
+    language: str = ""
+    base_url: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedDocument:
+    """What one format module understood of a document."""
+
+    format: str
+    title: str = ""
+    site_url: str = ""
+    language: str = ""
+    entries: tuple[ParsedEntry, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """A clean, comparable entry: what normalize produces and the store keeps."""
+
+    entry_key: str
+    url: str
+    title: str
+    published: datetime
+    feed_id: int = 0
+    updated: datetime | None = None
+    language: str = ""
+    summary: str = ""
+    content_html: str = ""
+    author: str = ""
+    tags: tuple[str, ...] = ()
+    # Set by the store.
+    id: int | None = None
+    story_id: int | None = None
+    first_seen_at: datetime | None = None
+    feed_title: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Story:
+    """Entries about one event; ``entries[0]`` is the lead source."""
+
+    id: int
+    title: str
+    entries: tuple[Entry, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def source_count(self) -> int:
+        return len({entry.feed_id for entry in self.entries})
+
+    @property
+    def newest(self) -> datetime:
+        return max(entry.published for entry in self.entries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewStory:
+    """A story the clusterer wants created: its title and its entries, lead first."""
+
+    title: str
+    entry_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterPlan:
+    """What one clustering pass decided: entries joining stories, and new stories."""
+
+    joins: dict[int, list[int]] = field(default_factory=dict)
+    new_stories: list[NewStory] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueSource:
+    """One outlet's link inside a frozen digest story."""
+
+    feed_title: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueStory:
+    """A story as frozen into a digest issue."""
+
+    story_id: int
+    headline: str
+    url: str
+    summary: str
+    published: datetime
+    sources: tuple[IssueSource, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestIssue:
+    """An immutable snapshot of one digest: a retry or a re-send shows the same content."""
+
+    id: int
+    digest: str
+    title: str
+    created_at: datetime
+    window_start: datetime | None
+    window_end: datetime
+    stories: tuple[IssueStory, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestState:
+    """Where a digest stands; the store, not the scheduler's memory, is the truth."""
+
+    name: str
+    last_run_at: datetime | None = None
+    next_run_at: datetime | None = None
+    last_window_end: datetime | None = None
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscriber:
+    id: int
+    digest: str
+    email: str
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One (digest issue, subscriber) row of the delivery ledger."""
+
+    id: int
+    issue_id: int
+    subscriber_id: int
+    email: str
+    state: DeliveryState
+    attempts: int = 0
+    last_error: str = ""
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOutcome:
+    """What one polling of one feed did, for logs and progress output."""
+
+    feed: Feed
+    new_entries: int = 0
+    seen_entries: int = 0
+    not_modified: bool = False
+    error: str = ""

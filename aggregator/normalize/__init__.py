@@ -1,0 +1,72 @@
+"""Stage 3, normalize: a :class:`ParsedDocument` becomes clean, comparable :class:`Entry` values.
+
+Order matters and is fixed here: text clean-up, dates, links and identity,
+language and summary, and the HTML sanitizer last (see ``sanitize.py`` for why).
+Pure: the clock comes in as ``now``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from aggregator.model import Entry, ParsedDocument, ParsedEntry
+from aggregator.normalize.dates import clamp_date, parse_date
+from aggregator.normalize.identity import entry_key
+from aggregator.normalize.language import detect_language
+from aggregator.normalize.sanitize import sanitize_html
+from aggregator.normalize.summary import summarize
+from aggregator.normalize.text import clean_html_text, clean_text, html_to_text
+from aggregator.normalize.urls import canonical_url
+
+__all__ = ["to_entries"]
+
+
+def to_entries(
+    doc: ParsedDocument, *, feed_url: str, now: datetime, max_entries: int = 200
+) -> list[Entry]:
+    """Normalize every entry of ``doc``; duplicates inside the document are dropped."""
+    guid_counts = Counter(item.guid for item in doc.entries if item.guid)
+    entries: dict[str, Entry] = {}
+    for item in doc.entries[:max_entries]:
+        # A guid shared by several items cannot identify one of them: mix the link in.
+        shared_guid = guid_counts[item.guid] > 1
+        entry = to_entry(item, doc=doc, feed_url=feed_url, now=now, shared_guid=shared_guid)
+        if entry is not None:
+            entries.setdefault(entry.entry_key, entry)
+    return list(entries.values())
+
+
+def to_entry(
+    item: ParsedEntry, *, doc: ParsedDocument, feed_url: str, now: datetime,
+    shared_guid: bool = False,
+) -> Entry | None:
+    base = item.base_url or feed_url
+    link = canonical_url(item.link, base)
+    content = clean_html_text(item.content_html or item.summary_html)
+    text = html_to_text(content)
+    title = clean_text(html_to_text(item.title)) or _title_from_text(text)
+    if not title and not link:
+        return None
+    # Our reader first: feedparser silently reads unknown zones such as ICT as UTC.
+    published = clamp_date(parse_date(item.published_text) or item.published, now)
+    guid = f"{item.guid}|{link}" if shared_guid else item.guid
+    summary_source = html_to_text(clean_html_text(item.summary_html)) or text
+    return Entry(
+        entry_key=entry_key(guid=guid, link=link, title=title, published=published.isoformat()),
+        url=link,
+        title=title,
+        published=published,
+        updated=item.updated,
+        language=detect_language(f"{title}\n{text}", item.language or doc.language),
+        summary=summarize(summary_source),
+        author=clean_text(item.author),
+        tags=tuple(dict.fromkeys(clean_text(t) for t in item.tags if clean_text(t))),
+        # Sanitize last: nothing may rewrite HTML after this line.
+        content_html=sanitize_html(content, base),
+    )
+
+
+def _title_from_text(text: str, limit: int = 90) -> str:
+    first = text.split("\n\n", 1)[0]
+    return first if len(first) <= limit else first[: limit - 1].rsplit(" ", 1)[0] + "…"

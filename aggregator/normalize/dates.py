@@ -1,0 +1,64 @@
+"""Dates from feeds and texts into timezone-aware UTC datetimes.
+
+Understood: ISO 8601 / RFC 3339, RFC 822 (with numeric or named zones, including
+ICT, Indochina Time), and the day-first forms of Vietnamese pages (``21/02/2026``,
+``21/02/2026 11:04``, ``21-2-2026 lúc 11h04``). A date without a zone is read in
+``default_tz``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import parsedate_to_datetime
+
+_ZONES = {"ICT": "+0700", "UT": "+0000", "Z": "+0000", "CET": "+0100", "CEST": "+0200"}
+_NAMED_ZONE = re.compile(r"\b(ICT|CEST|CET)\b")
+_DAY_FIRST = re.compile(
+    r"^(?:ngày\s+)?(\d{1,2})[/-](\d{1,2})[/-](\d{4})"
+    r"(?:,?\s+(?:lúc\s+)?(\d{1,2})[:h](\d{2}))?$",
+    re.IGNORECASE,
+)
+
+
+def parse_date(text: str, default_tz: tzinfo = UTC) -> datetime | None:
+    """The UTC instant ``text`` names, or None when it names none we understand."""
+    text = text.strip()
+    if not text:
+        return None
+    for reader in (_iso, _day_first, _rfc822):
+        try:
+            found = reader(text)
+        except (ValueError, TypeError, IndexError, OverflowError):
+            continue
+        if found is not None:
+            if found.tzinfo is None:
+                found = found.replace(tzinfo=default_tz)
+            return found.astimezone(UTC)
+    return None
+
+
+def _iso(text: str) -> datetime | None:
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        return None
+    return datetime.fromisoformat(text.replace("z", "Z"))
+
+
+def _day_first(text: str) -> datetime | None:
+    match = _DAY_FIRST.match(text)
+    if not match:
+        return None
+    day, month, year, hour, minute = match.groups()
+    return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+
+
+def _rfc822(text: str) -> datetime | None:
+    text = _NAMED_ZONE.sub(lambda m: _ZONES[m.group(1)], text)
+    return parsedate_to_datetime(text)
+
+
+def clamp_date(value: datetime | None, now: datetime) -> datetime:
+    """Missing dates become ``now``; dates more than a day ahead are not believed."""
+    if value is None or value > now + timedelta(days=1):
+        return now
+    return value

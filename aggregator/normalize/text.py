@@ -1,0 +1,64 @@
+"""Clean Unicode text: NFC, no zero-width characters, one space between words.
+
+Vietnamese arrives both precomposed and decomposed (a vowel plus combining tone
+marks); NFC makes the two spellings of one title compare equal.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACES = re.compile(r"\s+")
+_BLOCKS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote figure figcaption pre tr table section "
+    "article header footer".split()
+)
+
+
+def clean_text(value: str) -> str:
+    """One line of text: NFC, invisible characters dropped, whitespace collapsed."""
+    value = unicodedata.normalize("NFC", value).translate(_INVISIBLE)
+    return _SPACES.sub(" ", value).strip()
+
+
+def clean_html_text(value: str) -> str:
+    """NFC and no invisible characters, keeping the markup as it is."""
+    return unicodedata.normalize("NFC", value).translate(_INVISIBLE)
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in {"script", "style", "template"}:
+            self._skip += 1
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style", "template"}:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Readable plain text of an HTML fragment; paragraphs separated by blank lines."""
+    if "<" not in markup:
+        return clean_text(html.unescape(markup))
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    blocks = (clean_text(b) for b in "".join(extractor.parts).split("\n"))
+    return "\n\n".join(b for b in blocks if b)

@@ -1,0 +1,51 @@
+"""Canonical URLs: absolute, lower-case scheme and host, no fragment, no tracking parameters.
+
+Two links to one article that differ only in ``utm_*`` or ``fbclid`` must compare
+equal, both for deduplication and for clustering.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "igshid",
+     "yclid", "_hsenc", "_hsmi", "mkt_tok", "ref_src"}
+)
+
+
+def is_tracking_param(name: str) -> bool:
+    name = name.lower()
+    return name.startswith("utm_") or name in TRACKING_PARAMS
+
+
+def is_safe_url(url: str) -> bool:
+    """True for http, https and mailto URLs (after the browser's own trimming)."""
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return scheme in SAFE_SCHEMES
+
+
+def absolute_url(url: str, base: str) -> str:
+    return urljoin(base, url.strip()) if base else url.strip()
+
+
+def canonical_url(url: str, base: str = "") -> str:
+    """The canonical form of ``url`` resolved against ``base``; "" when unsafe or empty."""
+    url = absolute_url(url, base)
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"}:
+        return url if scheme == "mailto" else ""
+    host = (parts.hostname or "").rstrip(".")
+    if port and not (scheme == "http" and port == 80 or scheme == "https" and port == 443):
+        host = f"{host}:{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not is_tracking_param(k)]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))

@@ -1,0 +1,49 @@
+"""Stage 2, parse: bytes in, :class:`ParsedDocument` out, one module per format.
+
+:func:`detect_format` sniffs the document; :func:`parse_document` dispatches to the
+format module. Library types (feedparser dicts, lxml trees) never leave their
+module. Parsing is pure: no network, no clock.
+"""
+
+from __future__ import annotations
+
+from aggregator.errors import ParseError
+from aggregator.model import ParsedDocument, RawDocument
+from aggregator.parse import feed, html, jsonfeed, text
+
+__all__ = ["detect_format", "parse_document"]
+
+_SNIFF_BYTES = 2048
+
+
+def detect_format(raw: RawDocument) -> str:
+    """One of ``"xml"`` (RSS/Atom/RDF), ``"json"``, ``"html"`` or ``"text"``."""
+    head = raw.content[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
+    content_type = raw.content_type.split(";")[0].strip().lower()
+    if head.startswith(b"{") or content_type in {"application/feed+json", "application/json"}:
+        return "json"
+    if head.startswith((b"<!doctype html", b"<html")) or content_type == "text/html":
+        return "html"
+    if head.startswith(b"<") and any(
+        marker in head for marker in (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"<channel")
+    ):
+        return "xml"
+    if head.startswith(b"<?xml") or content_type.endswith(("xml", "+xml")):
+        return "xml"
+    if head.startswith(b"<"):
+        return "html"
+    return "text"
+
+
+def parse_document(raw: RawDocument) -> ParsedDocument:
+    """Parse any supported document; raises :class:`ParseError` when nothing is usable."""
+    if not raw.content.strip():
+        raise ParseError(f"{raw.url}: the document is empty")
+    kind = detect_format(raw)
+    if kind == "json":
+        return jsonfeed.parse_json_feed(raw)
+    if kind == "html":
+        return html.parse_html_page(raw)
+    if kind == "text":
+        return text.parse_text_article(raw)
+    return feed.parse_xml_feed(raw)

@@ -1,0 +1,65 @@
+"""JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1) into a :class:`ParsedDocument`."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from aggregator.errors import ParseError
+from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+
+
+def parse_json_feed(raw: RawDocument) -> ParsedDocument:
+    try:
+        data = json.loads(raw.content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"{raw.url}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not str(data.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        raise ParseError(f"{raw.url}: JSON without a JSON Feed version")
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise ParseError(f"{raw.url}: JSON Feed without an items list")
+    return ParsedDocument(
+        format="json" + str(data["version"]).rsplit("/", 1)[-1],
+        title=_text(data.get("title")),
+        site_url=_text(data.get("home_page_url")),
+        language=_text(data.get("language")),
+        entries=tuple(_to_entry(item, raw.url, data) for item in items if isinstance(item, dict)),
+    )
+
+
+def _to_entry(item: dict[str, Any], feed_url: str, feed: dict[str, Any]) -> ParsedEntry:
+    content_html = _text(item.get("content_html"))
+    if not content_html and item.get("content_text"):
+        paragraphs = _text(item.get("content_text")).split("\n\n")
+        content_html = "".join(f"<p>{html.escape(p.strip())}</p>" for p in paragraphs if p.strip())
+    return ParsedEntry(
+        guid=_text(item.get("id")),
+        link=_text(item.get("url")) or _text(item.get("external_url")),
+        title=_text(item.get("title")),
+        content_html=content_html,
+        summary_html=html.escape(_text(item.get("summary"))),
+        published_text=_text(item.get("date_published")) or _text(item.get("date_modified")),
+        author=_author(item) or _author(feed),
+        tags=tuple(_text(t) for t in item.get("tags") or [] if _text(t)),
+        language=_text(item.get("language")) or _text(feed.get("language")),
+        base_url=_text(item.get("url")) or feed_url,
+    )
+
+
+def _author(obj: dict[str, Any]) -> str:
+    authors = obj.get("authors") or ([obj["author"]] if isinstance(obj.get("author"), dict) else [])
+    names = [_text(a.get("name")) for a in authors if isinstance(a, dict)]
+    return ", ".join(n for n in names if n)
+
+
+def _text(value: Any) -> str:
+    # JSON Feed fields are strings; anything else (numbers as ids, nulls) is coerced or dropped.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""

@@ -1,0 +1,65 @@
+"""A plain-text article (as scraped from a news page) into a one-entry document.
+
+Layout of such files: the title on the first line, then the body, with dates inside
+the text (``date 2026-02-21``, ``21/02/2026 11:04``) and leftover page noise: video
+player remnants (``0:00 / 0:00``), the title repeated, comment-box labels. The
+noise rules live in :data:`NOISE_LINES`, one pattern per quirk.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+
+NOISE_LINES = (
+    re.compile(r"^\d{1,2}:\d{2}(\s*/\s*\d{1,2}:\d{2})?$"),  # video player clock
+    re.compile(r"^(bình luận|gửi bình luận|ý kiến của bạn|chia sẻ|comments?)\s*:?$", re.I),
+    re.compile(r"^(tin liên quan|xem thêm|đọc thêm|related)\s*:?$", re.I),
+)
+DATE_LINE = re.compile(r"^date\s+(\S+)$", re.I)
+# First date-like run inside the text: 21/02/2026 11:04, 21-2-2026, 2026-02-21T11:04.
+DATE_IN_TEXT = re.compile(
+    r"\b(\d{1,2}[/-]\d{1,2}[/-]\d{4}(?:,?\s+(?:lúc\s+)?\d{1,2}[:h]\d{2})?"
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?)\b"
+)
+
+
+def decode_text(content: bytes) -> str:
+    """UTF-8 (with or without BOM), else windows-1258, the legacy Vietnamese code page."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return content.decode("cp1258", errors="replace")
+
+
+def is_noise_line(line: str) -> bool:
+    return any(pattern.match(line) for pattern in NOISE_LINES)
+
+
+def parse_text_article(raw: RawDocument) -> ParsedDocument:
+    lines = [line.strip() for line in decode_text(raw.content).splitlines()]
+    lines = [line for line in lines if line]
+    title = lines[0] if lines else ""
+    published = ""
+    body: list[str] = []
+    for line in lines[1:]:
+        stamp = DATE_LINE.match(line)
+        if stamp and not published:
+            published = stamp.group(1)
+        elif line != title and not is_noise_line(line):
+            body.append(line)
+    if not published:
+        found = DATE_IN_TEXT.search("\n".join(body))
+        published = found.group(1) if found else ""
+    content = "".join(f"<p>{html.escape(line)}</p>" for line in body)
+    entry = ParsedEntry(
+        guid=raw.url,
+        link=raw.url,
+        title=title,
+        content_html=content,
+        published_text=published,
+        base_url=raw.url,
+    )
+    return ParsedDocument(format="text", title=title, entries=(entry,))

@@ -1,0 +1,266 @@
+"""The use cases, one orchestrator each, calling one function per pipeline stage.
+
+* :func:`refresh_feeds`: sources -> parse -> normalize -> store, for due (or all) feeds
+* :func:`ingest_paths`: the same from files and folders given on the command line
+* :func:`cluster_new_entries`: store -> cluster -> store
+* :func:`run_due_digests`: store -> digest -> store (frozen issue + pending deliveries)
+* :func:`deliver_pending`: store -> publish.email -> deliver -> store (ledger)
+
+The CLI and the daemon call exactly these, so ``aggregator fetch`` does what the
+daemon does. One bad feed never stops a pass and never deletes stored entries:
+its failure is recorded on the feed. The clock comes in as ``now``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from aggregator import cluster, digest, normalize, parse, sources
+from aggregator.config import DigestSettings, Settings
+from aggregator.deliver import open_transport
+from aggregator.errors import AggregatorError, DeliveryError, NotFoundError, SourceError
+from aggregator.model import DeliveryState, DigestIssue, Entry, Feed, FetchOutcome, RawDocument
+from aggregator.publish.email import build_message, format_created, render_issue
+from aggregator.sources.files import expand_paths, read_file
+from aggregator.sources.polling import next_check_at
+from aggregator.store import Store
+
+log = logging.getLogger("aggregator")
+
+Progress = Callable[[FetchOutcome], None]
+
+
+# -- fetching ----------------------------------------------------------------------
+
+
+async def refresh_feeds(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    due_only: bool = True,
+    client: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
+) -> list[FetchOutcome]:
+    """Poll the due (or all) feeds concurrently, within ``[fetch] concurrency``."""
+    feeds = await asyncio.to_thread(store.due_feeds, now, include_not_due=not due_only)
+    if not feeds:
+        return []
+    # A global limit, and one per host so a slow host never holds every slot.
+    limit = asyncio.Semaphore(settings.fetch.concurrency)
+    hosts: dict[str, asyncio.Semaphore] = {}
+    owned = client is None
+    client = client or sources.build_client(settings.fetch)
+    try:
+        async def one(feed: Feed) -> FetchOutcome:
+            host = urlsplit(feed.url).hostname or ""
+            per_host = hosts.setdefault(host, asyncio.Semaphore(settings.fetch.per_host))
+            async with per_host, limit:
+                outcome = await refresh_feed(feed, store, settings, now=now, client=client)
+            if progress is not None:
+                progress(outcome)
+            return outcome
+
+        return list(await asyncio.gather(*(one(feed) for feed in feeds)))
+    finally:
+        if owned:
+            await client.aclose()
+
+
+async def refresh_feed(
+    feed: Feed, store: Store, settings: Settings, *, now: datetime, client: httpx.AsyncClient
+) -> FetchOutcome:
+    try:
+        raw = await sources.fetch_feed(feed, client, settings.fetch)
+        if raw.not_modified:
+            await asyncio.to_thread(_record_success, store, feed, raw, settings, now, "", "")
+            log.info("Feed not modified", extra={"feed": feed.url})
+            return FetchOutcome(feed=feed, not_modified=True)
+        return await asyncio.to_thread(store_document, store, feed, raw, settings, now)
+    except AggregatorError as exc:
+        return await asyncio.to_thread(_record_failure, store, feed, str(exc), settings, now)
+    except Exception as exc:  # a bug must cost one feed, not the pass
+        log.exception("Unexpected error while refreshing %s", feed.url)
+        problem = f"internal error ({type(exc).__name__}: {exc}); please report it"
+        return await asyncio.to_thread(_record_failure, store, feed, problem, settings, now)
+
+
+def store_document(
+    store: Store, feed: Feed, raw: RawDocument, settings: Settings, now: datetime
+) -> FetchOutcome:
+    """parse -> normalize -> store, for one fetched document of one feed."""
+    document = parse.parse_document(raw)
+    entries = normalize.to_entries(document, feed_url=raw.url, now=now,
+                                   max_entries=settings.fetch.max_entries)
+    new = store.upsert_entries(feed.id, entries, now=now)
+    _record_success(store, feed, raw, settings, now, document.title, document.site_url)
+    log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
+    return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
+
+
+def _record_success(
+    store: Store, feed: Feed, raw: RawDocument, settings: Settings, now: datetime,
+    title: str, site_url: str,
+) -> None:
+    store.record_fetch_success(
+        feed.id, now=now, next_check_at=next_check_at(now, settings.fetch),
+        etag=raw.etag or feed.etag, last_modified=raw.last_modified or feed.last_modified,
+        title=title, site_url=site_url,
+    )
+
+
+def _record_failure(
+    store: Store, feed: Feed, problem: str, settings: Settings, now: datetime
+) -> FetchOutcome:
+    retry = next_check_at(now, settings.fetch, errors=feed.error_count + 1)
+    store.record_fetch_error(feed.id, now=now, error=problem, next_check_at=retry)
+    log.warning("Feed failed: %s", problem, extra={"feed": feed.url, "retry_at": retry.isoformat()})
+    return FetchOutcome(feed=feed, error=problem)
+
+
+def ingest_paths(
+    store: Store, settings: Settings, paths: Sequence[Path], *, now: datetime
+) -> list[FetchOutcome]:
+    """Read local feed files, HTML pages and text articles into the store.
+
+    A feed file becomes its own feed; pages and articles belong to a feed named
+    after their folder. Ingested feeds are not polled by the daemon.
+    """
+    outcomes: list[FetchOutcome] = []
+    for path in expand_paths(list(paths)):
+        try:
+            raw = read_file(path, max_bytes=settings.fetch.max_body_bytes)
+        except SourceError as exc:
+            outcomes.append(FetchOutcome(feed=Feed(id=0, url=path.as_uri()), error=str(exc)))
+            continue
+        is_feed = parse.detect_format(raw) in {"xml", "json"}
+        owner = path.resolve() if is_feed else path.resolve().parent
+        feed, _ = store.add_feed(owner.as_uri(), now=now, origin="ingest",
+                                 title="" if is_feed else owner.name)
+        try:
+            outcomes.append(store_document(store, feed, replace(raw, etag=""), settings, now))
+        except AggregatorError as exc:
+            outcomes.append(FetchOutcome(feed=feed, error=str(exc)))
+    return outcomes
+
+
+# -- clustering --------------------------------------------------------------------
+
+
+def cluster_new_entries(store: Store, settings: Settings, *, now: datetime) -> int:
+    """Give every entry without a story one; returns how many entries were placed."""
+    new = store.unclustered_entries()
+    if not new:
+        return 0
+    window = timedelta(hours=settings.cluster.window_hours)
+    oldest = min(e.published for e in new) - window
+    plan = cluster.plan_clusters(new, store.clustered_entries_since(oldest),
+                                 threshold=settings.cluster.threshold, window=window)
+    store.apply_cluster_plan(plan, now=now)
+    return len(new)
+
+
+# -- digests -----------------------------------------------------------------------
+
+
+def build_digest_issue(
+    store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
+) -> DigestIssue | None:
+    """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
+    state = store.digest_state(spec.name)
+    stories = store.list_stories(limit=10_000, seen_after=state.last_window_end, seen_until=now,
+                                 tags=spec.tags)
+    next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
+    if not stories:
+        store.set_next_run(spec.name, next_run)
+        return None
+    issue = store.create_issue(
+        digest=spec.name, title=digest.issue_title(spec, now),
+        window_start=state.last_window_end, window_end=now,
+        stories=digest.build_issue_stories(stories, spec), now=now, next_run_at=next_run,
+    )
+    log.info("Digest issue built", extra={"digest": spec.name, "issue": issue.id,
+                                          "stories": len(issue.stories)})
+    return issue
+
+
+def run_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[DigestIssue]:
+    issues = []
+    for spec in settings.digests:
+        if digest.is_due(spec, store.digest_state(spec.name), now):
+            issue = build_digest_issue(store, settings, spec, now=now)
+            if issue is not None:
+                issues.append(issue)
+    return issues
+
+
+def find_digest(settings: Settings, name: str) -> DigestSettings:
+    spec = settings.digest(name)
+    if spec is None:
+        known = ", ".join(d.name for d in settings.digests) or "none configured"
+        raise NotFoundError(f"no digest named {name!r} (known: {known})")
+    return spec
+
+
+# -- delivery ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+RETRY_BASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+
+
+def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> DeliveryReport:
+    """Send every due pending delivery; each one ends sent, retrying or failed."""
+    due = store.due_deliveries(now)
+    if not due:
+        return DeliveryReport()
+    sent = retrying = failed = 0
+    rendered = {}
+    with open_transport(settings.mail) as transport:
+        for delivery in due:
+            if not store.claim_delivery(delivery.id, now=now):
+                continue
+            issue = store.get_issue(delivery.issue_id)
+            if issue.id not in rendered:  # render once per issue
+                spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+                rendered[issue.id] = (render_issue(issue, digest=spec, publish=settings.publish),
+                                      format_created(issue))
+            body, created = rendered[issue.id]
+            message = build_message(body, recipient=delivery.email, sender=settings.mail.sender,
+                                    created=created, site_url=settings.publish.base_url)
+            try:
+                transport.send(message, key=f"i{issue.id}s{delivery.subscriber_id}")
+            except DeliveryError as exc:
+                if exc.permanent or delivery.attempts + 1 >= MAX_ATTEMPTS:
+                    store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
+                    failed += 1
+                else:
+                    retry = now + RETRY_BASE * (2 ** delivery.attempts)
+                    store.mark_delivery(delivery.id, DeliveryState.PENDING, now=now,
+                                        error=str(exc), next_attempt_at=retry)
+                    retrying += 1
+                log.warning("Delivery failed: %s", exc, extra={"issue": issue.id})
+                continue
+            store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
+            sent += 1
+    log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
+    return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
+
+
+def newest_entries(store: Store, settings: Settings) -> list[Entry]:
+    return store.list_entries(limit=settings.publish.max_entries)

@@ -1,0 +1,270 @@
+"""Queries on digests, their frozen issues, subscribers and the delivery ledger.
+
+An issue and its pending deliveries are written in one transaction, so a crash
+can never leave an issue that some subscriber will silently not receive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from aggregator.config import DigestSettings
+from aggregator.errors import NotFoundError
+from aggregator.model import (
+    Delivery,
+    DeliveryState,
+    DigestIssue,
+    DigestState,
+    IssueSource,
+    IssueStory,
+    Subscriber,
+)
+from aggregator.store.database import Database
+from aggregator.store.schema import deliveries, digest_issues, digests, subscribers
+
+
+def _story_to_json(story: IssueStory) -> dict[str, Any]:
+    return {
+        "story_id": story.story_id,
+        "headline": story.headline,
+        "url": story.url,
+        "summary": story.summary,
+        "published": story.published.isoformat(),
+        "sources": [{"feed_title": s.feed_title, "title": s.title, "url": s.url}
+                    for s in story.sources],
+    }
+
+
+def _story_from_json(data: dict[str, Any]) -> IssueStory:
+    return IssueStory(
+        story_id=data["story_id"],
+        headline=data["headline"],
+        url=data["url"],
+        summary=data["summary"],
+        published=datetime.fromisoformat(data["published"]),
+        sources=tuple(IssueSource(**s) for s in data["sources"]),
+    )
+
+
+def row_to_issue(row: Any) -> DigestIssue:
+    return DigestIssue(
+        id=row.id,
+        digest=row.digest,
+        title=row.title,
+        created_at=row.created_at,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        stories=tuple(_story_from_json(s) for s in row.content["stories"]),
+    )
+
+
+def row_to_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        issue_id=row.issue_id,
+        subscriber_id=row.subscriber_id,
+        email=row.email,
+        state=DeliveryState(row.state),
+        attempts=row.attempts,
+        last_error=row.last_error,
+        sent_at=row.sent_at,
+    )
+
+
+class DigestQueries:
+    db: Database
+
+    # -- digest schedule state ------------------------------------------------
+
+    def digest_state(self, name: str) -> DigestState:
+        with self.db.read() as conn:
+            row = conn.execute(select(digests).where(digests.c.name == name)).first()
+        if row is None:
+            return DigestState(name=name)
+        return DigestState(name=name, last_run_at=row.last_run_at, next_run_at=row.next_run_at,
+                           last_window_end=row.last_window_end)
+
+    def set_next_run(self, name: str, next_run_at: datetime) -> None:
+        with self.db.write() as conn:
+            self._save_state(conn, name, next_run_at=next_run_at)
+
+    @staticmethod
+    def _save_state(conn: Connection, name: str, **values: Any) -> None:
+        exists = conn.execute(select(digests.c.name).where(digests.c.name == name)).first()
+        if exists:
+            conn.execute(update(digests).where(digests.c.name == name).values(**values))
+        else:
+            conn.execute(insert(digests).values(name=name, **values))
+
+    # -- issues ------------------------------------------------------------------
+
+    def create_issue(
+        self,
+        *,
+        digest: str,
+        title: str,
+        window_start: datetime | None,
+        window_end: datetime,
+        stories: Sequence[IssueStory],
+        now: datetime,
+        next_run_at: datetime,
+    ) -> DigestIssue:
+        """Freeze an issue, queue one delivery per active subscriber, advance the digest."""
+        with self.db.write() as conn:
+            issue_id = conn.execute(
+                insert(digest_issues).values(
+                    digest=digest, title=title, created_at=now, window_start=window_start,
+                    window_end=window_end,
+                    content={"stories": [_story_to_json(s) for s in stories]},
+                ).returning(digest_issues.c.id)
+            ).scalar_one()
+            active = conn.execute(select(subscribers.c.id, subscribers.c.email).where(
+                subscribers.c.digest == digest, subscribers.c.active.is_(True)
+            ).order_by(subscribers.c.id)).all()
+            if active:
+                conn.execute(insert(deliveries), [
+                    {"issue_id": issue_id, "subscriber_id": s.id, "email": s.email,
+                     "state": DeliveryState.PENDING.value, "updated_at": now, "attempts": 0,
+                     "last_error": ""}
+                    for s in active
+                ])
+            self._save_state(conn, digest, last_run_at=now, last_window_end=window_end,
+                             next_run_at=next_run_at)
+            row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).one()
+        return row_to_issue(row)
+
+    def list_issues(self, digest: str | None = None, *, limit: int = 50) -> list[DigestIssue]:
+        query = select(digest_issues).order_by(digest_issues.c.id.desc()).limit(limit)
+        if digest is not None:
+            query = query.where(digest_issues.c.digest == digest)
+        with self.db.read() as conn:
+            return [row_to_issue(r) for r in conn.execute(query)]
+
+    def get_issue(self, issue_id: int) -> DigestIssue:
+        with self.db.read() as conn:
+            row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).first()
+        if row is None:
+            raise NotFoundError(f"no digest issue with id {issue_id}")
+        return row_to_issue(row)
+
+    # -- subscribers -------------------------------------------------------------
+
+    def add_subscriber(
+        self, digest: str, email: str, *, now: datetime, origin: str = "user"
+    ) -> tuple[Subscriber, bool]:
+        """The subscriber, and whether this call subscribed them (new or reactivated)."""
+        with self.db.write() as conn:
+            return self._add_subscriber(conn, digest, email, now=now, origin=origin)
+
+    @staticmethod
+    def _add_subscriber(
+        conn: Connection, digest: str, email: str, *, now: datetime, origin: str
+    ) -> tuple[Subscriber, bool]:
+        where = (subscribers.c.digest == digest, func.lower(subscribers.c.email) == email.lower())
+        row = conn.execute(select(subscribers).where(*where)).first()
+        changed = row is None or not row.active
+        if row is None:
+            conn.execute(insert(subscribers).values(
+                digest=digest, email=email, active=True, origin=origin, created_at=now))
+        elif not row.active:
+            conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(active=True))
+        row = conn.execute(select(subscribers).where(*where)).one()
+        return Subscriber(id=row.id, digest=row.digest, email=row.email, active=row.active), changed
+
+    def remove_subscriber(self, digest: str, email: str) -> None:
+        """Unsubscribe at once: pending deliveries to them are cancelled too."""
+        with self.db.write() as conn:
+            row = conn.execute(select(subscribers).where(
+                subscribers.c.digest == digest, func.lower(subscribers.c.email) == email.lower(),
+                subscribers.c.active.is_(True),
+            )).first()
+            if row is None:
+                raise NotFoundError(f"{email} is not subscribed to digest {digest!r}")
+            conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(active=False))
+            conn.execute(update(deliveries).where(
+                deliveries.c.subscriber_id == row.id,
+                deliveries.c.state == DeliveryState.PENDING.value,
+            ).values(state=DeliveryState.FAILED.value, last_error="unsubscribed"))
+
+    def list_subscribers(self, digest: str | None = None) -> list[Subscriber]:
+        query = select(subscribers).where(subscribers.c.active.is_(True)).order_by(
+            subscribers.c.digest, subscribers.c.email)
+        if digest is not None:
+            query = query.where(subscribers.c.digest == digest)
+        with self.db.read() as conn:
+            return [Subscriber(id=r.id, digest=r.digest, email=r.email, active=r.active)
+                    for r in conn.execute(query)]
+
+    def sync_config_subscribers(self, configured: Sequence[DigestSettings], *, now: datetime) -> None:
+        """Subscribe the config's addresses; drop config addresses no longer listed."""
+        wanted = {(d.name, email.lower()) for d in configured for email in d.subscribers}
+        with self.db.write() as conn:
+            for digest in configured:
+                for email in digest.subscribers:
+                    self._add_subscriber(conn, digest.name, email, now=now, origin="config")
+            rows = conn.execute(select(subscribers).where(
+                subscribers.c.origin == "config", subscribers.c.active.is_(True))).all()
+            stale = [r.id for r in rows if (r.digest, r.email.lower()) not in wanted]
+            if stale:
+                conn.execute(update(subscribers).where(subscribers.c.id.in_(stale))
+                             .values(active=False))
+
+    # -- delivery ledger ---------------------------------------------------------
+
+    def due_deliveries(self, now: datetime, *, limit: int = 500) -> list[Delivery]:
+        query = select(deliveries).where(
+            deliveries.c.state == DeliveryState.PENDING.value,
+            (deliveries.c.next_attempt_at.is_(None)) | (deliveries.c.next_attempt_at <= now),
+        ).order_by(deliveries.c.id).limit(limit)
+        with self.db.read() as conn:
+            return [row_to_delivery(r) for r in conn.execute(query)]
+
+    def claim_delivery(self, delivery_id: int, *, now: datetime) -> bool:
+        """pending -> sending, only if still pending (another worker may have it)."""
+        with self.db.write() as conn:
+            result = conn.execute(update(deliveries).where(
+                deliveries.c.id == delivery_id,
+                deliveries.c.state == DeliveryState.PENDING.value,
+            ).values(state=DeliveryState.SENDING.value, updated_at=now,
+                     attempts=deliveries.c.attempts + 1))
+            return result.rowcount == 1
+
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: datetime,
+        error: str = "",
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"state": state.value, "updated_at": now, "last_error": error,
+                                  "next_attempt_at": next_attempt_at}
+        if state is DeliveryState.SENT:
+            values["sent_at"] = now
+        with self.db.write() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+    def recover_interrupted_deliveries(self, *, now: datetime) -> int:
+        """Deliveries left in ``sending`` by a crash go back to ``pending``.
+
+        The Maildir transport recognizes a message it already wrote, so this cannot
+        duplicate there; over SMTP a crash between the server's OK and our commit can
+        still resend once (recorded for the email-delivery issue).
+        """
+        with self.db.write() as conn:
+            result = conn.execute(update(deliveries).where(
+                deliveries.c.state == DeliveryState.SENDING.value
+            ).values(state=DeliveryState.PENDING.value, updated_at=now))
+            return int(result.rowcount)
+
+    def delivery_counts(self, issue_id: int | None = None) -> dict[str, int]:
+        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+        if issue_id is not None:
+            query = query.where(deliveries.c.issue_id == issue_id)
+        with self.db.read() as conn:
+            return {state: int(count) for state, count in conn.execute(query)}

@@ -1,0 +1,142 @@
+"""Queries on the ``feeds`` table: subscriptions and their polling state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+
+from aggregator.config import FeedSettings
+from aggregator.errors import NotFoundError
+from aggregator.model import Feed
+from aggregator.store.database import Database
+from aggregator.store.schema import entries, feeds
+
+
+def row_to_feed(row: Any) -> Feed:
+    return Feed(
+        id=row.id,
+        url=row.url,
+        title=row.title,
+        site_url=row.site_url,
+        tags=tuple(row.tags or ()),
+        etag=row.etag,
+        last_modified=row.last_modified,
+        next_check_at=row.next_check_at,
+        last_checked_at=row.last_checked_at,
+        last_success_at=row.last_success_at,
+        error_count=row.error_count,
+        last_error=row.last_error,
+        last_error_at=row.last_error_at,
+    )
+
+
+def _config_changes(row: Any, setting: FeedSettings) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if row.origin != "config":
+        changes["origin"] = "config"
+    if list(row.tags or []) != list(setting.tags):
+        changes["tags"] = list(setting.tags)
+    if setting.title and row.title != setting.title:
+        changes["title"] = setting.title
+    return changes
+
+
+class FeedQueries:
+    db: Database
+
+    def add_feed(
+        self, url: str, *, now: datetime, title: str = "", tags: Sequence[str] = (),
+        origin: str = "user",
+    ) -> tuple[Feed, bool]:
+        """The feed for ``url``, and whether it was created by this call."""
+        with self.db.write() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
+            if row is not None:
+                return row_to_feed(row), False
+            conn.execute(insert(feeds).values(
+                url=url, title=title, tags=list(tags), origin=origin, created_at=now
+            ))
+            created = conn.execute(select(feeds).where(feeds.c.url == url)).one()
+        return row_to_feed(created), True
+
+    def sync_config_feeds(self, configured: Sequence[FeedSettings], *, now: datetime) -> None:
+        """Make the config's ``[[feeds]]`` the truth for feeds that came from the config."""
+        wanted = {f.url: f for f in configured}
+        with self.db.write() as conn:
+            existing = {r.url: r for r in conn.execute(select(feeds))}
+            for url, setting in wanted.items():
+                row = existing.get(url)
+                if row is None:
+                    conn.execute(insert(feeds).values(
+                        url=url, title=setting.title, tags=list(setting.tags), origin="config",
+                        created_at=now,
+                    ))
+                else:
+                    values = _config_changes(row, setting)
+                    if values:
+                        conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
+            gone = [r.id for url, r in existing.items() if r.origin == "config" and url not in wanted]
+            if gone:
+                conn.execute(delete(entries).where(entries.c.feed_id.in_(gone)))
+                conn.execute(delete(feeds).where(feeds.c.id.in_(gone)))
+
+    def list_feeds(self) -> list[Feed]:
+        with self.db.read() as conn:
+            return [row_to_feed(r) for r in conn.execute(select(feeds).order_by(feeds.c.id))]
+
+    def get_feed(self, url_or_id: str) -> Feed:
+        condition = feeds.c.url == url_or_id
+        if url_or_id.isdigit():
+            condition = or_(condition, feeds.c.id == int(url_or_id))
+        with self.db.read() as conn:
+            row = conn.execute(select(feeds).where(condition)).first()
+        if row is None:
+            raise NotFoundError(f"no feed with URL or id {url_or_id!r} (see `aggregator feeds list`)")
+        return row_to_feed(row)
+
+    def remove_feed(self, url_or_id: str) -> Feed:
+        feed = self.get_feed(url_or_id)
+        with self.db.write() as conn:
+            conn.execute(delete(entries).where(entries.c.feed_id == feed.id))
+            conn.execute(delete(feeds).where(feeds.c.id == feed.id))
+        return feed
+
+    def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> list[Feed]:
+        """Feeds to poll now (or all pollable ones); ingested files are never polled."""
+        query = select(feeds).where(feeds.c.origin != "ingest").order_by(
+            func.coalesce(feeds.c.next_check_at, feeds.c.created_at), feeds.c.id
+        )
+        if not include_not_due:
+            query = query.where(or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
+        with self.db.read() as conn:
+            return [row_to_feed(r) for r in conn.execute(query)]
+
+    def record_fetch_success(
+        self, feed_id: int, *, now: datetime, next_check_at: datetime, etag: str,
+        last_modified: str, title: str = "", site_url: str = "",
+    ) -> None:
+        values: dict[str, Any] = {
+            "last_checked_at": now, "last_success_at": now, "next_check_at": next_check_at,
+            "etag": etag, "last_modified": last_modified, "error_count": 0, "last_error": "",
+        }
+        with self.db.write() as conn:
+            row = conn.execute(select(feeds.c.title, feeds.c.site_url)
+                               .where(feeds.c.id == feed_id)).one()
+            if title and not row.title:
+                values["title"] = title
+            if site_url and not row.site_url:
+                values["site_url"] = site_url
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+
+    def record_fetch_error(
+        self, feed_id: int, *, now: datetime, error: str, next_check_at: datetime
+    ) -> None:
+        """Count the failure; the feed's stored entries are never touched."""
+        with self.db.write() as conn:
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(
+                last_checked_at=now, next_check_at=next_check_at, last_error=error,
+                last_error_at=now, error_count=feeds.c.error_count + 1,
+            ))

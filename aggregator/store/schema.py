@@ -1,0 +1,157 @@
+"""The tables, as SQLAlchemy Core objects; the migrations create exactly these.
+
+Timestamps are stored in UTC and always come back timezone-aware
+(:class:`UTCDateTime`), on SQLite as on PostgreSQL. Lists (tags) and frozen digest
+content are JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: SQLite rows written by hand
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2048), nullable=False, unique=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("site_url", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("origin", String(16), nullable=False, default="user"),
+    Column("etag", Text, nullable=False, default=""),
+    Column("last_modified", Text, nullable=False, default=""),
+    Column("next_check_at", UTCDateTime),
+    Column("last_checked_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("last_error_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_stories_updated_at", "updated_at"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("entry_key", String(64), nullable=False),
+    Column("url", Text, nullable=False, default=""),
+    Column("title", Text, nullable=False, default=""),
+    Column("author", Text, nullable=False, default=""),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("language", String(16), nullable=False, default=""),
+    Column("summary", Text, nullable=False, default=""),
+    Column("content_html", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),
+    Index("ix_entries_published_at", "published_at"),
+    Index("ix_entries_first_seen_at", "first_seen_at"),
+    Index("ix_entries_story_id", "story_id"),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("last_run_at", UTCDateTime),
+    Column("next_run_at", UTCDateTime),
+    Column("last_window_end", UTCDateTime),
+)
+
+digest_issues = Table(
+    "digest_issues",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(200), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("window_start", UTCDateTime),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("content", JSON, nullable=False),
+    Index("ix_digest_issues_digest", "digest", "created_at"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("origin", String(16), nullable=False, default="user"),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("digest", "email", name="uq_subscribers_digest_email"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue_id", Integer, ForeignKey("digest_issues.id"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("next_attempt_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
+    Index("ix_deliveries_state", "state"),
+)

@@ -1,0 +1,89 @@
+"""The web server's routes: the Atom feed with conditional GET, the home page, health.
+
+Endpoints are plain (sync) functions: Starlette runs them in its thread pool, so
+database reads never block the event loop the scheduler shares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from aggregator.config import Settings
+from aggregator.publish import render_atom, render_home
+from aggregator.store import Store
+
+HealthCheck = Callable[[], dict[str, Any]]
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+
+
+def conditional_response(
+    request: Request, body: bytes, *, media_type: str, last_modified: datetime, max_age: int = 60
+) -> Response:
+    """200 with validators, or 304 when the client's copy is current (RFC 9110 §13)."""
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True),
+        "Cache-Control": f"public, max-age={max_age}",
+    }
+    if _is_fresh(request, etag, last_modified):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _is_fresh(request: Request, etag: str, last_modified: datetime) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:  # If-None-Match wins over If-Modified-Since
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return etag in tags or "*" in tags
+    since = request.headers.get("if-modified-since")
+    if since:
+        try:
+            return last_modified.replace(microsecond=0) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def create_app(store: Store, settings: Settings, *, health: HealthCheck | None = None) -> Starlette:
+    def home(request: Request) -> Response:
+        stories = store.list_stories(limit=50)
+        return HTMLResponse(render_home(stories, settings=settings.publish, now=datetime.now(UTC)))
+
+    def all_atom(request: Request) -> Response:
+        entries = store.list_entries(limit=settings.publish.max_entries)
+        now = datetime.now(UTC)
+        body = render_atom(entries, settings=settings.publish, now=now)
+        newest = max((e.first_seen_at or e.published for e in entries), default=now)
+        return conditional_response(request, body, media_type=ATOM_TYPE, last_modified=newest)
+
+    def healthz(request: Request) -> Response:
+        report: dict[str, Any] = {"database": store.ping()}
+        feeds = store.list_feeds() if report["database"] else []
+        successes = [f.last_success_at for f in feeds if f.last_success_at]
+        report["last_successful_fetch"] = max(successes).isoformat() if successes else None
+        if health is not None:
+            report.update(health())
+        healthy = report["database"] and report.get("scheduler") != "stopped"
+        report["status"] = "ok" if healthy else "unhealthy"
+        return JSONResponse(report, status_code=200 if healthy else 503)
+
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/feeds/all.atom", all_atom),
+            Route("/healthz", healthz),
+        ],
+        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+    )

@@ -1,0 +1,55 @@
+"""Run the web app under uvicorn on a socket we bind ourselves.
+
+Binding first turns "address already in use" into a one-line user error instead
+of uvicorn exiting the process, and leaves signal handling to our caller (the
+daemon stops the scheduler and the server together).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Generator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+
+from aggregator.config import ServerSettings
+from aggregator.errors import ConfigError
+
+
+class _Server(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # Signals belong to the daemon, which sets should_exit itself.
+        yield
+
+
+def bind_socket(settings: ServerSettings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror} "
+            "(change [server] port, or stop the other process)"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class WebServer:
+    def __init__(self, app: Starlette, settings: ServerSettings) -> None:
+        self.socket = bind_socket(settings)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = _Server(config)
+
+    async def serve(self) -> None:
+        await self._server.serve(sockets=[self.socket])
+
+    def stop(self) -> None:
+        self._server.should_exit = True
