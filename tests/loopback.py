@@ -1,0 +1,116 @@
+"""Real servers on 127.0.0.1 for tests: a scripted HTTP server and an SMTP server (aiosmtpd).
+
+The bundled-file server with ETag/gzip/latency is ``bench.feed_server.FeedServer``,
+shared with the benchmarks; the scripted server here answers per path with any
+status, headers and body a test needs (redirects, errors, slow or huge bodies).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+Route = Callable[[dict[str, str]], Reply]
+
+
+class ScriptedHTTPServer:
+    """``server.routes[path] = lambda headers: Reply(...)``; records every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                owner.requests.append((self.path, headers))
+                route = owner.routes.get(self.path)
+                reply = route(headers) if route else Reply(404, b"not found")
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def __enter__(self) -> ScriptedHTTPServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _Collector:
+    def __init__(self, reject: Callable[[str], int | None]) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.reject = reject
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        code = self.reject(address)
+        if code:
+            return f"{code} mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted"
+
+
+@contextmanager
+def smtp_server(reject: Callable[[str], int | None] = lambda _a: None) -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1; ``reject(address)`` may return an error code."""
+    collector = _Collector(reject)
+    controller = Controller(collector, hostname="127.0.0.1", port=0)
+    controller.start()
+    controller.collector = collector  # type: ignore[attr-defined]
+    try:
+        yield controller
+    finally:
+        controller.stop()

@@ -1,0 +1,194 @@
+"""The store on every backend: SQLite always, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.config import DigestSettings, FeedSettings
+from aggregator.errors import NotFoundError
+from aggregator.model import ClusterPlan, DeliveryState, Entry, IssueSource, IssueStory, NewStory
+from aggregator.store import Store
+
+
+def make_entry(key: str, published: datetime, **fields: object) -> Entry:
+    values: dict[str, object] = {"url": f"https://news.example/{key}", "title": f"Title {key}"}
+    values.update(fields)
+    return Entry(entry_key=key, published=published, **values)  # type: ignore[arg-type]
+
+
+def test_add_feed_is_idempotent(store: Store, now: datetime) -> None:
+    feed, created = store.add_feed("https://a.example/feed", now=now, tags=["x"])
+    again, created_again = store.add_feed("https://a.example/feed", now=now)
+    assert created and not created_again
+    assert again.id == feed.id and again.tags == ("x",)
+
+
+def test_get_and_remove_feed_by_url_or_id(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    store.upsert_entries(feed.id, [make_entry("k1", now)], now=now)
+    assert store.get_feed(str(feed.id)).url == feed.url
+    store.remove_feed(feed.url)
+    assert store.list_feeds() == []
+    assert store.count_entries() == 0
+    with pytest.raises(NotFoundError, match="no feed"):
+        store.get_feed("https://a.example/feed")
+
+
+def test_upsert_returns_only_new_entries_and_keeps_first_seen(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    first = store.upsert_entries(feed.id, [make_entry("a", now), make_entry("b", now)], now=now)
+    assert sorted(e.entry_key for e in first) == ["a", "b"]
+    later = now + timedelta(hours=1)
+    edited = make_entry("a", now, title="Edited title")
+    second = store.upsert_entries(feed.id, [edited, make_entry("c", now)], now=later)
+    assert [e.entry_key for e in second] == ["c"]
+    stored = {e.entry_key: e for e in store.list_entries(limit=10)}
+    assert stored["a"].title == "Edited title"
+    assert stored["a"].first_seen_at == now  # an edit is not news again
+    assert stored["c"].first_seen_at == later
+
+
+def test_timestamps_come_back_aware_utc(store: Store) -> None:
+    local = datetime(2026, 11, 21, 9, 15, tzinfo=UTC) + timedelta(hours=0)
+    feed, _ = store.add_feed("https://a.example/feed", now=local)
+    store.upsert_entries(feed.id, [make_entry("a", local)], now=local)
+    (entry,) = store.list_entries()
+    assert entry.published == local and entry.published.tzinfo is not None
+    assert entry.published.utcoffset() == timedelta(0)
+
+
+def test_errors_are_recorded_and_entries_survive(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    store.upsert_entries(feed.id, [make_entry("a", now)], now=now)
+    retry = now + timedelta(minutes=60)
+    store.record_fetch_error(feed.id, now=now, error="the server answered HTTP 500", next_check_at=retry)
+    store.record_fetch_error(feed.id, now=now, error="the server answered HTTP 502", next_check_at=retry)
+    failed = store.get_feed(feed.url)
+    assert failed.error_count == 2 and failed.last_error.endswith("502")
+    assert store.count_entries() == 1
+    assert store.due_feeds(now) == []
+    assert [f.id for f in store.due_feeds(retry)] == [feed.id]
+    store.record_fetch_success(feed.id, now=retry, next_check_at=retry + timedelta(minutes=30),
+                               etag='"v2"', last_modified="", title="Feed title")
+    healed = store.get_feed(feed.url)
+    assert healed.error_count == 0 and healed.last_error == "" and healed.etag == '"v2"'
+    assert healed.title == "Feed title"
+
+
+def test_ingested_feeds_are_never_due(store: Store, now: datetime) -> None:
+    store.add_feed("file:///tmp/articles", now=now, origin="ingest")
+    polled, _ = store.add_feed("https://a.example/feed", now=now)
+    assert [f.id for f in store.due_feeds(now, include_not_due=True)] == [polled.id]
+
+
+def test_config_feeds_sync_adds_updates_and_removes(store: Store, now: datetime) -> None:
+    user, _ = store.add_feed("https://user.example/feed", now=now)
+    store.sync_config_feeds(
+        [FeedSettings(url="https://a.example/f", title="A", tags=("x",)),
+         FeedSettings(url="https://b.example/f")], now=now)
+    assert {f.url for f in store.list_feeds()} == {user.url, "https://a.example/f",
+                                                   "https://b.example/f"}
+    store.sync_config_feeds([FeedSettings(url="https://a.example/f", title="A2")], now=now)
+    feeds = {f.url: f for f in store.list_feeds()}
+    assert set(feeds) == {user.url, "https://a.example/f"}  # user-added feeds are kept
+    assert feeds["https://a.example/f"].title == "A2" and feeds["https://a.example/f"].tags == ()
+
+
+def test_cluster_plan_creates_and_joins_stories(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    a, b, c = store.upsert_entries(
+        feed.id, [make_entry("a", now), make_entry("b", now), make_entry("c", now)], now=now)
+    assert a.id and b.id and c.id
+    store.apply_cluster_plan(ClusterPlan(new_stories=[NewStory(title="S", entry_ids=(a.id, b.id))]),
+                             now=now)
+    (story,) = store.list_stories()
+    assert story.title == "S" and {e.id for e in story.entries} == {a.id, b.id}
+    store.apply_cluster_plan(ClusterPlan(joins={story.id: [c.id]}), now=now)
+    (story,) = store.list_stories()
+    assert len(story.entries) == 3
+    assert store.unclustered_entries() == []
+
+
+def _issue_story(story_id: int) -> IssueStory:
+    return IssueStory(story_id=story_id, headline="Bão số 13", url="https://a.example/x",
+                      summary="Tóm tắt.", published=datetime(2026, 11, 16, tzinfo=UTC),
+                      sources=(IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://a"),))
+
+
+def test_issue_is_frozen_with_pending_deliveries(store: Store, now: datetime) -> None:
+    store.sync_config_subscribers([DigestSettings(name="daily", subscribers=("a@x.example",
+                                                                             "b@x.example"))],
+                                  now=now)
+    issue = store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
+                               stories=[_issue_story(7)], now=now,
+                               next_run_at=now + timedelta(days=1))
+    assert store.get_issue(issue.id) == issue
+    assert issue.stories[0].headline == "Bão số 13"
+    assert store.delivery_counts(issue.id) == {"pending": 2}
+    state = store.digest_state("daily")
+    assert state.last_run_at == now and state.last_window_end == now
+    assert state.next_run_at == now + timedelta(days=1)
+
+
+def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> None:
+    store.add_subscriber("daily", "a@x.example", now=now)
+    issue = store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
+                               stories=[_issue_story(1)], now=now, next_run_at=now)
+    (delivery,) = store.due_deliveries(now)
+    assert store.claim_delivery(delivery.id, now=now)
+    assert not store.claim_delivery(delivery.id, now=now)  # nobody claims it twice
+    assert store.due_deliveries(now) == []
+    assert store.recover_interrupted_deliveries(now=now) == 1  # a crash while sending
+    (again,) = store.due_deliveries(now)
+    assert again.attempts == 1
+    store.claim_delivery(again.id, now=now)
+    store.mark_delivery(again.id, DeliveryState.SENT, now=now)
+    assert store.delivery_counts(issue.id) == {"sent": 1}
+
+
+def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime) -> None:
+    store.add_subscriber("daily", "a@x.example", now=now)
+    store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
+                       stories=[_issue_story(1)], now=now, next_run_at=now)
+    (delivery,) = store.due_deliveries(now)
+    store.claim_delivery(delivery.id, now=now)
+    retry = now + timedelta(minutes=5)
+    store.mark_delivery(delivery.id, DeliveryState.PENDING, now=now, error="421 try later",
+                        next_attempt_at=retry)
+    assert store.due_deliveries(now) == []
+    (due,) = store.due_deliveries(retry)
+    assert due.last_error == "421 try later"
+
+
+def test_unsubscribe_is_immediate_and_cancels_pending(store: Store, now: datetime) -> None:
+    store.add_subscriber("daily", "Reader@X.example", now=now)
+    store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
+                       stories=[_issue_story(1)], now=now, next_run_at=now)
+    store.remove_subscriber("daily", "reader@x.example")
+    assert store.list_subscribers("daily") == []
+    assert store.due_deliveries(now) == []
+    with pytest.raises(NotFoundError):
+        store.remove_subscriber("daily", "reader@x.example")
+    _, created = store.add_subscriber("daily", "reader@x.example", now=now)
+    assert created  # re-subscribing reactivates
+
+
+def test_config_subscribers_removed_from_config_are_deactivated(store: Store, now: datetime) -> None:
+    store.add_subscriber("daily", "cli@x.example", now=now)
+    store.sync_config_subscribers([DigestSettings(name="daily", subscribers=("c@x.example",))],
+                                  now=now)
+    store.sync_config_subscribers([DigestSettings(name="daily")], now=now)
+    assert [s.email for s in store.list_subscribers("daily")] == ["cli@x.example"]
+
+
+def test_migrations_are_a_no_op_when_current(database_url: str) -> None:
+    from aggregator.store import open_store
+
+    first = open_store(database_url)
+    first.add_feed("https://a.example/feed", now=datetime(2026, 1, 1, tzinfo=UTC))
+    first.close()
+    second = open_store(database_url)
+    assert len(second.list_feeds()) == 1
+    second.close()
