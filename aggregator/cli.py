@@ -113,8 +113,12 @@ def when(value: datetime | None) -> str:
 
 
 @click.group(cls=AggregatorGroup)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file (default: $AGGREGATOR_CONFIG or ./config.toml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $AGGREGATOR_CONFIG or ./config.toml).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every fetch and delivery.")
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
@@ -142,7 +146,9 @@ def feed_url_argument(value: str) -> str:
             raise ConfigError(f"invalid feed URL {value!r}: no host name")
         return value
     if parts.scheme and len(parts.scheme) > 1 and parts.scheme != "file":
-        raise ConfigError(f"unsupported URL scheme {parts.scheme!r} in {value!r} (use http or https)")
+        raise ConfigError(
+            f"unsupported URL scheme {parts.scheme!r} in {value!r} (use http or https)"
+        )
     url = resolve_feed_url(value, Path.cwd())
     if not Path(urlsplit(url).path).is_file():
         raise SourceError(value, "no such file")
@@ -159,8 +165,7 @@ def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...]) -> None:
 
     Example: aggregator feeds add https://example.com/feed.xml --tag tech
     """
-    feed, created = app.store.add_feed(feed_url_argument(url), now=utcnow(), title=title,
-                                       tags=tags)
+    feed, created = app.store.add_feed(feed_url_argument(url), now=utcnow(), title=title, tags=tags)
     click.echo(f"{'added' if created else 'already subscribed'}: feed {feed.id} {feed.url}")
 
 
@@ -171,13 +176,38 @@ def feeds_list(app: App, as_json: bool) -> None:
     """List feeds with their polling state and last error."""
     rows = app.store.list_feeds()
     if as_json:
-        print_json([{"id": f.id, "url": f.url, "title": f.title, "tags": f.tags,
-                     "last_success_at": f.last_success_at, "next_check_at": f.next_check_at,
-                     "error_count": f.error_count, "last_error": f.last_error} for f in rows])
+        print_json(
+            [
+                {
+                    "id": f.id,
+                    "url": f.url,
+                    "title": f.title,
+                    "tags": f.tags,
+                    "last_success_at": f.last_success_at,
+                    "next_check_at": f.next_check_at,
+                    "error_count": f.error_count,
+                    "last_error": f.last_error,
+                }
+                for f in rows
+            ]
+        )
         return
-    print_table("Feeds", ["id", "title", "url", "tags", "last success", "errors", "last error"], [
-        (f.id, f.title, f.url, ", ".join(f.tags), when(f.last_success_at), f.error_count,
-         f.last_error) for f in rows])
+    print_table(
+        "Feeds",
+        ["id", "title", "url", "tags", "last success", "errors", "last error"],
+        [
+            (
+                f.id,
+                f.title,
+                f.url,
+                ", ".join(f.tags),
+                when(f.last_success_at),
+                f.error_count,
+                f.last_error,
+            )
+            for f in rows
+        ],
+    )
 
 
 @feeds.command("remove")
@@ -197,8 +227,9 @@ def feeds_import(app: App, path: Path) -> None:
     outlines = opml.read_opml(path)
     added = 0
     for outline in outlines:
-        _, created = app.store.add_feed(outline.url, now=utcnow(), title=outline.title,
-                                        tags=outline.tags)
+        _, created = app.store.add_feed(
+            outline.url, now=utcnow(), title=outline.title, tags=outline.tags
+        )
         added += created
     click.echo(f"imported {len(outlines)} feeds ({added} new) from {path}")
 
@@ -207,25 +238,41 @@ def feeds_import(app: App, path: Path) -> None:
 @pass_app
 def feeds_export(app: App) -> None:
     """Write all feeds as OPML 2.0 to stdout."""
-    sys.stdout.write(opml.write_opml(app.store.list_feeds(), title=app.settings.publish.title,
-                                     now=utcnow()))
+    sys.stdout.write(
+        opml.write_opml(app.store.list_feeds(), title=app.settings.publish.title, now=utcnow())
+    )
 
 
 # -- fetching and ingesting --------------------------------------------------------
 
 
 def _run_with_progress(total: int, work: Callable[[Callable[[FetchOutcome], None]], Any]) -> Any:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(stderr=True), transient=True,
-                  disable=not sys.stderr.isatty()) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
         task = progress.add_task("Fetching", total=total)
         return work(lambda _outcome: progress.advance(task))
 
 
 def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
-    print_table("Fetch results", ["feed", "new", "seen", "result"], [
-        (o.feed.title or o.feed.url, o.new_entries, o.seen_entries,
-         o.error or ("not modified" if o.not_modified else "ok")) for o in outcomes])
+    print_table(
+        "Fetch results",
+        ["feed", "new", "seen", "result"],
+        [
+            (
+                o.feed.title or o.feed.url,
+                o.new_entries,
+                o.seen_entries,
+                o.error or ("not modified" if o.not_modified else "ok"),
+            )
+            for o in outcomes
+        ],
+    )
 
 
 @cli.command()
@@ -235,17 +282,24 @@ def fetch(app: App, all_feeds: bool) -> None:
     """Poll the due feeds once (or all with --all), then exit."""
     store, settings, now = app.store, app.settings, utcnow()
     total = len(store.due_feeds(now, include_not_due=all_feeds))
-    outcomes: list[FetchOutcome] = _run_with_progress(total, lambda advance: asyncio.run(
-        pipeline.refresh_feeds(store, settings, now=now, due_only=not all_feeds,
-                               progress=advance)))
+    outcomes: list[FetchOutcome] = _run_with_progress(
+        total,
+        lambda advance: asyncio.run(
+            pipeline.refresh_feeds(
+                store, settings, now=now, due_only=not all_feeds, progress=advance
+            )
+        ),
+    )
     pipeline.cluster_new_entries(store, settings, now=utcnow())
     if not outcomes:
         click.echo("no feed is due (use --all to poll every feed)")
         return
     print_outcomes(outcomes)
     failed = sum(1 for o in outcomes if o.error)
-    click.echo(f"{len(outcomes)} feeds polled, {sum(o.new_entries for o in outcomes)} new entries, "
-               f"{failed} failed")
+    click.echo(
+        f"{len(outcomes)} feeds polled, {sum(o.new_entries for o in outcomes)} new entries, "
+        f"{failed} failed"
+    )
 
 
 @cli.command()
@@ -276,12 +330,27 @@ def entries_list(app: App, limit: int, as_json: bool) -> None:
     """List the newest entries."""
     rows = app.store.list_entries(limit=limit)
     if as_json:
-        print_json([{"id": e.id, "feed": e.feed_title, "title": e.title, "url": e.url,
-                     "published": e.published, "language": e.language, "story_id": e.story_id,
-                     "summary": e.summary} for e in rows])
+        print_json(
+            [
+                {
+                    "id": e.id,
+                    "feed": e.feed_title,
+                    "title": e.title,
+                    "url": e.url,
+                    "published": e.published,
+                    "language": e.language,
+                    "story_id": e.story_id,
+                    "summary": e.summary,
+                }
+                for e in rows
+            ]
+        )
         return
-    print_table("Entries", ["id", "published", "feed", "title", "lang", "story"], [
-        (e.id, when(e.published), e.feed_title, e.title, e.language, e.story_id) for e in rows])
+    print_table(
+        "Entries",
+        ["id", "published", "feed", "title", "lang", "story"],
+        [(e.id, when(e.published), e.feed_title, e.title, e.language, e.story_id) for e in rows],
+    )
 
 
 @cli.group()
@@ -297,13 +366,33 @@ def stories_list(app: App, limit: int, as_json: bool) -> None:
     """List the latest stories with their sources."""
     rows = app.store.list_stories(limit=limit)
     if as_json:
-        print_json([{"id": s.id, "title": s.title, "updated_at": s.updated_at,
-                     "sources": [{"feed": e.feed_title, "title": e.title, "url": e.url}
-                                 for e in s.entries]} for s in rows])
+        print_json(
+            [
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "updated_at": s.updated_at,
+                    "sources": [
+                        {"feed": e.feed_title, "title": e.title, "url": e.url} for e in s.entries
+                    ],
+                }
+                for s in rows
+            ]
+        )
         return
-    print_table("Stories", ["id", "title", "sources", "outlets"], [
-        (s.id, s.title, s.source_count, ", ".join(dict.fromkeys(e.feed_title for e in s.entries)))
-        for s in rows])
+    print_table(
+        "Stories",
+        ["id", "title", "sources", "outlets"],
+        [
+            (
+                s.id,
+                s.title,
+                s.source_count,
+                ", ".join(dict.fromkeys(e.feed_title for e in s.entries)),
+            )
+            for s in rows
+        ],
+    )
 
 
 # -- publishing --------------------------------------------------------------------
@@ -316,10 +405,15 @@ def publish(app: App) -> None:
     settings, now = app.settings, utcnow()
     out = Path(settings.publish.output_dir)
     rows = app.store.list_entries(limit=settings.publish.max_entries)
-    write_file_atomically(out / "feeds" / "all.atom",
-                          render_atom(rows, settings=settings.publish, now=now))
-    write_file_atomically(out / "index.html", render_home(
-        app.store.list_stories(limit=50), settings=settings.publish, now=now).encode("utf-8"))
+    write_file_atomically(
+        out / "feeds" / "all.atom", render_atom(rows, settings=settings.publish, now=now)
+    )
+    write_file_atomically(
+        out / "index.html",
+        render_home(app.store.list_stories(limit=50), settings=settings.publish, now=now).encode(
+            "utf-8"
+        ),
+    )
     click.echo(f"wrote {out / 'feeds' / 'all.atom'} ({len(rows)} entries) and {out / 'index.html'}")
 
 
@@ -336,20 +430,38 @@ def digest() -> None:
 @pass_app
 def digest_list(app: App, as_json: bool) -> None:
     """List configured digests, their schedule and last issue."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in app.settings.digests:
         state = app.store.digest_state(spec.name)
-        rows.append({"name": spec.name, "title": spec.title, "schedule": spec.schedule,
-                     "timezone": spec.timezone,
-                     "subscribers": len(app.store.list_subscribers(spec.name)),
-                     "last_run_at": state.last_run_at, "next_run_at": state.next_run_at})
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "schedule": spec.schedule,
+                "timezone": spec.timezone,
+                "subscribers": len(app.store.list_subscribers(spec.name)),
+                "last_run_at": state.last_run_at,
+                "next_run_at": state.next_run_at,
+            }
+        )
     if as_json:
         print_json(rows)
         return
-    print_table("Digests", ["name", "schedule", "timezone", "subscribers", "last run", "next run"],
-                [(r["name"], r["schedule"], r["timezone"], r["subscribers"],
-                  when(r["last_run_at"]), when(r["next_run_at"]) if r["last_run_at"] else "at once")
-                 for r in rows])
+    print_table(
+        "Digests",
+        ["name", "schedule", "timezone", "subscribers", "last run", "next run"],
+        [
+            (
+                r["name"],
+                r["schedule"],
+                r["timezone"],
+                r["subscribers"],
+                when(r["last_run_at"]),
+                when(r["next_run_at"]) if r["last_run_at"] else "at once",
+            )
+            for r in rows
+        ],
+    )
 
 
 def preview_issue(app: App, name: str) -> DigestIssue:
@@ -359,17 +471,25 @@ def preview_issue(app: App, name: str) -> DigestIssue:
     spec = pipeline.find_digest(app.settings, name)
     now = utcnow()
     state = app.store.digest_state(name)
-    found = app.store.list_stories(limit=10_000, seen_after=state.last_window_end, seen_until=now,
-                                   tags=spec.tags)
-    return DigestIssue(id=0, digest=name, title=issue_title(spec, now), created_at=now,
-                       window_start=state.last_window_end, window_end=now,
-                       stories=build_issue_stories(found, spec))
+    found = app.store.list_stories(
+        limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
+    )
+    return DigestIssue(
+        id=0,
+        digest=name,
+        title=issue_title(spec, now),
+        created_at=now,
+        window_start=state.last_window_end,
+        window_end=now,
+        stories=build_issue_stories(found, spec),
+    )
 
 
 @digest.command("preview")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["text", "html"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "html"]), default="text", show_default=True
+)
 @pass_app
 def digest_preview(app: App, name: str, fmt: str) -> None:
     """Show exactly what the next issue of digest NAME would contain."""
@@ -402,7 +522,9 @@ def digest_send(app: App, name: str, dry_run: bool) -> None:
     report = pipeline.deliver_pending(app.store, app.settings, now=utcnow())
     if built is not None:
         click.echo(f"issue {built.id}: {len(built.stories)} stories")
-    click.echo(f"deliveries: {report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+    click.echo(
+        f"deliveries: {report.sent} sent, {report.retrying} to retry, {report.failed} failed"
+    )
     if report.failed or report.retrying:
         sys.exit(1)
 
@@ -489,4 +611,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

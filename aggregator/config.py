@@ -65,6 +65,12 @@ class FetchSettings:
         default=False,
         metadata=_help("Allow feeds on loopback and private addresses (off: SSRF guard)."),
     )
+    allow_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            'Hosts ("host" or "host:port") allowed even on private addresses, e.g. an intranet.'
+        ),
+    )
     user_agent: str = field(
         default="aggregator/0.1 (+https://example.invalid/aggregator)",
         metadata=_help("User-Agent header sent with every request."),
@@ -439,7 +445,9 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
     for i, feed in enumerate(settings.feeds):
         scheme = urlsplit(feed.url).scheme
         if scheme not in {"http", "https", "file"}:
-            raise fail(f"feeds[{i}].url", f"feeds[{i}].url {feed.url!r} is not http, https or a path")
+            raise fail(
+                f"feeds[{i}].url", f"feeds[{i}].url {feed.url!r} is not http, https or a path"
+            )
     seen: set[str] = set()
     for i, digest in enumerate(settings.digests):
         if digest.name in seen:
@@ -448,9 +456,7 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
         try:
             ZoneInfo(digest.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise fail(
-                f"digests[{i}].timezone", f"unknown time zone {digest.timezone!r}"
-            ) from None
+            raise fail(f"digests[{i}].timezone", f"unknown time zone {digest.timezone!r}") from None
         from aggregator.digest.schedule import check_cron  # local: keeps config import light
 
         problem = check_cron(digest.schedule, digest.timezone)

@@ -41,8 +41,14 @@ async def run_tick(store: Store, settings: Settings) -> None:
     outcomes = await pipeline.refresh_feeds(store, settings, now=now)
     if outcomes:
         errors = sum(1 for o in outcomes if o.error)
-        log.info("Polling pass done", extra={"feeds": len(outcomes), "errors": errors,
-                                              "new": sum(o.new_entries for o in outcomes)})
+        log.info(
+            "Polling pass done",
+            extra={
+                "feeds": len(outcomes),
+                "errors": errors,
+                "new": sum(o.new_entries for o in outcomes),
+            },
+        )
     for step in (pipeline.cluster_new_entries, pipeline.run_due_digests, pipeline.deliver_pending):
         try:
             await asyncio.to_thread(step, store, settings, now=utcnow())
@@ -58,14 +64,22 @@ class Daemon:
         self.busy = asyncio.Lock()
         self.last_tick: datetime | None = None
         self.scheduling = False
-        self.web = WebServer(create_app(store, settings, health=self.health),
-                             settings.server) if web else None
+        self.web = (
+            WebServer(create_app(store, settings, health=self.health), settings.server)
+            if web
+            else None
+        )
 
     def health(self) -> dict[str, Any]:
-        state = "disabled" if not self.scheduling else (
-            "stopped" if self.stopping.is_set() else "running")
-        return {"scheduler": state,
-                "last_tick": self.last_tick.isoformat() if self.last_tick else None}
+        state = (
+            "disabled"
+            if not self.scheduling
+            else ("stopped" if self.stopping.is_set() else "running")
+        )
+        return {
+            "scheduler": state,
+            "last_tick": self.last_tick.isoformat() if self.last_tick else None,
+        }
 
     async def tick(self) -> None:
         if self.stopping.is_set():
@@ -103,8 +117,9 @@ class Daemon:
                     async with self.busy:
                         pass
             except TimeoutError:
-                log.warning("Work still in progress after %s s; it resumes at next start",
-                            STOP_TIMEOUT)
+                log.warning(
+                    "Work still in progress after %s s; it resumes at next start", STOP_TIMEOUT
+                )
             if self.web and server:
                 self.web.stop()
                 await server

@@ -60,6 +60,7 @@ async def refresh_feeds(
     owned = client is None
     client = client or sources.build_client(settings.fetch)
     try:
+
         async def one(feed: Feed) -> FetchOutcome:
             host = urlsplit(feed.url).hostname or ""
             per_host = hosts.setdefault(host, asyncio.Semaphore(settings.fetch.per_host))
@@ -98,8 +99,9 @@ def store_document(
 ) -> FetchOutcome:
     """parse -> normalize -> store, for one fetched document of one feed."""
     document = parse.parse_document(raw)
-    entries = normalize.to_entries(document, feed_url=raw.url, now=now,
-                                   max_entries=settings.fetch.max_entries)
+    entries = normalize.to_entries(
+        document, feed_url=raw.url, now=now, max_entries=settings.fetch.max_entries
+    )
     new = store.upsert_entries(feed.id, entries, now=now)
     _record_success(store, feed, raw, settings, now, document.title, document.site_url)
     log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
@@ -107,13 +109,22 @@ def store_document(
 
 
 def _record_success(
-    store: Store, feed: Feed, raw: RawDocument, settings: Settings, now: datetime,
-    title: str, site_url: str,
+    store: Store,
+    feed: Feed,
+    raw: RawDocument,
+    settings: Settings,
+    now: datetime,
+    title: str,
+    site_url: str,
 ) -> None:
     store.record_fetch_success(
-        feed.id, now=now, next_check_at=next_check_at(now, settings.fetch),
-        etag=raw.etag or feed.etag, last_modified=raw.last_modified or feed.last_modified,
-        title=title, site_url=site_url,
+        feed.id,
+        now=now,
+        next_check_at=next_check_at(now, settings.fetch),
+        etag=raw.etag or feed.etag,
+        last_modified=raw.last_modified or feed.last_modified,
+        title=title,
+        site_url=site_url,
     )
 
 
@@ -143,8 +154,9 @@ def ingest_paths(
             continue
         is_feed = parse.detect_format(raw) in {"xml", "json"}
         owner = path.resolve() if is_feed else path.resolve().parent
-        feed, _ = store.add_feed(owner.as_uri(), now=now, origin="ingest",
-                                 title="" if is_feed else owner.name)
+        feed, _ = store.add_feed(
+            owner.as_uri(), now=now, origin="ingest", title="" if is_feed else owner.name
+        )
         try:
             outcomes.append(store_document(store, feed, replace(raw, etag=""), settings, now))
         except AggregatorError as exc:
@@ -162,8 +174,12 @@ def cluster_new_entries(store: Store, settings: Settings, *, now: datetime) -> i
         return 0
     window = timedelta(hours=settings.cluster.window_hours)
     oldest = min(e.published for e in new) - window
-    plan = cluster.plan_clusters(new, store.clustered_entries_since(oldest),
-                                 threshold=settings.cluster.threshold, window=window)
+    plan = cluster.plan_clusters(
+        new,
+        store.clustered_entries_since(oldest),
+        threshold=settings.cluster.threshold,
+        window=window,
+    )
     store.apply_cluster_plan(plan, now=now)
     return len(new)
 
@@ -176,19 +192,26 @@ def build_digest_issue(
 ) -> DigestIssue | None:
     """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
     state = store.digest_state(spec.name)
-    stories = store.list_stories(limit=10_000, seen_after=state.last_window_end, seen_until=now,
-                                 tags=spec.tags)
+    stories = store.list_stories(
+        limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
+    )
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
     if not stories:
         store.set_next_run(spec.name, next_run)
         return None
     issue = store.create_issue(
-        digest=spec.name, title=digest.issue_title(spec, now),
-        window_start=state.last_window_end, window_end=now,
-        stories=digest.build_issue_stories(stories, spec), now=now, next_run_at=next_run,
+        digest=spec.name,
+        title=digest.issue_title(spec, now),
+        window_start=state.last_window_end,
+        window_end=now,
+        stories=digest.build_issue_stories(stories, spec),
+        now=now,
+        next_run_at=next_run,
     )
-    log.info("Digest issue built", extra={"digest": spec.name, "issue": issue.id,
-                                          "stories": len(issue.stories)})
+    log.info(
+        "Digest issue built",
+        extra={"digest": spec.name, "issue": issue.id, "stories": len(issue.stories)},
+    )
     return issue
 
 
@@ -238,11 +261,18 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
             issue = store.get_issue(delivery.issue_id)
             if issue.id not in rendered:  # render once per issue
                 spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
-                rendered[issue.id] = (render_issue(issue, digest=spec, publish=settings.publish),
-                                      format_created(issue))
+                rendered[issue.id] = (
+                    render_issue(issue, digest=spec, publish=settings.publish),
+                    format_created(issue),
+                )
             body, created = rendered[issue.id]
-            message = build_message(body, recipient=delivery.email, sender=settings.mail.sender,
-                                    created=created, site_url=settings.publish.base_url)
+            message = build_message(
+                body,
+                recipient=delivery.email,
+                sender=settings.mail.sender,
+                created=created,
+                site_url=settings.publish.base_url,
+            )
             try:
                 transport.send(message, key=f"i{issue.id}s{delivery.subscriber_id}")
             except DeliveryError as exc:
@@ -250,9 +280,14 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
                     store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
                     failed += 1
                 else:
-                    retry = now + RETRY_BASE * (2 ** delivery.attempts)
-                    store.mark_delivery(delivery.id, DeliveryState.PENDING, now=now,
-                                        error=str(exc), next_attempt_at=retry)
+                    retry = now + RETRY_BASE * (2**delivery.attempts)
+                    store.mark_delivery(
+                        delivery.id,
+                        DeliveryState.PENDING,
+                        now=now,
+                        error=str(exc),
+                        next_attempt_at=retry,
+                    )
                     retrying += 1
                 log.warning("Delivery failed: %s", exc, extra={"issue": issue.id})
                 continue

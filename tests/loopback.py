@@ -7,6 +7,7 @@ status, headers and body a test needs (redirects, errors, slow or huge bodies).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,11 +104,17 @@ class _Collector:
         return "250 Message accepted"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
 def smtp_server(reject: Callable[[str], int | None] = lambda _a: None) -> Iterator[Any]:
     """A real SMTP server on 127.0.0.1; ``reject(address)`` may return an error code."""
     collector = _Collector(reject)
-    controller = Controller(collector, hostname="127.0.0.1", port=0)
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
     controller.start()
     controller.collector = collector  # type: ignore[attr-defined]
     try:

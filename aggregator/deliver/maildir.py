@@ -25,7 +25,9 @@ class MaildirTransport:
             for sub in ("tmp", "new", "cur"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DeliveryError(str(self.root), f"cannot create the Maildir ({exc.strerror})") from None
+            raise DeliveryError(
+                str(self.root), f"cannot create the Maildir ({exc.strerror})"
+            ) from None
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -33,8 +35,11 @@ class MaildirTransport:
 
     def has_delivered(self, key: str) -> bool:
         prefix = f"{key}."
-        return any(name.startswith(prefix) for sub in ("new", "cur")
-                   for name in os.listdir(self.root / sub))
+        return any(
+            name.startswith(prefix)
+            for sub in ("new", "cur")
+            for name in os.listdir(self.root / sub)
+        )
 
     def send(self, message: EmailMessage, *, key: str) -> None:
         if self.has_delivered(key):
@@ -48,4 +53,6 @@ class MaildirTransport:
                 os.fsync(handle.fileno())
             os.replace(temporary, self.root / "new" / name)
         except OSError as exc:
-            raise DeliveryError(str(message["To"]), f"cannot write to {self.root} ({exc.strerror})") from None
+            raise DeliveryError(
+                str(message["To"]), f"cannot write to {self.root} ({exc.strerror})"
+            ) from None

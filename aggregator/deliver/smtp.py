@@ -33,24 +33,22 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         where = f"{s.host}:{s.port}"
+        client: smtplib.SMTP | None = None
         try:
             if s.ssl:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+                context = ssl.create_default_context()
+                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
             else:
                 client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.starttls:
                     client.starttls(context=ssl.create_default_context())
             if s.username:
                 client.login(s.username, s.password)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(where, f"SMTP login refused ({_reply(exc)})") from None
-        except smtplib.SMTPNotSupportedError:
-            raise DeliveryError(where, "the server does not offer STARTTLS "
-                                "(set [mail.smtp] starttls = false only on a trusted network)") from None
+            return client
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(where, f"cannot connect to the SMTP server ({exc})") from None
-        return client
+            if client is not None:
+                client.close()
+            raise DeliveryError(where, _connect_problem(exc)) from None
 
     def send(self, message: EmailMessage, *, key: str) -> None:
         recipient = str(message["To"])
@@ -60,11 +58,16 @@ class SmtpTransport:
             self._client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
-            raise DeliveryError(recipient, f"refused with {code} {reply.decode(errors='replace')}",
-                                permanent=500 <= code < 600) from None
+            raise DeliveryError(
+                recipient,
+                f"refused with {code} {reply.decode(errors='replace')}",
+                permanent=500 <= code < 600,
+            ) from None
         except smtplib.SMTPResponseException as exc:
             self._drop()
-            raise DeliveryError(recipient, _reply(exc), permanent=500 <= exc.smtp_code < 600) from None
+            raise DeliveryError(
+                recipient, _reply(exc), permanent=500 <= exc.smtp_code < 600
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise DeliveryError(recipient, f"SMTP connection failed ({exc})") from None
@@ -75,7 +78,21 @@ class SmtpTransport:
             self._client = None
 
 
+def _connect_problem(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"SMTP login refused ({_reply(exc)})"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return (
+            "the server does not offer STARTTLS "
+            "(set [mail.smtp] starttls = false only on a trusted network)"
+        )
+    return f"cannot connect to the SMTP server ({exc})"
+
+
 def _reply(exc: smtplib.SMTPResponseException) -> str:
-    message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+    message = (
+        exc.smtp_error.decode(errors="replace")
+        if isinstance(exc.smtp_error, bytes)
         else str(exc.smtp_error)
+    )
     return f"{exc.smtp_code} {message}"

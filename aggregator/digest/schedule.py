@@ -16,12 +16,45 @@ from aggregator.config import DigestSettings
 from aggregator.model import DigestState
 
 
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
 def _trigger(cron: str, timezone: str) -> CronTrigger:
-    return CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+    minute, hour, day, month, weekday = cron.split()
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=weekday_names(weekday),
+        timezone=ZoneInfo(timezone),
+    )
+
+
+def weekday_names(field: str) -> str:
+    """Standard cron weekdays (0 or 7 = Sunday, 1 = Monday) as names.
+
+    APScheduler 3 numbers weekdays from Monday = 0, so ``* * * * 1`` handed over as
+    it is would run on Tuesdays; names mean the same thing to both.
+    """
+    if field == "*" or any(c.isalpha() for c in field):
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            start, _, stop = span.partition("-")
+            first, last = int(start), int(stop or (6 if step else start))
+        if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last):
+            raise ValueError(f"weekday {part!r} is outside 0-7")
+        days.update(n % 7 for n in range(first, last + 1, int(step or 1)))
+    return ",".join(_WEEKDAYS[n] for n in sorted(days))
 
 
 def check_cron(cron: str, timezone: str) -> str:
-    """"" when ``cron`` is a valid five-field expression, else what is wrong."""
+    """ "" when ``cron`` is a valid five-field expression, else what is wrong."""
     if len(cron.split()) != 5:
         return "expected five fields: minute hour day month weekday"
     try:
@@ -46,7 +79,7 @@ def is_due(digest: DigestSettings, state: DigestState, now: datetime) -> bool:
     """A digest never sent is due at once (so a new install shows an email); else on schedule."""
     if state.last_run_at is None:
         return True
-    next_run = state.next_run_at or next_run_after(digest.schedule, digest.timezone,
-                                                   state.last_run_at)
+    next_run = state.next_run_at or next_run_after(
+        digest.schedule, digest.timezone, state.last_run_at
+    )
     return now >= next_run
-

@@ -38,7 +38,11 @@ def to_entries(
 
 
 def to_entry(
-    item: ParsedEntry, *, doc: ParsedDocument, feed_url: str, now: datetime,
+    item: ParsedEntry,
+    *,
+    doc: ParsedDocument,
+    feed_url: str,
+    now: datetime,
     shared_guid: bool = False,
 ) -> Entry | None:
     base = item.base_url or feed_url

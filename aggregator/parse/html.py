@@ -60,5 +60,6 @@ def parse_html_page(raw: RawDocument) -> ParsedDocument:
         language=language,
         base_url=raw.url,
     )
-    return ParsedDocument(format="html", title=title, site_url=raw.url, language=language,
-                          entries=(entry,))
+    return ParsedDocument(
+        format="html", title=title, site_url=raw.url, language=language, entries=(entry,)
+    )

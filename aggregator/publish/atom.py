@@ -24,7 +24,11 @@ def entry_atom_id(entry: Entry) -> str:
 
 
 def render_atom(
-    entries: Sequence[Entry], *, settings: PublishSettings, now: datetime, path: str = "/feeds/all.atom"
+    entries: Sequence[Entry],
+    *,
+    settings: PublishSettings,
+    now: datetime,
+    path: str = "/feeds/all.atom",
 ) -> bytes:
     """The Atom document for ``entries`` (already newest first)."""
     base = settings.base_url.rstrip("/")

@@ -34,8 +34,12 @@ def render_issue(
     issue: DigestIssue, *, digest: DigestSettings, publish: PublishSettings
 ) -> RenderedIssue:
     env = template_environment()
-    context = {"issue": issue, "digest": digest, "site_url": publish.base_url.rstrip("/"),
-               "site_title": publish.title}
+    context = {
+        "issue": issue,
+        "digest": digest,
+        "site_url": publish.base_url.rstrip("/"),
+        "site_title": publish.title,
+    }
     return RenderedIssue(
         issue_id=issue.id,
         digest=digest.name,

@@ -11,9 +11,13 @@ from aggregator.publish.templates import template_environment
 
 
 def render_home(stories: Sequence[Story], *, settings: PublishSettings, now: datetime) -> str:
-    return template_environment().get_template("home.html").render(
-        stories=stories,
-        site_title=settings.title,
-        site_url=settings.base_url.rstrip("/"),
-        now=now,
+    return (
+        template_environment()
+        .get_template("home.html")
+        .render(
+            stories=stories,
+            site_title=settings.title,
+            site_url=settings.base_url.rstrip("/"),
+            now=now,
+        )
     )

@@ -40,7 +40,10 @@ def is_blocked_address(address: IPAddress) -> bool:
 
 
 def is_allowed_host(host: str, port: int, settings: FetchSettings) -> bool:
-    return settings.allow_private_networks
+    """Private destinations the user opted into, all at once or one host at a time."""
+    host = host.lower().rstrip(".")
+    allowed = {entry.lower() for entry in settings.allow_hosts}
+    return settings.allow_private_networks or host in allowed or f"{host}:{port}" in allowed
 
 
 async def check_destination(url: str, settings: FetchSettings) -> None:

@@ -55,7 +55,9 @@ async def fetch_url(
     """GET ``url``; raises :class:`SourceError` with a readable message on any failure."""
     try:
         async with asyncio.timeout(settings.timeout):
-            return await _follow(client, url, settings, build_headers(etag=etag, last_modified=last_modified))
+            return await _follow(
+                client, url, settings, build_headers(etag=etag, last_modified=last_modified)
+            )
     except TimeoutError:
         raise SourceError(url, f"no complete answer within {settings.timeout:g} s") from None
     except httpx.HTTPError as exc:
@@ -72,9 +74,13 @@ async def _follow(
                 url = urljoin(url, response.headers["location"])
                 continue
             if response.status_code == 304:
-                return RawDocument(url=url, status=304, not_modified=True,
-                                   etag=response.headers.get("etag", ""),
-                                   last_modified=response.headers.get("last-modified", ""))
+                return RawDocument(
+                    url=url,
+                    status=304,
+                    not_modified=True,
+                    etag=response.headers.get("etag", ""),
+                    last_modified=response.headers.get("last-modified", ""),
+                )
             if response.status_code >= 400:
                 phrase = response.reason_phrase or "error"
                 raise SourceError(url, f"the server answered HTTP {response.status_code} {phrase}")

@@ -47,10 +47,17 @@ def _walk(node: ET.Element, folders: tuple[str, ...], found: dict[str, Outline])
         url = (outline.get("xmlUrl") or "").strip()
         title = outline.get("title") or outline.get("text") or ""
         if url and urlsplit(url).scheme in {"http", "https"}:
-            categories = tuple(c.strip() for c in (outline.get("category") or "").split(",")
-                               if c.strip().strip("/"))
-            found.setdefault(url, Outline(url=url, title=title,
-                                          tags=folders + tuple(c.strip("/") for c in categories)))
+            categories = tuple(
+                c.strip()
+                for c in (outline.get("category") or "").split(",")
+                if c.strip().strip("/")
+            )
+            found.setdefault(
+                url,
+                Outline(
+                    url=url, title=title, tags=folders + tuple(c.strip("/") for c in categories)
+                ),
+            )
         elif not url:
             _walk(outline, folders + ((title,) if title else ()), found)
 
@@ -64,8 +71,12 @@ def write_opml(feeds: list[Feed], *, title: str, now: datetime) -> str:
     for feed in feeds:
         if feed.is_local:
             continue  # a path on this machine means nothing to another reader
-        attributes = {"type": "rss", "text": feed.title or feed.url, "title": feed.title or feed.url,
-                      "xmlUrl": feed.url}
+        attributes = {
+            "type": "rss",
+            "text": feed.title or feed.url,
+            "title": feed.title or feed.url,
+            "xmlUrl": feed.url,
+        }
         if feed.site_url:
             attributes["htmlUrl"] = feed.site_url
         if feed.tags:

@@ -14,5 +14,6 @@ from aggregator.config import FetchSettings
 
 def next_check_at(now: datetime, settings: FetchSettings, *, errors: int = 0) -> datetime:
     minutes = settings.interval_minutes * (2 ** min(errors, 16))
-    return now + timedelta(minutes=min(minutes, max(settings.max_backoff_minutes,
-                                                    settings.interval_minutes)))
+    return now + timedelta(
+        minutes=min(minutes, max(settings.max_backoff_minutes, settings.interval_minutes))
+    )

@@ -62,7 +62,9 @@ class Database:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate the database at {self.safe_url}: {_reason(exc)}") from exc
+            raise StoreError(
+                f"cannot migrate the database at {self.safe_url}: {_reason(exc)}"
+            ) from exc
 
     @property
     def safe_url(self) -> str:
@@ -133,5 +135,7 @@ def open_database(url: str) -> Database:
         raise
     except SQLAlchemyError as exc:
         database.close()
-        raise StoreError(f"cannot open the database at {database.safe_url}: {_reason(exc)}") from exc
+        raise StoreError(
+            f"cannot open the database at {database.safe_url}: {_reason(exc)}"
+        ) from exc
     return database

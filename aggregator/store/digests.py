@@ -34,8 +34,9 @@ def _story_to_json(story: IssueStory) -> dict[str, Any]:
         "url": story.url,
         "summary": story.summary,
         "published": story.published.isoformat(),
-        "sources": [{"feed_title": s.feed_title, "title": s.title, "url": s.url}
-                    for s in story.sources],
+        "sources": [
+            {"feed_title": s.feed_title, "title": s.title, "url": s.url} for s in story.sources
+        ],
     }
 
 
@@ -85,8 +86,12 @@ class DigestQueries:
             row = conn.execute(select(digests).where(digests.c.name == name)).first()
         if row is None:
             return DigestState(name=name)
-        return DigestState(name=name, last_run_at=row.last_run_at, next_run_at=row.next_run_at,
-                           last_window_end=row.last_window_end)
+        return DigestState(
+            name=name,
+            last_run_at=row.last_run_at,
+            next_run_at=row.next_run_at,
+            last_window_end=row.last_window_end,
+        )
 
     def set_next_run(self, name: str, next_run_at: datetime) -> None:
         with self.db.write() as conn:
@@ -116,24 +121,41 @@ class DigestQueries:
         """Freeze an issue, queue one delivery per active subscriber, advance the digest."""
         with self.db.write() as conn:
             issue_id = conn.execute(
-                insert(digest_issues).values(
-                    digest=digest, title=title, created_at=now, window_start=window_start,
+                insert(digest_issues)
+                .values(
+                    digest=digest,
+                    title=title,
+                    created_at=now,
+                    window_start=window_start,
                     window_end=window_end,
                     content={"stories": [_story_to_json(s) for s in stories]},
-                ).returning(digest_issues.c.id)
+                )
+                .returning(digest_issues.c.id)
             ).scalar_one()
-            active = conn.execute(select(subscribers.c.id, subscribers.c.email).where(
-                subscribers.c.digest == digest, subscribers.c.active.is_(True)
-            ).order_by(subscribers.c.id)).all()
+            active = conn.execute(
+                select(subscribers.c.id, subscribers.c.email)
+                .where(subscribers.c.digest == digest, subscribers.c.active.is_(True))
+                .order_by(subscribers.c.id)
+            ).all()
             if active:
-                conn.execute(insert(deliveries), [
-                    {"issue_id": issue_id, "subscriber_id": s.id, "email": s.email,
-                     "state": DeliveryState.PENDING.value, "updated_at": now, "attempts": 0,
-                     "last_error": ""}
-                    for s in active
-                ])
-            self._save_state(conn, digest, last_run_at=now, last_window_end=window_end,
-                             next_run_at=next_run_at)
+                conn.execute(
+                    insert(deliveries),
+                    [
+                        {
+                            "issue_id": issue_id,
+                            "subscriber_id": s.id,
+                            "email": s.email,
+                            "state": DeliveryState.PENDING.value,
+                            "updated_at": now,
+                            "attempts": 0,
+                            "last_error": "",
+                        }
+                        for s in active
+                    ],
+                )
+            self._save_state(
+                conn, digest, last_run_at=now, last_window_end=window_end, next_run_at=next_run_at
+            )
             row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).one()
         return row_to_issue(row)
 
@@ -168,8 +190,11 @@ class DigestQueries:
         row = conn.execute(select(subscribers).where(*where)).first()
         changed = row is None or not row.active
         if row is None:
-            conn.execute(insert(subscribers).values(
-                digest=digest, email=email, active=True, origin=origin, created_at=now))
+            conn.execute(
+                insert(subscribers).values(
+                    digest=digest, email=email, active=True, origin=origin, created_at=now
+                )
+            )
         elif not row.active:
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(active=True))
         row = conn.execute(select(subscribers).where(*where)).one()
@@ -178,59 +203,89 @@ class DigestQueries:
     def remove_subscriber(self, digest: str, email: str) -> None:
         """Unsubscribe at once: pending deliveries to them are cancelled too."""
         with self.db.write() as conn:
-            row = conn.execute(select(subscribers).where(
-                subscribers.c.digest == digest, func.lower(subscribers.c.email) == email.lower(),
-                subscribers.c.active.is_(True),
-            )).first()
+            row = conn.execute(
+                select(subscribers).where(
+                    subscribers.c.digest == digest,
+                    func.lower(subscribers.c.email) == email.lower(),
+                    subscribers.c.active.is_(True),
+                )
+            ).first()
             if row is None:
                 raise NotFoundError(f"{email} is not subscribed to digest {digest!r}")
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(active=False))
-            conn.execute(update(deliveries).where(
-                deliveries.c.subscriber_id == row.id,
-                deliveries.c.state == DeliveryState.PENDING.value,
-            ).values(state=DeliveryState.FAILED.value, last_error="unsubscribed"))
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.subscriber_id == row.id,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(state=DeliveryState.FAILED.value, last_error="unsubscribed")
+            )
 
     def list_subscribers(self, digest: str | None = None) -> list[Subscriber]:
-        query = select(subscribers).where(subscribers.c.active.is_(True)).order_by(
-            subscribers.c.digest, subscribers.c.email)
+        query = (
+            select(subscribers)
+            .where(subscribers.c.active.is_(True))
+            .order_by(subscribers.c.digest, subscribers.c.email)
+        )
         if digest is not None:
             query = query.where(subscribers.c.digest == digest)
         with self.db.read() as conn:
-            return [Subscriber(id=r.id, digest=r.digest, email=r.email, active=r.active)
-                    for r in conn.execute(query)]
+            return [
+                Subscriber(id=r.id, digest=r.digest, email=r.email, active=r.active)
+                for r in conn.execute(query)
+            ]
 
-    def sync_config_subscribers(self, configured: Sequence[DigestSettings], *, now: datetime) -> None:
+    def sync_config_subscribers(
+        self, configured: Sequence[DigestSettings], *, now: datetime
+    ) -> None:
         """Subscribe the config's addresses; drop config addresses no longer listed."""
         wanted = {(d.name, email.lower()) for d in configured for email in d.subscribers}
         with self.db.write() as conn:
             for digest in configured:
                 for email in digest.subscribers:
                     self._add_subscriber(conn, digest.name, email, now=now, origin="config")
-            rows = conn.execute(select(subscribers).where(
-                subscribers.c.origin == "config", subscribers.c.active.is_(True))).all()
+            rows = conn.execute(
+                select(subscribers).where(
+                    subscribers.c.origin == "config", subscribers.c.active.is_(True)
+                )
+            ).all()
             stale = [r.id for r in rows if (r.digest, r.email.lower()) not in wanted]
             if stale:
-                conn.execute(update(subscribers).where(subscribers.c.id.in_(stale))
-                             .values(active=False))
+                conn.execute(
+                    update(subscribers).where(subscribers.c.id.in_(stale)).values(active=False)
+                )
 
     # -- delivery ledger ---------------------------------------------------------
 
     def due_deliveries(self, now: datetime, *, limit: int = 500) -> list[Delivery]:
-        query = select(deliveries).where(
-            deliveries.c.state == DeliveryState.PENDING.value,
-            (deliveries.c.next_attempt_at.is_(None)) | (deliveries.c.next_attempt_at <= now),
-        ).order_by(deliveries.c.id).limit(limit)
+        query = (
+            select(deliveries)
+            .where(
+                deliveries.c.state == DeliveryState.PENDING.value,
+                (deliveries.c.next_attempt_at.is_(None)) | (deliveries.c.next_attempt_at <= now),
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
         with self.db.read() as conn:
             return [row_to_delivery(r) for r in conn.execute(query)]
 
     def claim_delivery(self, delivery_id: int, *, now: datetime) -> bool:
         """pending -> sending, only if still pending (another worker may have it)."""
         with self.db.write() as conn:
-            result = conn.execute(update(deliveries).where(
-                deliveries.c.id == delivery_id,
-                deliveries.c.state == DeliveryState.PENDING.value,
-            ).values(state=DeliveryState.SENDING.value, updated_at=now,
-                     attempts=deliveries.c.attempts + 1))
+            result = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(
+                    state=DeliveryState.SENDING.value,
+                    updated_at=now,
+                    attempts=deliveries.c.attempts + 1,
+                )
+            )
             return result.rowcount == 1
 
     def mark_delivery(
@@ -242,8 +297,12 @@ class DigestQueries:
         error: str = "",
         next_attempt_at: datetime | None = None,
     ) -> None:
-        values: dict[str, Any] = {"state": state.value, "updated_at": now, "last_error": error,
-                                  "next_attempt_at": next_attempt_at}
+        values: dict[str, Any] = {
+            "state": state.value,
+            "updated_at": now,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+        }
         if state is DeliveryState.SENT:
             values["sent_at"] = now
         with self.db.write() as conn:
@@ -257,9 +316,11 @@ class DigestQueries:
         still resend once (recorded for the email-delivery issue).
         """
         with self.db.write() as conn:
-            result = conn.execute(update(deliveries).where(
-                deliveries.c.state == DeliveryState.SENDING.value
-            ).values(state=DeliveryState.PENDING.value, updated_at=now))
+            result = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.state == DeliveryState.SENDING.value)
+                .values(state=DeliveryState.PENDING.value, updated_at=now)
+            )
             return int(result.rowcount)
 
     def delivery_counts(self, issue_id: int | None = None) -> dict[str, int]:

@@ -71,7 +71,9 @@ class EntryQueries:
             known = {
                 r.entry_key: r
                 for r in conn.execute(
-                    select(entries).where(entries.c.feed_id == feed_id, entries.c.entry_key.in_(keys))
+                    select(entries).where(
+                        entries.c.feed_id == feed_id, entries.c.entry_key.in_(keys)
+                    )
                 )
             }
             new_keys: list[str] = []
@@ -79,18 +81,22 @@ class EntryQueries:
                 values = _entry_values(entry)
                 row = known.get(entry.entry_key)
                 if row is None:
-                    conn.execute(insert(entries).values(
-                        feed_id=feed_id, entry_key=entry.entry_key, first_seen_at=now, **values
-                    ))
+                    conn.execute(
+                        insert(entries).values(
+                            feed_id=feed_id, entry_key=entry.entry_key, first_seen_at=now, **values
+                        )
+                    )
                     new_keys.append(entry.entry_key)
                 elif any(getattr(row, k) != values[k] for k in _CHANGING):
                     values.pop("published_at")  # the original date stays; feeds re-date edits
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
             if not new_keys:
                 return []
-            query = _entry_select().where(
-                entries.c.feed_id == feed_id, entries.c.entry_key.in_(new_keys)
-            ).order_by(entries.c.id)
+            query = (
+                _entry_select()
+                .where(entries.c.feed_id == feed_id, entries.c.entry_key.in_(new_keys))
+                .order_by(entries.c.id)
+            )
             return [row_to_entry(r) for r in conn.execute(query)]
 
     def list_entries(self, *, limit: int = 50, feed_id: int | None = None) -> list[Entry]:
@@ -105,17 +111,21 @@ class EntryQueries:
             return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
 
     def unclustered_entries(self, *, limit: int = 5000) -> list[Entry]:
-        query = _entry_select().where(entries.c.story_id.is_(None)).order_by(
-            entries.c.published_at, entries.c.id
+        query = (
+            _entry_select()
+            .where(entries.c.story_id.is_(None))
+            .order_by(entries.c.published_at, entries.c.id)
         )
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query.limit(limit))]
 
     def clustered_entries_since(self, since: datetime) -> list[Entry]:
         """Entries already in a story and published after ``since``: candidates to join."""
-        query = _entry_select().where(
-            entries.c.story_id.is_not(None), entries.c.published_at >= since
-        ).order_by(entries.c.id)
+        query = (
+            _entry_select()
+            .where(entries.c.story_id.is_not(None), entries.c.published_at >= since)
+            .order_by(entries.c.id)
+        )
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query)]
 
@@ -123,17 +133,21 @@ class EntryQueries:
         """Create the plan's new stories and attach entries, in one transaction."""
         with self.db.write() as conn:
             for story_id, entry_ids in plan.joins.items():
-                conn.execute(update(entries).where(entries.c.id.in_(entry_ids))
-                             .values(story_id=story_id))
-                conn.execute(update(stories).where(stories.c.id == story_id)
-                             .values(updated_at=now))
+                conn.execute(
+                    update(entries).where(entries.c.id.in_(entry_ids)).values(story_id=story_id)
+                )
+                conn.execute(update(stories).where(stories.c.id == story_id).values(updated_at=now))
             for group in plan.new_stories:
                 story_id = conn.execute(
-                    insert(stories).values(title=group.title, created_at=now, updated_at=now)
+                    insert(stories)
+                    .values(title=group.title, created_at=now, updated_at=now)
                     .returning(stories.c.id)
                 ).scalar_one()
-                conn.execute(update(entries).where(entries.c.id.in_(group.entry_ids))
-                             .values(story_id=story_id))
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id.in_(group.entry_ids))
+                    .values(story_id=story_id)
+                )
 
     def list_stories(
         self,
@@ -158,11 +172,16 @@ class EntryQueries:
                     window = window.where(entries.c.first_seen_at <= seen_until)
                 query = query.where(entries.c.story_id.in_(window.distinct()))
             else:
-                newest = select(stories.c.id).order_by(stories.c.updated_at.desc(),
-                                                       stories.c.id.desc()).limit(limit)
+                newest = (
+                    select(stories.c.id)
+                    .order_by(stories.c.updated_at.desc(), stories.c.id.desc())
+                    .limit(limit)
+                )
                 query = query.where(entries.c.story_id.in_(newest.scalar_subquery()))
             rows = [row_to_entry(r) for r in conn.execute(query.order_by(entries.c.id))]
-            feed_tags = {r.id: set(r.tags or ()) for r in conn.execute(select(feeds.c.id, feeds.c.tags))}
+            feed_tags = {
+                r.id: set(r.tags or ()) for r in conn.execute(select(feeds.c.id, feeds.c.tags))
+            }
             story_rows = {r.id: r for r in conn.execute(select(stories))}
         wanted = set(tags)
         grouped: dict[int, list[Entry]] = {}

@@ -48,7 +48,12 @@ class FeedQueries:
     db: Database
 
     def add_feed(
-        self, url: str, *, now: datetime, title: str = "", tags: Sequence[str] = (),
+        self,
+        url: str,
+        *,
+        now: datetime,
+        title: str = "",
+        tags: Sequence[str] = (),
         origin: str = "user",
     ) -> tuple[Feed, bool]:
         """The feed for ``url``, and whether it was created by this call."""
@@ -56,9 +61,11 @@ class FeedQueries:
             row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
             if row is not None:
                 return row_to_feed(row), False
-            conn.execute(insert(feeds).values(
-                url=url, title=title, tags=list(tags), origin=origin, created_at=now
-            ))
+            conn.execute(
+                insert(feeds).values(
+                    url=url, title=title, tags=list(tags), origin=origin, created_at=now
+                )
+            )
             created = conn.execute(select(feeds).where(feeds.c.url == url)).one()
         return row_to_feed(created), True
 
@@ -70,15 +77,22 @@ class FeedQueries:
             for url, setting in wanted.items():
                 row = existing.get(url)
                 if row is None:
-                    conn.execute(insert(feeds).values(
-                        url=url, title=setting.title, tags=list(setting.tags), origin="config",
-                        created_at=now,
-                    ))
+                    conn.execute(
+                        insert(feeds).values(
+                            url=url,
+                            title=setting.title,
+                            tags=list(setting.tags),
+                            origin="config",
+                            created_at=now,
+                        )
+                    )
                 else:
                     values = _config_changes(row, setting)
                     if values:
                         conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
-            gone = [r.id for url, r in existing.items() if r.origin == "config" and url not in wanted]
+            gone = [
+                r.id for url, r in existing.items() if r.origin == "config" and url not in wanted
+            ]
             if gone:
                 conn.execute(delete(entries).where(entries.c.feed_id.in_(gone)))
                 conn.execute(delete(feeds).where(feeds.c.id.in_(gone)))
@@ -94,7 +108,9 @@ class FeedQueries:
         with self.db.read() as conn:
             row = conn.execute(select(feeds).where(condition)).first()
         if row is None:
-            raise NotFoundError(f"no feed with URL or id {url_or_id!r} (see `aggregator feeds list`)")
+            raise NotFoundError(
+                f"no feed with URL or id {url_or_id!r} (see `aggregator feeds list`)"
+            )
         return row_to_feed(row)
 
     def remove_feed(self, url_or_id: str) -> Feed:
@@ -106,8 +122,10 @@ class FeedQueries:
 
     def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> list[Feed]:
         """Feeds to poll now (or all pollable ones); ingested files are never polled."""
-        query = select(feeds).where(feeds.c.origin != "ingest").order_by(
-            func.coalesce(feeds.c.next_check_at, feeds.c.created_at), feeds.c.id
+        query = (
+            select(feeds)
+            .where(feeds.c.origin != "ingest")
+            .order_by(func.coalesce(feeds.c.next_check_at, feeds.c.created_at), feeds.c.id)
         )
         if not include_not_due:
             query = query.where(or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
@@ -115,16 +133,29 @@ class FeedQueries:
             return [row_to_feed(r) for r in conn.execute(query)]
 
     def record_fetch_success(
-        self, feed_id: int, *, now: datetime, next_check_at: datetime, etag: str,
-        last_modified: str, title: str = "", site_url: str = "",
+        self,
+        feed_id: int,
+        *,
+        now: datetime,
+        next_check_at: datetime,
+        etag: str,
+        last_modified: str,
+        title: str = "",
+        site_url: str = "",
     ) -> None:
         values: dict[str, Any] = {
-            "last_checked_at": now, "last_success_at": now, "next_check_at": next_check_at,
-            "etag": etag, "last_modified": last_modified, "error_count": 0, "last_error": "",
+            "last_checked_at": now,
+            "last_success_at": now,
+            "next_check_at": next_check_at,
+            "etag": etag,
+            "last_modified": last_modified,
+            "error_count": 0,
+            "last_error": "",
         }
         with self.db.write() as conn:
-            row = conn.execute(select(feeds.c.title, feeds.c.site_url)
-                               .where(feeds.c.id == feed_id)).one()
+            row = conn.execute(
+                select(feeds.c.title, feeds.c.site_url).where(feeds.c.id == feed_id)
+            ).one()
             if title and not row.title:
                 values["title"] = title
             if site_url and not row.site_url:
@@ -136,7 +167,14 @@ class FeedQueries:
     ) -> None:
         """Count the failure; the feed's stored entries are never touched."""
         with self.db.write() as conn:
-            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(
-                last_checked_at=now, next_check_at=next_check_at, last_error=error,
-                last_error_at=now, error_count=feeds.c.error_count + 1,
-            ))
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.id == feed_id)
+                .values(
+                    last_checked_at=now,
+                    next_check_at=next_check_at,
+                    last_error=error,
+                    last_error_at=now,
+                    error_count=feeds.c.error_count + 1,
+                )
+            )

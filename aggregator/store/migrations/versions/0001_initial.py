@@ -116,6 +116,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("deliveries", "subscribers", "digest_issues", "digests", "entries",
-                  "stories", "feeds"):
+    for table in (
+        "deliveries",
+        "subscribers",
+        "digest_issues",
+        "digests",
+        "entries",
+        "stories",
+        "feeds",
+    ):
         op.drop_table(table)

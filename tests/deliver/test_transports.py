@@ -1,0 +1,96 @@
+"""Transports against real parts: aiosmtpd on 127.0.0.1 and a Maildir in tmp_path."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import SmtpSettings
+from aggregator.deliver import MaildirTransport, SmtpTransport
+from aggregator.errors import DeliveryError
+from tests.loopback import smtp_server
+
+
+def message(to: str, subject: str = "Daily digest") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "digest@example.org"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content("Hello")
+    return msg
+
+
+def test_maildir_delivers_once_per_key(tmp_path: Path) -> None:
+    with MaildirTransport(tmp_path / "Mail") as box:
+        box.send(message("a@x.example"), key="i1s1")
+        box.send(message("a@x.example"), key="i1s1")  # a retry after a crash
+        box.send(message("b@x.example"), key="i1s2")
+    delivered = sorted(p.name.split(".")[0] for p in (tmp_path / "Mail" / "new").iterdir())
+    assert delivered == ["i1s1", "i1s2"]
+    assert list((tmp_path / "Mail" / "tmp").iterdir()) == []
+
+
+def test_maildir_sees_messages_a_reader_moved_to_cur(tmp_path: Path) -> None:
+    with MaildirTransport(tmp_path / "Mail") as box:
+        box.send(message("a@x.example"), key="i2s1")
+        (new,) = (tmp_path / "Mail" / "new").iterdir()
+        new.rename(tmp_path / "Mail" / "cur" / f"{new.name}:2,S")
+        box.send(message("a@x.example"), key="i2s1")
+    assert list((tmp_path / "Mail" / "new").iterdir()) == []
+
+
+def test_maildir_that_cannot_be_created_is_a_delivery_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with (
+        pytest.raises(DeliveryError, match="cannot create the Maildir"),
+        MaildirTransport(blocker / "Mail"),
+    ):
+        pass
+
+
+def test_smtp_sends_many_messages_on_one_connection() -> None:
+    with smtp_server() as server:
+        settings = SmtpSettings(host="127.0.0.1", port=server.port, starttls=False)
+        with SmtpTransport(settings) as transport:
+            for n in range(3):
+                transport.send(message(f"r{n}@x.example", subject=f"Issue {n}"), key=f"k{n}")
+        received = server.collector.messages
+        assert [m["Subject"] for m in received] == ["Issue 0", "Issue 1", "Issue 2"]
+        assert [rcpt for _, rcpt in server.collector.envelopes] == [
+            ["r0@x.example"],
+            ["r1@x.example"],
+            ["r2@x.example"],
+        ]
+
+
+def test_smtp_5xx_is_permanent_and_4xx_temporary() -> None:
+    codes = {"gone@x.example": 550, "busy@x.example": 451}
+    with smtp_server(reject=codes.get) as server:
+        settings = SmtpSettings(host="127.0.0.1", port=server.port, starttls=False)
+        with SmtpTransport(settings) as transport:
+            with pytest.raises(DeliveryError) as permanent:
+                transport.send(message("gone@x.example"), key="a")
+            with pytest.raises(DeliveryError) as temporary:
+                transport.send(message("busy@x.example"), key="b")
+            transport.send(message("ok@x.example"), key="c")  # the others still go out
+        assert permanent.value.permanent and "550" in str(permanent.value)
+        assert not temporary.value.permanent and "451" in str(temporary.value)
+        assert [rcpt for _, rcpt in server.collector.envelopes] == [["ok@x.example"]]
+
+
+def test_smtp_server_down_is_a_temporary_error() -> None:
+    settings = SmtpSettings(host="127.0.0.1", port=9, starttls=False, timeout=2)
+    with SmtpTransport(settings) as transport, pytest.raises(DeliveryError) as caught:
+        transport.send(message("a@x.example"), key="a")
+    assert not caught.value.permanent
+    assert "cannot connect" in str(caught.value)
+
+
+def test_starttls_required_but_not_offered_is_explained() -> None:
+    with smtp_server() as server:
+        settings = SmtpSettings(host="127.0.0.1", port=server.port, starttls=True)
+        with SmtpTransport(settings) as transport, pytest.raises(DeliveryError, match="STARTTLS"):
+            transport.send(message("a@x.example"), key="a")

@@ -1,0 +1,102 @@
+"""When digests run (cron in their own zone, across DST) and what an issue holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.config import DigestSettings
+from aggregator.digest import build_issue_stories, check_cron, is_due, issue_title, next_run_after
+from aggregator.model import DigestState, Entry, Story
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "after", "expected"),
+    [
+        # 07:00 in Hanoi is 00:00 UTC; strictly after the instant given.
+        ("0 7 * * *", "Asia/Ho_Chi_Minh", "2026-11-23T12:00Z", "2026-11-24T00:00Z"),
+        ("0 7 * * *", "Asia/Ho_Chi_Minh", "2026-11-24T00:00Z", "2026-11-25T00:00Z"),
+        # New York: EST is UTC-5, EDT UTC-4; DST starts 2026-03-08 and ends 2026-11-01.
+        ("0 8 * * *", "America/New_York", "2026-03-07T14:00Z", "2026-03-08T12:00Z"),
+        ("0 8 * * *", "America/New_York", "2026-10-31T13:00Z", "2026-11-01T13:00Z"),
+        # 02:30 does not exist on the spring-forward day: the run is not lost.
+        ("30 2 * * *", "America/New_York", "2026-03-08T05:00Z", "2026-03-08T07:30Z"),
+        # Standard cron weekdays: 1 = Monday, 0 and 7 = Sunday (2026-11-23 is a Monday).
+        ("0 9 * * 1", "UTC", "2026-11-23T09:00Z", "2026-11-30T09:00Z"),
+        ("0 9 * * 0", "UTC", "2026-11-23T09:00Z", "2026-11-29T09:00Z"),
+        ("0 9 * * 7", "UTC", "2026-11-23T09:00Z", "2026-11-29T09:00Z"),
+        ("0 9 * * 1-5", "UTC", "2026-11-27T10:00Z", "2026-11-30T09:00Z"),
+    ],
+)
+def test_next_run_follows_the_digest_time_zone(
+    cron: str, zone: str, after: str, expected: str
+) -> None:
+    got = next_run_after(cron, zone, datetime.fromisoformat(after))
+    assert got == datetime.fromisoformat(expected)
+    assert got.tzinfo is not None and got.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 7 * *", "61 7 * * *", "0 7 * * mon-foo", "every day", "0 7 * * 8", "0 7 * * 5-2"]
+)
+def test_invalid_cron_is_explained(cron: str) -> None:
+    assert check_cron(cron, "UTC")
+
+
+def test_a_digest_never_sent_is_due_at_once_then_follows_its_schedule() -> None:
+    spec = DigestSettings(name="d", schedule="0 7 * * *", timezone="UTC")
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    assert is_due(spec, DigestState(name="d"), now)
+    sent = DigestState(name="d", last_run_at=now, next_run_at=datetime(2026, 11, 24, 7, tzinfo=UTC))
+    assert not is_due(spec, sent, now + timedelta(hours=18, minutes=59))
+    assert is_due(spec, sent, now + timedelta(hours=19))
+
+
+def story(story_id: int, feeds: int, newest: datetime, summary: str = "s") -> Story:
+    members = tuple(
+        Entry(
+            id=story_id * 10 + n,
+            feed_id=n,
+            entry_key=f"{story_id}-{n}",
+            url=f"https://f{n}.example/{story_id}",
+            title=f"Story {story_id} at feed {n}",
+            published=newest - timedelta(minutes=n),
+            summary=summary * (n + 1),
+            feed_title=f"Feed {n}",
+        )
+        for n in range(feeds)
+    )
+    return Story(
+        id=story_id,
+        title=f"Story {story_id}",
+        entries=members,
+        created_at=newest,
+        updated_at=newest,
+    )
+
+
+def test_stories_rank_by_sources_then_recency_and_are_capped() -> None:
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    stories = [
+        story(1, 1, base + timedelta(hours=5)),
+        story(2, 3, base),
+        story(3, 1, base + timedelta(hours=6)),
+        story(4, 2, base),
+    ]
+    frozen = build_issue_stories(stories, DigestSettings(name="d", max_stories=3))
+    assert [s.story_id for s in frozen] == [2, 4, 3]
+
+
+def test_frozen_story_leads_with_the_fullest_source_and_lists_the_others() -> None:
+    (frozen,) = build_issue_stories(
+        [story(1, 3, datetime(2026, 11, 23, tzinfo=UTC), "abc ")], DigestSettings(name="d")
+    )
+    assert frozen.headline == "Story 1 at feed 2"  # the longest summary
+    assert [s.feed_title for s in frozen.sources] == ["Feed 2", "Feed 1", "Feed 0"]
+    assert frozen.published == datetime(2026, 11, 23, tzinfo=UTC) - timedelta(minutes=2)
+
+
+def test_issue_title_uses_the_digest_date_in_its_zone() -> None:
+    spec = DigestSettings(name="daily", title="Bản tin", timezone="Asia/Ho_Chi_Minh")
+    assert issue_title(spec, datetime(2026, 11, 23, 18, tzinfo=UTC)) == "Bản tin – 2026-11-24"

@@ -1,0 +1,89 @@
+"""Digest emails: structure, headers, and nothing from a feed reaching a header."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+from aggregator.config import DigestSettings, PublishSettings
+from aggregator.model import DigestIssue, IssueSource, IssueStory
+from aggregator.publish.email import build_message, format_created, message_id, render_issue
+
+NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+
+
+def issue(headline: str = "Bão Nakri <b>mạnh</b>\r\nBcc: victim@x.example") -> DigestIssue:
+    story = IssueStory(
+        story_id=1,
+        headline=headline,
+        url="https://news.example/a",
+        summary="Sơ tán 92.000 dân.",
+        published=NOW,
+        sources=(
+            IssueSource(feed_title="Tin Nhanh", title="t", url="https://news.example/a"),
+            IssueSource(
+                feed_title="Sài Gòn <i>Nhật</i> Báo", title="t2", url="https://sg.example/b"
+            ),
+        ),
+    )
+    return DigestIssue(
+        id=42,
+        digest="daily",
+        title="Bản tin – 2026-11-23",
+        created_at=NOW,
+        window_start=None,
+        window_end=NOW,
+        stories=(story,),
+    )
+
+
+def build(recipient: str = "reader@x.example"):  # type: ignore[no-untyped-def]
+    rendered = render_issue(
+        issue(),
+        digest=DigestSettings(name="daily"),
+        publish=PublishSettings(base_url="https://agg.example"),
+    )
+    msg = build_message(
+        rendered,
+        recipient=recipient,
+        sender="Agg <digest@agg.example>",
+        created=format_created(issue()),
+        site_url="https://agg.example",
+    )
+    return message_from_bytes(msg.as_bytes(), policy=policy.default)
+
+
+def test_message_is_multipart_alternative_text_then_html() -> None:
+    msg = build()
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in msg.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert all(p.get_content_charset() == "utf-8" for p in msg.iter_parts())
+
+
+def test_headers_are_complete_and_subject_is_rfc2047() -> None:
+    msg = build()
+    raw = msg.as_bytes()
+    assert b"=?utf-8?" in raw.split(b"\n\n", 1)[0]  # the non-ASCII subject is encoded
+    assert msg["Subject"] == "Bản tin – 2026-11-23"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["List-Id"] == "<daily.agg.example>"
+    assert msg["Date"] and msg["Message-ID"].endswith("@agg.example>")
+
+
+def test_message_id_is_deterministic_per_issue_and_recipient() -> None:
+    assert build("a@x.example")["Message-ID"] == build("A@X.example")["Message-ID"]
+    assert build("a@x.example")["Message-ID"] != build("b@x.example")["Message-ID"]
+    assert message_id(1, "a@x.example", "d@agg.example") != message_id(
+        2, "a@x.example", "d@agg.example"
+    )
+
+
+def test_feed_text_cannot_inject_headers_or_markup() -> None:
+    msg = build()
+    assert msg["Bcc"] is None
+    html = msg.get_body(("html",)).get_content()
+    assert "<b>mạnh</b>" not in html and "&lt;b&gt;mạnh&lt;/b&gt;" in html
+    assert "<i>Nhật</i>" not in html
+    text = msg.get_body(("plain",)).get_content()
+    assert "Also reported by: Sài Gòn <i>Nhật</i> Báo" in text  # plain text shows it as text
