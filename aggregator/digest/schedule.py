@@ -15,7 +15,6 @@ from apscheduler.triggers.cron import CronTrigger
 from aggregator.config import DigestSettings
 from aggregator.model import DigestState
 
-
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 

@@ -18,16 +18,26 @@ _SNIFF_BYTES = 2048
 
 def detect_format(raw: RawDocument) -> str:
     """One of ``"xml"`` (RSS/Atom/RDF), ``"json"``, ``"html"`` or ``"text"``."""
-    head = raw.content[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n").lower()
+    head = raw.content[:_SNIFF_BYTES]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # UTF-16 with its BOM: sniff the characters, not bytes interleaved with zeros.
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     content_type = raw.content_type.split(";")[0].strip().lower()
-    if head.startswith(b"{") or content_type in {"application/feed+json", "application/json"}:
+    # What the body says wins over the Content-Type header, which is often wrong (feeds
+    # served as text/html or text/plain); the header only decides an unclear body.
+    if head.startswith(b"{"):
         return "json"
-    if head.startswith((b"<!doctype html", b"<html")) or content_type == "text/html":
+    if head.startswith((b"<!doctype html", b"<html")):
         return "html"
     if head.startswith(b"<") and any(
         marker in head for marker in (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"<channel")
     ):
         return "xml"
+    if content_type in {"application/feed+json", "application/json"}:
+        return "json"
+    if content_type == "text/html":
+        return "html"
     if head.startswith(b"<?xml") or content_type.endswith(("xml", "+xml")):
         return "xml"
     if head.startswith(b"<"):

@@ -63,15 +63,25 @@ def test_errors_are_recorded_and_entries_survive(store: Store, now: datetime) ->
     feed, _ = store.add_feed("https://a.example/feed", now=now)
     store.upsert_entries(feed.id, [make_entry("a", now)], now=now)
     retry = now + timedelta(minutes=60)
-    store.record_fetch_error(feed.id, now=now, error="the server answered HTTP 500", next_check_at=retry)
-    store.record_fetch_error(feed.id, now=now, error="the server answered HTTP 502", next_check_at=retry)
+    store.record_fetch_error(
+        feed.id, now=now, error="the server answered HTTP 500", next_check_at=retry
+    )
+    store.record_fetch_error(
+        feed.id, now=now, error="the server answered HTTP 502", next_check_at=retry
+    )
     failed = store.get_feed(feed.url)
     assert failed.error_count == 2 and failed.last_error.endswith("502")
     assert store.count_entries() == 1
     assert store.due_feeds(now) == []
     assert [f.id for f in store.due_feeds(retry)] == [feed.id]
-    store.record_fetch_success(feed.id, now=retry, next_check_at=retry + timedelta(minutes=30),
-                               etag='"v2"', last_modified="", title="Feed title")
+    store.record_fetch_success(
+        feed.id,
+        now=retry,
+        next_check_at=retry + timedelta(minutes=30),
+        etag='"v2"',
+        last_modified="",
+        title="Feed title",
+    )
     healed = store.get_feed(feed.url)
     assert healed.error_count == 0 and healed.last_error == "" and healed.etag == '"v2"'
     assert healed.title == "Feed title"
@@ -86,10 +96,17 @@ def test_ingested_feeds_are_never_due(store: Store, now: datetime) -> None:
 def test_config_feeds_sync_adds_updates_and_removes(store: Store, now: datetime) -> None:
     user, _ = store.add_feed("https://user.example/feed", now=now)
     store.sync_config_feeds(
-        [FeedSettings(url="https://a.example/f", title="A", tags=("x",)),
-         FeedSettings(url="https://b.example/f")], now=now)
-    assert {f.url for f in store.list_feeds()} == {user.url, "https://a.example/f",
-                                                   "https://b.example/f"}
+        [
+            FeedSettings(url="https://a.example/f", title="A", tags=("x",)),
+            FeedSettings(url="https://b.example/f"),
+        ],
+        now=now,
+    )
+    assert {f.url for f in store.list_feeds()} == {
+        user.url,
+        "https://a.example/f",
+        "https://b.example/f",
+    }
     store.sync_config_feeds([FeedSettings(url="https://a.example/f", title="A2")], now=now)
     feeds = {f.url: f for f in store.list_feeds()}
     assert set(feeds) == {user.url, "https://a.example/f"}  # user-added feeds are kept
@@ -99,10 +116,12 @@ def test_config_feeds_sync_adds_updates_and_removes(store: Store, now: datetime)
 def test_cluster_plan_creates_and_joins_stories(store: Store, now: datetime) -> None:
     feed, _ = store.add_feed("https://a.example/feed", now=now)
     a, b, c = store.upsert_entries(
-        feed.id, [make_entry("a", now), make_entry("b", now), make_entry("c", now)], now=now)
+        feed.id, [make_entry("a", now), make_entry("b", now), make_entry("c", now)], now=now
+    )
     assert a.id and b.id and c.id
-    store.apply_cluster_plan(ClusterPlan(new_stories=[NewStory(title="S", entry_ids=(a.id, b.id))]),
-                             now=now)
+    store.apply_cluster_plan(
+        ClusterPlan(new_stories=[NewStory(title="S", entry_ids=(a.id, b.id))]), now=now
+    )
     (story,) = store.list_stories()
     assert story.title == "S" and {e.id for e in story.entries} == {a.id, b.id}
     store.apply_cluster_plan(ClusterPlan(joins={story.id: [c.id]}), now=now)
@@ -112,18 +131,29 @@ def test_cluster_plan_creates_and_joins_stories(store: Store, now: datetime) -> 
 
 
 def _issue_story(story_id: int) -> IssueStory:
-    return IssueStory(story_id=story_id, headline="Bão số 13", url="https://a.example/x",
-                      summary="Tóm tắt.", published=datetime(2026, 11, 16, tzinfo=UTC),
-                      sources=(IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://a"),))
+    return IssueStory(
+        story_id=story_id,
+        headline="Bão số 13",
+        url="https://a.example/x",
+        summary="Tóm tắt.",
+        published=datetime(2026, 11, 16, tzinfo=UTC),
+        sources=(IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://a"),),
+    )
 
 
 def test_issue_is_frozen_with_pending_deliveries(store: Store, now: datetime) -> None:
-    store.sync_config_subscribers([DigestSettings(name="daily", subscribers=("a@x.example",
-                                                                             "b@x.example"))],
-                                  now=now)
-    issue = store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
-                               stories=[_issue_story(7)], now=now,
-                               next_run_at=now + timedelta(days=1))
+    store.sync_config_subscribers(
+        [DigestSettings(name="daily", subscribers=("a@x.example", "b@x.example"))], now=now
+    )
+    issue = store.create_issue(
+        digest="daily",
+        title="Daily",
+        window_start=None,
+        window_end=now,
+        stories=[_issue_story(7)],
+        now=now,
+        next_run_at=now + timedelta(days=1),
+    )
     assert store.get_issue(issue.id) == issue
     assert issue.stories[0].headline == "Bão số 13"
     assert store.delivery_counts(issue.id) == {"pending": 2}
@@ -134,8 +164,15 @@ def test_issue_is_frozen_with_pending_deliveries(store: Store, now: datetime) ->
 
 def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "a@x.example", now=now)
-    issue = store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
-                               stories=[_issue_story(1)], now=now, next_run_at=now)
+    issue = store.create_issue(
+        digest="daily",
+        title="Daily",
+        window_start=None,
+        window_end=now,
+        stories=[_issue_story(1)],
+        now=now,
+        next_run_at=now,
+    )
     (delivery,) = store.due_deliveries(now)
     assert store.claim_delivery(delivery.id, now=now)
     assert not store.claim_delivery(delivery.id, now=now)  # nobody claims it twice
@@ -150,13 +187,21 @@ def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> No
 
 def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "a@x.example", now=now)
-    store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
-                       stories=[_issue_story(1)], now=now, next_run_at=now)
+    store.create_issue(
+        digest="daily",
+        title="Daily",
+        window_start=None,
+        window_end=now,
+        stories=[_issue_story(1)],
+        now=now,
+        next_run_at=now,
+    )
     (delivery,) = store.due_deliveries(now)
     store.claim_delivery(delivery.id, now=now)
     retry = now + timedelta(minutes=5)
-    store.mark_delivery(delivery.id, DeliveryState.PENDING, now=now, error="421 try later",
-                        next_attempt_at=retry)
+    store.mark_delivery(
+        delivery.id, DeliveryState.PENDING, now=now, error="421 try later", next_attempt_at=retry
+    )
     assert store.due_deliveries(now) == []
     (due,) = store.due_deliveries(retry)
     assert due.last_error == "421 try later"
@@ -164,8 +209,15 @@ def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime)
 
 def test_unsubscribe_is_immediate_and_cancels_pending(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "Reader@X.example", now=now)
-    store.create_issue(digest="daily", title="Daily", window_start=None, window_end=now,
-                       stories=[_issue_story(1)], now=now, next_run_at=now)
+    store.create_issue(
+        digest="daily",
+        title="Daily",
+        window_start=None,
+        window_end=now,
+        stories=[_issue_story(1)],
+        now=now,
+        next_run_at=now,
+    )
     store.remove_subscriber("daily", "reader@x.example")
     assert store.list_subscribers("daily") == []
     assert store.due_deliveries(now) == []
@@ -175,10 +227,13 @@ def test_unsubscribe_is_immediate_and_cancels_pending(store: Store, now: datetim
     assert created  # re-subscribing reactivates
 
 
-def test_config_subscribers_removed_from_config_are_deactivated(store: Store, now: datetime) -> None:
+def test_config_subscribers_removed_from_config_are_deactivated(
+    store: Store, now: datetime
+) -> None:
     store.add_subscriber("daily", "cli@x.example", now=now)
-    store.sync_config_subscribers([DigestSettings(name="daily", subscribers=("c@x.example",))],
-                                  now=now)
+    store.sync_config_subscribers(
+        [DigestSettings(name="daily", subscribers=("c@x.example",))], now=now
+    )
     store.sync_config_subscribers([DigestSettings(name="daily")], now=now)
     assert [s.email for s in store.list_subscribers("daily")] == ["cli@x.example"]
 
