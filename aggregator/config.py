@@ -351,10 +351,10 @@ def _apply_environ(table: dict[str, Any], environ: Mapping[str, str]) -> dict[st
     for section, cls in _SECTION_TYPES.items():
         hints = typing.get_type_hints(cls)
         for f in fields(cls):
-            name = f"AGGREGATOR_{section}_{f.name}".upper()
+            key = f.metadata.get("key", f.name)
+            name = f"AGGREGATOR_{section}_{key}".upper()
             if name not in environ or f.metadata.get("internal") or is_dataclass(hints[f.name]):
                 continue
-            key = f.metadata.get("key", f.name)
             table.setdefault(section, {})[key] = _parse_env(hints[f.name], environ[name], name)
     return table
 
@@ -420,9 +420,9 @@ def resolve_database_url(url: str, base: Path) -> str:
 
 
 def resolve_feed_url(url: str, base: Path) -> str:
-    """http(s) URLs stay; local paths become absolute ``file://`` URLs."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in {"http", "https", "file"}:
+    """URLs stay as they are (``validate`` judges the scheme); paths become ``file://`` URLs."""
+    scheme = urlsplit(url).scheme
+    if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
         return url
     return _resolve_path(url, base).resolve().as_uri()
 

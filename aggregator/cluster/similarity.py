@@ -31,7 +31,10 @@ Vector = dict[str, float]
 
 def tokenize(text: str) -> list[str]:
     text = unicodedata.normalize("NFC", text).casefold()
-    return [t for t in _WORD.findall(text) if t not in STOPWORDS and not t.isdigit() or len(t) > 1]
+    # Stopwords go; numbers stay unless a single digit ("2027" and "500kv" carry meaning).
+    return [
+        t for t in _WORD.findall(text) if t not in STOPWORDS and (not t.isdigit() or len(t) > 1)
+    ]
 
 
 def features(entry: Entry) -> Counter[str]:

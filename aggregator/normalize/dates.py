@@ -2,21 +2,23 @@
 
 Understood: ISO 8601 / RFC 3339, RFC 822 (with numeric or named zones, including
 ICT, Indochina Time), and the day-first forms of Vietnamese pages (``21/02/2026``,
-``21/02/2026 11:04``, ``21-2-2026 lúc 11h04``). A date without a zone is read in
-``default_tz``.
+``21/02/2026 11:04``, ``21-2-2026 lúc 11h04``, ``21/02/2026 11:04 (GMT+7)``). A date
+without a zone is read in ``default_tz``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 
 _ZONES = {"ICT": "+0700", "UT": "+0000", "Z": "+0000", "CET": "+0100", "CEST": "+0200"}
 _NAMED_ZONE = re.compile(r"\b(ICT|CEST|CET)\b")
 _DAY_FIRST = re.compile(
     r"^(?:ngày\s+)?(\d{1,2})[/-](\d{1,2})[/-](\d{4})"
-    r"(?:,?\s+(?:lúc\s+)?(\d{1,2})[:h](\d{2}))?$",
+    r"(?:,?\s+(?:lúc\s+)?(\d{1,2})[:h](\d{2}))?"
+    # Vietnamese pages state their zone as "(GMT+7)" after the time.
+    r"(?:\s*\(?(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d{2}))?\)?)?$",
     re.IGNORECASE,
 )
 
@@ -48,8 +50,12 @@ def _day_first(text: str) -> datetime | None:
     match = _DAY_FIRST.match(text)
     if not match:
         return None
-    day, month, year, hour, minute = match.groups()
-    return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+    day, month, year, hour, minute, sign, zone_hours, zone_minutes = match.groups()
+    found = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+    if sign is None:
+        return found
+    offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes or 0))
+    return found.replace(tzinfo=timezone(-offset if sign == "-" else offset))
 
 
 def _rfc822(text: str) -> datetime | None:

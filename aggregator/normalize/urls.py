@@ -58,6 +58,9 @@ def canonical_url(url: str, base: str = "") -> str:
     if scheme not in {"http", "https"}:
         return url if scheme == "mailto" else ""
     host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        # An IPv6 literal: hostname drops its brackets, which the URL needs back.
+        host = f"[{host}]"
     if port and not (scheme == "http" and port == 80 or scheme == "https" and port == 443):
         host = f"{host}:{port}"
     query = [

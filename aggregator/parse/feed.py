@@ -60,15 +60,18 @@ def _to_entry(item: Any, feed_url: str) -> ParsedEntry:
     content_html = content[0].get("value", "") if content else ""
     summary_html = item.get("summary", "")
     detail = (content[0] if content else None) or item.get("summary_detail") or {}
+    # Plain dict access: feedparser aliases a missing "updated" to "published" (with a
+    # DeprecationWarning), which would invent an update time the feed never gave.
+    updated_parsed = dict.get(item, "updated_parsed")
     return ParsedEntry(
         guid=item.get("id", ""),
         link=item.get("link", ""),
         title=item.get("title", ""),
         content_html=content_html,
         summary_html=summary_html if summary_html != content_html else "",
-        published=_to_datetime(item.get("published_parsed") or item.get("updated_parsed")),
-        updated=_to_datetime(item.get("updated_parsed")),
-        published_text=item.get("published") or item.get("updated") or "",
+        published=_to_datetime(item.get("published_parsed") or updated_parsed),
+        updated=_to_datetime(updated_parsed),
+        published_text=item.get("published") or dict.get(item, "updated") or "",
         author=item.get("author", ""),
         tags=tuple(t.get("term", "") for t in item.get("tags", []) if t.get("term")),
         language=detail.get("language") or "",

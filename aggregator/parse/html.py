@@ -43,6 +43,9 @@ def parse_html_page(raw: RawDocument) -> ParsedDocument:
         body = doc.find(".//main")
     if body is None:
         body = doc.body
+    if body is None:
+        # A head-only page or a frameset: lxml builds no <body>, so there is no text to keep.
+        raise ParseError(f"{raw.url}: HTML page without a body")
     for element in body.xpath(" | ".join(f".//{tag}" for tag in _CHROME)):
         element.drop_tree()
     content = "".join(

@@ -10,28 +10,40 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 
 NOISE_LINES = (
     re.compile(r"^\d{1,2}:\d{2}(\s*/\s*\d{1,2}:\d{2})?$"),  # video player clock
-    re.compile(r"^(bình luận|gửi bình luận|ý kiến của bạn|chia sẻ|comments?)\s*:?$", re.I),
+    # comment-box labels, with or without a count: "Bình luận (0)", "Bình luận bài viết (3)"
+    re.compile(
+        r"^(bình luận( bài viết)?|gửi bình luận|ý kiến của bạn|chia sẻ|comments?)"
+        r"\s*(\(\d+\))?\s*:?$",
+        re.I,
+    ),
     re.compile(r"^(tin liên quan|xem thêm|đọc thêm|related)\s*:?$", re.I),
 )
 DATE_LINE = re.compile(r"^date\s+(\S+)$", re.I)
 # First date-like run inside the text: 21/02/2026 11:04, 21-2-2026, 2026-02-21T11:04.
+# A day-first date keeps its zone when the page states one ("10:45 (GMT+7)"): without
+# it the time would be read as UTC, seven hours off for Vietnamese pages.
 DATE_IN_TEXT = re.compile(
     r"\b(\d{1,2}[/-]\d{1,2}[/-]\d{4}(?:,?\s+(?:lúc\s+)?\d{1,2}[:h]\d{2})?"
-    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?)\b"
+    r"(?:\s*\(?(?:GMT|UTC)\s*[+-]\d{1,2}(?::?\d{2})?\)?)?"
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?)(?!\w)"
 )
 
 
 def decode_text(content: bytes) -> str:
-    """UTF-8 (with or without BOM), else windows-1258, the legacy Vietnamese code page."""
+    """UTF-8 (with or without BOM), else windows-1258, the legacy Vietnamese code page; NFC."""
     try:
-        return content.decode("utf-8-sig")
+        decoded = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return content.decode("cp1258", errors="replace")
+        decoded = content.decode("cp1258", errors="replace")
+    # windows-1258 spells most tones as combining marks; the noise rules and the title
+    # comparison below are written in precomposed (NFC) letters.
+    return unicodedata.normalize("NFC", decoded)
 
 
 def is_noise_line(line: str) -> bool:

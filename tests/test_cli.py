@@ -1,0 +1,216 @@
+"""The command line: every contract command, JSON output, and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A copy of the bundled config and feeds, so tests never write into the repository."""
+    shutil.copytree(ROOT / "feeds", tmp_path / "feeds")
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    return tmp_path
+
+
+def run(workdir: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--config", str(workdir / "config.toml"), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_fetch_stores_every_bundled_entry_and_lists_them(workdir: Path) -> None:
+    code, out = run(workdir, "fetch")
+    assert code == 0 and "5 feeds polled, 48 new entries, 0 failed" in out
+    code, out = run(workdir, "entries", "list", "--limit", "100", "--json")
+    rows = json.loads(out)
+    assert len(rows) == 48 and all(r["story_id"] for r in rows)
+    code, out = run(workdir, "fetch")
+    assert "no feed is due" in out
+    code, out = run(workdir, "fetch", "--all")
+    assert "0 new entries" in out  # unchanged files cost no parsing
+
+
+def test_stories_list_groups_sources(workdir: Path) -> None:
+    run(workdir, "fetch")
+    _, out = run(workdir, "stories", "list", "--limit", "100", "--json")
+    stories = json.loads(out)
+    assert max(len(s["sources"]) for s in stories) >= 2
+    assert sum(len(s["sources"]) for s in stories) == 48
+
+
+def test_feeds_add_list_remove_and_opml_round_trip(workdir: Path) -> None:
+    code, out = run(
+        workdir,
+        "feeds",
+        "add",
+        "https://news.example/rss",
+        "--title",
+        "News",
+        "--tag",
+        "a",
+        "--tag",
+        "b",
+    )
+    assert code == 0 and out.startswith("added: feed 6")
+    _, out = run(workdir, "feeds", "add", "https://news.example/rss")
+    assert out.startswith("already subscribed")
+    _, out = run(workdir, "feeds", "list", "--json")
+    feeds = {f["url"]: f for f in json.loads(out)}
+    assert feeds["https://news.example/rss"]["tags"] == ["a", "b"]
+    _, opml = run(workdir, "feeds", "export")
+    assert "https://news.example/rss" in opml and "file://" not in opml
+    run(workdir, "feeds", "remove", "https://news.example/rss")
+    _, out = run(workdir, "feeds", "list", "--json")
+    assert "https://news.example/rss" not in out
+    (workdir / "subs.opml").write_text(opml, encoding="utf-8")
+    code, out = run(workdir, "feeds", "import", str(workdir / "subs.opml"))
+    assert code == 0 and "imported 1 feeds (1 new)" in out
+
+
+def test_opml_folders_become_tags(workdir: Path) -> None:
+    (workdir / "in.opml").write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><opml version="2.0"><head/><body>'
+        '<outline text="Tech"><outline text="A" xmlUrl="https://a.example/feed"/></outline>'
+        '<outline text="B &amp; co" xmlUrl="https://b.example/feed" category="/news,/vn"/>'
+        '<outline text="bad" xmlUrl="javascript:alert(1)"/></body></opml>',
+        encoding="utf-8",
+    )
+    code, out = run(workdir, "feeds", "import", str(workdir / "in.opml"))
+    assert code == 0 and "imported 2 feeds" in out
+    _, out = run(workdir, "feeds", "list", "--json")
+    feeds = {f["url"]: f for f in json.loads(out)}
+    assert feeds["https://a.example/feed"]["tags"] == ["Tech"]
+    assert feeds["https://b.example/feed"]["title"] == "B & co"
+    assert feeds["https://b.example/feed"]["tags"] == ["news", "vn"]
+
+
+def test_ingest_reads_files_and_folders(workdir: Path) -> None:
+    articles = ROOT / "tests" / "fixtures" / "articles"
+    code, out = run(
+        workdir,
+        "ingest",
+        str(articles / "vi_scraped_article.txt"),
+        str(articles / "vi_article_page.html"),
+    )
+    assert code == 0
+    _, out = run(workdir, "entries", "list", "--json")
+    titles = [e["title"] for e in json.loads(out)]
+    assert len(titles) == 2 and all(titles)
+    _, out = run(workdir, "fetch", "--all")
+    assert "articles" not in out  # ingested folders are never polled
+
+
+def test_digest_preview_send_and_subscribers(workdir: Path) -> None:
+    run(workdir, "fetch")
+    code, out = run(workdir, "subscribers", "add", "New.Reader@example.org", "--digest", "daily")
+    assert code == 0 and "subscribed" in out
+    _, out = run(workdir, "subscribers", "list", "--json")
+    assert {s["email"] for s in json.loads(out)} == {"reader@localhost", "New.Reader@example.org"}
+    _, preview = run(workdir, "digest", "preview", "daily")
+    assert preview.startswith("Daily digest – ") and "Also reported by" in preview
+    _, html = run(workdir, "digest", "preview", "daily", "--format", "html")
+    assert html.lstrip().startswith("<!doctype html>")
+    _, dry = run(workdir, "digest", "send", "daily", "--dry-run")
+    assert "to 2 subscribers" in dry and not (workdir / "var" / "mail" / "new").exists()
+    code, out = run(workdir, "digest", "send", "daily")
+    assert code == 0 and "2 sent" in out
+    assert len(list((workdir / "var" / "mail" / "new").iterdir())) == 2
+    _, out = run(workdir, "digest", "send", "daily")
+    assert "no new stories" in out  # the same stories are never sent twice
+    _, out = run(workdir, "digest", "list", "--json")
+    (daily,) = json.loads(out)
+    assert daily["subscribers"] == 2 and daily["last_run_at"]
+    run(workdir, "subscribers", "remove", "new.reader@example.org", "--digest", "daily")
+    _, out = run(workdir, "subscribers", "list", "--json")
+    assert [s["email"] for s in json.loads(out)] == ["reader@localhost"]
+
+
+def test_publish_writes_the_atom_feed_and_home_page(workdir: Path) -> None:
+    run(workdir, "fetch")
+    code, out = run(workdir, "publish")
+    assert code == 0
+    atom = (workdir / "var" / "public" / "feeds" / "all.atom").read_bytes()
+    assert atom.count(b"<entry>") == 48
+    assert (
+        b'rel="alternate" type="application/atom+xml"'
+        in (workdir / "var" / "public" / "index.html").read_bytes()
+    )
+
+
+# -- user errors: one line, non-zero, no traceback (through the real entry point) ------
+
+
+def run_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ["feeds", "list"], "error: config file config.toml not found"),
+        ("[server\nport = 1", ["feeds", "list"], "error: config.toml: invalid TOML"),
+        ("[fetch]\nspeed = 1\n", ["feeds", "list"], "error: config.toml:2: unknown key 'speed'"),
+        ("", ["feeds", "remove", "https://nope.example/feed"], "error: no feed with URL or id"),
+        ("", ["feeds", "add", "/no/such/file.xml"], "error: /no/such/file.xml: no such file"),
+        ("", ["feeds", "add", "gopher://x.example/"], "error: unsupported URL scheme 'gopher'"),
+        ("", ["feeds", "add", "http:///feed"], "error: invalid feed URL"),
+        ("", ["ingest", "/no/such/folder"], "error: /no/such/folder: no such file or folder"),
+        ("", ["digest", "preview", "weekly"], "error: no digest named 'weekly'"),
+        (
+            "",
+            ["subscribers", "add", "not-an-email", "--digest", "daily"],
+            "error: 'not-an-email' is not a valid email",
+        ),
+        ('[storage]\nurl = "mysql://x"\n', ["feeds", "list"], "error: "),
+    ],
+)
+def test_user_errors_print_one_line(
+    tmp_path: Path, setup: str | None, args: list[str], message: str
+) -> None:
+    if setup is not None:
+        digest = '[[digests]]\nname = "daily"\n' if "[" not in setup else ""
+        (tmp_path / "config.toml").write_text(setup + "\n" + digest, encoding="utf-8")
+    result = run_process(tmp_path, *args)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(message), lines[0]
+
+
+def test_help_works_without_a_config(tmp_path: Path) -> None:
+    result = run_process(tmp_path, "--help")
+    assert result.returncode == 0
+    for command in (
+        "feeds",
+        "fetch",
+        "ingest",
+        "entries",
+        "stories",
+        "publish",
+        "digest",
+        "subscribers",
+        "run",
+        "serve",
+    ):
+        assert command in result.stdout
