@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -95,10 +95,16 @@ async def refresh_feed(
 
 
 def store_document(
-    store: Store, feed: Feed, raw: RawDocument, settings: Settings, now: datetime
+    store: Store,
+    feed: Feed,
+    raw: RawDocument,
+    settings: Settings,
+    now: datetime,
+    *,
+    feeds_only: bool = True,
 ) -> FetchOutcome:
     """parse -> normalize -> store, for one fetched document of one feed."""
-    document = parse.parse_document(raw)
+    document = parse.parse_document(raw, feeds_only=feeds_only)
     entries = normalize.to_entries(
         document, feed_url=raw.url, now=now, max_entries=settings.fetch.max_entries
     )
@@ -158,7 +164,7 @@ def ingest_paths(
             owner.as_uri(), now=now, origin="ingest", title="" if is_feed else owner.name
         )
         try:
-            outcomes.append(store_document(store, feed, replace(raw, etag=""), settings, now))
+            outcomes.append(store_document(store, feed, raw, settings, now, feeds_only=False))
         except AggregatorError as exc:
             outcomes.append(FetchOutcome(feed=feed, error=str(exc)))
     return outcomes

@@ -45,11 +45,19 @@ def detect_format(raw: RawDocument) -> str:
     return "text"
 
 
-def parse_document(raw: RawDocument) -> ParsedDocument:
-    """Parse any supported document; raises :class:`ParseError` when nothing is usable."""
+def parse_document(raw: RawDocument, *, feeds_only: bool = False) -> ParsedDocument:
+    """Parse a document; raises :class:`ParseError` when nothing is usable.
+
+    A polled feed must be a feed (``feeds_only``): an error page or a moved site
+    answering with HTML or text must be reported, not stored as an article. Pages
+    and text articles come in through ``aggregator ingest``.
+    """
     if not raw.content.strip():
         raise ParseError(f"{raw.url}: the document is empty")
     kind = detect_format(raw)
+    if feeds_only and kind in {"html", "text"}:
+        what = "an HTML page" if kind == "html" else "plain text"
+        raise ParseError(f"{raw.url}: the server sent {what}, not a feed")
     if kind == "json":
         return jsonfeed.parse_json_feed(raw)
     if kind == "html":

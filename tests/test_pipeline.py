@@ -1,0 +1,178 @@
+"""The orchestrators against real parts: a loopback feed server, the store, a Maildir."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator import pipeline
+from aggregator.config import Settings
+from aggregator.daemon import sync_config
+from aggregator.errors import DeliveryError
+from aggregator.store import Store, open_store
+from bench.feed_server import FeedServer
+from tests.loopback import Reply, ScriptedHTTPServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = {f"/{p.name}": p.read_bytes() for p in (ROOT / "feeds").iterdir() if p.suffix != ".md"}
+
+
+def feeds_config(base_url: str, names: list[str]) -> str:
+    return "".join(f'[[feeds]]\nurl = "{base_url}/{name}"\n' for name in names)
+
+
+DIGEST = '[[digests]]\nname = "daily"\nsubscribers = ["a@x.example", "b@x.example"]\n'
+
+
+def opened(settings: Settings, now: datetime) -> Store:
+    store = open_store(settings.storage.url)
+    sync_config(store, settings, now=now)
+    return store
+
+
+def test_refresh_over_http_then_not_modified(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with FeedServer(BUNDLED) as server:
+        settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)))
+        store = opened(settings, now)
+        outcomes = asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+        assert sum(o.new_entries for o in outcomes) == 48 and not any(o.error for o in outcomes)
+        later = now + timedelta(hours=1)
+        again = asyncio.run(pipeline.refresh_feeds(store, settings, now=later))
+        assert all(o.not_modified for o in again) and len(again) == 5
+        assert server.stats.not_modified == 5
+        store.close()
+
+
+def test_a_failing_feed_is_recorded_backs_off_and_keeps_its_entries(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with ScriptedHTTPServer() as server:
+        body = BUNDLED["/tin-nhanh.xml"]
+        server.routes["/feed"] = lambda _h: Reply(
+            200, body, {"Content-Type": "application/rss+xml"}
+        )
+        settings = make_settings(feeds_config(server.base_url, ["feed"]))
+        store = opened(settings, now)
+        asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+        assert store.count_entries() == 10
+        server.routes["/feed"] = lambda _h: Reply(503, b"down")
+        failures = []
+        moment = now
+        for _ in range(3):
+            moment = store.list_feeds()[0].next_check_at or moment
+            (outcome,) = asyncio.run(pipeline.refresh_feeds(store, settings, now=moment))
+            failures.append(store.list_feeds()[0])
+            assert "HTTP 503" in outcome.error
+        assert [f.error_count for f in failures] == [1, 2, 3]
+        waits = [(f.next_check_at - f.last_checked_at) for f in failures]  # type: ignore[operator]
+        assert waits[0] < waits[1] < waits[2]  # exponential back-off
+        assert store.count_entries() == 10  # a failure never touches stored entries
+        server.routes["/feed"] = lambda _h: Reply(200, b"this is not a feed at all <<<")
+        moment = store.list_feeds()[0].next_check_at or moment
+        (outcome,) = asyncio.run(pipeline.refresh_feeds(store, settings, now=moment))
+        assert outcome.error and store.count_entries() == 10
+        store.close()
+
+
+def test_one_bad_feed_does_not_stop_the_pass(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with FeedServer(BUNDLED) as server:
+        settings = make_settings(
+            feeds_config(server.base_url, ["tin-nhanh.xml", "missing.xml", "harbor-tech.json"])
+        )
+        store = opened(settings, now)
+        outcomes = asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+        by_url = {o.feed.url.rsplit("/", 1)[-1]: o for o in outcomes}
+        assert "HTTP 404" in by_url["missing.xml"].error
+        assert by_url["tin-nhanh.xml"].new_entries == 10
+        assert by_url["harbor-tech.json"].new_entries == 9
+        store.close()
+
+
+def test_the_ssrf_guard_refuses_loopback_unless_allowed(tmp_path: Path, now: datetime) -> None:
+    from aggregator.config import loads
+
+    with FeedServer(BUNDLED) as server:
+        settings = loads(
+            f'[storage]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n'
+            + feeds_config(server.base_url, ["tin-nhanh.xml"]),
+            source="config.toml",
+            base_dir=tmp_path,
+            environ={},
+        )
+        store = opened(settings, now)
+        (outcome,) = asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+        assert "non-public address 127.0.0.1" in outcome.error
+        assert "allow_private_networks" in store.list_feeds()[0].last_error
+        assert server.stats.requests == 0
+        store.close()
+
+
+def test_digest_goes_out_exactly_once_per_subscriber_even_after_a_crash(
+    make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
+) -> None:
+    with FeedServer(BUNDLED) as server:
+        settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)) + DIGEST)
+        store = opened(settings, now)
+        asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+        assert pipeline.cluster_new_entries(store, settings, now=now) == 48
+    (issue,) = pipeline.run_due_digests(store, settings, now=now)
+    assert pipeline.run_due_digests(store, settings, now=now) == []  # not due again yet
+    # A crash after the first message was written but before the ledger recorded it:
+    (first, _second) = store.due_deliveries(now)
+    store.claim_delivery(first.id, now=now)
+    report = pipeline.deliver_pending(store, settings, now=now)
+    assert report.sent == 1  # only the unclaimed one; the claimed one is "sending"
+    assert store.recover_interrupted_deliveries(now=now) == 1
+    report = pipeline.deliver_pending(store, settings, now=now)
+    assert report.sent == 1
+    assert store.delivery_counts(issue.id) == {"sent": 2}
+    delivered = list((tmp_path / "mail" / "new").iterdir())
+    assert len(delivered) == 2
+    texts = [p.read_bytes() for p in delivered]
+    assert all(b"Daily" in t or b"daily" in t for t in texts)
+    # The next run only carries what is new since this issue: nothing yet.
+    tomorrow = issue.created_at + timedelta(days=1, hours=1)
+    assert pipeline.run_due_digests(store, settings, now=tomorrow) == []
+    store.close()
+
+
+def test_an_unwritable_maildir_leaves_deliveries_pending(
+    make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
+) -> None:
+    (tmp_path / "blocker").write_text("a file where the Maildir should be")
+    with FeedServer(BUNDLED) as server:
+        settings = make_settings(feeds_config(server.base_url, ["tin-nhanh.xml"]) + DIGEST)
+        blocked = str(tmp_path / "blocker" / "Mail")
+        settings = replace(settings, mail=replace(settings.mail, maildir=blocked))
+        store = opened(settings, now)
+        asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+    pipeline.cluster_new_entries(store, settings, now=now)
+    pipeline.run_due_digests(store, settings, now=now)
+    with pytest.raises(DeliveryError, match="cannot create the Maildir"):
+        pipeline.deliver_pending(store, settings, now=now)
+    assert store.delivery_counts() == {"pending": 2}
+    store.close()
+
+
+def test_ingest_adds_articles_under_their_folder(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    settings = make_settings()
+    store = opened(settings, now)
+    outcomes = pipeline.ingest_paths(
+        store, settings, [ROOT / "tests" / "fixtures" / "articles"], now=now
+    )
+    assert not any(o.error for o in outcomes)
+    feeds = {f.url.rsplit("/", 1)[-1]: f for f in store.list_feeds()}
+    assert "articles" in feeds and "windows1258_feed.xml" in feeds
+    assert store.due_feeds(now, include_not_due=True) == []
+    store.close()
