@@ -1,0 +1,174 @@
+"""End to end: ``aggregator run`` as a real process, feeds over loopback HTTP, SMTP digest."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+
+from bench.feed_server import FeedServer
+from tests.loopback import free_port, smtp_server
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = {f"/{p.name}": p.read_bytes() for p in (ROOT / "feeds").iterdir() if p.suffix != ".md"}
+
+
+def write_config(tmp_path: Path, feed_base: str, smtp_port: int, web_port: int) -> Path:
+    feeds = "".join(f'[[feeds]]\nurl = "{feed_base}{path}"\n' for path in sorted(BUNDLED))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///var/e2e.db"
+[fetch]
+allow_private_networks = true
+timeout = 10
+[server]
+host = "127.0.0.1"
+port = {web_port}
+[publish]
+base_url = "http://127.0.0.1:{web_port}"
+[mail]
+transport = "smtp"
+from = "Digest <digest@agg.example>"
+[mail.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+starttls = false
+[schedule]
+tick_seconds = 2
+{feeds}
+[[digests]]
+name = "daily"
+title = "Daily digest"
+schedule = "0 7 * * *"
+timezone = "Asia/Ho_Chi_Minh"
+subscribers = ["alice@example.org", "bob@example.org"]
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@contextmanager
+def daemon(config: Path) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+        cwd=config.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("condition not met within the timeout")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_daemon_serves_the_feed_and_mails_the_digest(tmp_path: Path, stop_signal: int) -> None:
+    web_port = free_port()
+    with FeedServer(BUNDLED) as feeds, smtp_server() as smtp:
+        config = write_config(tmp_path, feeds.base_url, smtp.port, web_port)
+        with daemon(config) as process:
+            url = f"http://127.0.0.1:{web_port}/feeds/all.atom"
+
+            def full_feed() -> bytes | None:
+                response = httpx.get(url, timeout=5)
+                return response.content if response.content.count(b"<entry>") == 48 else None
+
+            body = wait_for(full_feed)
+            parsed = feedparser.parse(body)
+            assert parsed.bozo == 0 and len(parsed.entries) == 48
+            assert len({e.id for e in parsed.entries}) == 48
+            stamps = [e.published_parsed for e in parsed.entries]
+            assert stamps == sorted(stamps, reverse=True)  # newest first
+
+            etag = httpx.get(url, timeout=5).headers["etag"]
+            assert httpx.get(url, headers={"If-None-Match": etag}, timeout=5).status_code == 304
+            health = httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=5).json()
+            assert health["status"] == "ok" and health["database"] is True
+
+            wait_for(lambda: len(smtp.collector.messages) >= 2)
+            time.sleep(3)  # one more tick: nothing may be sent twice
+            process.send_signal(stop_signal)
+            output, _ = process.communicate(timeout=30)
+            assert process.returncode == 0, output
+            assert "Traceback" not in output and "Stopped" in output
+
+        recipients = sorted(rcpt for _, rcpts in smtp.collector.envelopes for rcpt in rcpts)
+        assert recipients == ["alice@example.org", "bob@example.org"]
+        message = smtp.collector.messages[0]
+        assert message["Subject"].startswith("Daily digest – ")
+        assert message.get_content_type() == "multipart/alternative"
+        text = message.get_body(("plain",)).get_content()
+        assert "Also reported by" in text
+        assert len({m["Message-ID"] for m in smtp.collector.messages}) == 2
+
+
+def test_a_second_start_reuses_the_store_without_resending(tmp_path: Path) -> None:
+    web_port = free_port()
+    with FeedServer(BUNDLED) as feeds, smtp_server() as smtp:
+        config = write_config(tmp_path, feeds.base_url, smtp.port, web_port)
+        for _ in range(2):
+            with daemon(config) as process:
+                wait_for(
+                    lambda: (
+                        httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=5)
+                        .json()
+                        .get("last_tick")
+                    )
+                )
+                wait_for(lambda: len(smtp.collector.messages) >= 2)
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=30) == 0
+        assert len(smtp.collector.messages) == 2  # the restart sent nothing again
+
+
+def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, "http://127.0.0.1:9", 9, port)
+        result = subprocess.run(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    )
+    assert "Traceback" not in result.stderr
