@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from aggregator.cluster.similarity import cosine, features, idf_table, tfidf_vector
+from aggregator.cluster.similarity import features, idf_table, tfidf_vector
 from aggregator.model import ClusterPlan, Entry, NewStory
 
 __all__ = ["plan_clusters"]
@@ -36,20 +36,25 @@ def plan_clusters(
     idf = idf_table(bags.values())
     vectors = {id(e): tfidf_vector(bags[id(e)], idf) for e in pool}
 
-    # Every placed entry is a comparison target with the story (or new group) it belongs to.
-    placed: list[tuple[Entry, int | str]] = [(e, e.story_id) for e in candidates if e.story_id]
+    # Every placed entry is a comparison target with the story (or new group) it belongs
+    # to. Scores are accumulated through an inverted index, so only pairs that share a
+    # term are ever visited (the exact cosine, without the quadratic all-pairs loop).
+    targets: list[tuple[Entry, int | str]] = []
+    postings: dict[str, list[tuple[int, float]]] = {}
+
+    def place(entry: Entry, target: int | str) -> None:
+        for term, weight in vectors[id(entry)].items():
+            postings.setdefault(term, []).append((len(targets), weight))
+        targets.append((entry, target))
+
+    for candidate in candidates:
+        if candidate.story_id:
+            place(candidate, candidate.story_id)
     joins: dict[int, list[int]] = {}
     groups: dict[str, list[Entry]] = {}
     for entry in sorted(new, key=lambda e: (e.published, e.id or 0)):
         assert entry.id is not None, "cluster entries after they are stored"
-        best_target: int | str | None = None
-        best_score = threshold
-        for other, target in placed:
-            if not _comparable(entry, other, window):
-                continue
-            score = cosine(vectors[id(entry)], vectors[id(other)])
-            if score >= best_score:
-                best_target, best_score = target, score
+        best_target = _most_similar(entry, vectors[id(entry)], postings, targets, threshold, window)
         if isinstance(best_target, int):
             joins.setdefault(best_target, []).append(entry.id)
         elif isinstance(best_target, str):
@@ -57,7 +62,7 @@ def plan_clusters(
         else:
             best_target = f"new-{entry.id}"
             groups[best_target] = [entry]
-        placed.append((entry, best_target))
+        place(entry, best_target)
     return ClusterPlan(
         joins=joins,
         new_stories=[
@@ -65,6 +70,27 @@ def plan_clusters(
             for members in groups.values()
         ],
     )
+
+
+def _most_similar(
+    entry: Entry,
+    vector: dict[str, float],
+    postings: dict[str, list[tuple[int, float]]],
+    targets: list[tuple[Entry, int | str]],
+    threshold: float,
+    window: timedelta,
+) -> int | str | None:
+    """The story of the most similar comparable entry at or above ``threshold``."""
+    scores: dict[int, float] = {}
+    for term, weight in vector.items():
+        for index, other_weight in postings.get(term, ()):
+            scores[index] = scores.get(index, 0.0) + weight * other_weight
+    best: tuple[float, int] | None = None
+    for index, score in scores.items():
+        if score >= threshold and (best is None or (score, -index) > (best[0], -best[1])):
+            if _comparable(entry, targets[index][0], window):
+                best = (score, index)
+    return targets[best[1]][1] if best else None
 
 
 def _comparable(entry: Entry, other: Entry, window: timedelta) -> bool:

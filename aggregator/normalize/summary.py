@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 # A sentence ends at . ! ? or … followed by a space and an upper-case letter or digit,
-# which keeps "TP.HCM" and "3.5" inside their sentence.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”»)]?\s+(?=[\"“«(]?[0-9A-ZÀ-Ỹ])")
+# which keeps "TP.HCM" and "3.5" inside their sentence. A closing quote or bracket after
+# the stop stays with its sentence: only the spaces are the separator.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"”»)]))\s+(?=[\"“«(]?[0-9A-ZÀ-Ỹ])")
 
 
 def summarize(text: str, *, sentences: int = 2, max_chars: int = 320) -> str:

@@ -46,6 +46,9 @@ def absolute_url(url: str, base: str) -> str:
 
 def canonical_url(url: str, base: str = "") -> str:
     """The canonical form of ``url`` resolved against ``base``; "" when unsafe or empty."""
+    if not url.strip():
+        # Resolving "" would yield the base itself: an entry without a link is not its feed.
+        return ""
     url = absolute_url(url, base)
     if not url:
         return ""

@@ -1,0 +1,347 @@
+"""The HTML sanitizer: hostile markup goes, safe markup stays with absolute URLs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aggregator.model import Entry, RawDocument
+from aggregator.normalize import to_entries
+from aggregator.normalize.sanitize import sanitize_html
+from aggregator.parse import parse_document
+
+ROOT = Path(__file__).resolve().parents[2]
+FEEDS = ROOT / "feeds"
+ARTICLES = ROOT / "tests" / "fixtures" / "articles"
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+BASE = "https://news.example/2026/11/story.html"
+# An on* attribute inside a tag: onclick=, onerror=, onload= ...
+EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=")
+BUNDLED = [
+    FEEDS / "tin-nhanh.xml",
+    FEEDS / "saigon-times-daily.atom",
+    FEEDS / "mekong-review.rdf",
+    FEEDS / "harbor-tech.json",
+    FEEDS / "the-lantern.xml",
+    ARTICLES / "vi_article_page.html",
+    ARTICLES / "vi_scraped_article.txt",
+    ARTICLES / "en_plain_article.txt",
+    ARTICLES / "windows1258_feed.xml",
+    FIXTURES / "atom_xml_base_hostile.atom",
+]
+
+
+def entries_of(path: Path, url: str = "") -> list[Entry]:
+    url = url or path.resolve().as_uri()
+    doc = parse_document(RawDocument(url=url, content=path.read_bytes()))
+    return to_entries(doc, feed_url=url, now=FIXED_NOW)
+
+
+def one_entry(path: Path, url_part: str, url: str = "") -> Entry:
+    (found,) = [e for e in entries_of(path, url) if url_part in e.url]
+    return found
+
+
+# --- handcrafted hostile HTML ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("markup", "forbidden", "kept"),
+    [
+        pytest.param(
+            "<p>a<script>alert(1)</script>b</p>", ["<script", "alert"], "<p>ab</p>", id="script"
+        ),
+        pytest.param(
+            '<a href="https://x.example/" onclick="evil()">x</a>',
+            ["onclick", "evil"],
+            'href="https://x.example/"',
+            id="onclick",
+        ),
+        pytest.param(
+            '<p onmouseover="alert(1)">t</p>', ["onmouseover", "alert"], "<p>t</p>", id="on-handler"
+        ),
+        pytest.param(
+            '<a href="javascript:alert(1)">x</a>',
+            ["javascript", "alert", "href"],
+            ">x</a>",
+            id="javascript-href",
+        ),
+        pytest.param(
+            '<a href="&#106;avascript:alert(1)">x</a>',
+            ["avascript", "alert", "href"],
+            ">x</a>",
+            id="entity-obfuscated-javascript",
+        ),
+        pytest.param(
+            '<a href="&#x6A;ava&#x73;cript&#x3A;alert(1)">x</a>',
+            ["cript", "href"],
+            ">x</a>",
+            id="hex-entity-javascript",
+        ),
+        pytest.param(
+            '<a href="&#0000106avascript:alert(1)">x</a>',
+            ["avascript", "href"],
+            ">x</a>",
+            id="padded-entity-no-semicolon",
+        ),
+        pytest.param(
+            '<a href="java&#x09;script:alert(1)">x</a>',
+            ["script", "href"],
+            ">x</a>",
+            id="tab-inside-scheme",
+        ),
+        pytest.param(
+            '<a href=" JaVaScRiPt:alert(1)">x</a>',
+            ["cript", "href"],
+            ">x</a>",
+            id="mixed-case-javascript",
+        ),
+        pytest.param(
+            '<a href="vbscript:msgbox(1)">x</a>', ["vbscript", "href"], ">x</a>", id="vbscript"
+        ),
+        pytest.param(
+            '<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>',
+            ["data:", "href"],
+            ">x</a>",
+            id="data-href",
+        ),
+        pytest.param(
+            '<img src="data:image/svg+xml;base64,PHN2Zz4=" alt="d">',
+            ["data:", "src="],
+            'alt="d"',
+            id="data-img",
+        ),
+        pytest.param(
+            '<iframe src="https://ads.example/"></iframe><p>t</p>',
+            ["iframe", "ads."],
+            "<p>t</p>",
+            id="iframe",
+        ),
+        pytest.param(
+            '<img src="https://i.example/a.jpg" onerror="alert(1)">',
+            ["onerror", "alert"],
+            'src="https://i.example/a.jpg"',
+            id="img-onerror",
+        ),
+        pytest.param(
+            '<p style="width: expression(alert(1)); color: red">t</p>',
+            ["style", "expression"],
+            "<p>t</p>",
+            id="style-expression",
+        ),
+        pytest.param(
+            "<style>p { color: red }</style><p>t</p>",
+            ["<style", "color"],
+            "<p>t</p>",
+            id="style-element",
+        ),
+        pytest.param(
+            '<svg onload="alert(1)"><circle r="1"/></svg><p>t</p>',
+            ["svg", "onload", "circle"],
+            "<p>t</p>",
+            id="svg",
+        ),
+        pytest.param(
+            '<math><mi xlink:href="javascript:alert(1)">m</mi></math><p>t</p>',
+            ["math", "javascript"],
+            "<p>t</p>",
+            id="mathml",
+        ),
+        pytest.param(
+            '<form action="https://evil.example/"><input name="pw"><button>Go</button></form>',
+            ["<form", "<input", "<button", "evil."],
+            "Go",
+            id="form",
+        ),
+        pytest.param(
+            '<object data="https://e.example/x.swf"></object><embed src="x.swf"><p>t</p>',
+            ["object", "embed", "swf"],
+            "<p>t</p>",
+            id="object-embed",
+        ),
+        pytest.param(
+            '<meta http-equiv="refresh" content="0;url=https://evil.example/"><p>t</p>',
+            ["meta", "refresh"],
+            "<p>t</p>",
+            id="meta-refresh",
+        ),
+        pytest.param(
+            '<base href="https://evil.example/"><a href="x">x</a>',
+            ["evil.", "<base"],
+            'href="https://news.example/2026/11/x"',
+            id="base-ignored",
+        ),
+        pytest.param(
+            '<blockquote cite="javascript:alert(1)">q</blockquote>',
+            ["javascript"],
+            "<blockquote>q</blockquote>",
+            id="cite-javascript",
+        ),
+        pytest.param(
+            "<p>a<!-- <script>alert(1)</script> -->b</p>",
+            ["<!--", "script"],
+            "<p>ab</p>",
+            id="comment",
+        ),
+    ],
+)
+def test_hostile_markup_is_removed(markup: str, forbidden: list[str], kept: str) -> None:
+    clean = sanitize_html(markup, BASE)
+    for bad in forbidden:
+        assert bad not in clean
+    assert kept in clean
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        pytest.param(
+            '<img src="images/a.jpg" alt="A">',
+            '<img src="https://news.example/2026/11/images/a.jpg" alt="A">',
+            id="relative-img",
+        ),
+        pytest.param(
+            '<a href="/topics/x">t</a>',
+            '<a href="https://news.example/topics/x" rel="noopener noreferrer nofollow">t</a>',
+            id="root-relative-link",
+        ),
+        pytest.param(
+            '<a href="//cdn.example/a">c</a>',
+            '<a href="https://cdn.example/a" rel="noopener noreferrer nofollow">c</a>',
+            id="protocol-relative",
+        ),
+        pytest.param(
+            '<a href="mailto:desk@news.example">m</a>',
+            '<a href="mailto:desk@news.example" rel="noopener noreferrer nofollow">m</a>',
+            id="mailto",
+        ),
+        pytest.param(
+            '<a href="https://o.example/p?q=1&amp;r=2" target="_blank">o</a>',
+            '<a href="https://o.example/p?q=1&amp;r=2" rel="noopener noreferrer nofollow">o</a>',
+            id="absolute-link-target-dropped",
+        ),
+        pytest.param(
+            "<figure><img src='x.png' alt=''><figcaption>Cap</figcaption></figure>",
+            '<figure><img src="https://news.example/2026/11/x.png" alt="">'
+            "<figcaption>Cap</figcaption></figure>",
+            id="figure",
+        ),
+        pytest.param(
+            "<p><strong>b</strong> <em>i</em></p><ul><li>x</li></ul>",
+            "<p><strong>b</strong> <em>i</em></p><ul><li>x</li></ul>",
+            id="plain-formatting",
+        ),
+    ],
+)
+def test_safe_markup_is_kept_with_absolute_urls(markup: str, expected: str) -> None:
+    assert sanitize_html(markup, BASE) == expected
+
+
+def test_empty_markup_stays_empty() -> None:
+    assert sanitize_html("", BASE) == ""
+
+
+# --- the hostile entries bundled in the sample feeds (feeds/STORIES.md) ----------------
+
+
+def test_saigon_da_lat_entry_loses_script_handler_and_javascript_link() -> None:
+    entry = one_entry(FEEDS / "saigon-times-daily.atom", "da-lat-mua-da-quy")
+    html = entry.content_html
+    for bad in ("<script", "alert(", "onclick", "trackClick", "javascript:"):
+        assert bad not in html
+    assert '<a href="https://saigonnhatbao.example.vn/du-lich/cam-nang-da-lat-10190.html"' in html
+    assert "Nhận ưu đãi phòng ngay" in html  # the link text stays, without its href
+    assert 'src="https://saigonnhatbao.example.vn/images/2026/11/da-quy-deo-mimosa.jpg"' in html
+
+
+def test_harbor_data_centre_entry_loses_iframe_onerror_and_css_expression() -> None:
+    entry = one_entry(FEEDS / "harbor-tech.json", "data-centre")
+    html = entry.content_html
+    for bad in ("<iframe", "ads.example", "onerror", "alert(", "expression(", "style="):
+        assert bad not in html
+    assert 'src="https://harbortech.example.com/img/2026/11/da-nang-dc-render.jpg"' in html
+    assert "seawater-assisted cooling loop" in html
+
+
+def test_article_page_share_box_loses_its_onclick_handlers() -> None:
+    (entry,) = entries_of(ARTICLES / "vi_article_page.html")
+    assert "onclick" not in entry.content_html
+    assert "share(" not in entry.content_html
+    assert "<script" not in entry.content_html
+
+
+def test_article_page_relative_image_resolves_against_the_page_url() -> None:
+    page_url = (
+        "https://saigonnhatbao.example.vn/kinh-te/gia-xang-giam-lan-thu-ba-lien-tiep-10240.html"
+    )
+    (entry,) = entries_of(ARTICLES / "vi_article_page.html", url=page_url)
+    assert 'src="https://saigonnhatbao.example.vn/images/2026/11/cay-xang-tphcm.jpg"' in (
+        entry.content_html
+    )
+
+
+def test_atom_entry_relative_links_resolve_against_xml_base() -> None:
+    entry = one_entry(FEEDS / "saigon-times-daily.atom", "10231")
+    html = entry.content_html
+    assert (
+        'src="https://saigonnhatbao.example.vn/images/2026/11/bao-nakri-anh-may-ve-tinh.jpg"'
+        in html
+    )
+    assert 'href="https://saigonnhatbao.example.vn/ban-do/bao-nakri"' in html
+
+
+def test_json_feed_relative_links_resolve_against_the_item_url() -> None:
+    entry = one_entry(FEEDS / "harbor-tech.json", "hai-au")
+    assert 'href="https://harbortech.example.com/topics/semiconductors"' in entry.content_html
+    assert 'src="https://harbortech.example.com/img/2026/11/hai-au-cleanroom.jpg"' in (
+        entry.content_html
+    )
+
+
+def test_rss_root_relative_links_resolve_against_the_feed_url() -> None:
+    entry = one_entry(
+        FEEDS / "mekong-review.rdf", "kratie", url="https://mekongreview.example.com/feed.rdf"
+    )
+    assert 'src="https://mekongreview.example.com/media/2026/11/kratie-gauge.jpg"' in (
+        entry.content_html
+    )
+
+
+def test_handcrafted_hostile_atom_entry_is_sanitized_and_resolved() -> None:
+    (entry,) = entries_of(FIXTURES / "atom_xml_base_hostile.atom")
+    html = entry.content_html
+    for bad in (
+        "onmouseover",
+        "avascript",
+        "<script",
+        "document.",
+        "<iframe",
+        "onerror",
+        "<svg",
+        "onload",
+        "<form",
+        "password",
+        "style=",
+        "expression(",
+    ):
+        assert bad not in html
+    assert 'src="https://hostile.example/tin/anh/cau.jpg"' in html
+    assert 'href="https://hostile.example/tin/lien-quan.html"' in html
+    assert 'href="mailto:toasoan@hostile.example"' in html
+    assert "Kết bài." in html
+    assert entry.url == "https://hostile.example/tin/bai-1.html?ref=home"
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
+def test_no_bundled_entry_content_contains_script_or_javascript(path: Path) -> None:
+    entries = entries_of(path)
+    assert entries
+    for entry in entries:
+        lowered = entry.content_html.lower()
+        assert "<script" not in lowered
+        assert "javascript:" not in lowered
+        assert not EVENT_HANDLER.search(lowered)
