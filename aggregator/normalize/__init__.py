@@ -18,6 +18,7 @@ from aggregator.normalize.sanitize import sanitize_html
 from aggregator.normalize.summary import summarize
 from aggregator.normalize.text import clean_html_text, clean_text, html_to_text
 from aggregator.normalize.urls import canonical_url
+from aggregator.parse.text import is_noise_line
 
 __all__ = ["to_entries"]
 
@@ -45,7 +46,7 @@ def to_entry(
     now: datetime,
     shared_guid: bool = False,
 ) -> Entry | None:
-    base = item.base_url or feed_url
+    base = _base_url(item.base_url or feed_url, doc)
     link = canonical_url(item.link, base)
     content = clean_html_text(item.content_html or item.summary_html)
     text = html_to_text(content)
@@ -55,7 +56,7 @@ def to_entry(
     # Our reader first: feedparser silently reads unknown zones such as ICT as UTC.
     published = clamp_date(parse_date(item.published_text) or item.published, now)
     guid = f"{item.guid}|{link}" if shared_guid else item.guid
-    summary_source = html_to_text(clean_html_text(item.summary_html)) or text
+    summary_source = _without_noise(html_to_text(clean_html_text(item.summary_html)) or text)
     return Entry(
         entry_key=entry_key(guid=guid, link=link, title=title, published=published.isoformat()),
         url=link,
@@ -69,6 +70,22 @@ def to_entry(
         # Sanitize last: nothing may rewrite HTML after this line.
         content_html=sanitize_html(content, base),
     )
+
+
+def _base_url(base: str, doc: ParsedDocument) -> str:
+    """The base for relative URLs: a local file's path means nothing to a reader.
+
+    A feed read from disk (the bundled samples, ``ingest``) resolves its relative links
+    against the site it describes instead; with no site link they are dropped.
+    """
+    if base.startswith("file:"):
+        return doc.site_url if doc.site_url.startswith(("http://", "https://")) else ""
+    return base
+
+
+def _without_noise(text: str) -> str:
+    """Drop scraped-page leftovers (player clocks, comment labels) before summarizing."""
+    return "\n\n".join(p for p in text.split("\n\n") if not is_noise_line(p))
 
 
 def _title_from_text(text: str, limit: int = 90) -> str:
