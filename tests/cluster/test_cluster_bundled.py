@@ -4,46 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from aggregator.cluster import plan_clusters
-from aggregator.model import ClusterPlan, Entry, RawDocument
-from aggregator.normalize import to_entries
-from aggregator.parse import parse_document
+from aggregator.model import ClusterPlan, Entry
+from tests.bundled import EVENTS, MR, TN, find, load_bundled
 
-ROOT = Path(__file__).resolve().parents[2]
-FEEDS = ROOT / "feeds"
-FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 THRESHOLD = 0.22  # the config default
 WINDOW = timedelta(hours=72)  # the config default
 WIDE = timedelta(days=30)
-FEED_IDS = {
-    "tin-nhanh.xml": 1,
-    "saigon-times-daily.atom": 2,
-    "mekong-review.rdf": 3,
-    "harbor-tech.json": 4,
-    "the-lantern.xml": 5,
-}
-TN, SG, MR, HT, TL = FEED_IDS.values()
-
-# (feed id, a unique part of the entry's canonical URL)
-Ref = tuple[int, str]
-EVENTS: dict[str, list[Ref]] = {
-    "E2 petrol": [(TN, "gia-xang-ron-95"), (SG, "gia-xang-giam-lan-thu-ba")],
-    "E3 budget": [(TN, "hdnd-da-nang"), (SG, "da-nang-danh-19800")],
-    "E4 bridge": [(TN, "cau-hoa-xuan-2"), (SG, "cau-hoa-xuan-2")],
-    "E5 chip plant (vi)": [(TN, "dong-goi-chip-bac-ninh"), (SG, "nha-may-ban-dan")],
-    "E7 SongPay round": [
-        (HT, "songpay-series-b"),
-        (MR, "songpay-series-b"),
-        (TL, "songpay-series-b"),
-    ],
-    "E8 interconnector": [(MR, "500kv-line-deal"), (HT, "500kv-interconnector")],
-    "E9 SongPay outage": [(HT, "songpay-outage"), (TL, "songpay-outage")],
-}
 MUST_GROUP = [
     "E2 petrol",
     "E4 bridge",
@@ -51,24 +22,6 @@ MUST_GROUP = [
     "E7 SongPay round",
     "E8 interconnector",
 ]
-
-
-def load_bundled() -> list[Entry]:
-    """Every bundled entry with a store id and its feed id, as the store would hand them over."""
-    entries: list[Entry] = []
-    for name, feed_id in FEED_IDS.items():
-        path = FEEDS / name
-        url = path.resolve().as_uri()
-        doc = parse_document(RawDocument(url=url, content=path.read_bytes()))
-        for entry in to_entries(doc, feed_url=url, now=FIXED_NOW):
-            entries.append(dataclasses.replace(entry, id=len(entries) + 1, feed_id=feed_id))
-    return entries
-
-
-def find(entries: list[Entry], ref: Ref) -> Entry:
-    feed_id, url_part = ref
-    (found,) = [e for e in entries if e.feed_id == feed_id and url_part in e.url]
-    return found
 
 
 def story_of(plan: ClusterPlan, candidates: Sequence[Entry] = ()) -> dict[int, str]:

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from aggregator.model import Entry, ParsedDocument, ParsedEntry, RawDocument
+from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 from aggregator.normalize import to_entries
 from aggregator.normalize.identity import entry_key
 from aggregator.normalize.language import detect_language, primary_subtag
 from aggregator.normalize.summary import summarize
 from aggregator.parse import parse_document
+from tests.bundled import (
+    ARTICLES,
+    BUNDLED_FEEDS,
+    FEEDS,
+    FIXED_NOW,
+    by_url_part,
+    entries_of,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-FEEDS = ROOT / "feeds"
-ARTICLES = ROOT / "tests" / "fixtures" / "articles"
 FIXTURES = Path(__file__).parent / "fixtures"
-FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-BUNDLED_FEEDS = {
-    "tin-nhanh.xml": 10,
-    "saigon-times-daily.atom": 10,
-    "mekong-review.rdf": 9,
-    "harbor-tech.json": 9,
-    "the-lantern.xml": 10,
-}
-
-
-def entries_of(path: Path, now: datetime = FIXED_NOW, url: str = "") -> list[Entry]:
-    url = url or path.resolve().as_uri()
-    doc = parse_document(RawDocument(url=url, content=path.read_bytes()))
-    return to_entries(doc, feed_url=url, now=now)
-
-
-def by_url_part(entries: list[Entry], part: str) -> Entry:
-    (found,) = [entry for entry in entries if part in entry.url]
-    return found
 
 
 # --- identity and duplicates -----------------------------------------------------------

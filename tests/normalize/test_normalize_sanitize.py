@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from aggregator.model import Entry, RawDocument
-from aggregator.normalize import to_entries
+from aggregator.model import Entry
 from aggregator.normalize.sanitize import sanitize_html
-from aggregator.parse import parse_document
+from tests.bundled import ARTICLES, FEEDS, by_url_part, entries_of
 
-ROOT = Path(__file__).resolve().parents[2]
-FEEDS = ROOT / "feeds"
-ARTICLES = ROOT / "tests" / "fixtures" / "articles"
 FIXTURES = Path(__file__).parent / "fixtures"
-FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BASE = "https://news.example/2026/11/story.html"
 # An on* attribute inside a tag: onclick=, onerror=, onload= ...
 EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=")
@@ -35,15 +29,8 @@ BUNDLED = [
 ]
 
 
-def entries_of(path: Path, url: str = "") -> list[Entry]:
-    url = url or path.resolve().as_uri()
-    doc = parse_document(RawDocument(url=url, content=path.read_bytes()))
-    return to_entries(doc, feed_url=url, now=FIXED_NOW)
-
-
 def one_entry(path: Path, url_part: str, url: str = "") -> Entry:
-    (found,) = [e for e in entries_of(path, url) if url_part in e.url]
-    return found
+    return by_url_part(entries_of(path, url=url), url_part)
 
 
 # --- handcrafted hostile HTML ----------------------------------------------------------

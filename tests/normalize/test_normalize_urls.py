@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
 
-from aggregator.model import Entry, RawDocument
-from aggregator.normalize import to_entries
 from aggregator.normalize.urls import canonical_url, is_safe_url, is_tracking_param
-from aggregator.parse import parse_document
-
-ROOT = Path(__file__).resolve().parents[2]
-FEEDS = ROOT / "feeds"
-FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def entries_of(path: Path) -> list[Entry]:
-    url = path.resolve().as_uri()
-    doc = parse_document(RawDocument(url=url, content=path.read_bytes()))
-    return to_entries(doc, feed_url=url, now=FIXED_NOW)
+from tests.bundled import (
+    BUNDLED_FEEDS,
+    FEEDS,
+    entries_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -182,13 +171,7 @@ def test_bundled_entry_urls_are_canonical(name: str, url_part: str, expected: st
 
 
 def test_no_bundled_entry_url_keeps_tracking_fragments_or_upper_case_hosts() -> None:
-    for name in (
-        "tin-nhanh.xml",
-        "saigon-times-daily.atom",
-        "mekong-review.rdf",
-        "harbor-tech.json",
-        "the-lantern.xml",
-    ):
+    for name in BUNDLED_FEEDS:
         for entry in entries_of(FEEDS / name):
             assert entry.url.startswith("https://")
             assert "utm_" not in entry.url and "fbclid" not in entry.url

@@ -8,19 +8,14 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.model import ParsedDocument, RawDocument
+from aggregator.model import RawDocument
 from aggregator.parse import parse_document
+from tests.bundled import (
+    FEEDS,
+    parse_file,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-FEEDS = ROOT / "feeds"
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def parse_file(path: Path, content_type: str = "") -> ParsedDocument:
-    raw = RawDocument(
-        url=path.resolve().as_uri(), content=path.read_bytes(), content_type=content_type
-    )
-    return parse_document(raw)
 
 
 # --- the bundled feeds (counts and formats from feeds/STORIES.md) ----------------------

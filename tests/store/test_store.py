@@ -8,7 +8,15 @@ import pytest
 
 from aggregator.config import DigestSettings, FeedSettings
 from aggregator.errors import NotFoundError
-from aggregator.model import ClusterPlan, DeliveryState, Entry, IssueSource, IssueStory, NewStory
+from aggregator.model import (
+    ClusterPlan,
+    DeliveryState,
+    DigestIssue,
+    Entry,
+    IssueSource,
+    IssueStory,
+    NewStory,
+)
 from aggregator.store import Store
 
 
@@ -141,6 +149,19 @@ def _issue_story(story_id: int) -> IssueStory:
     )
 
 
+def queue_issue(store: Store, now: datetime) -> DigestIssue:
+    """An issue of digest "daily" with one story, due again at once."""
+    return store.create_issue(
+        digest="daily",
+        title="Daily",
+        window_start=None,
+        window_end=now,
+        stories=[_issue_story(1)],
+        now=now,
+        next_run_at=now,
+    )
+
+
 def test_issue_is_frozen_with_pending_deliveries(store: Store, now: datetime) -> None:
     store.sync_config_subscribers(
         [DigestSettings(name="daily", subscribers=("a@x.example", "b@x.example"))], now=now
@@ -164,15 +185,7 @@ def test_issue_is_frozen_with_pending_deliveries(store: Store, now: datetime) ->
 
 def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "a@x.example", now=now)
-    issue = store.create_issue(
-        digest="daily",
-        title="Daily",
-        window_start=None,
-        window_end=now,
-        stories=[_issue_story(1)],
-        now=now,
-        next_run_at=now,
-    )
+    issue = queue_issue(store, now)
     (delivery,) = store.due_deliveries(now)
     assert store.claim_delivery(delivery.id, now=now)
     assert not store.claim_delivery(delivery.id, now=now)  # nobody claims it twice
@@ -187,15 +200,7 @@ def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> No
 
 def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "a@x.example", now=now)
-    store.create_issue(
-        digest="daily",
-        title="Daily",
-        window_start=None,
-        window_end=now,
-        stories=[_issue_story(1)],
-        now=now,
-        next_run_at=now,
-    )
+    queue_issue(store, now)
     (delivery,) = store.due_deliveries(now)
     store.claim_delivery(delivery.id, now=now)
     retry = now + timedelta(minutes=5)
@@ -209,15 +214,7 @@ def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime)
 
 def test_unsubscribe_is_immediate_and_cancels_pending(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "Reader@X.example", now=now)
-    store.create_issue(
-        digest="daily",
-        title="Daily",
-        window_start=None,
-        window_end=now,
-        stories=[_issue_story(1)],
-        now=now,
-        next_run_at=now,
-    )
+    queue_issue(store, now)
     store.remove_subscriber("daily", "reader@x.example")
     assert store.list_subscribers("daily") == []
     assert store.due_deliveries(now) == []
