@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,3 +174,59 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
         .startswith(f"error: cannot listen on 127.0.0.1:{port}")
     )
     assert "Traceback" not in result.stderr
+
+
+def test_the_readme_main_job_on_the_bundled_config(tmp_path: Path) -> None:
+    """README command 1: the bundled config and feeds, Maildir delivery, Ctrl-C; then serve."""
+    shutil.copytree(ROOT / "feeds", tmp_path / "feeds")
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    port = free_port()
+    env = {**os.environ, "AGGREGATOR_SERVER_PORT": str(port)}
+    env.pop("AGGREGATOR_CONFIG", None)
+    base = f"http://127.0.0.1:{port}"
+
+    def start(command: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aggregator", command],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    process = start("run")
+    try:
+        started = time.monotonic()
+        body = wait_for(
+            lambda: (lambda r: r.content if r.content.count(b"<entry>") == 48 else None)(
+                httpx.get(f"{base}/feeds/all.atom", timeout=5)
+            )
+        )
+        assert time.monotonic() - started < 30
+        assert feedparser.parse(body).bozo == 0
+        mail = tmp_path / "var" / "mail" / "new"
+        wait_for(lambda: mail.is_dir() and any(mail.iterdir()))
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0 and "Traceback" not in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    (message,) = list(mail.iterdir())
+    assert b"To: reader@localhost" in message.read_bytes()
+
+    server = start("serve")
+    try:
+        health = wait_for(lambda: httpx.get(f"{base}/healthz", timeout=5).json())
+        assert health["scheduler"] == "disabled" and health["status"] == "ok"
+        assert httpx.get(f"{base}/feeds/all.atom", timeout=5).content.count(b"<entry>") == 48
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+        assert server.returncode == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert len(list(mail.iterdir())) == 1  # serve alone sends nothing
