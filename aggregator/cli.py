@@ -58,9 +58,7 @@ class App:
     @cached_property
     def store(self) -> Store:
         store = open_store(self.settings.storage.url)
-        from aggregator.daemon import sync_config
-
-        sync_config(store, self.settings, now=utcnow())
+        pipeline.sync_config(store, self.settings, now=utcnow())
         return store
 
     def close(self) -> None:

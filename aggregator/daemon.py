@@ -29,12 +29,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def sync_config(store: Store, settings: Settings, *, now: datetime) -> None:
-    """The config's feeds and subscribers become rows; the store stays the truth."""
-    store.sync_config_feeds(settings.feeds, now=now)
-    store.sync_config_subscribers(settings.digests, now=now)
-
-
 async def run_tick(store: Store, settings: Settings) -> None:
     """One pass over everything that is due; a failing step is logged, never fatal."""
     now = utcnow()

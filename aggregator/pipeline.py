@@ -1,5 +1,6 @@
 """The use cases, one orchestrator each, calling one function per pipeline stage.
 
+* :func:`sync_config`: config -> store (the config's own feeds and subscribers)
 * :func:`refresh_feeds`: sources -> parse -> normalize -> store, for due (or all) feeds
 * :func:`ingest_paths`: the same from files and folders given on the command line
 * :func:`cluster_new_entries`: store -> cluster -> store
@@ -27,7 +28,7 @@ from aggregator import cluster, digest, normalize, parse, sources
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
 from aggregator.errors import AggregatorError, DeliveryError, NotFoundError, SourceError
-from aggregator.model import DeliveryState, DigestIssue, Entry, Feed, FetchOutcome, RawDocument
+from aggregator.model import DeliveryState, DigestIssue, Feed, FetchOutcome, RawDocument
 from aggregator.publish.email import build_message, format_created, render_issue
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.polling import next_check_at
@@ -36,6 +37,15 @@ from aggregator.store import Store
 log = logging.getLogger("aggregator")
 
 Progress = Callable[[FetchOutcome], None]
+
+
+# -- configuration -----------------------------------------------------------------
+
+
+def sync_config(store: Store, settings: Settings, *, now: datetime) -> None:
+    """The config's feeds and subscribers become rows; the store stays the truth."""
+    store.sync_config_feeds(settings.feeds, now=now)
+    store.sync_config_subscribers(settings.digests, now=now)
 
 
 # -- fetching ----------------------------------------------------------------------
@@ -301,7 +311,3 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
             sent += 1
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
-
-
-def newest_entries(store: Store, settings: Settings) -> list[Entry]:
-    return store.list_entries(limit=settings.publish.max_entries)

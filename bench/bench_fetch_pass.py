@@ -33,7 +33,7 @@ from pathlib import Path
 
 from aggregator import pipeline
 from aggregator.config import Settings, loads
-from aggregator.daemon import sync_config
+from aggregator.pipeline import sync_config
 from aggregator.store import open_store
 from bench._table import print_table
 from bench.corpus import generate_corpus

@@ -12,8 +12,8 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import Settings
-from aggregator.daemon import sync_config
 from aggregator.errors import DeliveryError
+from aggregator.pipeline import sync_config
 from aggregator.store import Store, open_store
 from bench.feed_server import FeedServer
 from tests.loopback import Reply, ScriptedHTTPServer

@@ -65,6 +65,7 @@ def tfidf_vector(bag: Counter[str], idf: dict[str, float]) -> Vector:
 
 
 def cosine(a: Vector, b: Vector) -> float:
+    """The similarity of two entries; ``plan_clusters`` sums the same products per shared term."""
     if len(a) > len(b):
         a, b = b, a
     return sum(value * b.get(term, 0.0) for term, value in a.items())

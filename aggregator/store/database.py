@@ -34,7 +34,6 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _create_engine(url)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock()
 
     @contextmanager

@@ -159,13 +159,6 @@ class DigestQueries:
             row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).one()
         return row_to_issue(row)
 
-    def list_issues(self, digest: str | None = None, *, limit: int = 50) -> list[DigestIssue]:
-        query = select(digest_issues).order_by(digest_issues.c.id.desc()).limit(limit)
-        if digest is not None:
-            query = query.where(digest_issues.c.digest == digest)
-        with self.db.read() as conn:
-            return [row_to_issue(r) for r in conn.execute(query)]
-
     def get_issue(self, issue_id: int) -> DigestIssue:
         with self.db.read() as conn:
             row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).first()
