@@ -457,7 +457,7 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
             ZoneInfo(digest.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise fail(f"digests[{i}].timezone", f"unknown time zone {digest.timezone!r}") from None
-        from aggregator.digest.schedule import check_cron  # local: keeps config import light
+        from aggregator.digest.schedule import check_cron  # local: that module imports this one
 
         problem = check_cron(digest.schedule, digest.timezone)
         if problem:

@@ -16,6 +16,7 @@ from typing import Any
 
 from aggregator import pipeline
 from aggregator.config import Settings
+from aggregator.errors import AggregatorError
 from aggregator.schedule import build_scheduler
 from aggregator.store import Store
 from aggregator.web import create_app
@@ -46,23 +47,21 @@ async def run_tick(store: Store, settings: Settings) -> None:
     for step in (pipeline.cluster_new_entries, pipeline.run_due_digests, pipeline.deliver_pending):
         try:
             await asyncio.to_thread(step, store, settings, now=utcnow())
+        except AggregatorError as exc:  # e.g. an unwritable Maildir: say it, retry next tick
+            log.warning("%s failed: %s; retrying next tick", step.__name__, exc)
         except Exception:
             log.exception("Pipeline step %s failed; it will be retried next tick", step.__name__)
 
 
 class Daemon:
-    def __init__(self, store: Store, settings: Settings, *, web: bool = True) -> None:
+    def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self.stopping = asyncio.Event()
         self.busy = asyncio.Lock()
         self.last_tick: datetime | None = None
         self.scheduling = False
-        self.web = (
-            WebServer(create_app(store, settings, health=self.health), settings.server)
-            if web
-            else None
-        )
+        self.web = WebServer(create_app(store, settings, health=self.health), settings.server)
 
     def health(self) -> dict[str, Any]:
         state = (
@@ -86,6 +85,7 @@ class Daemon:
             self.last_tick = utcnow()
 
     async def run(self, *, schedule: bool = True) -> None:
+        """Serve (and, with ``schedule``, tick) until SIGINT/SIGTERM or the server stops."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -96,27 +96,28 @@ class Daemon:
         if schedule:
             scheduler.start()
             self.scheduling = True
-        server = asyncio.create_task(self.web.serve()) if self.web else None
-        if self.web:
-            s = self.settings.server
-            log.info("Serving", extra={"url": f"http://{s.host}:{s.port}/feeds/all.atom"})
+        server = asyncio.create_task(self.web.serve())
+        s = self.settings.server
+        log.info("Serving", extra={"url": f"http://{s.host}:{s.port}/feeds/all.atom"})
+        stop = asyncio.create_task(self.stopping.wait())
         try:
-            await self.stopping.wait()
+            await asyncio.wait({server, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if server.done() and not self.stopping.is_set():
+                log.error("The web server stopped unexpectedly; shutting down")
         finally:
+            self.stopping.set()
             log.info("Stopping: finishing work in progress")
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             try:
-                async with asyncio.timeout(STOP_TIMEOUT):
-                    async with self.busy:
-                        pass
+                async with asyncio.timeout(STOP_TIMEOUT), self.busy:
+                    pass
             except TimeoutError:
                 log.warning(
                     "Work still in progress after %s s; it resumes at next start", STOP_TIMEOUT
                 )
-            if self.web and server:
-                self.web.stop()
-                await server
+            self.web.stop()
+            await asyncio.gather(server, stop, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         log.info("Stopped")
