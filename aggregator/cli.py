@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
@@ -171,8 +171,9 @@ def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def feeds_list(app: App, as_json: bool) -> None:
-    """List feeds with their polling state and last error."""
+    """List feeds with their state (ok, failing, stale, gone), polling times and last error."""
     rows = app.store.list_feeds()
+    now, stale_after = utcnow(), timedelta(hours=app.settings.fetch.stale_after_hours)
     if as_json:
         print_json(
             [
@@ -181,9 +182,12 @@ def feeds_list(app: App, as_json: bool) -> None:
                     "url": f.url,
                     "title": f.title,
                     "tags": f.tags,
+                    "state": f.state(now, stale_after),
                     "last_success_at": f.last_success_at,
                     "next_check_at": f.next_check_at,
+                    "interval_seconds": f.interval_seconds,
                     "error_count": f.error_count,
+                    "failing_since": f.failing_since,
                     "last_error": f.last_error,
                 }
                 for f in rows
@@ -192,14 +196,15 @@ def feeds_list(app: App, as_json: bool) -> None:
         return
     print_table(
         "Feeds",
-        ["id", "title", "url", "tags", "last success", "errors", "last error"],
+        ["id", "title", "url", "state", "last success", "next check", "errors", "last error"],
         [
             (
                 f.id,
                 f.title,
                 f.url,
-                ", ".join(f.tags),
+                f.state(now, stale_after),
                 when(f.last_success_at),
+                when(f.next_check_at) if not f.is_gone else "stopped (410)",
                 f.error_count,
                 f.last_error,
             )

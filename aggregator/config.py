@@ -48,12 +48,35 @@ class StorageSettings:
 class FetchSettings:
     concurrency: int = field(default=10, metadata=_help("Feeds fetched at the same time."))
     per_host: int = field(default=2, metadata=_help("Requests in flight to one host at once."))
-    timeout: float = field(default=20.0, metadata=_help("Seconds allowed for one whole fetch."))
+    timeout: float = field(
+        default=30.0, metadata=_help("Seconds allowed for one whole fetch, redirects included.")
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata=_help("Seconds allowed to open a connection.")
+    )
+    read_timeout: float = field(
+        default=20.0, metadata=_help("Seconds allowed between two pieces of the body.")
+    )
     interval_minutes: int = field(
-        default=30, metadata=_help("Minutes between two polls of a healthy feed.")
+        default=30,
+        metadata=_help("Minutes between polls of a feed whose publishing rate is unknown."),
+    )
+    min_interval_minutes: int = field(
+        default=5, metadata=_help("Shortest wait between two polls of one feed, whatever it says.")
+    )
+    max_interval_minutes: int = field(
+        default=1440, metadata=_help("Longest wait between two polls of a healthy feed.")
     )
     max_backoff_minutes: int = field(
         default=720, metadata=_help("Longest wait between polls of a failing feed.")
+    )
+    stale_after_hours: int = field(
+        default=24,
+        metadata=_help("A feed failing this long is flagged stale (and still retried)."),
+    )
+    redirect_confirmations: int = field(
+        default=3,
+        metadata=_help("Permanent redirects seen in a row before the stored URL changes."),
     )
     max_body_bytes: int = field(
         default=10_000_000,
@@ -437,7 +460,14 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
         raise fail("mail.transport", 'mail.transport must be "maildir" or "smtp"')
     if not 0 < settings.server.port < 65536:
         raise fail("server.port", "server.port must be between 1 and 65535")
-    for name in ("concurrency", "per_host", "interval_minutes", "max_body_bytes"):
+    for name in (
+        "concurrency",
+        "per_host",
+        "interval_minutes",
+        "min_interval_minutes",
+        "max_body_bytes",
+        "redirect_confirmations",
+    ):
         if getattr(settings.fetch, name) < 1:
             raise fail(f"fetch.{name}", f"fetch.{name} must be at least 1")
     if settings.fetch.timeout <= 0:

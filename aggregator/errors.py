@@ -7,6 +7,8 @@
       SourceError                   a feed or file could not be fetched or read
         BlockedAddressError         the SSRF guard refused the destination
         TooLargeError               a body exceeded the configured size limit
+        FeedGoneError               the server answered 410 Gone: polling stops
+        RetryLaterError             429 or 503, with the server's Retry-After when given
       ParseError                    a document could not be understood in any format
       StoreError                    the database could not be opened or migrated
       NotFoundError                 a feed, digest or subscriber named by the user does not exist
@@ -43,6 +45,21 @@ class BlockedAddressError(SourceError):
 
 class TooLargeError(SourceError):
     """The body is larger than the configured limit."""
+
+
+class FeedGoneError(SourceError):
+    """410 Gone: the publisher says the feed will not come back."""
+
+
+class RetryLaterError(SourceError):
+    """429 Too Many Requests or 503 Service Unavailable.
+
+    ``retry_after`` is the server's Retry-After in seconds, or None when it gave none.
+    """
+
+    def __init__(self, url: str, problem: str, *, retry_after: float | None) -> None:
+        super().__init__(url, problem)
+        self.retry_after = retry_after
 
 
 class ParseError(AggregatorError, ValueError):

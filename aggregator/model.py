@@ -9,7 +9,7 @@ item of a feed, a *story* is a group of entries about the same event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -30,10 +30,31 @@ class Feed:
     error_count: int = 0
     last_error: str = ""
     last_error_at: datetime | None = None
+    status: str = "active"  # or "gone": the server answered 410, polling stopped
+    moved_to: str = ""
+    moved_count: int = 0
+    failing_since: datetime | None = None
+    interval_seconds: int | None = None
 
     @property
     def is_local(self) -> bool:
         return self.url.startswith("file://")
+
+    @property
+    def is_gone(self) -> bool:
+        return self.status == "gone"
+
+    def state(self, now: datetime, stale_after: timedelta) -> str:
+        """One word for people: ok, failing, stale (failing too long), gone or new."""
+        if self.is_gone:
+            return "gone"
+        if self.failing_since is not None:
+            return "stale" if self.is_stale(now, stale_after) else "failing"
+        return "ok" if self.last_success_at else "new"
+
+    def is_stale(self, now: datetime, threshold: timedelta) -> bool:
+        """Failing without a break for longer than ``threshold`` (still retried)."""
+        return self.failing_since is not None and now - self.failing_since >= threshold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +68,10 @@ class RawDocument:
     etag: str = ""
     last_modified: str = ""
     not_modified: bool = False
+    # Where every redirect on the way was permanent (301/308): the feed's new address.
+    moved_to: str = ""
+    # Cache-Control max-age in seconds, a hint for the polling interval.
+    max_age: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +102,8 @@ class ParsedDocument:
     language: str = ""
     entries: tuple[ParsedEntry, ...] = ()
     warnings: tuple[str, ...] = ()
+    # The feed's own polling hint in seconds (RSS ttl, sy:updatePeriod/updateFrequency).
+    refresh_hint: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

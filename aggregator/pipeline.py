@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,11 +27,25 @@ import httpx
 from aggregator import cluster, digest, normalize, parse, sources
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
-from aggregator.errors import AggregatorError, DeliveryError, NotFoundError, SourceError
-from aggregator.model import DeliveryState, DigestIssue, Feed, FetchOutcome, RawDocument
+from aggregator.errors import (
+    AggregatorError,
+    DeliveryError,
+    FeedGoneError,
+    NotFoundError,
+    RetryLaterError,
+    SourceError,
+)
+from aggregator.model import (
+    DeliveryState,
+    DigestIssue,
+    Feed,
+    FetchOutcome,
+    ParsedDocument,
+    RawDocument,
+)
 from aggregator.publish.email import build_message, format_created, render_issue
+from aggregator.sources import polling
 from aggregator.sources.files import expand_paths, read_file
-from aggregator.sources.polling import next_check_at
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator")
@@ -91,11 +105,19 @@ async def refresh_feed(
 ) -> FetchOutcome:
     try:
         raw = await sources.fetch_feed(feed, client, settings.fetch)
-        if raw.not_modified:
-            await asyncio.to_thread(_record_success, store, feed, raw, settings, now, "", "")
+        if raw.not_modified:  # costs no parsing and changes no entry
+            await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
             log.info("Feed not modified", extra={"feed": feed.url})
             return FetchOutcome(feed=feed, not_modified=True)
         return await asyncio.to_thread(store_document, store, feed, raw, settings, now)
+    except FeedGoneError as exc:
+        await asyncio.to_thread(store.mark_feed_gone, feed.id, now=now, error=str(exc))
+        log.warning("Feed gone, polling stopped: %s", exc, extra={"feed": feed.url})
+        return FetchOutcome(feed=feed, error=str(exc))
+    except RetryLaterError as exc:
+        return await asyncio.to_thread(
+            _record_failure, store, feed, str(exc), settings, now, exc.retry_after
+        )
     except AggregatorError as exc:
         return await asyncio.to_thread(_record_failure, store, feed, str(exc), settings, now)
     except Exception as exc:  # a bug must cost one feed, not the pass
@@ -119,7 +141,7 @@ def store_document(
         document, feed_url=raw.url, now=now, max_entries=settings.fetch.max_entries
     )
     new = store.upsert_entries(feed.id, entries, now=now)
-    _record_success(store, feed, raw, settings, now, document.title, document.site_url)
+    _record_success(store, feed, raw, settings, now, document, [e.published for e in entries])
     log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
     return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
 
@@ -130,26 +152,66 @@ def _record_success(
     raw: RawDocument,
     settings: Settings,
     now: datetime,
-    title: str,
-    site_url: str,
+    document: ParsedDocument | None = None,
+    published: Sequence[datetime] = (),
 ) -> None:
+    hints = [raw.max_age, document.refresh_hint if document else None]
+    interval = polling.healthy_interval(
+        settings.fetch, published=published, now=now, hints=hints, previous=feed.interval_seconds
+    )
     store.record_fetch_success(
         feed.id,
         now=now,
-        next_check_at=next_check_at(now, settings.fetch),
+        next_check_at=polling.with_jitter(now, interval),
         etag=raw.etag or feed.etag,
         last_modified=raw.last_modified or feed.last_modified,
-        title=title,
-        site_url=site_url,
+        title=document.title if document else "",
+        site_url=document.site_url if document else "",
+        interval_seconds=int(interval.total_seconds()),
     )
+    _follow_permanent_redirect(store, feed, raw.moved_to, settings)
+
+
+def _follow_permanent_redirect(store: Store, feed: Feed, target: str, settings: Settings) -> None:
+    needed = settings.fetch.redirect_confirmations
+    result = store.note_redirect(feed.id, target, confirmations=needed)
+    fields = {"feed": feed.url, "to": target}
+    if result == "pending":
+        log.warning(
+            "Feed moved permanently; the URL changes after %d redirects in a row "
+            "(a single flapping redirect changes nothing)",
+            needed,
+            extra=fields,
+        )
+    elif result == "moved":
+        log.warning("Feed URL updated after consistent permanent redirects", extra=fields)
+    elif result == "conflict":
+        log.warning("Feed redirects to a URL another feed already has; URL kept", extra=fields)
 
 
 def _record_failure(
-    store: Store, feed: Feed, problem: str, settings: Settings, now: datetime
+    store: Store,
+    feed: Feed,
+    problem: str,
+    settings: Settings,
+    now: datetime,
+    retry_after: float | None = None,
 ) -> FetchOutcome:
-    retry = next_check_at(now, settings.fetch, errors=feed.error_count + 1)
+    delay = polling.failure_delay(
+        settings.fetch, errors=feed.error_count + 1, retry_after=retry_after
+    )
+    retry = polling.with_jitter(now, delay)
     store.record_fetch_error(feed.id, now=now, error=problem, next_check_at=retry)
-    log.warning("Feed failed: %s", problem, extra={"feed": feed.url, "retry_at": retry.isoformat()})
+    fields = {"feed": feed.url, "retry_at": retry.isoformat(), "errors": feed.error_count + 1}
+    stale_after = timedelta(hours=settings.fetch.stale_after_hours)
+    failing = replace(feed, failing_since=feed.failing_since or now)
+    if failing.is_stale(now, stale_after):
+        hours = (now - (feed.failing_since or now)).total_seconds() / 3600
+        log.warning(
+            "Feed stale, failing for %.0f h (still retried): %s", hours, problem, extra=fields
+        )
+    else:
+        log.warning("Feed failed: %s", problem, extra=fields)
     return FetchOutcome(feed=feed, error=problem)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -23,10 +23,16 @@ from aiosmtpd.controller import Controller
 
 @dataclass
 class Reply:
+    """One scripted answer. ``chunks`` (with ``chunk_delay``) streams a body piece by
+    piece, endlessly if the iterable is; ``length`` overrides Content-Length (to lie)."""
+
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    chunks: Iterable[bytes] | None = None
+    chunk_delay: float = 0.0
+    length: int | None = None
 
 
 Route = Callable[[dict[str, str]], Reply]
@@ -51,12 +57,20 @@ class ScriptedHTTPServer:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
+                if reply.chunks is None or reply.length is not None:
+                    length = reply.length if reply.length is not None else len(reply.body)
+                    self.send_header("Content-Length", str(length))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 try:
                     self.wfile.write(reply.body)
+                    for chunk in reply.chunks or ():
+                        time.sleep(reply.chunk_delay)
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return

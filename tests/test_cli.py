@@ -34,6 +34,8 @@ def run(workdir: Path, *args: str) -> tuple[int, str]:
 def test_fetch_stores_every_bundled_entry_and_lists_them(workdir: Path) -> None:
     code, out = run(workdir, "fetch")
     assert code == 0 and "5 feeds polled, 48 new entries, 0 failed" in out
+    _, out = run(workdir, "feeds", "list", "--json")
+    assert {f["state"] for f in json.loads(out)} == {"ok"}
     code, out = run(workdir, "entries", "list", "--limit", "100", "--json")
     rows = json.loads(out)
     assert len(rows) == 48 and all(r["story_id"] for r in rows)
@@ -70,6 +72,7 @@ def test_feeds_add_list_remove_and_opml_round_trip(workdir: Path) -> None:
     _, out = run(workdir, "feeds", "list", "--json")
     feeds = {f["url"]: f for f in json.loads(out)}
     assert feeds["https://news.example/rss"]["tags"] == ["a", "b"]
+    assert feeds["https://news.example/rss"]["state"] == "new"
     _, opml = run(workdir, "feeds", "export")
     assert "https://news.example/rss" in opml and "file://" not in opml
     run(workdir, "feeds", "remove", "https://news.example/rss")

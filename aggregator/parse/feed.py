@@ -54,7 +54,31 @@ def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
         language=channel.get("language", ""),
         entries=tuple(_to_entry(item, raw.url) for item in result.entries),
         warnings=warnings,
+        refresh_hint=refresh_hint(channel),
     )
+
+
+_PERIODS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
+
+
+def refresh_hint(channel: Any) -> int | None:
+    """The feed's own polling hint in seconds: RSS ``ttl`` (minutes) or the syndication
+    module's ``updatePeriod`` divided by ``updateFrequency``; the longer when both."""
+    hints: list[int] = []
+    ttl = str(channel.get("ttl", "")).strip()
+    if ttl.isdigit() and int(ttl) > 0:
+        hints.append(int(ttl) * 60)
+    period = _PERIODS.get(str(channel.get("sy_updateperiod", "")).strip().lower())
+    if period:
+        frequency = str(channel.get("sy_updatefrequency", "1")).strip()
+        hints.append(period // max(int(frequency) if frequency.isdigit() else 1, 1))
+    return max(hints) if hints else None
 
 
 def _to_entry(item: Any, feed_url: str) -> ParsedEntry:

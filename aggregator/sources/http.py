@@ -1,31 +1,49 @@
 """Fetch a feed over HTTP(S): conditional GET, bounded size and time, guarded redirects.
 
-Build, then send: :func:`build_headers` is pure; :func:`fetch_url` does the I/O with
-an injected ``httpx.AsyncClient`` so tests can point it at a loopback server.
+Build, then send: :func:`build_headers` and the small ``_status``/``_retry_after``
+readers are pure; :func:`fetch_url` does the I/O with an injected
+``httpx.AsyncClient`` so tests point it at a loopback server. Redirects are followed
+here, not by the client, so every hop passes the SSRF guard and we can tell a
+permanent move (301/308 all the way) from a temporary one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
+import aiohttp
 import httpx
 
 from aggregator.config import FetchSettings
-from aggregator.errors import SourceError, TooLargeError
+from aggregator.errors import (
+    BlockedAddressError,
+    FeedGoneError,
+    RetryLaterError,
+    SourceError,
+    TooLargeError,
+)
 from aggregator.model import RawDocument
-from aggregator.sources.guard import check_destination
+from aggregator.sources.guard import BlockedDestination, check_destination
+from aggregator.sources.transport import GuardedTransport, Transport, build_transport
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
-def build_client(settings: FetchSettings) -> httpx.AsyncClient:
-    """One client per polling pass; redirects are followed by us so each hop is guarded."""
+def build_client(settings: FetchSettings, transport: Transport = "aiohttp") -> httpx.AsyncClient:
+    """One client per polling pass; redirects are ours to follow (see the module docstring)."""
     return httpx.AsyncClient(
+        transport=build_transport(settings, transport),
         follow_redirects=False,
-        timeout=httpx.Timeout(settings.timeout),
+        timeout=httpx.Timeout(
+            settings.timeout, connect=settings.connect_timeout, read=settings.read_timeout
+        ),
         headers={"User-Agent": settings.user_agent},
-        limits=httpx.Limits(max_connections=settings.concurrency * 2),
     )
 
 
@@ -35,7 +53,7 @@ def build_headers(*, etag: str = "", last_modified: str = "") -> dict[str, str]:
             "application/atom+xml, application/rss+xml, application/feed+json, "
             "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
         ),
-        "Accept-Encoding": "gzip, deflate",
+        "Accept-Encoding": "gzip, deflate, br",
     }
     if etag:
         headers["If-None-Match"] = etag
@@ -52,48 +70,93 @@ async def fetch_url(
     etag: str = "",
     last_modified: str = "",
 ) -> RawDocument:
-    """GET ``url``; raises :class:`SourceError` with a readable message on any failure."""
+    """GET ``url``; raises :class:`SourceError` (or a subclass) with a readable message."""
+    headers = build_headers(etag=etag, last_modified=last_modified)
     try:
         async with asyncio.timeout(settings.timeout):
-            return await _follow(
-                client, url, settings, build_headers(etag=etag, last_modified=last_modified)
-            )
+            return await _follow(client, url, settings, headers)
     except TimeoutError:
         raise SourceError(url, f"no complete answer within {settings.timeout:g} s") from None
     except httpx.HTTPError as exc:
+        blocked = _blocked_cause(exc)
+        if blocked is not None:
+            raise BlockedAddressError(url, str(blocked)) from None
         raise SourceError(url, _describe(exc)) from exc
 
 
 async def _follow(
     client: httpx.AsyncClient, url: str, settings: FetchSettings, headers: dict[str, str]
 ) -> RawDocument:
+    start, permanent = url, True
+    guarded = guards_resolution(client)
     for _ in range(settings.max_redirects + 1):
-        await check_destination(url, settings)
+        await check_destination(url, settings, resolve_names=not guarded)
         async with client.stream("GET", url, headers=headers) as response:
-            if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+            status = response.status_code
+            if status in REDIRECT_STATUSES and "location" in response.headers:
+                permanent = permanent and status in PERMANENT_REDIRECTS
                 url = urljoin(url, response.headers["location"])
                 continue
-            if response.status_code == 304:
-                return RawDocument(
-                    url=url,
-                    status=304,
-                    not_modified=True,
-                    etag=response.headers.get("etag", ""),
-                    last_modified=response.headers.get("last-modified", ""),
-                )
-            if response.status_code >= 400:
-                phrase = response.reason_phrase or "error"
-                raise SourceError(url, f"the server answered HTTP {response.status_code} {phrase}")
+            _raise_for_status(response, url)
+            common = {
+                "url": url,
+                "status": status,
+                "etag": response.headers.get("etag", ""),
+                "last_modified": response.headers.get("last-modified", ""),
+                "max_age": max_age(response.headers.get("cache-control", "")),
+                "moved_to": url if permanent and url != start else "",
+            }
+            if status == 304:
+                return RawDocument(not_modified=True, **common)
             body = await _read_limited(response, url, settings.max_body_bytes)
             return RawDocument(
-                url=url,
                 content=body,
                 content_type=response.headers.get("content-type", ""),
-                status=response.status_code,
-                etag=response.headers.get("etag", ""),
-                last_modified=response.headers.get("last-modified", ""),
+                **common,
             )
     raise SourceError(url, f"more than {settings.max_redirects} redirects")
+
+
+def guards_resolution(client: httpx.AsyncClient) -> bool:
+    """True when the client's connector applies the SSRF rule to its own DNS answers."""
+    return isinstance(getattr(client, "_transport", None), GuardedTransport)
+
+
+def _raise_for_status(response: httpx.Response, url: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    phrase = response.reason_phrase or "error"
+    if status == 410:
+        raise FeedGoneError(url, "the server answered HTTP 410 Gone: the feed was removed")
+    if status in {429, 503}:
+        wait = retry_after(response.headers.get("retry-after", ""), datetime.now(UTC))
+        hint = f", asking to retry in {wait:.0f} s" if wait is not None else ""
+        raise RetryLaterError(
+            url, f"the server answered HTTP {status} {phrase}{hint}", retry_after=wait
+        )
+    raise SourceError(url, f"the server answered HTTP {status} {phrase}")
+
+
+def retry_after(value: str, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def max_age(cache_control: str) -> int | None:
+    found = _MAX_AGE.search(cache_control)
+    return int(found.group(1)) if found else None
 
 
 async def _read_limited(response: httpx.Response, url: str, limit: int) -> bytes:
@@ -108,9 +171,33 @@ async def _read_limited(response: httpx.Response, url: str, limit: int) -> bytes
     return b"".join(chunks)
 
 
+def _blocked_cause(exc: BaseException) -> BlockedDestination | None:
+    """The guard's refusal, when the connector raised it deep inside the transport."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, BlockedDestination):
+            return current
+        stack.extend([current.__cause__, current.__context__, getattr(current, "os_error", None)])
+    return None
+
+
 def _describe(exc: httpx.HTTPError) -> str:
+    # httpx-aiohttp reports a refused connection as ConnectTimeout (its exception map
+    # takes the first matching parent class), so the aiohttp cause decides the wording.
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return f"cannot connect ({cause.os_error.strerror or cause.os_error})"
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect ({exc or 'connection refused'})"
     if isinstance(exc, httpx.TimeoutException):
         return "the server did not answer in time"
+    if isinstance(exc, httpx.DecodingError):
+        return f"the body could not be decoded ({exc})"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"the connection broke off before the body was complete ({exc or 'no detail'})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,19 +1,75 @@
-"""When to poll a feed next: the normal interval, or an exponential back-off after failures.
+"""When to poll a feed next: pure functions of what the last fetch saw and ``now``.
 
-A failing feed is never given up on: its wait doubles per consecutive failure up to
-``max_backoff_minutes`` and it keeps being retried at that pace (feeds that silently
-stop after a few errors are what users of other readers complain about most).
+A healthy feed is polled at the pace it publishes (a week divided by the entries of
+the last week), slowed down to the feed's own hints (RSS ``ttl``,
+``sy:updatePeriod``/``updateFrequency``, Cache-Control ``max-age``) and kept within
+``[fetch] min_interval_minutes`` .. ``max_interval_minutes``. A failing feed backs off
+exponentially up to ``max_backoff_minutes`` and is retried at that pace for as long as
+it fails: feeds that silently stop after a few errors are what users of other readers
+complain about most. 429/503 answers wait for their Retry-After.
+
+Every delay gets up to 10% of random jitter (``rng`` is injected for tests), so feeds
+added together do not stay in lock step.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aggregator.config import FetchSettings
 
+JITTER = 0.10
+RATE_WINDOW = timedelta(days=7)
+_RNG = random.Random()
 
-def next_check_at(now: datetime, settings: FetchSettings, *, errors: int = 0) -> datetime:
-    minutes = settings.interval_minutes * (2 ** min(errors, 16))
-    return now + timedelta(
-        minutes=min(minutes, max(settings.max_backoff_minutes, settings.interval_minutes))
-    )
+
+def publishing_interval(published: Sequence[datetime], now: datetime) -> timedelta | None:
+    """A week divided by the entries published in the last week; None without entries."""
+    recent = [p for p in published if now - RATE_WINDOW <= p <= now]
+    if not recent:
+        return None
+    return RATE_WINDOW / len(recent)
+
+
+def healthy_interval(
+    settings: FetchSettings,
+    *,
+    published: Sequence[datetime] = (),
+    now: datetime,
+    hints: Sequence[int | None] = (),
+    previous: int | None = None,
+) -> timedelta:
+    """The interval after a successful fetch.
+
+    ``published`` are the dates of the entries the fetch returned (empty for a 304,
+    which keeps ``previous``); ``hints`` are the feed's own and the server's, in seconds.
+    """
+    low = timedelta(minutes=settings.min_interval_minutes)
+    high = timedelta(minutes=max(settings.max_interval_minutes, settings.min_interval_minutes))
+    rate = publishing_interval(published, now)
+    if rate is None:
+        rate = timedelta(seconds=previous) if previous else None
+    interval = rate if rate is not None else timedelta(minutes=settings.interval_minutes)
+    for hint in hints:
+        if hint:  # a hint can only slow us down: the publisher asked for no more
+            interval = max(interval, timedelta(seconds=hint))
+    return min(max(interval, low), high)
+
+
+def failure_delay(
+    settings: FetchSettings, *, errors: int, retry_after: float | None = None
+) -> timedelta:
+    """The wait after the ``errors``-th failure in a row (1 for the first)."""
+    cap = timedelta(minutes=max(settings.max_backoff_minutes, settings.min_interval_minutes))
+    if retry_after is not None:
+        return min(max(timedelta(seconds=retry_after), timedelta(minutes=1)), cap)
+    base = timedelta(minutes=settings.min_interval_minutes)
+    return min(base * (1 << min(max(errors - 1, 0), 20)), cap)
+
+
+def with_jitter(now: datetime, delay: timedelta, rng: random.Random | None = None) -> datetime:
+    """``now + delay``, minus up to 10% so a capped delay is never exceeded."""
+    fraction = (rng or _RNG).random() * JITTER
+    return now + delay * (1 - fraction)

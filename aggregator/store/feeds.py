@@ -30,6 +30,11 @@ def row_to_feed(row: Any) -> Feed:
         error_count=row.error_count,
         last_error=row.last_error,
         last_error_at=row.last_error_at,
+        status=row.status,
+        moved_to=row.moved_to,
+        moved_count=row.moved_count,
+        failing_since=row.failing_since,
+        interval_seconds=row.interval_seconds,
     )
 
 
@@ -60,6 +65,13 @@ class FeedQueries:
         with self.db.write() as conn:
             row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
             if row is not None:
+                if row.status == "gone":  # adding a gone feed again means: try it again
+                    conn.execute(
+                        update(feeds)
+                        .where(feeds.c.id == row.id)
+                        .values(status="active", next_check_at=None)
+                    )
+                    row = conn.execute(select(feeds).where(feeds.c.id == row.id)).one()
                 return row_to_feed(row), False
             conn.execute(
                 insert(feeds).values(
@@ -124,7 +136,7 @@ class FeedQueries:
         """Feeds to poll now (or all pollable ones); ingested files are never polled."""
         query = (
             select(feeds)
-            .where(feeds.c.origin != "ingest")
+            .where(feeds.c.origin != "ingest", feeds.c.status != "gone")
             .order_by(func.coalesce(feeds.c.next_check_at, feeds.c.created_at), feeds.c.id)
         )
         if not include_not_due:
@@ -142,6 +154,7 @@ class FeedQueries:
         last_modified: str,
         title: str = "",
         site_url: str = "",
+        interval_seconds: int | None = None,
     ) -> None:
         values: dict[str, Any] = {
             "last_checked_at": now,
@@ -151,6 +164,8 @@ class FeedQueries:
             "last_modified": last_modified,
             "error_count": 0,
             "last_error": "",
+            "failing_since": None,
+            "interval_seconds": interval_seconds,
         }
         with self.db.write() as conn:
             row = conn.execute(
@@ -176,5 +191,56 @@ class FeedQueries:
                     last_error=error,
                     last_error_at=now,
                     error_count=feeds.c.error_count + 1,
+                    failing_since=func.coalesce(feeds.c.failing_since, now),
                 )
             )
+
+    def mark_feed_gone(self, feed_id: int, *, now: datetime, error: str) -> None:
+        """410 Gone: stop polling; entries stay; ``feeds add`` of the URL tries again."""
+        with self.db.write() as conn:
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.id == feed_id)
+                .values(
+                    status="gone",
+                    next_check_at=None,
+                    last_checked_at=now,
+                    last_error=error,
+                    last_error_at=now,
+                    error_count=feeds.c.error_count + 1,
+                    failing_since=func.coalesce(feeds.c.failing_since, now),
+                )
+            )
+
+    def note_redirect(self, feed_id: int, target: str, *, confirmations: int) -> str:
+        """Count a permanent redirect to ``target`` ("" when the fetch saw none).
+
+        The stored URL changes only after ``confirmations`` fetches in a row were
+        permanently redirected to the same place, so one flapping or hostile
+        redirect cannot hijack a feed. Returns "none", "pending", "moved", or
+        "conflict" (another feed already has the target URL; nothing changes).
+        """
+        with self.db.write() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).one()
+            if not target:
+                if row.moved_count:
+                    conn.execute(
+                        update(feeds)
+                        .where(feeds.c.id == feed_id)
+                        .values(moved_to="", moved_count=0)
+                    )
+                return "none"
+            count = row.moved_count + 1 if row.moved_to == target else 1
+            if count < confirmations:
+                conn.execute(
+                    update(feeds)
+                    .where(feeds.c.id == feed_id)
+                    .values(moved_to=target, moved_count=count)
+                )
+                return "pending"
+            taken = conn.execute(select(feeds.c.id).where(feeds.c.url == target)).first()
+            values: dict[str, Any] = {"moved_to": "", "moved_count": 0}
+            if taken is None:
+                values["url"] = target
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+            return "moved" if taken is None else "conflict"

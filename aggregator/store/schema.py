@@ -71,6 +71,13 @@ feeds = Table(
     Column("last_error", Text, nullable=False, default=""),
     Column("last_error_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # 0002: "active" or "gone" (410); a permanent redirect seen moved_count times in a row;
+    # the start of the current failure streak; the adaptive polling interval.
+    Column("status", String(16), nullable=False, default="active"),
+    Column("moved_to", Text, nullable=False, default=""),
+    Column("moved_count", Integer, nullable=False, default=0),
+    Column("failing_since", UTCDateTime),
+    Column("interval_seconds", Integer),
 )
 
 stories = Table(

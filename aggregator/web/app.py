@@ -7,8 +7,9 @@ database reads never block the event loop the scheduler shares.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator.config import Settings
@@ -79,11 +80,44 @@ def create_app(store: Store, settings: Settings, *, health: HealthCheck | None =
         report["status"] = "ok" if healthy else "unhealthy"
         return JSONResponse(report, status_code=200 if healthy else 503)
 
+    def metrics(request: Request) -> Response:
+        now = datetime.now(UTC)
+        stale_after = timedelta(hours=settings.fetch.stale_after_hours)
+        feeds = store.list_feeds()
+        states = Counter(f.state(now, stale_after) for f in feeds)
+        deliveries = store.delivery_counts()
+        lines = [
+            "# HELP aggregator_feeds Feeds by state (stale: failing longer than the threshold).",
+            "# TYPE aggregator_feeds gauge",
+        ]
+        lines += [
+            f'aggregator_feeds{{state="{state}"}} {states.get(state, 0)}'
+            for state in ("new", "ok", "failing", "stale", "gone")
+        ]
+        lines += [
+            "# HELP aggregator_feed_errors Consecutive fetch errors, summed over feeds.",
+            "# TYPE aggregator_feed_errors gauge",
+            f"aggregator_feed_errors {sum(f.error_count for f in feeds)}",
+            "# HELP aggregator_entries Entries in the store.",
+            "# TYPE aggregator_entries gauge",
+            f"aggregator_entries {store.count_entries()}",
+            "# HELP aggregator_deliveries Digest deliveries by state.",
+            "# TYPE aggregator_deliveries gauge",
+        ]
+        lines += [
+            f'aggregator_deliveries{{state="{state}"}} {deliveries.get(state, 0)}'
+            for state in ("pending", "sending", "sent", "failed")
+        ]
+        return PlainTextResponse(
+            "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
     return Starlette(
         routes=[
             Route("/", home),
             Route("/feeds/all.atom", all_atom),
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
         ],
         middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
     )

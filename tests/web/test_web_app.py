@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -148,3 +148,30 @@ def test_health_says_when_the_database_is_unreachable(
     down = client(unreachable, make_settings()).get("/healthz")
     assert down.status_code == 503
     assert down.json()["database"] is False and down.json()["status"] == "unhealthy"
+
+
+def test_metrics_count_feeds_by_state_entries_and_deliveries(
+    filled: tuple[Store, Settings], now: datetime
+) -> None:
+    store, settings = filled
+    (ok,) = store.list_feeds()
+    store.record_fetch_success(ok.id, now=now, next_check_at=now, etag="", last_modified="")
+    failing, _ = store.add_feed("https://down.example/feed", now=now)
+    store.record_fetch_error(failing.id, now=now, error="HTTP 500", next_check_at=now)
+    stale, _ = store.add_feed("https://dead.example/feed", now=now)
+    long_ago = now - timedelta(hours=settings.fetch.stale_after_hours + 1)
+    store.record_fetch_error(stale.id, now=long_ago, error="HTTP 500", next_check_at=now)
+    gone, _ = store.add_feed("https://gone.example/feed", now=now)
+    store.mark_feed_gone(gone.id, now=now, error="HTTP 410 Gone")
+    page = client(store, settings).get("/metrics")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
+    samples = dict(
+        line.rsplit(" ", 1) for line in page.text.splitlines() if not line.startswith("#")
+    )
+    assert samples['aggregator_feeds{state="ok"}'] == "1"
+    assert samples['aggregator_feeds{state="failing"}'] == "1"
+    assert samples['aggregator_feeds{state="stale"}'] == "1"
+    assert samples['aggregator_feeds{state="gone"}'] == "1"
+    assert samples["aggregator_entries"] == "3"
+    assert samples["aggregator_feed_errors"] == "3"
+    assert samples['aggregator_deliveries{state="pending"}'] == "0"

@@ -1,0 +1,180 @@
+"""Fetching 1,000 feeds: our fetcher against the latency bound and a naive sequential loop.
+
+Serves ``N`` generated feeds (``bench.corpus``) from a loopback server in a separate
+process (its CPU is not the client's) with ``--latency`` added to every response, then
+measures, in one run:
+
+* the bound ``ceil(N / concurrency) x latency``;
+* a sequential ``httpx.Client`` loop (the naive baseline);
+* our fetcher (``aggregator.sources.http.fetch_url``, SSRF guard and size limit on)
+  at ``--concurrency`` on stock httpx and on httpx over aiohttp;
+* a second pass with the ETags of the first, where every feed answers 304.
+
+Wall time, client CPU (``time.process_time``) and body bytes received are reported.
+Targets (issue 3), at concurrency 50: wall within 1.3x of the bound and at least 40x
+faster than the sequential loop; client CPU at most 2 ms per 200 and 1 ms per 304; the
+304 pass receives no body bytes (and the fetcher parses nothing: it only fetches).
+
+Run: ``python -m bench.fetch [--feeds 1000] [--latency 0.1] [--concurrency 50]``
+
+Last recorded: see the bench README's Figures section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from aggregator.config import FetchSettings
+from aggregator.sources.http import build_client, fetch_url
+from aggregator.sources.transport import Transport
+from bench._table import print_table
+from bench.corpus import generate_corpus
+
+
+@dataclass
+class Result:
+    wall: float
+    cpu: float
+    body_bytes: int
+    statuses: dict[int, int]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(folder: Path, port: int, latency: float) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.feed_server",
+            str(folder),
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the feed server did not start")
+
+
+def sequential(urls: Sequence[str]) -> Result:
+    statuses: dict[int, int] = {}
+    body = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    with httpx.Client() as client:
+        for url in urls:
+            response = client.get(url)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            body += len(response.content)
+    return Result(time.perf_counter() - wall, time.process_time() - cpu, body, statuses)
+
+
+async def ours(
+    urls: Sequence[str], settings: FetchSettings, transport: Transport, etags: dict[str, str]
+) -> Result:
+    statuses: dict[int, int] = {}
+    body = 0
+    limit = asyncio.Semaphore(settings.concurrency)
+    async with build_client(settings, transport) as client:
+
+        async def one(url: str) -> None:
+            nonlocal body
+            async with limit:
+                raw = await fetch_url(client, url, settings, etag=etags.get(url, ""))
+            statuses[raw.status] = statuses.get(raw.status, 0) + 1
+            body += len(raw.content)
+            etags[url] = raw.etag
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(url) for url in urls))
+        return Result(time.perf_counter() - wall, time.process_time() - cpu, body, statuses)
+
+
+def row(name: str, result: Result, requests: int) -> dict[str, object]:
+    return {
+        "variant": name,
+        "wall s": round(result.wall, 3),
+        "client CPU s": round(result.cpu, 3),
+        "CPU ms/req": round(1000 * result.cpu / requests, 2),
+        "body MB": round(result.body_bytes / 1e6, 2),
+        "statuses": " ".join(f"{k}x{v}" for k, v in sorted(result.statuses.items())),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=10)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--skip-sequential",
+        action="store_true",
+        help="skip the slow baseline (ratios are then against the bound)",
+    )
+    args = parser.parse_args()
+    corpus = generate_corpus(feeds=args.feeds, entries_per_feed=args.entries, seed=1)
+    settings = FetchSettings(
+        allow_private_networks=True,
+        concurrency=args.concurrency,
+        per_host=args.concurrency,
+        timeout=120,
+        read_timeout=60,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        corpus.write(folder)
+        port = free_port()
+        server = start_server(Path(folder), port, args.latency)
+        try:
+            urls = [f"http://127.0.0.1:{port}/{path}" for path in sorted(corpus.files)]
+            bound = math.ceil(len(urls) / args.concurrency) * args.latency
+            rows = [{"variant": "bound ceil(N/c) x latency", "wall s": round(bound, 3)}]
+            for transport in ("httpx", "aiohttp"):
+                etags: dict[str, str] = {}
+                first = asyncio.run(ours(urls, settings, transport, etags))
+                rows.append(row(f"ours, {transport} transport", first, len(urls)))
+                again = asyncio.run(ours(urls, settings, transport, etags))
+                rows.append(row(f"ours, {transport}, all 304", again, len(urls)))
+            if not args.skip_sequential:
+                rows.insert(1, row("sequential httpx loop", sequential(urls), len(urls)))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print_table(
+        f"fetch {len(urls)} feeds, {args.latency * 1000:g} ms latency, "
+        f"concurrency {args.concurrency}",
+        rows,
+        baseline="bound ceil(N/c) x latency" if args.skip_sequential else "sequential httpx loop",
+        key="variant",
+        metric="wall s",
+    )
+
+
+if __name__ == "__main__":
+    main()
