@@ -29,12 +29,14 @@ from rich.table import Table
 
 from aggregator import __version__, pipeline
 from aggregator.config import Settings, find_config, load, resolve_feed_url
-from aggregator.errors import AggregatorError, ConfigError, SourceError
+from aggregator.errors import AggregatorError, BlockedAddressError, ConfigError, SourceError
 from aggregator.logs import configure_logging
 from aggregator.model import DigestIssue, FetchOutcome
 from aggregator.publish import render_atom, render_home, write_file_atomically
 from aggregator.publish.email import render_issue
 from aggregator.sources import opml
+from aggregator.sources.discover import Discovery, discover
+from aggregator.sources.http import build_client
 from aggregator.store import Store, open_store
 
 console = Console()
@@ -159,12 +161,37 @@ def feed_url_argument(value: str) -> str:
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @pass_app
 def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...]) -> None:
-    """Subscribe to a feed URL (or a local file).
+    """Subscribe to a feed URL, a web page that offers feeds, or a local file.
 
-    Example: aggregator feeds add https://example.com/feed.xml --tag tech
+    Example: aggregator feeds add https://example.com/ --tag tech
     """
-    feed, created = app.store.add_feed(feed_url_argument(url), now=utcnow(), title=title, tags=tags)
+    url = feed_url_argument(url)
+    if url.startswith(("http://", "https://")):
+        found = asyncio.run(discover_feed(url, app.settings))
+        if isinstance(found, str):
+            click.echo(f"warning: {found}; added as given, it will be polled", err=True)
+        elif found.feed is not None:
+            url, title = found.feed.url, title or found.feed.title
+        elif found.candidates:
+            click.echo(f"several feeds found at {url}; add one of them:")
+            for link in found.candidates:
+                click.echo(f"  {link.url}  {link.title} ({link.format})")
+            sys.exit(1)
+        else:
+            raise SourceError(url, 'no feed found (its <link rel="alternate"> and common paths)')
+    feed, created = app.store.add_feed(url, now=utcnow(), title=title, tags=tags)
     click.echo(f"{'added' if created else 'already subscribed'}: feed {feed.id} {feed.url}")
+
+
+async def discover_feed(url: str, settings: Settings) -> Discovery | str:
+    """The discovery for ``url``, or why it could not be checked now."""
+    async with build_client(settings.fetch) as client:
+        try:
+            return await discover(client, url, settings.fetch)
+        except BlockedAddressError:
+            raise
+        except SourceError as exc:
+            return f"could not check {url} now ({exc.problem})"
 
 
 @feeds.command("list")

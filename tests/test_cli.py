@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from aggregator.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_OK = {"AGGREGATOR_FETCH_ALLOW_PRIVATE_NETWORKS": "true"}
 
 
 @pytest.fixture
@@ -24,8 +25,8 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(workdir: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["--config", str(workdir / "config.toml"), *args])
+def run(workdir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--config", str(workdir / "config.toml"), *args], env=env)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
@@ -58,26 +59,29 @@ def test_feeds_add_list_remove_and_opml_round_trip(workdir: Path) -> None:
         workdir,
         "feeds",
         "add",
-        "https://news.example/rss",
+        "http://127.0.0.1:9/rss",
         "--title",
         "News",
         "--tag",
         "a",
         "--tag",
         "b",
+        env=LOOPBACK_OK,
     )
-    assert code == 0 and out.startswith("added: feed 6")
-    _, out = run(workdir, "feeds", "add", "https://news.example/rss")
-    assert out.startswith("already subscribed")
+    # Nothing listens on port 9: the feed cannot be checked now and is added as given.
+    assert code == 0 and "warning: could not check http://127.0.0.1:9/rss now" in out
+    assert "added: feed 6 http://127.0.0.1:9/rss" in out
+    _, out = run(workdir, "feeds", "add", "http://127.0.0.1:9/rss", env=LOOPBACK_OK)
+    assert "already subscribed" in out
     _, out = run(workdir, "feeds", "list", "--json")
     feeds = {f["url"]: f for f in json.loads(out)}
-    assert feeds["https://news.example/rss"]["tags"] == ["a", "b"]
-    assert feeds["https://news.example/rss"]["state"] == "new"
+    assert feeds["http://127.0.0.1:9/rss"]["tags"] == ["a", "b"]
+    assert feeds["http://127.0.0.1:9/rss"]["state"] == "new"
     _, opml = run(workdir, "feeds", "export")
-    assert "https://news.example/rss" in opml and "file://" not in opml
-    run(workdir, "feeds", "remove", "https://news.example/rss")
+    assert "http://127.0.0.1:9/rss" in opml and "file://" not in opml
+    run(workdir, "feeds", "remove", "http://127.0.0.1:9/rss")
     _, out = run(workdir, "feeds", "list", "--json")
-    assert "https://news.example/rss" not in out
+    assert "http://127.0.0.1:9/rss" not in out
     (workdir / "subs.opml").write_text(opml, encoding="utf-8")
     code, out = run(workdir, "feeds", "import", str(workdir / "subs.opml"))
     assert code == 0 and "imported 1 feeds (1 new)" in out

@@ -8,18 +8,43 @@ extraction is later work; the sanitizer still runs afterwards in ``normalize``.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import lxml.etree
 import lxml.html
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 
+_CHARSET = re.compile(r"charset\s*=\s*([\w\"'.:-]+)", re.IGNORECASE)
+_XML_PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>")
 _CHROME = ("script", "style", "nav", "aside", "footer", "header", "form", "noscript", "iframe")
+
+
+def load_html(content: bytes, content_type: str = "") -> Any:
+    """An lxml document, decoded with the HTTP charset, else UTF-8 when the bytes are
+    valid UTF-8, else what the page's own <meta charset> says (lxml's default would
+    read a page without one as Latin-1 and turn Vietnamese into mojibake)."""
+    charset = _CHARSET.search(content_type)
+    text: str | None = None
+    if charset:
+        try:
+            text = content.decode(charset.group(1).strip("\"'"), errors="replace")
+        except LookupError:
+            text = None
+    if text is None:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            return lxml.html.document_fromstring(content)
+    # lxml refuses str input that still declares an encoding in an XML prolog.
+    return lxml.html.document_fromstring(_XML_PROLOG.sub("", text, count=1))
 
 
 def parse_html_page(raw: RawDocument) -> ParsedDocument:
     try:
-        doc = lxml.html.document_fromstring(raw.content)
+        doc = load_html(raw.content, raw.content_type)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise ParseError(f"{raw.url}: unreadable HTML ({exc})") from None
 

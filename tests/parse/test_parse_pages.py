@@ -221,3 +221,21 @@ def test_windows1258_text_article_gets_title_date_and_noise_rules() -> None:
     assert "Cẩm Lệ" in entry.content_html
     assert "Bình luận" not in entry.content_html
     assert "0:00" not in entry.content_html
+
+
+def test_a_utf8_page_without_a_declared_charset_is_not_read_as_latin1() -> None:
+    page = "<html><head><title>Đà Nẵng thông xe cầu</title></head><body><p>Tin</p></body></html>"
+    raw = RawDocument(url="https://site.example/a", content=page.encode("utf-8"))
+    assert parse_document(raw).title == "Đà Nẵng thông xe cầu"
+
+
+def test_the_http_charset_decodes_a_legacy_vietnamese_page() -> None:
+    # windows-1258 has "ă" precomposed but tone marks only as combining characters.
+    page = "<html><head><title>Giá xăng gia\u0309m</title></head><body><p>Tin</p></body></html>"
+    raw = RawDocument(
+        url="https://site.example/a",
+        content=page.encode("cp1258"),
+        content_type="text/html; charset=windows-1258",
+    )
+    title = parse_document(raw).title
+    assert unicodedata.normalize("NFC", title) == "Giá xăng giảm"
