@@ -159,13 +159,24 @@ def feed_url_argument(value: str) -> str:
 @click.argument("url")
 @click.option("--title", default="", help="Display title.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option(
+    "--as-page",
+    is_flag=True,
+    help="Follow a web page without a feed: its article links become entries.",
+)
 @pass_app
-def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...]) -> None:
+def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...], as_page: bool) -> None:
     """Subscribe to a feed URL, a web page that offers feeds, or a local file.
 
     Example: aggregator feeds add https://example.com/ --tag tech
     """
     url = feed_url_argument(url)
+    if as_page:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError("--as-page needs an http or https URL")
+        feed, created = app.store.add_feed(url, now=utcnow(), title=title, tags=tags, kind="page")
+        click.echo(f"{'added' if created else 'already subscribed'}: page {feed.id} {feed.url}")
+        return
     if url.startswith(("http://", "https://")):
         found = asyncio.run(discover_feed(url, app.settings))
         if isinstance(found, str):
@@ -178,7 +189,11 @@ def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...]) -> None:
                 click.echo(f"  {link.url}  {link.title} ({link.format})")
             sys.exit(1)
         else:
-            raise SourceError(url, 'no feed found (its <link rel="alternate"> and common paths)')
+            raise SourceError(
+                url,
+                'no feed found (tried its <link rel="alternate"> and common paths); '
+                "add it with --as-page to follow its article links",
+            )
     feed, created = app.store.add_feed(url, now=utcnow(), title=title, tags=tags)
     click.echo(f"{'added' if created else 'already subscribed'}: feed {feed.id} {feed.url}")
 
@@ -209,6 +224,7 @@ def feeds_list(app: App, as_json: bool) -> None:
                     "url": f.url,
                     "title": f.title,
                     "tags": f.tags,
+                    "kind": f.kind,
                     "state": f.state(now, stale_after),
                     "last_success_at": f.last_success_at,
                     "next_check_at": f.next_check_at,

@@ -35,6 +35,11 @@ class Feed:
     moved_count: int = 0
     failing_since: datetime | None = None
     interval_seconds: int | None = None
+    kind: str = "feed"  # or "page": articles linked from a web page without a feed
+
+    @property
+    def is_page(self) -> bool:
+        return self.kind == "page"
 
     @property
     def is_local(self) -> bool:

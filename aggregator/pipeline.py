@@ -38,14 +38,16 @@ from aggregator.errors import (
 from aggregator.model import (
     DeliveryState,
     DigestIssue,
+    Entry,
     Feed,
     FetchOutcome,
     ParsedDocument,
     RawDocument,
 )
 from aggregator.publish.email import build_message, format_created, render_issue
-from aggregator.sources import polling
+from aggregator.sources import pages, polling
 from aggregator.sources.files import expand_paths, read_file
+from aggregator.sources.http import fetch_url
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator")
@@ -104,6 +106,8 @@ async def refresh_feed(
     feed: Feed, store: Store, settings: Settings, *, now: datetime, client: httpx.AsyncClient
 ) -> FetchOutcome:
     try:
+        if feed.is_page:
+            return await refresh_page(feed, store, settings, now=now, client=client)
         raw = await sources.fetch_feed(feed, client, settings.fetch)
         if raw.not_modified:  # costs no parsing and changes no entry
             await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
@@ -124,6 +128,47 @@ async def refresh_feed(
         log.exception("Unexpected error while refreshing %s", feed.url)
         problem = f"internal error ({type(exc).__name__}: {exc}); please report it"
         return await asyncio.to_thread(_record_failure, store, feed, problem, settings, now)
+
+
+ARTICLES_PER_PASS = 10
+
+
+async def refresh_page(
+    feed: Feed, store: Store, settings: Settings, *, now: datetime, client: httpx.AsyncClient
+) -> FetchOutcome:
+    """A page source: its index page (conditional GET), then the articles not stored yet.
+
+    At most ``ARTICLES_PER_PASS`` new articles are fetched per pass, ``per_host`` at a
+    time, so following a busy front page stays polite; the rest come next pass. An
+    article that fails is logged and skipped; only a failing index page is the feed's
+    failure.
+    """
+    raw = await sources.fetch_feed(feed, client, settings.fetch)
+    if raw.not_modified:
+        await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
+        return FetchOutcome(feed=feed, not_modified=True)
+    links = pages.find_article_links(raw.content, raw.url, raw.content_type)
+    known = await asyncio.to_thread(store.known_urls, feed.id, links)
+    fresh = [url for url in links if url not in known][:ARTICLES_PER_PASS]
+    polite = asyncio.Semaphore(settings.fetch.per_host)
+
+    async def article(url: str) -> list[Entry]:
+        try:
+            async with polite:
+                page = await fetch_url(client, url, settings.fetch)
+            document = parse.html.parse_html_page(page)
+        except AggregatorError as exc:
+            log.warning("Article skipped: %s", exc, extra={"feed": feed.url})
+            return []
+        return normalize.to_entries(document, feed_url=page.url, now=now, max_entries=1)
+
+    found = [e for batch in await asyncio.gather(*(article(u) for u in fresh)) for e in batch]
+    new = await asyncio.to_thread(store.upsert_entries, feed.id, found, now=now)
+    await asyncio.to_thread(
+        _record_success, store, feed, raw, settings, now, None, [e.published for e in found]
+    )
+    log.info("Page refreshed", extra={"feed": feed.url, "links": len(links), "new": len(new)})
+    return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(links))
 
 
 def store_document(

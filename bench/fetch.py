@@ -75,18 +75,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(folder: Path, port: int, latency: float) -> subprocess.Popen[bytes]:
+def start_server(
+    folder: Path, port: int, latency: float, kind: str = "async"
+) -> subprocess.Popen[bytes]:
+    module = "bench.async_feed_server" if kind == "async" else "bench.feed_server"
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.feed_server",
-            str(folder),
-            "--port",
-            str(port),
-            "--latency",
-            str(latency),
-        ],
+        [sys.executable, "-m", module, str(folder), "--port", str(port), "--latency", str(latency)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -152,6 +146,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
+        "--server",
+        choices=["async", "threaded"],
+        default="async",
+        help="the loopback server (the threaded one limits the wall time)",
+    )
+    parser.add_argument(
         "--skip-sequential",
         action="store_true",
         help="skip the slow baseline (ratios are then against the bound)",
@@ -168,7 +168,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         corpus.write(folder)
         port = free_port()
-        server = start_server(Path(folder), port, args.latency)
+        server = start_server(Path(folder), port, args.latency, args.server)
         try:
             urls = [f"http://127.0.0.1:{port}/{path}" for path in sorted(corpus.files)]
             bound = math.ceil(len(urls) / args.concurrency) * args.latency
@@ -186,7 +186,7 @@ def main() -> None:
             server.wait(timeout=10)
     print_table(
         f"fetch {len(urls)} feeds, {args.latency * 1000:g} ms latency, "
-        f"concurrency {args.concurrency}",
+        f"concurrency {args.concurrency}, {args.server} server",
         rows,
         baseline="bound ceil(N/c) x latency" if args.skip_sequential else "sequential httpx loop",
         key="variant",

@@ -221,3 +221,17 @@ def test_help_works_without_a_config(tmp_path: Path) -> None:
         "serve",
     ):
         assert command in result.stdout
+
+
+def test_a_broken_opml_file_is_one_error_naming_the_line(workdir: Path) -> None:
+    (workdir / "broken.opml").write_text(
+        '<?xml version="1.0"?>\n<opml version="2.0">\n<head/>\n<body>\n'
+        '<outline text="A" xmlUrl="https://a.example/feed">\n</body>\n</opml>\n',
+        encoding="utf-8",
+    )
+    code, out = run(workdir, "feeds", "import", str(workdir / "broken.opml"))
+    assert code == 1
+    expected = "not a valid OPML file (mismatched tag: line 6, column 2)"
+    assert out.strip() == f"error: {workdir / 'broken.opml'}: {expected}"
+    _, listing = run(workdir, "feeds", "list", "--json")
+    assert "a.example" not in listing  # nothing half-imported

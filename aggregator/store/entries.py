@@ -99,6 +99,14 @@ class EntryQueries:
             )
             return [row_to_entry(r) for r in conn.execute(query)]
 
+    def known_urls(self, feed_id: int, urls: Sequence[str]) -> set[str]:
+        """Which of ``urls`` are already the link of an entry of this feed."""
+        if not urls:
+            return set()
+        query = select(entries.c.url).where(entries.c.feed_id == feed_id, entries.c.url.in_(urls))
+        with self.db.read() as conn:
+            return {row.url for row in conn.execute(query)}
+
     def list_entries(self, *, limit: int = 50, feed_id: int | None = None) -> list[Entry]:
         query = _entry_select().order_by(entries.c.published_at.desc(), entries.c.id.desc())
         if feed_id is not None:

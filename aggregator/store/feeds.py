@@ -35,6 +35,7 @@ def row_to_feed(row: Any) -> Feed:
         moved_count=row.moved_count,
         failing_since=row.failing_since,
         interval_seconds=row.interval_seconds,
+        kind=row.kind,
     )
 
 
@@ -60,6 +61,7 @@ class FeedQueries:
         title: str = "",
         tags: Sequence[str] = (),
         origin: str = "user",
+        kind: str = "feed",
     ) -> tuple[Feed, bool]:
         """The feed for ``url``, and whether it was created by this call."""
         with self.db.write() as conn:
@@ -75,7 +77,7 @@ class FeedQueries:
                 return row_to_feed(row), False
             conn.execute(
                 insert(feeds).values(
-                    url=url, title=title, tags=list(tags), origin=origin, created_at=now
+                    url=url, title=title, tags=list(tags), origin=origin, created_at=now, kind=kind
                 )
             )
             created = conn.execute(select(feeds).where(feeds.c.url == url)).one()

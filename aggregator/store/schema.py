@@ -78,6 +78,8 @@ feeds = Table(
     Column("moved_count", Integer, nullable=False, default=0),
     Column("failing_since", UTCDateTime),
     Column("interval_seconds", Integer),
+    # 0003: "feed", or "page" for a site without a feed, followed through its article links.
+    Column("kind", String(8), nullable=False, default="feed"),
 )
 
 stories = Table(

@@ -324,3 +324,42 @@ def test_table_has_ratio_against_baseline() -> None:
     assert len({len(line) for line in lines[1:3]}) == 1  # header and rule aligned
     with pytest.raises(ValueError, match="baseline"):
         format_table("demo", rows, baseline="missing", key="variant", metric="seconds")
+
+
+def test_the_async_server_answers_like_the_threaded_one(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "feed.xml").write_bytes(
+        b'<?xml version="1.0"?><rss><channel>' + b"x" * 4000 + b"</channel></rss>"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.async_feed_server", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/feed.xml"
+        for _ in range(100):
+            try:
+                first = _get(url)
+                break
+            except OSError:
+                time.sleep(0.1)
+        status, headers, _ = first
+        assert status == 200 and headers["ETag"]
+        assert headers["Content-Type"].startswith("application/rss+xml")
+        status, _, body = _get(url, {"If-None-Match": headers["ETag"]})
+        assert status == 304 and body == b""
+        _, zipped_headers, zipped = _get(url, {"Accept-Encoding": "gzip"})
+        assert zipped_headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped) == (tmp_path / "feed.xml").read_bytes()
+        assert _get(f"http://127.0.0.1:{port}/missing")[0] == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

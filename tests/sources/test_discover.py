@@ -143,7 +143,14 @@ def test_a_page_without_any_feed_is_one_clear_error(site: tuple[ScriptedHTTPServ
     server.routes["/"] = lambda _h: Reply(200, page(), {"Content-Type": "text/html"})
     code, out = add(workdir, server.url("/"))
     assert code == 1 and out.startswith("error: ") and "no feed found" in out
-    assert listed(workdir) == []
+    assert "--as-page" in out and listed(workdir) == []
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(workdir / "config.toml"), "feeds", "add", server.url("/"), "--as-page"],
+    )
+    assert result.exit_code == 0 and result.output.startswith("added: page 1")
+    (page_source,) = listed(workdir)
+    assert page_source["url"] == server.url("/")
 
 
 def test_a_feed_url_is_added_as_it_is(site: tuple[ScriptedHTTPServer, Path]) -> None:
