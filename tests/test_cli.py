@@ -85,6 +85,9 @@ def test_feeds_add_list_remove_and_opml_round_trip(workdir: Path) -> None:
     (workdir / "subs.opml").write_text(opml, encoding="utf-8")
     code, out = run(workdir, "feeds", "import", str(workdir / "subs.opml"))
     assert code == 0 and "imported 1 feeds (1 new)" in out
+    _, out = run(workdir, "feeds", "list", "--json")
+    (back,) = [f for f in json.loads(out) if f["url"] == "http://127.0.0.1:9/rss"]
+    assert back["title"] == "News" and back["tags"] == ["a", "b"]  # the round trip keeps both
 
 
 def test_opml_folders_become_tags(workdir: Path) -> None:

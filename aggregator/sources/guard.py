@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -46,6 +47,9 @@ def is_allowed_host(host: str, port: int, settings: FetchSettings) -> bool:
     host = host.lower().rstrip(".")
     allowed = {entry.lower() for entry in settings.allow_hosts}
     return settings.allow_private_networks or host in allowed or f"{host}:{port}" in allowed
+
+
+_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}", re.IGNORECASE)
 
 
 class BlockedDestination(OSError):
@@ -88,7 +92,10 @@ async def check_destination(
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
-    if literal is not None or not resolve_names:
+    # "2130706433", "0177.0.0.1", "127.1": numbers the system resolver reads as
+    # addresses (inet_aton); always resolved here, so the refusal names what they mean.
+    numeric = literal is None and bool(_NUMERIC_HOST.fullmatch(host))
+    if literal is not None or (not resolve_names and not numeric):
         problem = refusal(host, port, [str(literal)], settings) if literal else ""
         if problem:
             raise BlockedAddressError(url, problem)

@@ -77,6 +77,8 @@ async def fetch_url(
             return await _follow(client, url, settings, headers)
     except TimeoutError:
         raise SourceError(url, f"no complete answer within {settings.timeout:g} s") from None
+    except httpx.InvalidURL as exc:
+        raise SourceError(url, f"invalid URL ({exc})") from None
     except httpx.HTTPError as exc:
         blocked = _blocked_cause(exc)
         if blocked is not None:

@@ -138,6 +138,7 @@ def test_public_addresses_pass(address: str) -> None:
         "http://localhost:8080/feed",
         "http://2130706433/feed",
         "http://0x7f.0.0.1/feed",
+        "http://0177.0.0.1/feed",
         "http://[::ffff:7f00:1]/feed",
     ],
 )
@@ -157,3 +158,18 @@ def test_allow_hosts_opens_one_host_and_every_redirect_hop_is_checked(
     with pytest.raises(BlockedAddressError, match="127.0.0.2"):
         fetch(scripted.url("/hop"), guarded)
     assert [path for path, _ in scripted.requests] == ["/ok", "/hop"]
+
+
+@pytest.mark.parametrize(
+    "spelling", ["2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.1", "localhost"]
+)
+def test_odd_spellings_of_loopback_are_refused_through_the_real_client(
+    scripted: ScriptedHTTPServer, spelling: str
+) -> None:
+    """Through the guarded transport, where names are left to the connector's resolver."""
+    port = scripted.base_url.rsplit(":", 1)[1]
+    scripted.routes["/feed"] = lambda _h: Reply(200, FEED)
+    guarded = FetchSettings(timeout=5, allow_hosts=(f"127.0.0.1:{port}",))
+    with pytest.raises(BlockedAddressError, match="non-public address 127.0.0.1"):
+        fetch(f"http://{spelling}:{port}/feed", guarded)
+    assert scripted.requests == []
