@@ -201,6 +201,7 @@ def _record_success(
     published: Sequence[datetime] = (),
 ) -> None:
     hints = [raw.max_age, document.refresh_hint if document else None]
+    title, site_url = normalize.feed_metadata(document) if document else ("", "")
     interval = polling.healthy_interval(
         settings.fetch, published=published, now=now, hints=hints, previous=feed.interval_seconds
     )
@@ -210,8 +211,8 @@ def _record_success(
         next_check_at=polling.with_jitter(now, interval),
         etag=raw.etag or feed.etag,
         last_modified=raw.last_modified or feed.last_modified,
-        title=document.title if document else "",
-        site_url=document.site_url if document else "",
+        title=title,
+        site_url=site_url,
         interval_seconds=int(interval.total_seconds()),
     )
     _follow_permanent_redirect(store, feed, raw.moved_to, settings)

@@ -20,7 +20,12 @@ from aggregator.normalize.text import clean_html_text, clean_text, html_to_text
 from aggregator.normalize.urls import canonical_url
 from aggregator.parse.text import is_noise_line
 
-__all__ = ["to_entries"]
+__all__ = ["feed_metadata", "to_entries"]
+
+
+def feed_metadata(doc: ParsedDocument) -> tuple[str, str]:
+    """The feed's own title and site link, cleaned like an entry's."""
+    return clean_text(html_to_text(doc.title)), canonical_url(doc.site_url)
 
 
 def to_entries(

@@ -13,13 +13,17 @@ _VIETNAMESE = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặ�
 _LATIN = re.compile(r"[a-z]", re.IGNORECASE)
 
 
+_SUBTAG = re.compile(r"[a-z]{2,8}")
+
+
 def primary_subtag(tag: str) -> str:
-    """``vi-VN`` -> ``vi``; ``en_US`` -> ``en``."""
-    return tag.strip().replace("_", "-").split("-")[0].lower()
+    """``vi-VN`` -> ``vi``; ``en_US`` -> ``en``; "" for anything that is not a language tag."""
+    subtag = tag.strip().replace("_", "-").split("-")[0].lower()
+    return subtag if _SUBTAG.fullmatch(subtag) else ""
 
 
 def detect_language(text: str, declared: str = "") -> str:
-    if declared.strip():
+    if primary_subtag(declared):
         return primary_subtag(declared)
     sample = text[:2000]
     if len(_VIETNAMESE.findall(sample)) >= 3:

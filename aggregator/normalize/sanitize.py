@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import nh3
 
+from aggregator.normalize.text import scrub_characters
 from aggregator.normalize.urls import absolute_url, is_safe_url
 
 ALLOWED_TAGS = frozenset(
@@ -44,7 +45,7 @@ def sanitize_html(markup: str, base_url: str = "") -> str:
         url = absolute_url(value, base_url)
         return url if is_safe_url(url) else None
 
-    return nh3.clean(
+    cleaned = nh3.clean(
         markup,
         tags=set(ALLOWED_TAGS),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
@@ -52,4 +53,6 @@ def sanitize_html(markup: str, base_url: str = "") -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
-    ).strip()
+    )
+    # nh3 decodes character references, a few of them into characters we cannot store.
+    return scrub_characters(cleaned).strip()

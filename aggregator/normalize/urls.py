@@ -6,8 +6,10 @@ equal, both for deduplication and for clustering.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+_UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 TRACKING_PARAMS = frozenset(
     {
@@ -50,7 +52,7 @@ def canonical_url(url: str, base: str = "") -> str:
         # Resolving "" would yield the base itself: an entry without a link is not its feed.
         return ""
     url = absolute_url(url, base)
-    if not url:
+    if not url or _UNSAFE_CHARS.search(url):  # control characters, lone surrogates
         return ""
     try:
         parts = urlsplit(url)

@@ -26,6 +26,24 @@ from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
 
 
+# Character references no XML document may contain: NUL, UTF-16 surrogates (feedparser
+# raises UnicodeEncodeError on "&#xD800;" in an ill-formed document), beyond Unicode.
+_CHAR_REF = re.compile(rb"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});")
+
+
+def _safe_char_ref(match: re.Match[bytes]) -> bytes:
+    text = match.group(1)
+    value = int(text[1:], 16) if text[:1] in b"xX" else int(text)
+    if value == 0 or 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+def neutralize_char_refs(content: bytes) -> bytes:
+    """Replace character references that cannot be characters with U+FFFD."""
+    return _CHAR_REF.sub(_safe_char_ref, content) if b"&#" in content else content
+
+
 def strip_doctype(content: bytes) -> bytes:
     """Drop the DOCTYPE so entity declarations never reach the XML parser."""
     return _DOCTYPE.sub(b"", content[:65536], count=1) + content[65536:]
@@ -35,12 +53,18 @@ def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
     headers = {"content-location": raw.url}
     if raw.content_type:
         headers["content-type"] = raw.content_type
-    result = feedparser.parse(
-        strip_doctype(raw.content),
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        result = feedparser.parse(
+            neutralize_char_refs(strip_doctype(raw.content)),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as exc:
+        # feedparser is a black box on hostile bytes: its encoding detection raises
+        # UnicodeDecodeError or ValueError ("embedded null character") on some. Any
+        # crash inside it means the same to the feed's owner: this document is unreadable.
+        raise ParseError(f"{raw.url}: unreadable feed ({type(exc).__name__}: {exc})") from None
     version = result.get("version") or ""
     if not version and not result.entries:
         problem = result.get("bozo_exception") or "no RSS, RDF or Atom root element"
@@ -49,9 +73,9 @@ def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
     warnings = (str(result.bozo_exception),) if result.get("bozo") else ()
     return ParsedDocument(
         format=version or "xml",
-        title=channel.get("title", ""),
-        site_url=channel.get("link", ""),
-        language=channel.get("language", ""),
+        title=_str(channel.get("title")),
+        site_url=_str(channel.get("link")),
+        language=_str(channel.get("language")),
         entries=tuple(_to_entry(item, raw.url) for item in result.entries),
         warnings=warnings,
         refresh_hint=refresh_hint(channel),
@@ -83,26 +107,31 @@ def refresh_hint(channel: Any) -> int | None:
 
 def _to_entry(item: Any, feed_url: str) -> ParsedEntry:
     content = item.get("content") or []
-    content_html = content[0].get("value", "") if content else ""
-    summary_html = item.get("summary", "")
+    content_html = _str(content[0].get("value")) if content else ""
+    summary_html = _str(item.get("summary"))
     detail = (content[0] if content else None) or item.get("summary_detail") or {}
     # Plain dict access: feedparser aliases a missing "updated" to "published" (with a
     # DeprecationWarning), which would invent an update time the feed never gave.
     updated_parsed = dict.get(item, "updated_parsed")
     return ParsedEntry(
-        guid=item.get("id", ""),
-        link=item.get("link", ""),
-        title=item.get("title", ""),
+        guid=_str(item.get("id")),
+        link=_str(item.get("link")),
+        title=_str(item.get("title")),
         content_html=content_html,
         summary_html=summary_html if summary_html != content_html else "",
         published=_to_datetime(item.get("published_parsed") or updated_parsed),
         updated=_to_datetime(updated_parsed),
-        published_text=item.get("published") or dict.get(item, "updated") or "",
-        author=item.get("author", ""),
-        tags=tuple(t.get("term", "") for t in item.get("tags", []) if t.get("term")),
-        language=detail.get("language") or "",
-        base_url=detail.get("base") or feed_url,
+        published_text=_str(item.get("published")) or _str(dict.get(item, "updated")),
+        author=_str(item.get("author")),
+        tags=tuple(_str(t.get("term")) for t in item.get("tags") or [] if _str(t.get("term"))),
+        language=_str(detail.get("language")),
+        base_url=_str(detail.get("base")) or feed_url,
     )
+
+
+def _str(value: Any) -> str:
+    """feedparser hands out None (or odd types) for fields of broken documents."""
+    return value if isinstance(value, str) else ""
 
 
 def _to_datetime(value: time.struct_time | None) -> datetime | None:
