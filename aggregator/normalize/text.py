@@ -11,11 +11,12 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SPACES = re.compile(r"\s+")
 # Lone surrogates (JSON "\\ud800", broken decoders) cannot be stored or encoded.
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 controls XML forbids, and invisible characters (zero-width, BOM, soft hyphen).
+# A compiled class, not str.translate with a dict: that looks every character up in Python.
+_DROPPED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _BLOCKS = frozenset(
     "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote figure figcaption pre tr table section "
     "article header footer".split()
@@ -24,13 +25,12 @@ _BLOCKS = frozenset(
 
 def clean_text(value: str) -> str:
     """One line of text: NFC, invisible characters dropped, whitespace collapsed."""
-    value = unicodedata.normalize("NFC", scrub_characters(value)).translate(_INVISIBLE)
-    return _SPACES.sub(" ", value).strip()
+    return _SPACES.sub(" ", clean_html_text(value)).strip()
 
 
 def clean_html_text(value: str) -> str:
     """NFC and no invisible characters, keeping the markup as it is."""
-    return unicodedata.normalize("NFC", scrub_characters(value)).translate(_INVISIBLE)
+    return unicodedata.normalize("NFC", scrub_characters(value))
 
 
 def scrub_characters(value: str) -> str:
@@ -38,7 +38,7 @@ def scrub_characters(value: str) -> str:
 
     What leaves normalize must be storable (PostgreSQL refuses NUL) and publishable
     (XML 1.0 forbids C0 controls but tab and newlines)."""
-    return _CONTROL.sub("", _SURROGATES.sub("\ufffd", value))
+    return _DROPPED.sub("", _SURROGATES.sub("\ufffd", value))
 
 
 class _TextExtractor(HTMLParser):

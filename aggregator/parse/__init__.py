@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, RawDocument
-from aggregator.parse import feed, html, jsonfeed, text
+from aggregator.parse import fast, feed, html, jsonfeed, text
 
 __all__ = ["detect_format", "parse_document"]
 
@@ -64,4 +64,5 @@ def parse_document(raw: RawDocument, *, feeds_only: bool = False) -> ParsedDocum
         return html.parse_html_page(raw)
     if kind == "text":
         return text.parse_text_article(raw)
-    return feed.parse_xml_feed(raw)
+    # Well-formed RSS 2.0 / RSS 1.0 / Atom 1.0 take the fast path; the rest feedparser.
+    return fast.parse_fast(raw) or feed.parse_xml_feed(raw)

@@ -122,11 +122,17 @@ def _to_entry(item: Any, feed_url: str) -> ParsedEntry:
         published=_to_datetime(item.get("published_parsed") or updated_parsed),
         updated=_to_datetime(updated_parsed),
         published_text=_str(item.get("published")) or _str(dict.get(item, "updated")),
-        author=_str(item.get("author")),
+        author=_authors(item),
         tags=tuple(_str(t.get("term")) for t in item.get("tags") or [] if _str(t.get("term"))),
         language=_str(detail.get("language")),
         base_url=_str(detail.get("base")) or feed_url,
     )
+
+
+def _authors(item: Any) -> str:
+    """Every author by name ("Minh Khang, Quỳnh Anh"); feedparser's "author" keeps one."""
+    names = [_str(a.get("name")).strip() for a in item.get("authors") or [] if hasattr(a, "get")]
+    return ", ".join(dict.fromkeys(n for n in names if n)) or _str(item.get("author"))
 
 
 def _str(value: Any) -> str:
