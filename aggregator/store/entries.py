@@ -76,20 +76,19 @@ class EntryQueries:
                     )
                 )
             }
-            new_keys: list[str] = []
+            fresh: list[dict[str, Any]] = []
             for entry in batch:
                 values = _entry_values(entry)
                 row = known.get(entry.entry_key)
                 if row is None:
-                    conn.execute(
-                        insert(entries).values(
-                            feed_id=feed_id, entry_key=entry.entry_key, first_seen_at=now, **values
-                        )
-                    )
-                    new_keys.append(entry.entry_key)
+                    values.update(feed_id=feed_id, entry_key=entry.entry_key, first_seen_at=now)
+                    fresh.append(values)
                 elif any(getattr(row, k) != values[k] for k in _CHANGING):
                     values.pop("published_at")  # the original date stays; feeds re-date edits
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
+            if fresh:  # one executemany per feed, not one statement per entry
+                conn.execute(insert(entries), fresh)
+            new_keys = [values["entry_key"] for values in fresh]
             if not new_keys:
                 return []
             query = (
