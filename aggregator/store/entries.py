@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -86,17 +87,19 @@ class EntryQueries:
                 elif any(getattr(row, k) != values[k] for k in _CHANGING):
                     values.pop("published_at")  # the original date stays; feeds re-date edits
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
-            if fresh:  # one executemany per feed, not one statement per entry
-                conn.execute(insert(entries), fresh)
-            new_keys = [values["entry_key"] for values in fresh]
-            if not new_keys:
+            if not fresh:
                 return []
-            query = (
-                _entry_select()
-                .where(entries.c.feed_id == feed_id, entries.c.entry_key.in_(new_keys))
-                .order_by(entries.c.id)
-            )
-            return [row_to_entry(r) for r in conn.execute(query)]
+            # One multi-row INSERT ... RETURNING per feed, not a statement per entry.
+            inserted = conn.execute(
+                insert(entries).returning(entries.c.id, entries.c.entry_key), fresh
+            ).all()
+            title = conn.execute(select(feeds.c.title).where(feeds.c.id == feed_id)).scalar_one()
+        ids = {row.entry_key: row.id for row in inserted}
+        return [
+            replace(e, id=ids[e.entry_key], feed_id=feed_id, first_seen_at=now, feed_title=title)
+            for e in batch
+            if e.entry_key in ids
+        ]
 
     def known_urls(self, feed_id: int, urls: Sequence[str]) -> set[str]:
         """Which of ``urls`` are already the link of an entry of this feed."""
