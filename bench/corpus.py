@@ -593,7 +593,31 @@ def _html(
     return "\n".join(parts)
 
 
-def _build_entries(feed: _Feed, reports: list[_Report], rng: random.Random) -> list[_Entry]:
+def _pad(
+    paragraphs: list[str], report: _Report, facts: dict[str, str], target: int, seed: str
+) -> list[str]:
+    """More of the story's own detail and filler sentences, up to ``target`` UTF-8 bytes.
+
+    Drawn from a generator of its own, so a corpus without padding keeps its exact bytes.
+    """
+    vocab = _VOCABS[report.story.lang]
+    pool = [*vocab.templates[report.story.event].details, *vocab.fillers]
+    pad_rng = random.Random(seed)
+    size = sum(len(p.encode("utf-8")) for p in paragraphs)
+    padded = list(paragraphs)
+    while size < target:
+        sentence = _nfc(pad_rng.choice(pool).format_map(facts))
+        padded.append(sentence)
+        size += len(sentence.encode("utf-8"))
+    return padded
+
+
+def _build_entries(
+    feed: _Feed,
+    reports: list[_Report],
+    rng: random.Random,
+    entry_bytes: tuple[int, int] | None = None,
+) -> list[_Entry]:
     """Render a feed's reports (newest first) into entries with ids and links."""
     reports = sorted(reports, key=lambda r: (r.published, r.story.label))
     serial = rng.randrange(100_000, 900_000)
@@ -615,6 +639,10 @@ def _build_entries(feed: _Feed, reports: list[_Report], rng: random.Random) -> l
         if feed.tracking:
             link += "?" + _TRACKING + _slug(feed.name)
         paragraphs = _paragraphs(report, facts, rng)
+        if entry_bytes and paragraphs:
+            seed = f"{feed.index}-{serial}"
+            target = random.Random(seed).randint(*entry_bytes)
+            paragraphs = _pad(paragraphs, report, facts, target, seed)
         related = f"{_slug(story.place)}-{serial - rng.randint(40, 400)}"
         xhtml = feed.fmt == "atom" and feed.cdata  # Atom feeds use the flag for xhtml content
         body = _html(
@@ -856,13 +884,20 @@ _RENDERERS = {
 
 
 def generate_corpus(
-    *, feeds: int = 40, entries_per_feed: int = 25, stories: int | None = None, seed: int = 1
+    *,
+    feeds: int = 40,
+    entries_per_feed: int = 25,
+    stories: int | None = None,
+    seed: int = 1,
+    entry_bytes: tuple[int, int] | None = None,
 ) -> Corpus:
     """Generate a deterministic corpus of ``feeds`` feeds with ``entries_per_feed`` entries each.
 
     ``stories`` is the number of distinct stories; by default it follows from drawing each
     story's coverage (1 to 5 feeds, mean about 2.3). It must lie between roughly a fifth of the
     entry count (every story in 5 feeds) and the entry count (every story in one feed).
+    ``entry_bytes=(low, high)`` pads every entry that has a body to a size drawn in that
+    range (text bytes before markup); without it the corpus keeps its exact bytes.
     """
     if feeds < 1:
         raise ValueError("feeds must be at least 1")
@@ -914,7 +949,7 @@ def generate_corpus(
     content_types: dict[str, str] = {}
     labels: dict[tuple[str, str], str] = {}
     for feed in feed_specs:
-        entries = _build_entries(feed, reports[feed.index], rng)
+        entries = _build_entries(feed, reports[feed.index], rng, entry_bytes)
         text = _RENDERERS[feed.fmt](feed, entries)
         data = text.encode("utf-8")
         if feed.bom and feed.fmt != "jsonfeed":

@@ -87,10 +87,24 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--feeds", type=int, default=240)
     parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument(
+        "--entry-kb",
+        type=int,
+        nargs=2,
+        default=[1, 8],
+        metavar=("MIN", "MAX"),
+        help="text per entry body in KB (issue 4: 1 to 8)",
+    )
     args = parser.parse_args()
-    corpus = generate_corpus(feeds=args.feeds, entries_per_feed=args.entries, seed=1)
+    low, high = args.entry_kb
+    corpus = generate_corpus(
+        feeds=args.feeds,
+        entries_per_feed=args.entries,
+        seed=1,
+        entry_bytes=(low * 1000, high * 1000),
+    )
     docs = [
         RawDocument(
             url=f"https://bench.example/{path}",

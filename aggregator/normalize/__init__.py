@@ -61,7 +61,11 @@ def to_entry(
     # Our reader first: feedparser silently reads unknown zones such as ICT as UTC.
     published = clamp_date(parse_date(item.published_text) or item.published, now)
     guid = f"{item.guid}|{link}" if shared_guid else item.guid
-    summary_source = _without_noise(html_to_text(clean_html_text(item.summary_html)) or text)
+    # A summary of its own only when the feed gave one beside the content (most RSS gives
+    # one description, which is then the content: no need to read it twice).
+    own_summary = item.summary_html if item.content_html else ""
+    summary_text = html_to_text(clean_html_text(own_summary)) if own_summary else ""
+    summary_source = _without_noise(summary_text or text)
     return Entry(
         entry_key=entry_key(guid=guid, link=link, title=title, published=published.isoformat()),
         url=link,

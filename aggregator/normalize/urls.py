@@ -43,7 +43,11 @@ def is_safe_url(url: str) -> bool:
 
 
 def absolute_url(url: str, base: str) -> str:
-    return urljoin(base, url.strip()) if base else url.strip()
+    url = url.strip()
+    # urljoin returns an absolute URL as it is, only much more slowly (hot path).
+    if not base or url.startswith(("http://", "https://", "mailto:")):
+        return url
+    return urljoin(base, url)
 
 
 def canonical_url(url: str, base: str = "") -> str:

@@ -363,3 +363,15 @@ def test_the_async_server_answers_like_the_threaded_one(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_padding_grows_entries_and_keeps_the_unpadded_corpus_unchanged() -> None:
+    plain = generate_corpus(feeds=8, entries_per_feed=6, seed=3)
+    assert (
+        generate_corpus(feeds=8, entries_per_feed=6, seed=3, entry_bytes=None).files == plain.files
+    )
+    padded = generate_corpus(feeds=8, entries_per_feed=6, seed=3, entry_bytes=(4000, 6000))
+    again = generate_corpus(feeds=8, entries_per_feed=6, seed=3, entry_bytes=(4000, 6000))
+    assert padded.files == again.files  # deterministic
+    assert padded.labels == plain.labels  # same stories, longer bodies
+    assert sum(map(len, padded.files.values())) > 3 * sum(map(len, plain.files.values()))
