@@ -11,12 +11,16 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
+import lxml.etree
+import lxml.html
+
 _SPACES = re.compile(r"\s+")
 # Lone surrogates (JSON "\\ud800", broken decoders) cannot be stored or encoded.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # C0 controls XML forbids, and invisible characters (zero-width, BOM, soft hyphen).
 # A compiled class, not str.translate with a dict: that looks every character up in Python.
 _DROPPED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_SKIPPED = frozenset({"script", "style", "template"})
 _BLOCKS = frozenset(
     "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote figure figcaption pre tr table section "
     "article header footer".split()
@@ -48,13 +52,13 @@ class _TextExtractor(HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in {"script", "style", "template"}:
+        if tag in _SKIPPED:
             self._skip += 1
         elif tag in _BLOCKS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in {"script", "style", "template"}:
+        if tag in _SKIPPED:
             self._skip = max(0, self._skip - 1)
         elif tag in _BLOCKS:
             self.parts.append("\n")
@@ -68,8 +72,46 @@ def html_to_text(markup: str) -> str:
     """Readable plain text of an HTML fragment; paragraphs separated by blank lines."""
     if "<" not in markup:
         return clean_text(html.unescape(markup))
-    extractor = _TextExtractor()
-    extractor.feed(markup)
-    extractor.close()
-    blocks = (clean_text(b) for b in "".join(extractor.parts).split("\n"))
-    return "\n\n".join(b for b in blocks if b)
+    markup = scrub_characters(markup)
+    parts = _text_parts_lxml(markup)
+    if parts is None:  # markup lxml refuses: the slower, endlessly tolerant stdlib parser
+        extractor = _TextExtractor()
+        extractor.feed(markup)
+        extractor.close()
+        parts = extractor.parts
+    # Clean once (entities were just decoded), then collapse spaces block by block.
+    text = clean_html_text("".join(parts))
+    blocks = (_SPACES.sub(" ", block).strip() for block in text.split("\n"))
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _text_parts_lxml(markup: str) -> list[str] | None:
+    """Text runs of ``markup`` with a newline around every block element, or None."""
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    parts: list[str] = []
+    skipping = 0
+    events = ("start", "end", "comment", "pi")
+    for event, element in lxml.etree.iterwalk(root, events=events):
+        if event in ("comment", "pi"):  # no text of its own, but the text after it counts
+            if element.tail and not skipping:
+                parts.append(element.tail)
+            continue
+        tag = element.tag
+        if event == "start":
+            if tag in _SKIPPED:
+                skipping += 1
+            elif tag in _BLOCKS:
+                parts.append("\n")
+            if not skipping and element.text:
+                parts.append(element.text)
+        else:
+            if tag in _SKIPPED:
+                skipping -= 1
+            elif tag in _BLOCKS:
+                parts.append("\n")
+            if element is not root and element.tail and not skipping:
+                parts.append(element.tail)
+    return parts

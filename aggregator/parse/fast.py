@@ -20,6 +20,7 @@ import lxml.etree as etree
 
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 from aggregator.normalize.dates import parse_date
+from aggregator.parse.hints import refresh_hint
 
 ATOM = "http://www.w3.org/2005/Atom"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -28,13 +29,6 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 SY = "http://purl.org/rss/1.0/modules/syndication/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_PERIODS = {
-    "hourly": 3600,
-    "daily": 86400,
-    "weekly": 604800,
-    "monthly": 2592000,
-    "yearly": 31536000,
-}
 
 
 def _parser() -> etree.XMLParser:
@@ -123,15 +117,11 @@ def _resolve(element: Any, url: str) -> str:
 
 
 def _refresh_hint(channel: Any) -> int | None:
-    hints: list[int] = []
-    ttl = _first(channel, "ttl")
-    if ttl.isdigit() and int(ttl) > 0:
-        hints.append(int(ttl) * 60)
-    period = _PERIODS.get(_first(channel, f"{{{SY}}}updatePeriod").lower())
-    if period:
-        frequency = _first(channel, f"{{{SY}}}updateFrequency")
-        hints.append(period // max(int(frequency) if frequency.isdigit() else 1, 1))
-    return max(hints) if hints else None
+    return refresh_hint(
+        _first(channel, "ttl"),
+        _first(channel, f"{{{SY}}}updatePeriod"),
+        _first(channel, f"{{{SY}}}updateFrequency"),
+    )
 
 
 # -- RSS 2.0 ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import feedparser
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.parse.hints import refresh_hint
 
 # A DOCTYPE with or without an internal subset ("[...]"), where entities are declared.
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
@@ -78,31 +79,16 @@ def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
         language=_str(channel.get("language")),
         entries=tuple(_to_entry(item, raw.url) for item in result.entries),
         warnings=warnings,
-        refresh_hint=refresh_hint(channel),
+        refresh_hint=_refresh_hint(channel),
     )
 
 
-_PERIODS = {
-    "hourly": 3600,
-    "daily": 86400,
-    "weekly": 604800,
-    "monthly": 2592000,
-    "yearly": 31536000,
-}
-
-
-def refresh_hint(channel: Any) -> int | None:
-    """The feed's own polling hint in seconds: RSS ``ttl`` (minutes) or the syndication
-    module's ``updatePeriod`` divided by ``updateFrequency``; the longer when both."""
-    hints: list[int] = []
-    ttl = str(channel.get("ttl", "")).strip()
-    if ttl.isdigit() and int(ttl) > 0:
-        hints.append(int(ttl) * 60)
-    period = _PERIODS.get(str(channel.get("sy_updateperiod", "")).strip().lower())
-    if period:
-        frequency = str(channel.get("sy_updatefrequency", "1")).strip()
-        hints.append(period // max(int(frequency) if frequency.isdigit() else 1, 1))
-    return max(hints) if hints else None
+def _refresh_hint(channel: Any) -> int | None:
+    return refresh_hint(
+        str(channel.get("ttl", "")),
+        str(channel.get("sy_updateperiod", "")),
+        str(channel.get("sy_updatefrequency", "1")),
+    )
 
 
 def _to_entry(item: Any, feed_url: str) -> ParsedEntry:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.normalize.dates import clamp_date, parse_date
-from aggregator.normalize.text import clean_text, html_to_text
+from aggregator.normalize.text import clean_text, html_to_text, scrub_characters
 from tests.bundled import (
     ARTICLES,
     BUNDLED_FEEDS,
@@ -209,3 +209,40 @@ def test_scraped_article_date_honours_its_stated_zone() -> None:
 def test_html_page_date_comes_from_its_metadata() -> None:
     (entry,) = entries_of(ARTICLES / "vi_article_page.html")
     assert entry.published == datetime(2026, 11, 19, 10, 45, tzinfo=UTC)
+
+
+def _stdlib_text(markup: str) -> str:
+    from aggregator.normalize.text import _SPACES, _TextExtractor, clean_html_text
+
+    extractor = _TextExtractor()
+    extractor.feed(scrub_characters(markup))
+    extractor.close()
+    blocks = (
+        _SPACES.sub(" ", b).strip() for b in clean_html_text("".join(extractor.parts)).split("\n")
+    )
+    return "\n\n".join(b for b in blocks if b)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<p>a<!-- note --> b</p><script>x()</script>tail",
+        "<p>x<?pi y?> z</p>",
+        "<div><p>One&nbsp;two</p><ul><li>three</li></ul></div>four",
+        "<p>Đa\u0300 Nẵng<br>Hội An</p><style>p{}</style>",
+    ],
+)
+def test_the_fast_text_path_reads_like_the_tolerant_one(markup: str) -> None:
+    assert html_to_text(markup) == _stdlib_text(markup)
+
+
+def test_both_text_paths_agree_on_every_bundled_body() -> None:
+    bodies = [
+        e.content_html or e.summary_html
+        for name in BUNDLED_FEEDS
+        for e in parse_file(FEEDS / name).entries
+        if "<" in (e.content_html or e.summary_html)
+    ]
+    assert len(bodies) >= 15
+    for body in bodies:
+        assert html_to_text(body) == _stdlib_text(body)

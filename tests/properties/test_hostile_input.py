@@ -6,14 +6,12 @@ Every document either parses into entries that normalize cleanly, or is refused 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
 
 from aggregator.errors import AggregatorError
 from aggregator.model import RawDocument
@@ -26,7 +24,7 @@ from aggregator.normalize.urls import canonical_url
 from aggregator.parse import parse_document
 from aggregator.store import Store, open_store
 from tests.bundled import BUNDLED_FEEDS, FEEDS
-from tests.conftest import PG_ENV, PG_URL
+from tests.conftest import PG_ENV, PG_URL, postgres_schema
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 SEEDS = [(FEEDS / name).read_bytes() for name in BUNDLED_FEEDS]
@@ -58,16 +56,10 @@ def scratch(
         return
     if not PG_URL:
         pytest.skip(f"PostgreSQL tests skipped: {PG_ENV} is not set")
-    schema = f"p_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store = open_store(f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}")
-    yield store
-    store.close()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        store = open_store(url)
+        yield store
+        store.close()
 
 
 def ingest(store: Store, content: bytes, content_type: str, feeds_only: bool) -> None:
