@@ -13,25 +13,24 @@ them over):
 MB/s and entries/s per variant, and the peak of traced Python memory while it ran.
 Targets (issue 4): parse + normalize + sanitize at least 10x feedparser's MB/s; storage
 at least 10,000 entries/s; memory independent of corpus size (streamed per feed).
-Not yet here: the 50 MB corpus with 1-8 KB entries and the rss2email comparison.
+Not yet here: the rss2email comparison.
 
 Run: ``python -m bench.ingest [--feeds 200] [--entries 50]``
 
 Last recorded: 2026-11-23, 2 cores / 24 GiB, ``python -m bench.ingest`` (defaults)::
 
-    ingest 200 feeds, 10.8 MB, 50 entries each
-    variant                       seconds  MB/s  entries/s  peak MB (10 / 50 feeds)  ratio
-    feedparser.parse alone          11.91  0.91        630  1.0 / 1.0                1.00x
-    our parse                       1.561  6.92      6,406  0.4 / 0.5                0.13x
-    parse + normalize + sanitize    5.936  1.82      1,685  0.4 / 0.5                0.50x
-    full ingest (SQLite)            7.866  1.37      1,271  0.5 / 0.7                0.66x
+    ingest 240 feeds, 50.6 MB, 50 entries each
+    variant                       seconds   MB/s  entries/s  peak MB (10 / 50 feeds)  ratio
+    feedparser.parse alone          54.48   0.93        165  2.6 / 2.7                1.00x
+    our parse                       2.602  19.45      4,611  1.5 / 1.7                0.05x
+    parse + normalize + sanitize    16.07   3.15        747  1.6 / 1.8                0.29x
+    full ingest (SQLite)            18.57   2.73        646  1.6 / 1.9                0.34x
 
-Reading, against the targets: the lxml fast path parses 7.6x faster than feedparser;
-with normalization and sanitizing we are at 2.0x, short of 10x: per entry, the
-pure-Python HTML-to-text pass (``html.parser``), URL canonicalization and nh3 dominate.
-Storage adds 1.93 s for 10,000 entries (about 5,200 entries/s, one transaction and one
-multi-row INSERT per feed), short of 10,000/s: SQLAlchemy's per-value type processing
-and building the returned entries are the rest. Memory does not grow with the corpus.
+Reading, against the targets: the lxml fast path parses 21x faster than feedparser;
+parse + normalize + sanitize is 3.4x, short of 10x (normalization is about 1.1 ms per
+entry of 1-8 KB: HTML to text, NFC, nh3, summary and language regexes, all per entry).
+Storage adds 2.5 s for 12,000 entries (about 4,800 entries/s, target 10,000). Memory does
+not grow with the corpus.
 """
 
 from __future__ import annotations
