@@ -101,6 +101,17 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ParseSettings:
+    timeout: float = field(
+        default=10.0,
+        metadata=_help("Seconds one ill-formed feed may take in the tolerant parser."),
+    )
+    memory_mb: int = field(
+        default=1024, metadata=_help("Memory the tolerant parser's process may use, in MB.")
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class FeedSettings:
     url: str = field(
         default="",
@@ -198,6 +209,7 @@ class ScheduleSettings:
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings, metadata=_help("Storage."))
     fetch: FetchSettings = field(default_factory=FetchSettings, metadata=_help("Fetching."))
+    parse: ParseSettings = field(default_factory=ParseSettings, metadata=_help("Parsing."))
     feeds: tuple[FeedSettings, ...] = field(default=(), metadata=_help("Feeds to poll."))
     cluster: ClusterSettings = field(
         default_factory=ClusterSettings, metadata=_help("Story clustering.")
@@ -400,6 +412,7 @@ def _parse_env(hint: Any, raw: str, name: str) -> Any:
 _SECTION_TYPES: dict[str, type[Any]] = {
     "storage": StorageSettings,
     "fetch": FetchSettings,
+    "parse": ParseSettings,
     "cluster": ClusterSettings,
     "publish": PublishSettings,
     "server": ServerSettings,
@@ -472,6 +485,8 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
             raise fail(f"fetch.{name}", f"fetch.{name} must be at least 1")
     if settings.fetch.timeout <= 0:
         raise fail("fetch.timeout", "fetch.timeout must be positive")
+    if settings.parse.timeout <= 0 or settings.parse.memory_mb < 128:
+        raise fail("parse", "parse.timeout must be positive and parse.memory_mb at least 128")
     for i, feed in enumerate(settings.feeds):
         scheme = urlsplit(feed.url).scheme
         if scheme not in {"http", "https", "file"}:

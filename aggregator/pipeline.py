@@ -181,7 +181,8 @@ def store_document(
     feeds_only: bool = True,
 ) -> FetchOutcome:
     """parse -> normalize -> store, for one fetched document of one feed."""
-    document = parse.parse_document(raw, feeds_only=feeds_only)
+    limits = parse.ParseLimits(settings.parse.timeout, settings.parse.memory_mb)
+    document = parse.parse_document(raw, feeds_only=feeds_only, limits=limits)
     entries = normalize.to_entries(
         document, feed_url=raw.url, now=now, max_entries=settings.fetch.max_entries
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, RawDocument
 from aggregator.parse import fast, feed, html, jsonfeed, text
+from aggregator.parse.sandbox import ParseLimits, sandbox
 
-__all__ = ["detect_format", "parse_document"]
+__all__ = ["ParseLimits", "detect_format", "parse_document"]
 
 _SNIFF_BYTES = 2048
 
@@ -45,7 +46,9 @@ def detect_format(raw: RawDocument) -> str:
     return "text"
 
 
-def parse_document(raw: RawDocument, *, feeds_only: bool = False) -> ParsedDocument:
+def parse_document(
+    raw: RawDocument, *, feeds_only: bool = False, limits: ParseLimits | None = None
+) -> ParsedDocument:
     """Parse a document; raises :class:`ParseError` when nothing is usable.
 
     A polled feed must be a feed (``feeds_only``): an error page or a moved site
@@ -64,5 +67,9 @@ def parse_document(raw: RawDocument, *, feeds_only: bool = False) -> ParsedDocum
         return html.parse_html_page(raw)
     if kind == "text":
         return text.parse_text_article(raw)
-    # Well-formed RSS 2.0 / RSS 1.0 / Atom 1.0 take the fast path; the rest feedparser.
-    return fast.parse_fast(raw) or feed.parse_xml_feed(raw)
+    # Well-formed RSS 2.0 / RSS 1.0 / Atom 1.0 take the fast path; the rest feedparser,
+    # in a bounded worker process when ``limits`` are given (the daemon and CLI do).
+    document = fast.parse_fast(raw)
+    if document is not None:
+        return document
+    return sandbox(limits).parse(raw) if limits else feed.parse_xml_feed(raw)

@@ -25,6 +25,10 @@ from tests.loopback import Reply, ScriptedHTTPServer
 
 RSS = (FEEDS / "tin-nhanh.xml").read_bytes()
 ATOM = (FEEDS / "saigon-times-daily.atom").read_bytes()
+ILL_FORMED = (  # an undeclared entity: not XML, but the tolerant parser reads it
+    "<rss version='2.0'><channel><title>Tin&nbsp;nhanh</title><item><title>Bão&nbsp;số 13"
+    "</title><link>https://feeds.example/bao-so-13</link><guid>bao-13</guid></item></channel></rss>"
+).encode()
 RSS_TYPE = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 
@@ -101,17 +105,20 @@ def test_every_misbehaviour_is_recorded_and_the_tick_goes_on(
     server.routes["/good"] = rss
     # A feed under a wrong Content-Type is still a feed: the body decides.
     server.routes["/mislabeled"] = lambda _h: Reply(200, ATOM, {"Content-Type": "text/plain"})
+    # Ill-formed XML: the tolerant parser reads it in its worker process.
+    server.routes["/illformed"] = lambda _h: Reply(200, ILL_FORMED, RSS_TYPE)
     for name, (route, _) in MISBEHAVING.items():
         server.routes[f"/{name}"] = route
-    store, settings = configure(server, tmp_path, ["good", "mislabeled", *MISBEHAVING])
+    store, settings = configure(server, tmp_path, ["good", "mislabeled", "illformed", *MISBEHAVING])
     started = datetime.now().astimezone()
     asyncio.run(run_tick(store, settings))  # what the daemon runs: it must simply return
     took = datetime.now().astimezone() - started
     assert took < timedelta(seconds=15)  # every fetch is bounded in time
     feeds = feeds_by_path(store)
-    assert store.count_entries() == 20  # the good feeds went on
+    assert store.count_entries() == 21  # the good feeds went on
     assert feeds["good"].error_count == 0  # type: ignore[attr-defined]
     assert feeds["mislabeled"].error_count == 0  # type: ignore[attr-defined]
+    assert feeds["illformed"].error_count == 0  # type: ignore[attr-defined]
     for name, (_, words) in MISBEHAVING.items():
         feed = feeds[name]
         assert feed.error_count == 1, name  # type: ignore[attr-defined]

@@ -1,0 +1,70 @@
+"""The tolerant parser's worker process: same answers, bounded in time and memory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from aggregator.errors import ParseError
+from aggregator.model import RawDocument
+from aggregator.parse import ParseLimits, parse_document
+from aggregator.parse.feed import parse_xml_feed
+from aggregator.parse.sandbox import Sandbox
+
+BROKEN = RawDocument(  # bad nesting: the fast path declines, feedparser copes
+    url="https://feeds.example/broken.xml",
+    content=(
+        "<rss version='2.0'><channel><title>Tin <b>nhanh</channel>"
+        "<item><title>Bão số 13</title><link>https://feeds.example/a</link></item></rss>"
+    ).encode(),
+)
+
+
+@pytest.fixture
+def worker() -> Iterator[Sandbox]:
+    box = Sandbox(ParseLimits(timeout=20, memory_mb=512))
+    yield box
+    box.close()
+
+
+def test_the_worker_answers_like_the_parser_in_process(worker: Sandbox) -> None:
+    assert worker.parse(BROKEN) == parse_xml_feed(BROKEN)
+    assert worker.parse(BROKEN) == parse_xml_feed(BROKEN)  # the worker is reused
+
+
+def test_parse_document_uses_the_worker_for_the_fallback_only() -> None:
+    limits = ParseLimits(timeout=20, memory_mb=512)
+    assert parse_document(BROKEN, limits=limits) == parse_xml_feed(BROKEN)
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_document(
+            RawDocument(url="https://x.example/", content=b"<?xml version='1.0'?><a/>"),
+            limits=limits,
+        )
+
+
+def test_a_parse_that_outlives_the_timeout_is_stopped_and_the_next_one_works() -> None:
+    box = Sandbox(
+        ParseLimits(timeout=1.0, memory_mb=512), parser="tests.parse.sandbox_targets:sleepy"
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(ParseError, match="took longer than 1 s; stopped"):
+            box.parse(BROKEN)
+        assert time.monotonic() - started < 15
+        box.parser = "aggregator.parse.feed:parse_xml_feed"
+        assert box.parse(BROKEN) == parse_xml_feed(BROKEN)  # a fresh worker took over
+    finally:
+        box.close()
+
+
+def test_a_parse_that_needs_too_much_memory_is_refused() -> None:
+    box = Sandbox(
+        ParseLimits(timeout=60, memory_mb=256), parser="tests.parse.sandbox_targets:hungry"
+    )
+    try:
+        with pytest.raises(ParseError, match="more than 256 MB"):
+            box.parse(BROKEN)
+    finally:
+        box.close()
