@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.errors import ConfigError
+from aggregator.normalize.identity import IDENTITY_POLICIES
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_CONFIG = "config.toml"
@@ -119,6 +120,13 @@ class FeedSettings:
     )
     title: str = field(default="", metadata=_help("Display title; the feed's own when empty."))
     tags: tuple[str, ...] = field(default=(), metadata=_help("Tags used by digest filters."))
+    identity: str = field(
+        default="auto",
+        metadata=_help(
+            'How entries are told apart: "auto", "guid", "link" (the feed rewrites guids) '
+            'or "content" (guids and links both change).'
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +235,10 @@ class Settings:
 
     def digest(self, name: str) -> DigestSettings | None:
         return next((d for d in self.digests if d.name == name), None)
+
+    def identity_of(self, feed_url: str) -> str:
+        """The identity policy the config gives this feed; "auto" for others."""
+        return next((f.identity for f in self.feeds if f.url == feed_url), "auto")
 
 
 # ---------------------------------------------------------------------------
@@ -488,6 +500,9 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
     if settings.parse.timeout <= 0 or settings.parse.memory_mb < 128:
         raise fail("parse", "parse.timeout must be positive and parse.memory_mb at least 128")
     for i, feed in enumerate(settings.feeds):
+        if feed.identity not in IDENTITY_POLICIES:
+            choices = ", ".join(IDENTITY_POLICIES)
+            raise fail(f"feeds[{i}].identity", f"feeds[{i}].identity must be one of {choices}")
         scheme = urlsplit(feed.url).scheme
         if scheme not in {"http", "https", "file"}:
             raise fail(

@@ -184,7 +184,11 @@ def store_document(
     limits = parse.ParseLimits(settings.parse.timeout, settings.parse.memory_mb)
     document = parse.parse_document(raw, feeds_only=feeds_only, limits=limits)
     entries = normalize.to_entries(
-        document, feed_url=raw.url, now=now, max_entries=settings.fetch.max_entries
+        document,
+        feed_url=raw.url,
+        now=now,
+        max_entries=settings.fetch.max_entries,
+        identity=settings.identity_of(feed.url),
     )
     new = store.upsert_entries(feed.id, entries, now=now)
     _record_success(store, feed, raw, settings, now, document, [e.published for e in entries])

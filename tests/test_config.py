@@ -136,3 +136,11 @@ def test_every_setting_is_documented_in_the_bundled_config() -> None:
         assert f"\n{name} = " in text, f"{key} is missing from config.toml"
         head = section.split(".")[0]
         assert f"[{head}]" in text or f"[[{head}]]" in text, f"section of {key} missing"
+
+
+def test_feed_identity_policy_is_validated_and_looked_up(tmp_path: Path) -> None:
+    settings = parse('[[feeds]]\nurl = "https://a.example/f"\nidentity = "link"\n', tmp_path)
+    assert settings.identity_of("https://a.example/f") == "link"
+    assert settings.identity_of("https://other.example/f") == "auto"
+    with pytest.raises(ConfigError, match=r"config.toml:3: feeds\[0\].identity must be one of"):
+        parse('[[feeds]]\nurl = "https://a.example/f"\nidentity = "magic"\n', tmp_path)

@@ -41,11 +41,15 @@ def plan_clusters(
     # term are ever visited (the exact cosine, without the quadratic all-pairs loop).
     targets: list[tuple[Entry, int | str]] = []
     postings: dict[str, list[tuple[int, float]]] = {}
+    # The same article syndicated by several feeds has one canonical URL: one story.
+    by_url: dict[str, tuple[Entry, int | str]] = {}
 
     def place(entry: Entry, target: int | str) -> None:
         for term, weight in vectors[id(entry)].items():
             postings.setdefault(term, []).append((len(targets), weight))
         targets.append((entry, target))
+        if entry.url:
+            by_url.setdefault(entry.url, (entry, target))
 
     for candidate in candidates:
         if candidate.story_id:
@@ -54,7 +58,13 @@ def plan_clusters(
     groups: dict[str, list[Entry]] = {}
     for entry in sorted(new, key=lambda e: (e.published, e.id or 0)):
         assert entry.id is not None, "cluster entries after they are stored"
-        best_target = _most_similar(entry, vectors[id(entry)], postings, targets, threshold, window)
+        same_article = by_url.get(entry.url) if entry.url else None
+        if same_article and abs(entry.published - same_article[0].published) <= window:
+            best_target: int | str | None = same_article[1]
+        else:
+            best_target = _most_similar(
+                entry, vectors[id(entry)], postings, targets, threshold, window
+            )
         if isinstance(best_target, int):
             joins.setdefault(best_target, []).append(entry.id)
         elif isinstance(best_target, str):

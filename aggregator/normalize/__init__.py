@@ -29,15 +29,26 @@ def feed_metadata(doc: ParsedDocument) -> tuple[str, str]:
 
 
 def to_entries(
-    doc: ParsedDocument, *, feed_url: str, now: datetime, max_entries: int = 200
+    doc: ParsedDocument,
+    *,
+    feed_url: str,
+    now: datetime,
+    max_entries: int = 200,
+    identity: str = "auto",
 ) -> list[Entry]:
-    """Normalize every entry of ``doc``; duplicates inside the document are dropped."""
+    """Normalize every entry of ``doc``; duplicates inside the document are dropped.
+
+    ``identity`` is the feed's policy (see :mod:`aggregator.normalize.identity`).
+    """
     guid_counts = Counter(item.guid for item in doc.entries if item.guid)
     entries: dict[str, Entry] = {}
     for item in doc.entries[:max_entries]:
-        # A guid shared by several items cannot identify one of them: mix the link in.
-        shared_guid = guid_counts[item.guid] > 1
-        entry = to_entry(item, doc=doc, feed_url=feed_url, now=now, shared_guid=shared_guid)
+        # A guid shared by several items cannot identify one of them: mix the link in
+        # (unless the feed's owner said to trust its guids).
+        shared_guid = identity == "auto" and guid_counts[item.guid] > 1
+        entry = to_entry(
+            item, doc=doc, feed_url=feed_url, now=now, shared_guid=shared_guid, identity=identity
+        )
         if entry is not None:
             entries.setdefault(entry.entry_key, entry)
     return list(entries.values())
@@ -50,6 +61,7 @@ def to_entry(
     feed_url: str,
     now: datetime,
     shared_guid: bool = False,
+    identity: str = "auto",
 ) -> Entry | None:
     base = _base_url(item.base_url or feed_url, doc)
     link = canonical_url(item.link, base)
@@ -67,7 +79,14 @@ def to_entry(
     summary_text = html_to_text(clean_html_text(own_summary)) if own_summary else ""
     summary_source = _without_noise(summary_text or text)
     return Entry(
-        entry_key=entry_key(guid=guid, link=link, title=title, published=published.isoformat()),
+        entry_key=entry_key(
+            guid=guid,
+            link=link,
+            title=title,
+            published=published.isoformat(),
+            text=text,
+            policy=identity,
+        ),
         url=link,
         title=title,
         published=published,

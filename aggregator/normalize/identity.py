@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import hashlib
 
+IDENTITY_POLICIES = ("auto", "guid", "link", "content")
 
-def entry_key(*, guid: str, link: str, title: str, published: str) -> str:
-    if guid:
+
+def entry_key(
+    *, guid: str, link: str, title: str, published: str, text: str = "", policy: str = "auto"
+) -> str:
+    """The key of an entry within its feed, by the feed's identity policy.
+
+    ``auto`` and ``guid``: the guid, else the link, else title and date; ``link``: the
+    canonical link first (for feeds that rewrite guids); ``content``: title and text
+    (for feeds whose guids and links both change, e.g. session ids in every link).
+    """
+    if policy == "content":
+        basis = f"content:{title}|{text}"
+    elif policy == "link" and link:
+        basis = f"link:{link}"
+    elif guid:
         basis = f"guid:{guid.strip()}"
     elif link:
         basis = f"link:{link}"

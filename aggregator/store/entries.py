@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 
 from aggregator.model import ClusterPlan, Entry, Story
 from aggregator.store.database import Database
@@ -63,7 +63,9 @@ class EntryQueries:
         """Insert unseen entries, refresh changed ones; return only the new ones.
 
         The first-seen time and the story of a known entry never change, so an
-        edited article does not come back as new in a digest.
+        edited article does not come back as new in a digest; its ``updated_at``
+        marks the edit. An entry whose guid changed while its link and content did
+        not is the same article under a new identity: it is re-keyed, not duplicated.
         """
         if not batch:
             return []
@@ -86,7 +88,10 @@ class EntryQueries:
                     fresh.append(values)
                 elif any(getattr(row, k) != values[k] for k in _CHANGING):
                     values.pop("published_at")  # the original date stays; feeds re-date edits
+                    if values["updated_at"] is None or values["updated_at"] == row.updated_at:
+                        values["updated_at"] = now  # edited without saying so: mark it
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
+            fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
             if not fresh:
                 return []
             # One multi-row INSERT ... RETURNING per feed, not a statement per entry.
@@ -100,6 +105,42 @@ class EntryQueries:
             for e in batch
             if e.entry_key in ids
         ]
+
+    @staticmethod
+    def _rekey_moved_guids(
+        conn: Connection, feed_id: int, keys: Sequence[str], fresh: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Unknown keys whose link and content match a stored entry: same article, new guid.
+
+        The stored entry takes the new key (so the next fetch matches it directly);
+        what is left is truly new.
+        """
+        by_url = {values["url"]: values for values in fresh if values["url"]}
+        if not by_url:
+            return fresh
+        rows = conn.execute(
+            select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
+                entries.c.feed_id == feed_id,
+                entries.c.url.in_(list(by_url)),
+                entries.c.entry_key.not_in(keys),
+            )
+        ).all()
+        moved: set[str] = set()
+        for row in rows:
+            values = by_url.get(row.url)
+            if values is None or values["entry_key"] in moved:
+                continue
+            same = (row.content_html == values["content_html"] and row.content_html) or (
+                not values["content_html"] and row.title == values["title"]
+            )
+            if same:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == row.id)
+                    .values(entry_key=values["entry_key"])
+                )
+                moved.add(values["entry_key"])
+        return [values for values in fresh if values["entry_key"] not in moved]
 
     def known_urls(self, feed_id: int, urls: Sequence[str]) -> set[str]:
         """Which of ``urls`` are already the link of an entry of this feed."""

@@ -104,3 +104,41 @@ def test_a_shared_rare_pair_outweighs_shared_common_words() -> None:
     vectors = [tfidf_vector(bag, idf) for bag in bags]
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[1], vectors[3])
+
+
+def test_the_same_article_in_two_feeds_is_one_story_whatever_its_text() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.cluster import plan_clusters
+
+    when = datetime(2026, 11, 20, tzinfo=UTC)
+    wire = Entry(
+        id=1,
+        feed_id=1,
+        entry_key="a",
+        url="https://wire.example/bao-13",
+        title="Bão số 13 vào bờ",
+        summary="Sơ tán 92.000 dân.",
+        published=when,
+    )
+    copy = Entry(
+        id=2,
+        feed_id=2,
+        entry_key="b",
+        url="https://wire.example/bao-13",
+        title="Storm makes landfall",
+        summary="Syndicated copy.",
+        published=when,
+    )
+    other = Entry(
+        id=3,
+        feed_id=2,
+        entry_key="c",
+        url="https://other.example/x",
+        title="Petrol prices fall again",
+        summary="A third cut in a row.",
+        published=when,
+    )
+    plan = plan_clusters([wire, copy, other], [], threshold=0.99, window=timedelta(hours=72))
+    groups = [set(story.entry_ids) for story in plan.new_stories]
+    assert {1, 2} in groups and {3} in groups

@@ -275,3 +275,45 @@ def test_relative_urls_of_a_local_feed_resolve_against_its_site() -> None:
         kratie.content_html
     )
     assert "file:" not in kratie.content_html
+
+
+def _item(guid: str, link: str, title: str = "Bão số 13", text: str = "Sơ tán dân.") -> ParsedEntry:
+    return ParsedEntry(
+        guid=guid,
+        link=link,
+        title=title,
+        content_html=f"<p>{text}</p>",
+        published_text="2026-11-16T10:00:00+07:00",
+    )
+
+
+def _keys(items: list[ParsedEntry], identity: str) -> list[str]:
+    doc = ParsedDocument(format="rss20", entries=tuple(items))
+    return [
+        e.entry_key
+        for e in to_entries(doc, feed_url="https://f.example/", now=FIXED_NOW, identity=identity)
+    ]
+
+
+def test_identity_link_survives_guid_rewrites() -> None:
+    first = _keys([_item("session-1", "https://f.example/a")], "link")
+    again = _keys([_item("session-2", "https://f.example/a?utm_source=x")], "link")
+    assert first == again
+    assert _keys([_item("session-1", "https://f.example/a")], "auto") != _keys(
+        [_item("session-2", "https://f.example/a")], "auto"
+    )
+
+
+def test_identity_content_survives_changing_guids_and_links() -> None:
+    assert _keys([_item("g1", "https://f.example/a?sid=1")], "content") == _keys(
+        [_item("g2", "https://f.example/a?sid=2")], "content"
+    )
+    assert _keys([_item("g1", "https://f.example/a")], "content") != _keys(
+        [_item("g1", "https://f.example/a", text="Khác hẳn.")], "content"
+    )
+
+
+def test_identity_guid_trusts_a_repeated_guid() -> None:
+    items = [_item("same", "https://f.example/a"), _item("same", "https://f.example/b")]
+    assert len(_keys(items, "auto")) == 2  # auto distrusts a guid repeated in one document
+    assert len(_keys(items, "guid")) == 1  # the owner said the guid is the identity

@@ -244,3 +244,25 @@ def test_migrations_are_a_no_op_when_current(database_url: str) -> None:
     second = open_store(database_url)
     assert len(second.list_feeds()) == 1
     second.close()
+
+
+def test_an_edit_without_an_updated_date_is_marked_updated(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    store.upsert_entries(feed.id, [make_entry("a", now, content_html="<p>v1</p>")], now=now)
+    later = now + timedelta(hours=2)
+    store.upsert_entries(feed.id, [make_entry("a", now, content_html="<p>v2</p>")], now=later)
+    (entry,) = store.list_entries()
+    assert entry.content_html == "<p>v2</p>" and entry.updated == later
+    assert entry.first_seen_at == now and store.count_entries() == 1
+
+
+def test_a_new_guid_on_the_same_article_is_not_a_duplicate(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    body = {"url": "https://a.example/bao-so-13", "content_html": "<p>Sơ tán 92.000 dân.</p>"}
+    store.upsert_entries(feed.id, [make_entry("guid-old", now, **body)], now=now)
+    new = store.upsert_entries(feed.id, [make_entry("guid-new", now, **body)], now=now)
+    assert new == [] and store.count_entries() == 1
+    assert store.list_entries()[0].entry_key == "guid-new"  # the next fetch matches directly
+    other = {"url": "https://a.example/bao-so-13", "content_html": "<p>Bài khác hẳn.</p>"}
+    added = store.upsert_entries(feed.id, [make_entry("guid-third", now, **other)], now=now)
+    assert len(added) == 1  # same link but different content: a different entry
