@@ -14,6 +14,7 @@ from aggregator.model import Entry, ParsedDocument, ParsedEntry
 from aggregator.normalize.dates import clamp_date, parse_date
 from aggregator.normalize.identity import entry_key
 from aggregator.normalize.language import detect_language
+from aggregator.normalize.noise import strip_page_noise
 from aggregator.normalize.sanitize import sanitize_html
 from aggregator.normalize.summary import summarize
 from aggregator.normalize.text import clean_html_text, clean_text, html_to_text
@@ -65,7 +66,7 @@ def to_entry(
 ) -> Entry | None:
     base = _base_url(item.base_url or feed_url, doc)
     link = canonical_url(item.link, base)
-    content = clean_html_text(item.content_html or item.summary_html)
+    content = strip_page_noise(clean_html_text(item.content_html or item.summary_html))
     text = html_to_text(content)
     title = clean_text(html_to_text(item.title)) or _title_from_text(text)
     if not title and not link:

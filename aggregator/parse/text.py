@@ -22,8 +22,16 @@ NOISE_LINES = (
         r"\s*(\(\d+\))?\s*:?$",
         re.I,
     ),
-    re.compile(r"^(tin liên quan|xem thêm|đọc thêm|related)\s*:?$", re.I),
+    # a photo credit on a line of its own: "Ảnh: Trà My", "Photo: Reuters"
+    re.compile(r"^(ảnh|nguồn ảnh|photo|photos|image)\s*:\s*\S.{0,60}$", re.I),
 )
+# The heading of a list of other articles; the short headline lines after it go too.
+TEASER_HEADING = re.compile(
+    r"^(tin liên quan|tin cùng chuyên mục|bài liên quan|xem thêm|đọc thêm|related"
+    r"( stories| articles)?|more stories|read more)\s*:?$",
+    re.I,
+)
+HEADLINE_LENGTH = 120
 DATE_LINE = re.compile(r"^date\s+(\S+)$", re.I)
 # First date-like run inside the text: 21/02/2026 11:04, 21-2-2026, 2026-02-21T11:04.
 # A day-first date keeps its zone when the page states one ("10:45 (GMT+7)"): without
@@ -47,7 +55,14 @@ def decode_text(content: bytes) -> str:
 
 
 def is_noise_line(line: str) -> bool:
-    return any(pattern.match(line) for pattern in NOISE_LINES)
+    line = line.strip()
+    return TEASER_HEADING.match(line) is not None or any(p.match(line) for p in NOISE_LINES)
+
+
+def is_headline_like(line: str) -> bool:
+    """A teaser: short, and not a sentence (no full stop at the end)."""
+    line = line.strip()
+    return 0 < len(line) <= HEADLINE_LENGTH and not line.endswith((".", "!", "?", "…", ":"))
 
 
 def parse_text_article(raw: RawDocument) -> ParsedDocument:
@@ -56,8 +71,12 @@ def parse_text_article(raw: RawDocument) -> ParsedDocument:
     title = lines[0] if lines else ""
     published = ""
     body: list[str] = []
+    in_teasers = False
     for line in lines[1:]:
         stamp = DATE_LINE.match(line)
+        if in_teasers and is_headline_like(line):
+            continue  # a headline of the teaser list
+        in_teasers = TEASER_HEADING.match(line) is not None
         if stamp and not published:
             published = stamp.group(1)
         elif line != title and not is_noise_line(line):
