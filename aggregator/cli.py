@@ -512,23 +512,8 @@ def digest_list(app: App, as_json: bool) -> None:
 
 def preview_issue(app: App, name: str) -> DigestIssue:
     """The issue that would be built now, without storing anything."""
-    from aggregator.digest import build_issue_stories, issue_title
-
     spec = pipeline.find_digest(app.settings, name)
-    now = utcnow()
-    state = app.store.digest_state(name)
-    found = app.store.list_stories(
-        limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
-    )
-    return DigestIssue(
-        id=0,
-        digest=name,
-        title=issue_title(spec, now),
-        created_at=now,
-        window_start=state.last_window_end,
-        window_end=now,
-        stories=build_issue_stories(found, spec),
-    )
+    return pipeline.draft_issue(app.store, spec, now=utcnow())
 
 
 @digest.command("preview")

@@ -316,24 +316,41 @@ def cluster_new_entries(store: Store, settings: Settings, *, now: datetime) -> i
 # -- digests -----------------------------------------------------------------------
 
 
-def build_digest_issue(
-    store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
-) -> DigestIssue | None:
-    """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
+def draft_issue(store: Store, spec: DigestSettings, *, now: datetime) -> DigestIssue:
+    """The next issue of ``spec`` as it stands at ``now``, not stored (id 0).
+
+    ``digest preview`` shows exactly this; :func:`build_digest_issue` freezes it.
+    """
     state = store.digest_state(spec.name)
     stories = store.list_stories(
         limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
     )
+    return DigestIssue(
+        id=0,
+        digest=spec.name,
+        title=digest.issue_title(spec, now),
+        created_at=now,
+        window_start=state.last_window_end,
+        window_end=now,
+        stories=digest.build_issue_stories(stories, spec),
+    )
+
+
+def build_digest_issue(
+    store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
+) -> DigestIssue | None:
+    """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
+    draft = draft_issue(store, spec, now=now)
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
-    if not stories:
+    if not draft.stories:
         store.set_next_run(spec.name, next_run)
         return None
     issue = store.create_issue(
         digest=spec.name,
-        title=digest.issue_title(spec, now),
-        window_start=state.last_window_end,
-        window_end=now,
-        stories=digest.build_issue_stories(stories, spec),
+        title=draft.title,
+        window_start=draft.window_start,
+        window_end=draft.window_end,
+        stories=draft.stories,
         now=now,
         next_run_at=next_run,
     )
