@@ -224,6 +224,8 @@ def _record_success(
 
 
 def _follow_permanent_redirect(store: Store, feed: Feed, target: str, settings: Settings) -> None:
+    if not target and not feed.moved_count:
+        return  # no move seen now or before: nothing to count or reset (the common case)
     needed = settings.fetch.redirect_confirmations
     result = store.note_redirect(feed.id, target, confirmations=needed)
     fields = {"feed": feed.url, "to": target}
