@@ -107,38 +107,24 @@ def test_a_shared_rare_pair_outweighs_shared_common_words() -> None:
 
 
 def test_the_same_article_in_two_feeds_is_one_story_whatever_its_text() -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from aggregator.cluster import plan_clusters
 
-    when = datetime(2026, 11, 20, tzinfo=UTC)
-    wire = Entry(
-        id=1,
-        feed_id=1,
-        entry_key="a",
-        url="https://wire.example/bao-13",
-        title="Bão số 13 vào bờ",
-        summary="Sơ tán 92.000 dân.",
-        published=when,
-    )
-    copy = Entry(
-        id=2,
-        feed_id=2,
-        entry_key="b",
-        url="https://wire.example/bao-13",
-        title="Storm makes landfall",
-        summary="Syndicated copy.",
-        published=when,
-    )
-    other = Entry(
-        id=3,
-        feed_id=2,
-        entry_key="c",
-        url="https://other.example/x",
-        title="Petrol prices fall again",
-        summary="A third cut in a row.",
-        published=when,
-    )
+    def stored(n: int, feed_id: int, url: str, title: str, summary: str) -> Entry:
+        return Entry(
+            id=n,
+            feed_id=feed_id,
+            entry_key=str(n),
+            url=url,
+            title=title,
+            summary=summary,
+            published=datetime(2026, 11, 20, tzinfo=UTC),
+        )
+
+    wire = stored(1, 1, "https://wire.example/bao-13", "Bão số 13 vào bờ", "Sơ tán 92.000 dân.")
+    copy = stored(2, 2, "https://wire.example/bao-13", "Storm makes landfall", "Syndicated.")
+    other = stored(3, 2, "https://other.example/x", "Petrol prices fall again", "A third cut.")
     plan = plan_clusters([wire, copy, other], [], threshold=0.99, window=timedelta(hours=72))
     groups = [set(story.entry_ids) for story in plan.new_stories]
     assert {1, 2} in groups and {3} in groups
