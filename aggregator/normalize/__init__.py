@@ -1,12 +1,14 @@
 """Stage 3, normalize: a :class:`ParsedDocument` becomes clean, comparable :class:`Entry` values.
 
-Order matters and is fixed here: text clean-up, dates, links and identity,
-language and summary, and the HTML sanitizer last (see ``sanitize.py`` for why).
+Order matters and is fixed here: text clean-up, page noise, then the HTML sanitizer,
+the last step that writes HTML (see ``sanitize.py`` for why); the plain text, identity,
+language and summary are read from its output.
 Pure: the clock comes in as ``now``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime
 
@@ -17,9 +19,14 @@ from aggregator.normalize.language import detect_language
 from aggregator.normalize.noise import strip_page_noise
 from aggregator.normalize.sanitize import sanitize_html
 from aggregator.normalize.summary import summarize
-from aggregator.normalize.text import clean_html_text, clean_text, html_to_text
+from aggregator.normalize.text import (
+    clean_html_text,
+    clean_text,
+    html_to_text,
+    sanitized_html_to_text,
+)
 from aggregator.normalize.urls import canonical_url
-from aggregator.parse.text import is_noise_line
+from aggregator.parse.text import has_noise_line, is_noise_line
 
 __all__ = ["feed_metadata", "to_entries"]
 
@@ -66,8 +73,14 @@ def to_entry(
 ) -> Entry | None:
     base = _base_url(item.base_url or feed_url, doc)
     link = canonical_url(item.link, base)
-    content = strip_page_noise(clean_html_text(item.content_html or item.summary_html))
-    text = html_to_text(content)
+    # Sanitize first and read the text off the sanitizer's output: nothing rewrites the
+    # HTML after it, and its regular markup is read without a second parse.
+    markup = clean_html_text(item.content_html or item.summary_html)
+    content_html = sanitize_html(markup, base)
+    text = sanitized_html_to_text(content_html)
+    if has_noise_line(text):  # rare: sanitize again without the page noise
+        content_html = sanitize_html(strip_page_noise(markup), base)
+        text = sanitized_html_to_text(content_html)
     title = clean_text(html_to_text(item.title)) or _title_from_text(text)
     if not title and not link:
         return None
@@ -78,7 +91,6 @@ def to_entry(
     # one description, which is then the content: no need to read it twice).
     own_summary = item.summary_html if item.content_html else ""
     summary_text = html_to_text(clean_html_text(own_summary)) if own_summary else ""
-    summary_source = _without_noise(summary_text or text)
     return Entry(
         entry_key=entry_key(
             guid=guid,
@@ -93,11 +105,10 @@ def to_entry(
         published=published,
         updated=item.updated,
         language=detect_language(f"{title}\n{text}", item.language or doc.language),
-        summary=summarize(summary_source),
+        summary=summarize(_lead(summary_text or text)),
         author=clean_text(item.author),
         tags=tuple(dict.fromkeys(clean_text(t) for t in item.tags if clean_text(t))),
-        # Sanitize last: nothing may rewrite HTML after this line.
-        content_html=sanitize_html(content, base),
+        content_html=content_html,
     )
 
 
@@ -112,9 +123,10 @@ def _base_url(base: str, doc: ParsedDocument) -> str:
     return base
 
 
-def _without_noise(text: str) -> str:
-    """Drop scraped-page leftovers (player clocks, comment labels) before summarizing."""
-    return "\n\n".join(p for p in text.split("\n\n") if not is_noise_line(p))
+def _lead(text: str, paragraphs: int = 3) -> str:
+    """The first paragraphs a summary reads, without scraped-page leftovers."""
+    lead = (p for p in text.split("\n\n") if not is_noise_line(p))
+    return "\n\n".join(itertools.islice(lead, paragraphs))
 
 
 def _title_from_text(text: str, limit: int = 90) -> str:

@@ -2,12 +2,11 @@
 lines, and teaser lists of other articles (a "Tin liên quan:" heading and the list after
 it). The rules are the text articles' (``aggregator.parse.text``), applied to HTML blocks.
 
-Runs before the sanitizer, like every step that rewrites HTML.
+Runs before the sanitizer, like every step that rewrites HTML. It parses the markup,
+so normalization calls it only for entries whose text shows a noise line.
 """
 
 from __future__ import annotations
-
-import re
 
 import lxml.etree
 import lxml.html
@@ -16,16 +15,10 @@ from aggregator.parse.text import TEASER_HEADING, is_noise_line
 
 _BLOCKS = ("p", "div", "li", "span", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b")
 _LISTS = ("ul", "ol")
-# Cheap test on the raw markup first: most entries carry no noise and are not re-serialized.
-_HINTS = re.compile(
-    r"\d:\d\d|bình luận|ý kiến|chia sẻ|comment|liên quan|chuyên mục|xem thêm|đọc thêm"
-    r"|related|more stories|read more|ảnh\s*:|photo|image\s*:",
-    re.IGNORECASE,
-)
 
 
 def strip_page_noise(markup: str) -> str:
-    if not markup or not _HINTS.search(markup):
+    if not markup:
         return markup
     try:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")

@@ -3,56 +3,72 @@
 This must be the last step that touches entry HTML: anything that rewrites HTML
 after it could reintroduce what it removed. Feed content is hostile: no scripts,
 no event handlers, no style attributes (CSS expressions), no forms, frames, SVG or
-MathML. Relative URLs are resolved against the entry's base before the scheme
-check, so an entity-obfuscated ``javascript:`` is judged after decoding.
+MathML. Relative URLs are resolved against the entry's base by the sanitizer itself
+(ammonia parses URLs as browsers do), after character references are decoded, so an
+entity-obfuscated ``javascript:`` is judged as the browser would read it.
+
+The only URL-bearing attributes allowed are ``href`` and ``src``, the two ammonia
+checks: ``cite``, ``srcset``, ``poster``, ``background`` and ``xlink:href`` never pass.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from functools import lru_cache
+
 import nh3
 
 from aggregator.normalize.text import scrub_characters
-from aggregator.normalize.urls import absolute_url, is_safe_url
+from aggregator.normalize.urls import SAFE_SCHEMES
 
+# Block containers (div, section, ...) stay so the text keeps its paragraphs; they carry
+# no attributes.
 ALLOWED_TAGS = frozenset(
-    "a abbr b blockquote br caption cite code dd del dl dt em figcaption figure h1 h2 h3 h4 "
-    "h5 h6 hr i img ins kbd li mark ol p pre q s small strong sub sup table tbody td tfoot th "
-    "thead time tr u ul".split()
+    "a abbr article b blockquote br caption code dd del div dl dt em figcaption figure "
+    "footer h1 h2 h3 h4 h5 h6 header hr i img ins kbd li main mark ol p pre q s section "
+    "small span strong sub sup table tbody td tfoot th thead time tr u ul".split()
 )
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title", "width", "height"},
     "abbr": {"title"},
-    "blockquote": {"cite"},
-    "q": {"cite"},
-    "del": {"cite"},
-    "ins": {"cite"},
     "time": {"datetime"},
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan", "scope"},
 }
-URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+# Their content is dropped with them, not kept as text.
+DROPPED_WITH_CONTENT = frozenset({"script", "style", "template"})
 
 
 def sanitize_html(markup: str, base_url: str = "") -> str:
-    """Safe HTML for our feeds, pages and emails."""
+    """Safe HTML for our feeds, pages and emails, with every URL absolute."""
     if not markup:
         return ""
+    cleaned = _cleaner(base_url).clean(markup)
+    # nh3 decodes character references, a few of them into characters we cannot store,
+    # and decoded combining marks may need composing again.
+    return unicodedata.normalize("NFC", scrub_characters(cleaned)).strip()
 
-    def resolve(tag: str, attribute: str, value: str) -> str | None:
-        if attribute not in URL_ATTRIBUTES:
-            return value
-        url = absolute_url(value, base_url)
-        return url if is_safe_url(url) else None
 
-    cleaned = nh3.clean(
-        markup,
+@lru_cache(maxsize=256)
+def _cleaner(base_url: str) -> nh3.Cleaner:
+    """One reusable sanitizer per base URL (an RSS feed has one base for every entry)."""
+    relative: str | tuple[str, str] = "deny"
+    if base_url.startswith(("http://", "https://")):
+        relative = ("rewrite_with_base", base_url)
+    try:
+        return _build_cleaner(relative)
+    except ValueError:  # a base ammonia cannot parse: relative URLs go, as with none
+        return _build_cleaner("deny")
+
+
+def _build_cleaner(relative: str | tuple[str, str]) -> nh3.Cleaner:
+    return nh3.Cleaner(
         tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=resolve,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=set(SAFE_SCHEMES),
+        url_relative=relative,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
-    # nh3 decodes character references, a few of them into characters we cannot store.
-    return scrub_characters(cleaned).strip()

@@ -20,10 +20,12 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 # C0 controls XML forbids, and invisible characters (zero-width, BOM, soft hyphen).
 # A compiled class, not str.translate with a dict: that looks every character up in Python.
 _DROPPED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Either of the two: one scan finds out whether there is anything to do (usually not).
+_SCRUBBED = re.compile(f"{_SURROGATES.pattern}|{_DROPPED.pattern}")
 _SKIPPED = frozenset({"script", "style", "template"})
 _BLOCKS = frozenset(
     "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote figure figcaption pre tr table section "
-    "article header footer".split()
+    "article header footer main hr dd dt td th caption".split()
 )
 
 
@@ -42,6 +44,8 @@ def scrub_characters(value: str) -> str:
 
     What leaves normalize must be storable (PostgreSQL refuses NUL) and publishable
     (XML 1.0 forbids C0 controls but tab and newlines)."""
+    if not _SCRUBBED.search(value):
+        return value
     return _DROPPED.sub("", _SURROGATES.sub("\ufffd", value))
 
 
@@ -83,6 +87,25 @@ def html_to_text(markup: str) -> str:
     text = clean_html_text("".join(parts))
     blocks = (_SPACES.sub(" ", block).strip() for block in text.split("\n"))
     return "\n\n".join(block for block in blocks if block)
+
+
+# In our sanitizer's output every "<" starts a tag and every ">" inside a tag is escaped.
+_ANY_TAG = re.compile(r"<[^>]*>")
+_BLOCK_TAG = re.compile(rf"</?(?:{'|'.join(sorted(_BLOCKS))})(?=[\s/>])[^>]*>")
+_BLOCK_BREAK = "\x00"  # scrubbed from every text, so free to mark block boundaries
+
+
+def sanitized_html_to_text(markup: str) -> str:
+    """:func:`html_to_text` for the sanitizer's own output, with regexes, not a parser.
+
+    Only for ``sanitize_html`` output: there, no comment, script or stray "<" is left and
+    attributes are quoted with ">" escaped, so a tag is exactly ``<[^>]*>``. About ten
+    times cheaper than a parse; the hot path of normalization.
+    """
+    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(_BLOCK_BREAK, markup)))
+    # str.split() collapses white space in C, where a regex would match every space.
+    blocks = (" ".join(block.split()) for block in text.split(_BLOCK_BREAK))
+    return unicodedata.normalize("NFC", "\n\n".join(block for block in blocks if block))
 
 
 def _text_parts_lxml(markup: str) -> list[str] | None:

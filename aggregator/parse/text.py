@@ -3,7 +3,7 @@
 Layout of such files: the title on the first line, then the body, with dates inside
 the text (``date 2026-02-21``, ``21/02/2026 11:04``) and leftover page noise: video
 player remnants (``0:00 / 0:00``), the title repeated, comment-box labels. The
-noise rules live in :data:`NOISE_LINES`, one pattern per quirk.
+noise rules live in ``_NOISE_RULES``, one pattern per quirk.
 """
 
 from __future__ import annotations
@@ -14,23 +14,23 @@ import unicodedata
 
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 
-NOISE_LINES = (
-    re.compile(r"^\d{1,2}:\d{2}(\s*/\s*\d{1,2}:\d{2})?$"),  # video player clock
+_NOISE_RULES = (
+    r"\d{1,2}:\d{2}(\s*/\s*\d{1,2}:\d{2})?",  # video player clock
     # comment-box labels, with or without a count: "Bình luận (0)", "Bình luận bài viết (3)"
-    re.compile(
-        r"^(bình luận( bài viết)?|gửi bình luận|ý kiến của bạn|chia sẻ|comments?)"
-        r"\s*(\(\d+\))?\s*:?$",
-        re.I,
-    ),
+    r"(bình luận( bài viết)?|gửi bình luận|ý kiến của bạn|chia sẻ|comments?)\s*(\(\d+\))?\s*:?",
     # a photo credit on a line of its own: "Ảnh: Trà My", "Photo: Reuters"
-    re.compile(r"^(ảnh|nguồn ảnh|photo|photos|image)\s*:\s*\S.{0,60}$", re.I),
+    r"(ảnh|nguồn ảnh|photo|photos|image)\s*:\s*\S.{0,60}",
 )
 # The heading of a list of other articles; the short headline lines after it go too.
-TEASER_HEADING = re.compile(
-    r"^(tin liên quan|tin cùng chuyên mục|bài liên quan|xem thêm|đọc thêm|related"
-    r"( stories| articles)?|more stories|read more)\s*:?$",
-    re.I,
+_TEASER_RULE = (
+    r"(tin liên quan|tin cùng chuyên mục|bài liên quan|xem thêm|đọc thêm|related"
+    r"( stories| articles)?|more stories|read more)\s*:?"
 )
+TEASER_HEADING = re.compile(f"^{_TEASER_RULE}$", re.I)
+_ANY_NOISE = "|".join(f"(?:{rule})" for rule in (*_NOISE_RULES, _TEASER_RULE))
+NOISE_LINE = re.compile(f"^(?:{_ANY_NOISE})$", re.I)
+# No rule matches a longer line: longer lines skip the regex.
+_NOISE_MAX_CHARS = 100
 HEADLINE_LENGTH = 120
 DATE_LINE = re.compile(r"^date\s+(\S+)$", re.I)
 # First date-like run inside the text: 21/02/2026 11:04, 21-2-2026, 2026-02-21T11:04.
@@ -56,7 +56,12 @@ def decode_text(content: bytes) -> str:
 
 def is_noise_line(line: str) -> bool:
     line = line.strip()
-    return TEASER_HEADING.match(line) is not None or any(p.match(line) for p in NOISE_LINES)
+    return len(line) <= _NOISE_MAX_CHARS and NOISE_LINE.match(line) is not None
+
+
+def has_noise_line(text: str) -> bool:
+    """Whether any line of ``text`` is page noise."""
+    return any(is_noise_line(line) for line in text.splitlines())
 
 
 def is_headline_like(line: str) -> bool:
