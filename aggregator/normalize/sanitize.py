@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from typing import Literal
 
 import nh3
 
@@ -53,16 +54,17 @@ def sanitize_html(markup: str, base_url: str = "") -> str:
 @lru_cache(maxsize=256)
 def _cleaner(base_url: str) -> nh3.Cleaner:
     """One reusable sanitizer per base URL (an RSS feed has one base for every entry)."""
-    relative: str | tuple[str, str] = "deny"
     if base_url.startswith(("http://", "https://")):
-        relative = ("rewrite_with_base", base_url)
-    try:
-        return _build_cleaner(relative)
-    except ValueError:  # a base ammonia cannot parse: relative URLs go, as with none
-        return _build_cleaner("deny")
+        try:
+            return _build_cleaner(("rewrite_with_base", base_url))
+        except ValueError:  # a base ammonia cannot parse: relative URLs go, as with none
+            pass
+    return _build_cleaner("deny")
 
 
-def _build_cleaner(relative: str | tuple[str, str]) -> nh3.Cleaner:
+def _build_cleaner(
+    relative: Literal["deny"] | tuple[Literal["rewrite_with_base"], str],
+) -> nh3.Cleaner:
     return nh3.Cleaner(
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(DROPPED_WITH_CONTENT),
