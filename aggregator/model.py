@@ -109,6 +109,8 @@ class ParsedDocument:
     warnings: tuple[str, ...] = ()
     # The feed's own polling hint in seconds (RSS ttl, sy:updatePeriod/updateFrequency).
     refresh_hint: int | None = None
+    # The character encoding the text was read in; a guessed one is also in ``warnings``.
+    encoding: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

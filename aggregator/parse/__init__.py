@@ -7,9 +7,11 @@ module. Parsing is pure: no network, no clock.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, RawDocument
-from aggregator.parse import fast, feed, html, jsonfeed, text
+from aggregator.parse import charset, fast, feed, html, jsonfeed, text
 from aggregator.parse.sandbox import ParseLimits, sandbox
 
 __all__ = ["ParseLimits", "detect_format", "parse_document"]
@@ -23,6 +25,8 @@ def detect_format(raw: RawDocument) -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         # UTF-16 with its BOM: sniff the characters, not bytes interleaved with zeros.
         head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    elif utf16 := charset.utf16_without_bom(head):
+        head = head.decode(utf16, errors="ignore").encode("utf-8")
     head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     content_type = raw.content_type.split(";")[0].strip().lower()
     # What the body says wins over the Content-Type header, which is often wrong (feeds
@@ -72,4 +76,15 @@ def parse_document(
     document = fast.parse_fast(raw)
     if document is not None:
         return document
+    # Only now, on the slow path, check whether the bytes are in the encoding they
+    # declare (or UTF-8); a guessed encoding is recorded on the document.
+    repaired = fast.reencoded(raw)
+    if repaired is None:
+        return _tolerant(raw, limits)
+    raw, encoding, warning = repaired
+    document = fast.parse_fast(raw) or _tolerant(raw, limits)
+    return replace(document, encoding=encoding, warnings=(*document.warnings, warning))
+
+
+def _tolerant(raw: RawDocument, limits: ParseLimits | None) -> ParsedDocument:
     return sandbox(limits).parse(raw) if limits else feed.parse_xml_feed(raw)

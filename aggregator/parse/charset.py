@@ -168,6 +168,13 @@ def detect(content: bytes) -> str:
     return max(qualified, key=lambda pair: pair[0])[1] if qualified else WESTERN
 
 
+def guessed(encoding: str, declared: str = "") -> str:
+    """The warning a document carries when its encoding was guessed."""
+    if declared:
+        return f"declared {declared}, but the bytes are not {declared}; read as {encoding}"
+    return f"no character encoding declared; read as {encoding}"
+
+
 def detect_and_decode(content: bytes) -> tuple[str, str]:
     """The text and the encoding :func:`detect` chose; composed to NFC."""
     encoding = detect(content)

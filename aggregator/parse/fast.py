@@ -12,6 +12,7 @@ adapter hands them: text as text, HTML as HTML, dates as the feed wrote them.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html import escape
 from typing import Any
 from urllib.parse import urljoin
@@ -20,6 +21,7 @@ import lxml.etree as etree
 
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 from aggregator.normalize.dates import parse_date
+from aggregator.parse import charset
 from aggregator.parse.hints import refresh_hint
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -44,8 +46,25 @@ def _parser() -> etree.XMLParser:
 
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
-_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?\?>")
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*?\?>")
+
+
+def xml_encoding(raw: RawDocument) -> str:
+    """The encoding RFC 7303 gives the document (unchecked): a byte-order mark (or
+    UTF-16 without one, XML appendix F); the HTTP charset; the XML declaration; UTF-8."""
+    return (
+        charset.bom_encoding(raw.content)
+        or charset.utf16_without_bom(raw.content)
+        or charset.http_charset(raw.content_type)
+        or charset.xml_declared_encoding(raw.content)
+        or "utf-8"
+    )
+
+
+def _as_utf8(text: str) -> bytes:
+    """``text`` as UTF-8 under a matching declaration, since libxml2 only reads that."""
+    body = _DECLARATION.sub("", text, count=1).encode("utf-8")
+    return b'<?xml version="1.0" encoding="utf-8"?>' + body
 
 
 def xml_bytes(raw: RawDocument) -> bytes | None:
@@ -54,19 +73,44 @@ def xml_bytes(raw: RawDocument) -> bytes | None:
     A byte-order mark wins; then the charset of the HTTP Content-Type, which takes
     precedence over the XML declaration (the server knows what it sent; a CMS often
     copies a template's declaration); then the declaration; then UTF-8. When the HTTP
-    charset decides, the text is re-encoded as UTF-8 under a matching declaration,
-    since libxml2 only reads the declaration. None: undecodable, let feedparser try.
+    charset decides, or the text is UTF-16 without a BOM, it is re-encoded as UTF-8.
+    None: undecodable as declared (see :func:`reencoded`).
     """
     content = raw.content
-    charset = _CHARSET.search(raw.content_type)
-    if content.startswith(_BOMS) or not charset:
+    if content.startswith(_BOMS):
         return content
-    try:
-        text = content.decode(charset.group(1))
-    except (LookupError, UnicodeDecodeError):
+    # Both checks are a few bytes' work on an ordinary feed: no extra pass over it.
+    encoding = charset.utf16_without_bom(content)
+    declared = charset.http_charset(raw.content_type)
+    if not encoding and not declared:
+        return content
+    encoding = encoding or charset.lookup(declared) or ""
+    if not encoding:
         return None
-    body = _DECLARATION.sub(b"", text.encode("utf-8"), count=1)
-    return b'<?xml version="1.0" encoding="utf-8"?>' + body
+    try:
+        return _as_utf8(charset.decode(content, encoding, "strict"))
+    except UnicodeDecodeError:
+        return None
+
+
+def reencoded(raw: RawDocument) -> tuple[RawDocument, str, str] | None:
+    """When the encoding RFC 7303 gives cannot read the bytes (none declared and not
+    UTF-8, or a plainly wrong declaration): (the document re-encoded as UTF-8 from the
+    guessed encoding, that encoding, a warning). None when the declaration holds, so a
+    document that is ill-formed for other reasons goes on unchanged. feedparser in
+    this place sets ``bozo`` and tries UTF-8 and windows-1252, which is mojibake for
+    Vietnamese; it does not guess further without chardet."""
+    content = raw.content
+    if content.startswith(_BOMS) or charset.utf16_without_bom(content):
+        return None
+    declared = charset.http_charset(raw.content_type) or charset.xml_declared_encoding(content)
+    encoding = charset.lookup(declared or "utf-8")
+    if encoding is not None and charset.decodes(content, encoding):
+        return None
+    text, guess = charset.detect_and_decode(content)
+    mime = raw.content_type.split(";")[0].strip() or "application/xml"
+    fixed = replace(raw, content=_as_utf8(text), content_type=f"{mime}; charset=utf-8")
+    return fixed, guess, charset.guessed(guess, declared)
 
 
 def parse_fast(raw: RawDocument) -> ParsedDocument | None:
@@ -80,13 +124,16 @@ def parse_fast(raw: RawDocument) -> ParsedDocument | None:
         return None
     if root is None or not isinstance(root.tag, str):
         return None
+    document: ParsedDocument | None = None
     if root.tag == "rss" and root.get("version", "").startswith("2."):
-        return _rss2(root)
-    if root.tag == f"{{{ATOM}}}feed":
-        return _atom(root, raw.url)
-    if root.tag == f"{{{RDF}}}RDF" and root.find(f"{{{RSS1}}}channel") is not None:
-        return _rss1(root)
-    return None
+        document = _rss2(root)
+    elif root.tag == f"{{{ATOM}}}feed":
+        document = _atom(root, raw.url)
+    elif root.tag == f"{{{RDF}}}RDF" and root.find(f"{{{RSS1}}}channel") is not None:
+        document = _rss1(root)
+    if document is None:
+        return None
+    return replace(document, encoding=charset.lookup(xml_encoding(raw)) or xml_encoding(raw))
 
 
 # -- helpers ----------------------------------------------------------------------------

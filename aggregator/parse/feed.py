@@ -80,6 +80,7 @@ def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
         entries=tuple(_to_entry(item, raw.url) for item in result.entries),
         warnings=warnings,
         refresh_hint=_refresh_hint(channel),
+        encoding=_str(result.get("encoding")),
     )
 
 

@@ -16,35 +16,51 @@ import lxml.html
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.parse import charset
 
-_CHARSET = re.compile(r"charset\s*=\s*([\w\"'.:-]+)", re.IGNORECASE)
 _XML_PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>")
 _CHROME = ("script", "style", "nav", "aside", "footer", "header", "form", "noscript", "iframe")
 
 
-def load_html(content: bytes, content_type: str = "") -> Any:
-    """An lxml document, decoded with the HTTP charset, else UTF-8 when the bytes are
-    valid UTF-8, else what the page's own <meta charset> says (lxml's default would
-    read a page without one as Latin-1 and turn Vietnamese into mojibake)."""
-    charset = _CHARSET.search(content_type)
-    text: str | None = None
-    if charset:
+def decode_html(content: bytes, content_type: str = "") -> tuple[str, str, str]:
+    """(text, encoding, a warning when the encoding was guessed). A BOM first; then the
+    HTTP charset; then UTF-8 when the bytes are valid UTF-8; then the page's own <meta
+    charset>; then :func:`aggregator.parse.charset.detect` (lxml's default would read a
+    page without a declaration as Latin-1 and turn Vietnamese into mojibake). A declared
+    encoding that cannot read the bytes (UTF-8 declared, windows-1258 sent) is a wrong
+    declaration, and the guess replaces it too."""
+    declared = ""
+    encoding = charset.bom_encoding(content) or charset.utf16_without_bom(content)
+    if not encoding:
+        declared = charset.http_charset(content_type)
+        encoding = (charset.lookup(declared) or "") if declared else ""
+    if not encoding:
         try:
-            text = content.decode(charset.group(1).strip("\"'"), errors="replace")
-        except LookupError:
-            text = None
-    if text is None:
-        try:
-            text = content.decode("utf-8")
+            return content.decode("utf-8"), "utf-8", ""
         except UnicodeDecodeError:
-            return lxml.html.document_fromstring(content)
+            pass
+        declared = charset.meta_charset(content)
+        encoding = (charset.lookup(declared) or "") if declared else ""
+    if encoding and charset.decodes(content, encoding):
+        return charset.decode(content, encoding), encoding, ""
+    text, encoding = charset.detect_and_decode(content)
+    return text, encoding, charset.guessed(encoding, declared)
+
+
+def load_html(content: bytes, content_type: str = "") -> Any:
+    """An lxml document of the page, decoded as :func:`decode_html` says."""
+    return _load(decode_html(content, content_type)[0])
+
+
+def _load(text: str) -> Any:
     # lxml refuses str input that still declares an encoding in an XML prolog.
     return lxml.html.document_fromstring(_XML_PROLOG.sub("", text, count=1))
 
 
 def parse_html_page(raw: RawDocument) -> ParsedDocument:
+    text, encoding, warning = decode_html(raw.content, raw.content_type)
     try:
-        doc = load_html(raw.content, raw.content_type)
+        doc = _load(text)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise ParseError(f"{raw.url}: unreadable HTML ({exc})") from None
 
@@ -89,5 +105,11 @@ def parse_html_page(raw: RawDocument) -> ParsedDocument:
         base_url=raw.url,
     )
     return ParsedDocument(
-        format="html", title=title, site_url=raw.url, language=language, entries=(entry,)
+        format="html",
+        title=title,
+        site_url=raw.url,
+        language=language,
+        entries=(entry,),
+        encoding=encoding,
+        warnings=(warning,) if warning else (),
     )

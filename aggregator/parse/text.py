@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.parse import charset
 
 _NOISE_RULES = (
     r"\d{1,2}:\d{2}(\s*/\s*\d{1,2}:\d{2})?",  # video player clock
@@ -44,14 +45,23 @@ DATE_IN_TEXT = re.compile(
 
 
 def decode_text(content: bytes) -> str:
-    """UTF-8 (with or without BOM), else windows-1258, the legacy Vietnamese code page; NFC."""
+    """The text of a file, composed to NFC; see :func:`decode_text_as`."""
+    return decode_text_as(content)[0]
+
+
+def decode_text_as(content: bytes) -> tuple[str, str]:
+    """(text, encoding): UTF-8 (with or without BOM), else the encoding
+    :func:`aggregator.parse.charset.detect` guesses (windows-1258, VISCII, windows-1252,
+    UTF-16). Composed to NFC: windows-1258 spells most tones as combining marks, and the
+    noise rules and the title comparison below are written in precomposed letters."""
     try:
-        decoded = content.decode("utf-8-sig")
+        # ASCII in UTF-16 is valid UTF-8 with NULs in between: rule that out first.
+        if charset.utf16_without_bom(content):
+            raise UnicodeDecodeError("utf-8", content, 0, 1, "UTF-16 without a BOM")
+        decoded, encoding = content.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
-        decoded = content.decode("cp1258", errors="replace")
-    # windows-1258 spells most tones as combining marks; the noise rules and the title
-    # comparison below are written in precomposed (NFC) letters.
-    return unicodedata.normalize("NFC", decoded)
+        decoded, encoding = charset.detect_and_decode(content)
+    return unicodedata.normalize("NFC", decoded), encoding
 
 
 def is_noise_line(line: str) -> bool:
@@ -71,7 +81,8 @@ def is_headline_like(line: str) -> bool:
 
 
 def parse_text_article(raw: RawDocument) -> ParsedDocument:
-    lines = [line.strip() for line in decode_text(raw.content).splitlines()]
+    text, encoding = decode_text_as(raw.content)
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     title = lines[0] if lines else ""
     published = ""
@@ -98,4 +109,8 @@ def parse_text_article(raw: RawDocument) -> ParsedDocument:
         published_text=published,
         base_url=raw.url,
     )
-    return ParsedDocument(format="text", title=title, entries=(entry,))
+    # A text file declares nothing: anything but UTF-8 was a guess, and says so.
+    warnings = () if encoding == "utf-8" else (charset.guessed(encoding),)
+    return ParsedDocument(
+        format="text", title=title, entries=(entry,), encoding=encoding, warnings=warnings
+    )
