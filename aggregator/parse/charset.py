@@ -106,9 +106,11 @@ def meta_charset(content: bytes) -> str:
 
 def utf16_without_bom(content: bytes) -> str:
     """``utf-16-le`` or ``utf-16-be`` when the start is UTF-16 text without a BOM."""
-    head = content[:4096]
-    if len(head) < 8 or b"\x00" not in head[:4]:
+    if b"\x00" not in content[:4]:
         return ""  # the cheap exit every ordinary document takes
+    head = content[:4096]
+    if len(head) < 8:
+        return ""
     head = head[: len(head) // 2 * 2]
     pairs = len(head) // 2
     even, odd = head[0::2].count(0), head[1::2].count(0)

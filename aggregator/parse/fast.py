@@ -133,7 +133,8 @@ def parse_fast(raw: RawDocument) -> ParsedDocument | None:
         document = _rss1(root)
     if document is None:
         return None
-    return replace(document, encoding=charset.lookup(xml_encoding(raw)) or xml_encoding(raw))
+    encoding = xml_encoding(raw)
+    return replace(document, encoding=charset.lookup(encoding) or encoding)
 
 
 # -- helpers ----------------------------------------------------------------------------
