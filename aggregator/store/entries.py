@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
 
 from aggregator.model import ClusterPlan, Entry, Story
 from aggregator.store.database import Database
-from aggregator.store.schema import entries, feeds, stories
+from aggregator.store.schema import entries, feeds, stories, tombstones
 
 _CHANGING = ("url", "title", "author", "updated_at", "summary", "content_html", "tags")
 
@@ -42,6 +43,19 @@ def row_to_entry(row: Any) -> Entry:
     )
 
 
+def _changed(row: Any, entry: Entry) -> bool:
+    """Whether the feed's version differs from the stored one in anything an edit changes."""
+    return (
+        row.content_html != entry.content_html
+        or row.title != entry.title
+        or row.summary != entry.summary
+        or row.url != entry.url
+        or row.author != entry.author
+        or row.updated_at != entry.updated
+        or list(row.tags or ()) != list(entry.tags)
+    )
+
+
 def _entry_values(entry: Entry) -> dict[str, Any]:
     return {
         "url": entry.url,
@@ -56,6 +70,85 @@ def _entry_values(entry: Entry) -> dict[str, Any]:
     }
 
 
+_COLUMNS = (
+    "feed_id",
+    "entry_key",
+    "url",
+    "title",
+    "author",
+    "published_at",
+    "updated_at",
+    "first_seen_at",
+    "language",
+    "summary",
+    "content_html",
+    "tags",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Driver:
+    """What a dialect's driver wants, worked out once per dialect.
+
+    The insert of new entries goes straight to the driver's ``executemany``: SQLAlchemy's
+    per-row statement machinery cost more than SQLite itself (see ``bench/store.py``).
+    Values still pass through the columns' own bind processors, so a row written here
+    is byte for byte what SQLAlchemy would write (timestamps as SQLite stores them,
+    tags as JSON) and every query reading it back stays right, on either backend.
+    """
+
+    insert_sql: str
+    stamp: Callable[[datetime | None], Any]
+    tags: Callable[[list[str]], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@cache
+def _driver(dialect: Dialect) -> _Driver:
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    insert_sql = (
+        f"INSERT INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
+    )
+    stamp = entries.c.published_at.type.dialect_impl(dialect).bind_processor(dialect)
+    tags = entries.c.tags.type.dialect_impl(dialect).bind_processor(dialect)
+    return _Driver(insert_sql, stamp or _identity, tags or _identity)
+
+
+# Built once: a statement built per call costs SQLAlchemy a coercion per IN value and a
+# fresh cache key, more than SQLite takes to run it (bench/store.py).
+_BURIED = select(tombstones.c.entry_key).where(
+    tombstones.c.feed_id == bindparam("feed_id"),
+    tombstones.c.entry_key.in_(bindparam("keys", expanding=True)),
+)
+_TOUCH = (
+    update(tombstones)
+    .where(
+        tombstones.c.feed_id == bindparam("feed_id"),
+        tombstones.c.entry_key.in_(bindparam("keys", expanding=True)),
+    )
+    .values(last_listed_at=bindparam("now"))
+)
+# Only the columns an edit can change (plus the id): never published_at, first_seen_at
+# or story_id, which an edit must not touch.
+_KNOWN = select(entries.c.id, entries.c.entry_key, *(entries.c[k] for k in _CHANGING)).where(
+    entries.c.feed_id == bindparam("feed_id"),
+    entries.c.entry_key.in_(bindparam("keys", expanding=True)),
+)
+_IDS = select(entries.c.id, entries.c.entry_key).where(
+    entries.c.feed_id == bindparam("feed_id"),
+    entries.c.entry_key.in_(bindparam("keys", expanding=True)),
+)
+_MOVED = select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
+    entries.c.feed_id == bindparam("feed_id"),
+    entries.c.url.in_(bindparam("urls", expanding=True)),
+    entries.c.entry_key.not_in(bindparam("keys", expanding=True)),
+)
+_TITLE = select(feeds.c.title).where(feeds.c.id == bindparam("feed_id"))
+
+
 class EntryQueries:
     db: Database
 
@@ -66,45 +159,83 @@ class EntryQueries:
         edited article does not come back as new in a digest; its ``updated_at``
         marks the edit. An entry whose guid changed while its link and content did
         not is the same article under a new identity: it is re-keyed, not duplicated.
+        An entry retention pruned (a tombstone) is neither new nor stored again; its
+        tombstone notes that the feed still lists it.
         """
         if not batch:
             return []
-        keys = [e.entry_key for e in batch]
         with self.db.write() as conn:
+            keys = [e.entry_key for e in batch]
+            buried = self._touch_tombstones(conn, feed_id, keys, now)
+            if buried:
+                batch = [e for e in batch if e.entry_key not in buried]
+                keys = [e.entry_key for e in batch]
+                if not batch:
+                    return []
             known = {
-                r.entry_key: r
-                for r in conn.execute(
-                    select(entries).where(
-                        entries.c.feed_id == feed_id, entries.c.entry_key.in_(keys)
-                    )
-                )
+                row.entry_key: row
+                for row in conn.execute(_KNOWN, {"feed_id": feed_id, "keys": keys})
             }
             fresh: list[dict[str, Any]] = []
             for entry in batch:
-                values = _entry_values(entry)
                 row = known.get(entry.entry_key)
                 if row is None:
-                    values.update(feed_id=feed_id, entry_key=entry.entry_key, first_seen_at=now)
-                    fresh.append(values)
-                elif any(getattr(row, k) != values[k] for k in _CHANGING):
+                    fresh.append({"entry_key": entry.entry_key, "url": entry.url, "entry": entry})
+                elif _changed(row, entry):
+                    values = _entry_values(entry)
                     values.pop("published_at")  # the original date stays; feeds re-date edits
                     if values["updated_at"] is None or values["updated_at"] == row.updated_at:
                         values["updated_at"] = now  # edited without saying so: mark it
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
-            fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
+            if fresh:
+                fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
             if not fresh:
                 return []
-            # One multi-row INSERT ... RETURNING per feed, not a statement per entry.
-            inserted = conn.execute(
-                insert(entries).returning(entries.c.id, entries.c.entry_key), fresh
-            ).all()
-            title = conn.execute(select(feeds.c.title).where(feeds.c.id == feed_id)).scalar_one()
-        ids = {row.entry_key: row.id for row in inserted}
+            driver = _driver(conn.dialect)
+            seen = driver.stamp(now)
+            rows = []
+            for item in fresh:
+                e: Entry = item["entry"]
+                rows.append(
+                    (
+                        feed_id,
+                        e.entry_key,
+                        e.url,
+                        e.title,
+                        e.author,
+                        driver.stamp(e.published),
+                        None if e.updated is None else driver.stamp(e.updated),
+                        seen,
+                        e.language,
+                        e.summary,
+                        e.content_html,
+                        driver.tags(list(e.tags)),
+                    )
+                )
+            # One transaction and one executemany per feed, not a statement per entry;
+            # the ids come back in one query (executemany cannot return rows).
+            conn.exec_driver_sql(driver.insert_sql, rows)
+            fresh_keys = [item["entry_key"] for item in fresh]
+            ids = {
+                row.entry_key: row.id
+                for row in conn.execute(_IDS, {"feed_id": feed_id, "keys": fresh_keys})
+            }
+            title = conn.execute(_TITLE, {"feed_id": feed_id}).scalar_one()
         return [
             replace(e, id=ids[e.entry_key], feed_id=feed_id, first_seen_at=now, feed_title=title)
             for e in batch
             if e.entry_key in ids
         ]
+
+    @staticmethod
+    def _touch_tombstones(
+        conn: Connection, feed_id: int, keys: Sequence[str], now: datetime
+    ) -> set[str]:
+        """The keys among ``keys`` that retention pruned; the feed lists them still, as of now."""
+        buried = set(conn.execute(_BURIED, {"feed_id": feed_id, "keys": keys}).scalars())
+        if buried:
+            conn.execute(_TOUCH, {"feed_id": feed_id, "keys": list(buried), "now": now})
+        return buried
 
     @staticmethod
     def _rekey_moved_guids(
@@ -113,34 +244,34 @@ class EntryQueries:
         """Unknown keys whose link and content match a stored entry: same article, new guid.
 
         The stored entry takes the new key (so the next fetch matches it directly);
-        what is left is truly new.
+        what is left is truly new. ``fresh`` holds ``entry_key``, ``url`` and either the
+        ``entry`` or its column values (``title``, ``content_html``).
         """
-        by_url = {values["url"]: values for values in fresh if values["url"]}
+        by_url = {item["url"]: item for item in fresh if item["url"]}
         if not by_url:
             return fresh
         rows = conn.execute(
-            select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
-                entries.c.feed_id == feed_id,
-                entries.c.url.in_(list(by_url)),
-                entries.c.entry_key.not_in(keys),
-            )
+            _MOVED, {"feed_id": feed_id, "urls": list(by_url), "keys": list(keys)}
         ).all()
         moved: set[str] = set()
         for row in rows:
-            values = by_url.get(row.url)
-            if values is None or values["entry_key"] in moved:
+            item = by_url.get(row.url)
+            if item is None or item["entry_key"] in moved:
                 continue
-            same = (row.content_html == values["content_html"] and row.content_html) or (
-                not values["content_html"] and row.title == values["title"]
+            entry = item.get("entry")
+            title = entry.title if entry is not None else item["title"]
+            content = entry.content_html if entry is not None else item["content_html"]
+            same = (row.content_html == content and row.content_html) or (
+                not content and row.title == title
             )
             if same:
                 conn.execute(
                     update(entries)
                     .where(entries.c.id == row.id)
-                    .values(entry_key=values["entry_key"])
+                    .values(entry_key=item["entry_key"])
                 )
-                moved.add(values["entry_key"])
-        return [values for values in fresh if values["entry_key"] not in moved]
+                moved.add(item["entry_key"])
+        return [item for item in fresh if item["entry_key"] not in moved]
 
     def known_urls(self, feed_id: int, urls: Sequence[str]) -> set[str]:
         """Which of ``urls`` are already the link of an entry of this feed."""
