@@ -8,11 +8,31 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
-from aggregator.model import ClusterPlan, Entry, Story
+from aggregator.model import ClusterPlan, DeliveryState, Entry, PruneReport, Story
 from aggregator.store.database import Database
-from aggregator.store.schema import entries, feeds, stories, tombstones
+from aggregator.store.schema import (
+    UTCDateTime,
+    deliveries,
+    digest_issues,
+    entries,
+    feeds,
+    stories,
+    tombstones,
+)
 
 _CHANGING = ("url", "title", "author", "updated_at", "summary", "content_html", "tags")
 
@@ -120,33 +140,33 @@ def _driver(dialect: Dialect) -> _Driver:
 # Built once: a statement built per call costs SQLAlchemy a coercion per IN value and a
 # fresh cache key, more than SQLite takes to run it (bench/store.py).
 _BURIED = select(tombstones.c.entry_key).where(
-    tombstones.c.feed_id == bindparam("feed_id"),
+    tombstones.c.feed_id == bindparam("feed"),
     tombstones.c.entry_key.in_(bindparam("keys", expanding=True)),
 )
 _TOUCH = (
     update(tombstones)
     .where(
-        tombstones.c.feed_id == bindparam("feed_id"),
+        tombstones.c.feed_id == bindparam("feed"),
         tombstones.c.entry_key.in_(bindparam("keys", expanding=True)),
     )
-    .values(last_listed_at=bindparam("now"))
+    .values(last_listed_at=bindparam("listed"))
 )
 # Only the columns an edit can change (plus the id): never published_at, first_seen_at
 # or story_id, which an edit must not touch.
 _KNOWN = select(entries.c.id, entries.c.entry_key, *(entries.c[k] for k in _CHANGING)).where(
-    entries.c.feed_id == bindparam("feed_id"),
+    entries.c.feed_id == bindparam("feed"),
     entries.c.entry_key.in_(bindparam("keys", expanding=True)),
 )
 _IDS = select(entries.c.id, entries.c.entry_key).where(
-    entries.c.feed_id == bindparam("feed_id"),
+    entries.c.feed_id == bindparam("feed"),
     entries.c.entry_key.in_(bindparam("keys", expanding=True)),
 )
 _MOVED = select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
-    entries.c.feed_id == bindparam("feed_id"),
+    entries.c.feed_id == bindparam("feed"),
     entries.c.url.in_(bindparam("urls", expanding=True)),
     entries.c.entry_key.not_in(bindparam("keys", expanding=True)),
 )
-_TITLE = select(feeds.c.title).where(feeds.c.id == bindparam("feed_id"))
+_TITLE = select(feeds.c.title).where(feeds.c.id == bindparam("feed"))
 
 
 class EntryQueries:
@@ -173,8 +193,7 @@ class EntryQueries:
                 if not batch:
                     return []
             known = {
-                row.entry_key: row
-                for row in conn.execute(_KNOWN, {"feed_id": feed_id, "keys": keys})
+                row.entry_key: row for row in conn.execute(_KNOWN, {"feed": feed_id, "keys": keys})
             }
             fresh: list[dict[str, Any]] = []
             for entry in batch:
@@ -218,9 +237,9 @@ class EntryQueries:
             fresh_keys = [item["entry_key"] for item in fresh]
             ids = {
                 row.entry_key: row.id
-                for row in conn.execute(_IDS, {"feed_id": feed_id, "keys": fresh_keys})
+                for row in conn.execute(_IDS, {"feed": feed_id, "keys": fresh_keys})
             }
-            title = conn.execute(_TITLE, {"feed_id": feed_id}).scalar_one()
+            title = conn.execute(_TITLE, {"feed": feed_id}).scalar_one()
         return [
             replace(e, id=ids[e.entry_key], feed_id=feed_id, first_seen_at=now, feed_title=title)
             for e in batch
@@ -232,9 +251,9 @@ class EntryQueries:
         conn: Connection, feed_id: int, keys: Sequence[str], now: datetime
     ) -> set[str]:
         """The keys among ``keys`` that retention pruned; the feed lists them still, as of now."""
-        buried = set(conn.execute(_BURIED, {"feed_id": feed_id, "keys": keys}).scalars())
+        buried = set(conn.execute(_BURIED, {"feed": feed_id, "keys": keys}).scalars())
         if buried:
-            conn.execute(_TOUCH, {"feed_id": feed_id, "keys": list(buried), "now": now})
+            conn.execute(_TOUCH, {"feed": feed_id, "keys": list(buried), "listed": now})
         return buried
 
     @staticmethod
@@ -251,7 +270,7 @@ class EntryQueries:
         if not by_url:
             return fresh
         rows = conn.execute(
-            _MOVED, {"feed_id": feed_id, "urls": list(by_url), "keys": list(keys)}
+            _MOVED, {"feed": feed_id, "urls": list(by_url), "keys": list(keys)}
         ).all()
         moved: set[str] = set()
         for row in rows:
@@ -273,13 +292,99 @@ class EntryQueries:
                 moved.add(item["entry_key"])
         return [item for item in fresh if item["entry_key"] not in moved]
 
-    def known_urls(self, feed_id: int, urls: Sequence[str]) -> set[str]:
-        """Which of ``urls`` are already the link of an entry of this feed."""
+    def prune_entries(
+        self, *, now: datetime, older_than: datetime | None, tombstones_before: datetime
+    ) -> PruneReport:
+        """Retention, in one transaction: old entries become tombstones, empty stories go.
+
+        An entry is old when it was *first seen* before ``older_than`` (our own clock,
+        as Miniflux counts from when it stored an entry: a feed's published dates can be
+        missing, clamped or years old). ``None`` keeps every entry. An old entry is kept
+        while a digest issue references it: its story is named in an issue created at or
+        after ``older_than``, or in an issue with a delivery still pending or sending.
+        Issues are frozen snapshots and never need the rows to render, so this is not
+        about the email: it keeps a story that was just mailed whole on the web and for
+        clustering for as long as the issue itself is recent.
+
+        Each pruned entry leaves a tombstone (see :meth:`upsert_entries`). Stories left
+        without entries are deleted (those emptied by a removed feed too). Tombstones
+        whose item no fetch has listed since ``tombstones_before`` are deleted: the feed
+        dropped the item, so if it ever lists it again it is news again.
+        """
+        with self.db.write() as conn:
+            expired = conn.execute(
+                delete(tombstones).where(tombstones.c.last_listed_at < tombstones_before)
+            ).rowcount
+            if older_than is None:
+                return PruneReport(tombstones_expired=int(expired))
+            kept = self._stories_in_recent_issues(conn, older_than)
+            old = entries.c.first_seen_at < older_than
+            if kept:
+                old = old & (entries.c.story_id.is_(None) | entries.c.story_id.not_in(kept))
+            stamp = literal(now, UTCDateTime())
+            conn.execute(
+                insert(tombstones).from_select(
+                    ["feed_id", "entry_key", "url", "pruned_at", "last_listed_at"],
+                    select(entries.c.feed_id, entries.c.entry_key, entries.c.url, stamp, stamp)
+                    .where(old)
+                    # Cannot happen while upsert skips tombstoned keys; cheap to be sure.
+                    .where(
+                        ~exists().where(
+                            tombstones.c.feed_id == entries.c.feed_id,
+                            tombstones.c.entry_key == entries.c.entry_key,
+                        )
+                    ),
+                )
+            )
+            pruned = conn.execute(delete(entries).where(old)).rowcount
+            empty = conn.execute(
+                delete(stories).where(~exists().where(entries.c.story_id == stories.c.id))
+            ).rowcount
+        return PruneReport(entries=int(pruned), stories=int(empty), tombstones_expired=int(expired))
+
+    @staticmethod
+    def _stories_in_recent_issues(conn: Connection, since: datetime) -> list[int]:
+        in_flight = select(deliveries.c.issue_id).where(
+            deliveries.c.state.in_([DeliveryState.PENDING.value, DeliveryState.SENDING.value])
+        )
+        contents = conn.execute(
+            select(digest_issues.c.content).where(
+                (digest_issues.c.created_at >= since) | digest_issues.c.id.in_(in_flight)
+            )
+        ).scalars()
+        return sorted({story["story_id"] for content in contents for story in content["stories"]})
+
+    def known_urls(self, feed_id: int, urls: Sequence[str], *, now: datetime) -> set[str]:
+        """Which of ``urls`` are the link of an entry of this feed, or of one pruned.
+
+        A page source asks before fetching articles: a pruned article its index page
+        still links to is not fetched again, and its tombstone notes it is still listed.
+        """
         if not urls:
             return set()
-        query = select(entries.c.url).where(entries.c.feed_id == feed_id, entries.c.url.in_(urls))
         with self.db.read() as conn:
-            return {row.url for row in conn.execute(query)}
+            stored = set(
+                conn.execute(
+                    select(entries.c.url).where(
+                        entries.c.feed_id == feed_id, entries.c.url.in_(urls)
+                    )
+                ).scalars()
+            )
+            buried = set(
+                conn.execute(
+                    select(tombstones.c.url).where(
+                        tombstones.c.feed_id == feed_id, tombstones.c.url.in_(urls)
+                    )
+                ).scalars()
+            )
+        if buried:
+            with self.db.write() as conn:
+                conn.execute(
+                    update(tombstones)
+                    .where(tombstones.c.feed_id == feed_id, tombstones.c.url.in_(buried))
+                    .values(last_listed_at=now)
+                )
+        return stored | buried
 
     def list_entries(self, *, limit: int = 50, feed_id: int | None = None) -> list[Entry]:
         query = _entry_select().order_by(entries.c.published_at.desc(), entries.c.id.desc())
