@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -33,8 +33,6 @@ from aggregator.store.schema import (
     stories,
     tombstones,
 )
-
-_CHANGING = ("url", "title", "author", "updated_at", "summary", "content_html", "tags")
 
 
 def _entry_select() -> Select[Any]:
@@ -110,16 +108,23 @@ _COLUMNS = (
 class _Driver:
     """What a dialect's driver wants, worked out once per dialect.
 
-    The insert of new entries goes straight to the driver's ``executemany``: SQLAlchemy's
-    per-row statement machinery cost more than SQLite itself (see ``bench/store.py``).
-    Values still pass through the columns' own bind processors, so a row written here
-    is byte for byte what SQLAlchemy would write (timestamps as SQLite stores them,
-    tags as JSON) and every query reading it back stays right, on either backend.
+    The queries every upsert runs go straight to the driver, the insert of new entries
+    as one ``executemany``: SQLAlchemy's per-statement and per-row machinery cost more
+    than SQLite itself (see ``bench/store.py``). Values still pass through the columns'
+    own bind and result processors, so a row written here is byte for byte what
+    SQLAlchemy would write (timestamps as SQLite stores them, tags as JSON) and reads
+    back the same, on either backend. The SQL holds placeholders only, never values.
     """
 
+    mark: str
     insert_sql: str
     stamp: Callable[[datetime | None], Any]
     tags: Callable[[list[str]], Any]
+    read_stamp: Callable[[Any], datetime | None]
+    read_tags: Callable[[Any], list[str] | None]
+
+    def marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
 
 
 def _identity(value: Any) -> Any:
@@ -132,17 +137,34 @@ def _driver(dialect: Dialect) -> _Driver:
     insert_sql = (
         f"INSERT INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
     )
-    stamp = entries.c.published_at.type.dialect_impl(dialect).bind_processor(dialect)
-    tags = entries.c.tags.type.dialect_impl(dialect).bind_processor(dialect)
-    return _Driver(insert_sql, stamp or _identity, tags or _identity)
+    stamp = entries.c.published_at.type.dialect_impl(dialect)
+    tags = entries.c.tags.type.dialect_impl(dialect)
+    return _Driver(
+        mark,
+        insert_sql,
+        stamp.bind_processor(dialect) or _identity,
+        tags.bind_processor(dialect) or _identity,
+        stamp.result_processor(dialect, None) or _identity,
+        tags.result_processor(dialect, None) or _identity,
+    )
 
 
-# Built once: a statement built per call costs SQLAlchemy a coercion per IN value and a
-# fresh cache key, more than SQLite takes to run it (bench/store.py).
-_BURIED = select(tombstones.c.entry_key).where(
-    tombstones.c.feed_id == bindparam("feed"),
-    tombstones.c.entry_key.in_(bindparam("keys", expanding=True)),
-)
+class _Known(NamedTuple):
+    """A stored entry, as much of it as an edit can change (plus its id)."""
+
+    id: int
+    entry_key: str
+    url: str
+    title: str
+    author: str
+    updated_at: datetime | None
+    summary: str
+    content_html: str
+    tags: list[str] | None
+
+
+# Built once: a statement built per call costs SQLAlchemy a coercion per value and a
+# fresh cache key. (The queries run on every upsert are plain driver SQL; see _Driver.)
 _TOUCH = (
     update(tombstones)
     .where(
@@ -151,22 +173,6 @@ _TOUCH = (
     )
     .values(last_listed_at=bindparam("listed"))
 )
-# Only the columns an edit can change (plus the id): never published_at, first_seen_at
-# or story_id, which an edit must not touch.
-_KNOWN = select(entries.c.id, entries.c.entry_key, *(entries.c[k] for k in _CHANGING)).where(
-    entries.c.feed_id == bindparam("feed"),
-    entries.c.entry_key.in_(bindparam("keys", expanding=True)),
-)
-_IDS = select(entries.c.id, entries.c.entry_key).where(
-    entries.c.feed_id == bindparam("feed"),
-    entries.c.entry_key.in_(bindparam("keys", expanding=True)),
-)
-_MOVED = select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
-    entries.c.feed_id == bindparam("feed"),
-    entries.c.url.in_(bindparam("urls", expanding=True)),
-    entries.c.entry_key.not_in(bindparam("keys", expanding=True)),
-)
-_TITLE = select(feeds.c.title).where(feeds.c.id == bindparam("feed"))
 
 
 class EntryQueries:
@@ -192,9 +198,7 @@ class EntryQueries:
                 keys = [e.entry_key for e in batch]
                 if not batch:
                     return []
-            known = {
-                row.entry_key: row for row in conn.execute(_KNOWN, {"feed": feed_id, "keys": keys})
-            }
+            known = self._known(conn, feed_id, keys)
             fresh: list[dict[str, Any]] = []
             for entry in batch:
                 row = known.get(entry.entry_key)
@@ -235,11 +239,15 @@ class EntryQueries:
             # the ids come back in one query (executemany cannot return rows).
             conn.exec_driver_sql(driver.insert_sql, rows)
             fresh_keys = [item["entry_key"] for item in fresh]
-            ids = {
-                row.entry_key: row.id
-                for row in conn.execute(_IDS, {"feed": feed_id, "keys": fresh_keys})
-            }
-            title = conn.execute(_TITLE, {"feed": feed_id}).scalar_one()
+            inserted = conn.exec_driver_sql(
+                "SELECT entries.id, entries.entry_key, feeds.title FROM entries"
+                " JOIN feeds ON feeds.id = entries.feed_id"
+                f" WHERE entries.feed_id = {driver.mark}"
+                f" AND entries.entry_key IN ({driver.marks(len(fresh_keys))})",
+                (feed_id, *fresh_keys),
+            ).all()
+        ids = {entry_key: entry_id for entry_id, entry_key, _ in inserted}
+        title = inserted[0][2] if inserted else ""
         return [
             replace(e, id=ids[e.entry_key], feed_id=feed_id, first_seen_at=now, feed_title=title)
             for e in batch
@@ -247,11 +255,38 @@ class EntryQueries:
         ]
 
     @staticmethod
+    def _known(conn: Connection, feed_id: int, keys: Sequence[str]) -> dict[str, _Known]:
+        """The stored versions of ``keys``: only the columns an edit can change, never
+        published_at, first_seen_at or story_id, which an edit must not touch."""
+        driver = _driver(conn.dialect)
+        rows = conn.exec_driver_sql(
+            "SELECT id, entry_key, url, title, author, updated_at, summary, content_html, tags"
+            f" FROM entries WHERE feed_id = {driver.mark}"
+            f" AND entry_key IN ({driver.marks(len(keys))})",
+            (feed_id, *keys),
+        )
+        read_stamp, read_tags = driver.read_stamp, driver.read_tags
+        return {
+            key: _Known(
+                ident, key, url, title, author, read_stamp(at), summary, html, read_tags(tags)
+            )
+            for ident, key, url, title, author, at, summary, html, tags in rows
+        }
+
+    @staticmethod
     def _touch_tombstones(
         conn: Connection, feed_id: int, keys: Sequence[str], now: datetime
     ) -> set[str]:
         """The keys among ``keys`` that retention pruned; the feed lists them still, as of now."""
-        buried = set(conn.execute(_BURIED, {"feed": feed_id, "keys": keys}).scalars())
+        driver = _driver(conn.dialect)
+        buried = {
+            key
+            for (key,) in conn.exec_driver_sql(
+                f"SELECT entry_key FROM tombstones WHERE feed_id = {driver.mark}"
+                f" AND entry_key IN ({driver.marks(len(keys))})",
+                (feed_id, *keys),
+            )
+        }
         if buried:
             conn.execute(_TOUCH, {"feed": feed_id, "keys": list(buried), "listed": now})
         return buried
@@ -269,8 +304,12 @@ class EntryQueries:
         by_url = {item["url"]: item for item in fresh if item["url"]}
         if not by_url:
             return fresh
-        rows = conn.execute(
-            _MOVED, {"feed": feed_id, "urls": list(by_url), "keys": list(keys)}
+        driver = _driver(conn.dialect)
+        rows = conn.exec_driver_sql(
+            "SELECT id, url, title, content_html FROM entries"
+            f" WHERE feed_id = {driver.mark} AND url IN ({driver.marks(len(by_url))})"
+            f" AND entry_key NOT IN ({driver.marks(len(keys))})",
+            (feed_id, *by_url, *keys),
         ).all()
         moved: set[str] = set()
         for row in rows:
