@@ -31,8 +31,9 @@ during the run, so absolute figures are low; compare the ratios),
     previous          0.713     16,823  1.00x
     upsert_entries    0.341     35,239  2.09x
 
-Reading: in a quieter run of the same code the new pass reached 10,000 entries/s against
-6,600-7,700 for the previous code; on this loaded machine it is 8,600. What is left is
+Reading: in a quieter run (load about 1.6), an earlier step of this work (commit 2a5c9f7,
+more SQLAlchemy per batch than now) stored new entries at 10,027 entries/s against 7,676
+for the previous code; on this loaded machine the current code does 8,600. What is left is
 mostly SQLite's own work: under cProfile, of 2.0 s for the new pass, COMMIT (writing the
 WAL, and a checkpoint every 1,000 pages) takes 0.8 s and the executemany 0.3 s; Python is
 down to building the rows and the returned entries (``dataclasses.replace``, 0.2 s).
