@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -131,8 +130,18 @@ def _identity(value: Any) -> Any:
     return value
 
 
-@cache
+_DRIVERS: dict[tuple[str, str], _Driver] = {}
+
+
 def _driver(dialect: Dialect) -> _Driver:
+    # Keyed by backend and driver, not by the dialect object: every engine has its own.
+    key = (dialect.name, dialect.driver)
+    if key not in _DRIVERS:
+        _DRIVERS[key] = _new_driver(dialect)
+    return _DRIVERS[key]
+
+
+def _new_driver(dialect: Dialect) -> _Driver:
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     insert_sql = (
         f"INSERT INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
