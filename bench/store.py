@@ -52,13 +52,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from aggregator.model import Entry, RawDocument
 from aggregator.normalize import to_entries
 from aggregator.parse import parse_document
 from aggregator.store import Store, open_store
-from aggregator.store.entries import EntryQueries
 from aggregator.store.schema import entries, feeds
 from bench._table import print_table
 from bench.corpus import generate_corpus
@@ -106,8 +105,7 @@ def previous_upsert(
                 if values["updated_at"] is None or values["updated_at"] == row.updated_at:
                     values["updated_at"] = now
                 conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
-        # The guid re-keying query ran on every batch with new entries; it is the same here.
-        fresh = EntryQueries._rekey_moved_guids(conn, feed_id, keys, fresh)  # noqa: SLF001
+        fresh = _previous_rekey(conn, feed_id, keys, fresh)
         if not fresh:
             return []
         inserted = conn.execute(
@@ -120,6 +118,36 @@ def previous_upsert(
         for e in batch
         if e.entry_key in ids
     ]
+
+
+def _previous_rekey(
+    conn: Connection, feed_id: int, keys: Sequence[str], fresh: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The guid re-keying of the previous implementation, as it was."""
+    by_url = {values["url"]: values for values in fresh if values["url"]}
+    if not by_url:
+        return fresh
+    rows = conn.execute(
+        select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
+            entries.c.feed_id == feed_id,
+            entries.c.url.in_(list(by_url)),
+            entries.c.entry_key.not_in(keys),
+        )
+    ).all()
+    moved: set[str] = set()
+    for row in rows:
+        values = by_url.get(row.url)
+        if values is None or values["entry_key"] in moved:
+            continue
+        same = (row.content_html == values["content_html"] and row.content_html) or (
+            not values["content_html"] and row.title == values["title"]
+        )
+        if same:
+            conn.execute(
+                update(entries).where(entries.c.id == row.id).values(entry_key=values["entry_key"])
+            )
+            moved.add(values["entry_key"])
+    return [values for values in fresh if values["entry_key"] not in moved]
 
 
 def current_upsert(

@@ -208,11 +208,11 @@ class EntryQueries:
                 if not batch:
                     return []
             known = self._known(conn, feed_id, keys)
-            fresh: list[dict[str, Any]] = []
+            fresh: list[Entry] = []
             for entry in batch:
                 row = known.get(entry.entry_key)
                 if row is None:
-                    fresh.append({"entry_key": entry.entry_key, "url": entry.url, "entry": entry})
+                    fresh.append(entry)
                 elif _changed(row, entry):
                     values = _entry_values(entry)
                     values.pop("published_at")  # the original date stays; feeds re-date edits
@@ -226,8 +226,7 @@ class EntryQueries:
             driver = _driver(conn.dialect)
             seen = driver.stamp(now)
             rows = []
-            for item in fresh:
-                e: Entry = item["entry"]
+            for e in fresh:
                 rows.append(
                     (
                         feed_id,
@@ -247,7 +246,7 @@ class EntryQueries:
             # One transaction and one executemany per feed, not a statement per entry;
             # the ids come back in one query (executemany cannot return rows).
             conn.exec_driver_sql(driver.insert_sql, rows)
-            fresh_keys = [item["entry_key"] for item in fresh]
+            fresh_keys = [e.entry_key for e in fresh]
             inserted = conn.exec_driver_sql(
                 "SELECT entries.id, entries.entry_key, feeds.title FROM entries"
                 " JOIN feeds ON feeds.id = entries.feed_id"
@@ -302,15 +301,14 @@ class EntryQueries:
 
     @staticmethod
     def _rekey_moved_guids(
-        conn: Connection, feed_id: int, keys: Sequence[str], fresh: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+        conn: Connection, feed_id: int, keys: Sequence[str], fresh: list[Entry]
+    ) -> list[Entry]:
         """Unknown keys whose link and content match a stored entry: same article, new guid.
 
         The stored entry takes the new key (so the next fetch matches it directly);
-        what is left is truly new. ``fresh`` holds ``entry_key``, ``url`` and either the
-        ``entry`` or its column values (``title``, ``content_html``).
+        what is left is truly new.
         """
-        by_url = {item["url"]: item for item in fresh if item["url"]}
+        by_url = {entry.url: entry for entry in fresh if entry.url}
         if not by_url:
             return fresh
         driver = _driver(conn.dialect)
@@ -322,23 +320,18 @@ class EntryQueries:
         ).all()
         moved: set[str] = set()
         for row in rows:
-            item = by_url.get(row.url)
-            if item is None or item["entry_key"] in moved:
+            entry = by_url.get(row.url)
+            if entry is None or entry.entry_key in moved:
                 continue
-            entry = item.get("entry")
-            title = entry.title if entry is not None else item["title"]
-            content = entry.content_html if entry is not None else item["content_html"]
-            same = (row.content_html == content and row.content_html) or (
-                not content and row.title == title
+            same = (row.content_html == entry.content_html and row.content_html) or (
+                not entry.content_html and row.title == entry.title
             )
             if same:
                 conn.execute(
-                    update(entries)
-                    .where(entries.c.id == row.id)
-                    .values(entry_key=item["entry_key"])
+                    update(entries).where(entries.c.id == row.id).values(entry_key=entry.entry_key)
                 )
-                moved.add(item["entry_key"])
-        return [item for item in fresh if item["entry_key"] not in moved]
+                moved.add(entry.entry_key)
+        return [entry for entry in fresh if entry.entry_key not in moved]
 
     def prune_entries(
         self, *, now: datetime, older_than: datetime | None, tombstones_before: datetime
