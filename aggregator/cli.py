@@ -360,6 +360,27 @@ def ingest(app: App, paths: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    help="Keep entries first seen in the last N days (default: [storage] retention_days).",
+)
+@pass_app
+def prune(app: App, days: int | None) -> None:
+    """Delete entries past the retention now; each leaves a tombstone."""
+    report = pipeline.prune_entries(app.store, app.settings, now=utcnow(), days=days)
+    kept = days or app.settings.storage.retention_days
+    expired = f"{report.tombstones_expired} tombstones expired"
+    if not kept:
+        click.echo(f"retention is off ([storage] retention_days = 0): no entry pruned, {expired}")
+        return
+    click.echo(
+        f"{report.entries} entries first seen over {kept} days ago pruned (tombstoned), "
+        f"{report.stories} empty stories deleted, {expired}"
+    )
+
+
 # -- reading -----------------------------------------------------------------------
 
 

@@ -43,6 +43,21 @@ class StorageSettings:
             "or postgresql+psycopg://user@host/db."
         ),
     )
+    retention_days: int = field(
+        default=0,
+        metadata=_help(
+            "Days an entry is kept after it was first seen; 0 keeps every entry. Pruned "
+            "entries leave a tombstone, so an item its feed still lists is not new again. "
+            "Entries in a digest issue from the last retention_days are kept with it."
+        ),
+    )
+    tombstone_days: int = field(
+        default=30,
+        metadata=_help(
+            "Days a tombstone outlives the last fetch that listed its item; an item "
+            "listed again after that is new again."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,6 +510,9 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
     ):
         if getattr(settings.fetch, name) < 1:
             raise fail(f"fetch.{name}", f"fetch.{name} must be at least 1")
+    for name in ("retention_days", "tombstone_days"):
+        if getattr(settings.storage, name) < 0:
+            raise fail(f"storage.{name}", f"storage.{name} must be 0 or more")
     if settings.fetch.timeout <= 0:
         raise fail("fetch.timeout", "fetch.timeout must be positive")
     if settings.parse.timeout <= 0 or settings.parse.memory_mb < 128:

@@ -252,3 +252,13 @@ class FetchOutcome:
     seen_entries: int = 0
     not_modified: bool = False
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneReport:
+    """What one retention pass removed: entries (each now a tombstone), empty stories,
+    and tombstones whose item their feed stopped listing long enough ago."""
+
+    entries: int = 0
+    stories: int = 0
+    tombstones_expired: int = 0

@@ -4,6 +4,7 @@
 * :func:`refresh_feeds`: sources -> parse -> normalize -> store, for due (or all) feeds
 * :func:`ingest_paths`: the same from files and folders given on the command line
 * :func:`cluster_new_entries`: store -> cluster -> store
+* :func:`prune_entries`: retention: old entries -> tombstones
 * :func:`run_due_digests`: store -> digest -> store (frozen issue + pending deliveries)
 * :func:`deliver_pending`: store -> publish.email -> deliver -> store (ledger)
 
@@ -42,6 +43,7 @@ from aggregator.model import (
     Feed,
     FetchOutcome,
     ParsedDocument,
+    PruneReport,
     RawDocument,
 )
 from aggregator.publish.email import build_message, format_created, render_issue
@@ -148,7 +150,7 @@ async def refresh_page(
         await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
         return FetchOutcome(feed=feed, not_modified=True)
     links = pages.find_article_links(raw.content, raw.url, raw.content_type)
-    known = await asyncio.to_thread(store.known_urls, feed.id, links)
+    known = await asyncio.to_thread(store.known_urls, feed.id, links, now=now)
     fresh = [url for url in links if url not in known][:ARTICLES_PER_PASS]
     polite = asyncio.Semaphore(settings.fetch.per_host)
 
@@ -313,6 +315,32 @@ def cluster_new_entries(store: Store, settings: Settings, *, now: datetime) -> i
     )
     store.apply_cluster_plan(plan, now=now)
     return len(new)
+
+
+# -- retention ---------------------------------------------------------------------
+
+
+def prune_entries(
+    store: Store, settings: Settings, *, now: datetime, days: int | None = None
+) -> PruneReport:
+    """Retention: entries first seen more than ``days`` (default ``[storage]
+    retention_days``; 0 keeps every entry) ago become tombstones; tombstones of items no
+    fetch listed for ``tombstone_days`` expire."""
+    days = settings.storage.retention_days if days is None else days
+    report = store.prune_entries(
+        now=now,
+        older_than=now - timedelta(days=days) if days > 0 else None,
+        tombstones_before=now - timedelta(days=settings.storage.tombstone_days),
+    )
+    log.info(
+        "Pruned",
+        extra={
+            "entries": report.entries,
+            "stories": report.stories,
+            "tombstones_expired": report.tombstones_expired,
+        },
+    )
+    return report
 
 
 # -- digests -----------------------------------------------------------------------

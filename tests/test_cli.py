@@ -238,3 +238,15 @@ def test_a_broken_opml_file_is_one_error_naming_the_line(workdir: Path) -> None:
     assert out.strip() == f"error: {workdir / 'broken.opml'}: {expected}"
     _, listing = run(workdir, "feeds", "list", "--json")
     assert "a.example" not in listing  # nothing half-imported
+
+
+def test_prune_prints_one_summary_line(workdir: Path) -> None:
+    run(workdir, "fetch")
+    code, out = run(workdir, "prune")
+    assert code == 0 and out.startswith("retention is off")
+    code, out = run(workdir, "prune", "--days", "3")
+    assert code == 0 and out.startswith("0 entries first seen over 3 days ago pruned")
+    _, out = run(workdir, "entries", "list", "--limit", "100", "--json")
+    assert len(json.loads(out)) == 48  # all first seen just now
+    code, out = run(workdir, "prune", "--days", "0")
+    assert code != 0

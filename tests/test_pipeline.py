@@ -13,6 +13,7 @@ import pytest
 from aggregator import pipeline
 from aggregator.config import Settings
 from aggregator.errors import DeliveryError
+from aggregator.model import RawDocument
 from aggregator.pipeline import sync_config
 from aggregator.store import Store, open_store
 from bench.feed_server import FeedServer
@@ -175,4 +176,43 @@ def test_ingest_adds_articles_under_their_folder(
     feeds = {f.url.rsplit("/", 1)[-1]: f for f in store.list_feeds()}
     assert "articles" in feeds and "windows1258_feed.xml" in feeds
     assert store.due_feeds(now, include_not_due=True) == []
+    store.close()
+
+
+def _rss(*items: str) -> RawDocument:
+    body = "".join(
+        f"<item><guid>https://n.example/{i}</guid><link>https://n.example/{i}</link>"
+        f"<title>Item {i}</title><pubDate>Mon, 02 Nov 2026 08:00:00 +0000</pubDate>"
+        f"<description>Text of item {i}.</description></item>"
+        for i in items
+    )
+    xml = f'<?xml version="1.0"?><rss version="2.0"><channel><title>N</title>{body}</channel></rss>'
+    return RawDocument(
+        url="https://n.example/feed", content=xml.encode(), content_type="application/rss+xml"
+    )
+
+
+def test_pruned_items_stay_old_until_their_tombstone_expires(
+    make_settings: Callable[..., Settings], database_url: str, now: datetime
+) -> None:
+    settings = make_settings(database_url=database_url)
+    settings = replace(
+        settings, storage=replace(settings.storage, retention_days=5, tombstone_days=30)
+    )
+    store = opened(settings, now)
+    feed, _ = store.add_feed("https://n.example/feed", now=now)
+
+    def fetch(day: int, *items: str) -> int:
+        return pipeline.store_document(
+            store, feed, _rss(*items), settings, now + timedelta(days=day)
+        ).new_entries
+
+    assert fetch(0, "a", "b") == 2
+    report = pipeline.prune_entries(store, settings, now=now + timedelta(days=10))
+    assert report.entries == 2 and store.count_entries() == 0
+    assert fetch(11, "a", "b") == 0  # still listed: not new
+    assert fetch(40, "b") == 0  # "a" has left the feed; "b" is listed still
+    pipeline.prune_entries(store, settings, now=now + timedelta(days=45))
+    assert fetch(46, "a", "b") == 1  # "a" came back after its tombstone expired: new
+    assert [e.title for e in store.list_entries()] == ["Item a"]
     store.close()

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
-from aggregator.model import ClusterPlan, Entry, Story
+from aggregator.model import ClusterPlan, DeliveryState, Entry, PruneReport, Story
 from aggregator.store.database import Database
-from aggregator.store.schema import entries, feeds, stories
-
-_CHANGING = ("url", "title", "author", "updated_at", "summary", "content_html", "tags")
+from aggregator.store.schema import (
+    UTCDateTime,
+    deliveries,
+    digest_issues,
+    entries,
+    feeds,
+    stories,
+    tombstones,
+)
 
 
 def _entry_select() -> Select[Any]:
@@ -42,6 +60,19 @@ def row_to_entry(row: Any) -> Entry:
     )
 
 
+def _changed(row: Any, entry: Entry) -> bool:
+    """Whether the feed's version differs from the stored one in anything an edit changes."""
+    return (
+        row.content_html != entry.content_html
+        or row.title != entry.title
+        or row.summary != entry.summary
+        or row.url != entry.url
+        or row.author != entry.author
+        or row.updated_at != entry.updated
+        or list(row.tags or ()) != list(entry.tags)
+    )
+
+
 def _entry_values(entry: Entry) -> dict[str, Any]:
     return {
         "url": entry.url,
@@ -56,6 +87,103 @@ def _entry_values(entry: Entry) -> dict[str, Any]:
     }
 
 
+_COLUMNS = (
+    "feed_id",
+    "entry_key",
+    "url",
+    "title",
+    "author",
+    "published_at",
+    "updated_at",
+    "first_seen_at",
+    "language",
+    "summary",
+    "content_html",
+    "tags",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Driver:
+    """What a dialect's driver wants, worked out once per dialect.
+
+    The queries every upsert runs go straight to the driver, the insert of new entries
+    as one ``executemany``: SQLAlchemy's per-statement and per-row machinery cost more
+    than SQLite itself (see ``bench/store.py``). Values still pass through the columns'
+    own bind and result processors, so a row written here is byte for byte what
+    SQLAlchemy would write (timestamps as SQLite stores them, tags as JSON) and reads
+    back the same, on either backend. The SQL holds placeholders only, never values.
+    """
+
+    mark: str
+    insert_sql: str
+    stamp: Callable[[datetime | None], Any]
+    tags: Callable[[list[str]], Any]
+    read_stamp: Callable[[Any], datetime | None]
+    read_tags: Callable[[Any], list[str] | None]
+
+    def marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_DRIVERS: dict[tuple[str, str], _Driver] = {}
+
+
+def _driver(dialect: Dialect) -> _Driver:
+    # Keyed by backend and driver, not by the dialect object: every engine has its own.
+    key = (dialect.name, dialect.driver)
+    if key not in _DRIVERS:
+        _DRIVERS[key] = _new_driver(dialect)
+    return _DRIVERS[key]
+
+
+def _new_driver(dialect: Dialect) -> _Driver:
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    insert_sql = (
+        f"INSERT INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
+    )
+    stamp = entries.c.published_at.type.dialect_impl(dialect)
+    tags = entries.c.tags.type.dialect_impl(dialect)
+    return _Driver(
+        mark,
+        insert_sql,
+        stamp.bind_processor(dialect) or _identity,
+        tags.bind_processor(dialect) or _identity,
+        stamp.result_processor(dialect, None) or _identity,
+        tags.result_processor(dialect, None) or _identity,
+    )
+
+
+class _Known(NamedTuple):
+    """A stored entry, as much of it as an edit can change (plus its id)."""
+
+    id: int
+    entry_key: str
+    url: str
+    title: str
+    author: str
+    updated_at: datetime | None
+    summary: str
+    content_html: str
+    tags: list[str] | None
+
+
+# Built once: a statement built per call costs SQLAlchemy a coercion per value and a
+# fresh cache key. (The queries run on every upsert are plain driver SQL; see _Driver.)
+_TOUCH = (
+    update(tombstones)
+    .where(
+        tombstones.c.feed_id == bindparam("feed"),
+        tombstones.c.entry_key.in_(bindparam("keys", expanding=True)),
+    )
+    .values(last_listed_at=bindparam("listed"))
+)
+
+
 class EntryQueries:
     db: Database
 
@@ -66,40 +194,68 @@ class EntryQueries:
         edited article does not come back as new in a digest; its ``updated_at``
         marks the edit. An entry whose guid changed while its link and content did
         not is the same article under a new identity: it is re-keyed, not duplicated.
+        An entry retention pruned (a tombstone) is neither new nor stored again; its
+        tombstone notes that the feed still lists it.
         """
         if not batch:
             return []
-        keys = [e.entry_key for e in batch]
         with self.db.write() as conn:
-            known = {
-                r.entry_key: r
-                for r in conn.execute(
-                    select(entries).where(
-                        entries.c.feed_id == feed_id, entries.c.entry_key.in_(keys)
-                    )
-                )
-            }
-            fresh: list[dict[str, Any]] = []
+            keys = [e.entry_key for e in batch]
+            buried = self._touch_tombstones(conn, feed_id, keys, now)
+            if buried:
+                batch = [e for e in batch if e.entry_key not in buried]
+                keys = [e.entry_key for e in batch]
+                if not batch:
+                    return []
+            known = self._known(conn, feed_id, keys)
+            fresh: list[Entry] = []
             for entry in batch:
-                values = _entry_values(entry)
                 row = known.get(entry.entry_key)
                 if row is None:
-                    values.update(feed_id=feed_id, entry_key=entry.entry_key, first_seen_at=now)
-                    fresh.append(values)
-                elif any(getattr(row, k) != values[k] for k in _CHANGING):
+                    fresh.append(entry)
+                elif _changed(row, entry):
+                    values = _entry_values(entry)
                     values.pop("published_at")  # the original date stays; feeds re-date edits
                     if values["updated_at"] is None or values["updated_at"] == row.updated_at:
                         values["updated_at"] = now  # edited without saying so: mark it
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
-            fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
+            if fresh:
+                fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
             if not fresh:
                 return []
-            # One multi-row INSERT ... RETURNING per feed, not a statement per entry.
-            inserted = conn.execute(
-                insert(entries).returning(entries.c.id, entries.c.entry_key), fresh
+            driver = _driver(conn.dialect)
+            seen = driver.stamp(now)
+            rows = []
+            for e in fresh:
+                rows.append(
+                    (
+                        feed_id,
+                        e.entry_key,
+                        e.url,
+                        e.title,
+                        e.author,
+                        driver.stamp(e.published),
+                        None if e.updated is None else driver.stamp(e.updated),
+                        seen,
+                        e.language,
+                        e.summary,
+                        e.content_html,
+                        driver.tags(list(e.tags)),
+                    )
+                )
+            # One transaction and one executemany per feed, not a statement per entry;
+            # the ids come back in one query (executemany cannot return rows).
+            conn.exec_driver_sql(driver.insert_sql, rows)
+            fresh_keys = [e.entry_key for e in fresh]
+            inserted = conn.exec_driver_sql(
+                "SELECT entries.id, entries.entry_key, feeds.title FROM entries"
+                " JOIN feeds ON feeds.id = entries.feed_id"
+                f" WHERE entries.feed_id = {driver.mark}"
+                f" AND entries.entry_key IN ({driver.marks(len(fresh_keys))})",
+                (feed_id, *fresh_keys),
             ).all()
-            title = conn.execute(select(feeds.c.title).where(feeds.c.id == feed_id)).scalar_one()
-        ids = {row.entry_key: row.id for row in inserted}
+        ids = {entry_key: entry_id for entry_id, entry_key, _ in inserted}
+        title = inserted[0][2] if inserted else ""
         return [
             replace(e, id=ids[e.entry_key], feed_id=feed_id, first_seen_at=now, feed_title=title)
             for e in batch
@@ -107,48 +263,169 @@ class EntryQueries:
         ]
 
     @staticmethod
+    def _known(conn: Connection, feed_id: int, keys: Sequence[str]) -> dict[str, _Known]:
+        """The stored versions of ``keys``: only the columns an edit can change, never
+        published_at, first_seen_at or story_id, which an edit must not touch."""
+        driver = _driver(conn.dialect)
+        rows = conn.exec_driver_sql(
+            "SELECT id, entry_key, url, title, author, updated_at, summary, content_html, tags"
+            f" FROM entries WHERE feed_id = {driver.mark}"
+            f" AND entry_key IN ({driver.marks(len(keys))})",
+            (feed_id, *keys),
+        )
+        read_stamp, read_tags = driver.read_stamp, driver.read_tags
+        return {
+            key: _Known(
+                ident, key, url, title, author, read_stamp(at), summary, html, read_tags(tags)
+            )
+            for ident, key, url, title, author, at, summary, html, tags in rows
+        }
+
+    @staticmethod
+    def _touch_tombstones(
+        conn: Connection, feed_id: int, keys: Sequence[str], now: datetime
+    ) -> set[str]:
+        """The keys among ``keys`` that retention pruned; the feed lists them still, as of now."""
+        driver = _driver(conn.dialect)
+        buried = {
+            key
+            for (key,) in conn.exec_driver_sql(
+                f"SELECT entry_key FROM tombstones WHERE feed_id = {driver.mark}"
+                f" AND entry_key IN ({driver.marks(len(keys))})",
+                (feed_id, *keys),
+            )
+        }
+        if buried:
+            conn.execute(_TOUCH, {"feed": feed_id, "keys": list(buried), "listed": now})
+        return buried
+
+    @staticmethod
     def _rekey_moved_guids(
-        conn: Connection, feed_id: int, keys: Sequence[str], fresh: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+        conn: Connection, feed_id: int, keys: Sequence[str], fresh: list[Entry]
+    ) -> list[Entry]:
         """Unknown keys whose link and content match a stored entry: same article, new guid.
 
         The stored entry takes the new key (so the next fetch matches it directly);
         what is left is truly new.
         """
-        by_url = {values["url"]: values for values in fresh if values["url"]}
+        by_url = {entry.url: entry for entry in fresh if entry.url}
         if not by_url:
             return fresh
-        rows = conn.execute(
-            select(entries.c.id, entries.c.url, entries.c.title, entries.c.content_html).where(
-                entries.c.feed_id == feed_id,
-                entries.c.url.in_(list(by_url)),
-                entries.c.entry_key.not_in(keys),
-            )
+        driver = _driver(conn.dialect)
+        rows = conn.exec_driver_sql(
+            "SELECT id, url, title, content_html FROM entries"
+            f" WHERE feed_id = {driver.mark} AND url IN ({driver.marks(len(by_url))})"
+            f" AND entry_key NOT IN ({driver.marks(len(keys))})",
+            (feed_id, *by_url, *keys),
         ).all()
         moved: set[str] = set()
         for row in rows:
-            values = by_url.get(row.url)
-            if values is None or values["entry_key"] in moved:
+            entry = by_url.get(row.url)
+            if entry is None or entry.entry_key in moved:
                 continue
-            same = (row.content_html == values["content_html"] and row.content_html) or (
-                not values["content_html"] and row.title == values["title"]
+            same = (row.content_html == entry.content_html and row.content_html) or (
+                not entry.content_html and row.title == entry.title
             )
             if same:
                 conn.execute(
-                    update(entries)
-                    .where(entries.c.id == row.id)
-                    .values(entry_key=values["entry_key"])
+                    update(entries).where(entries.c.id == row.id).values(entry_key=entry.entry_key)
                 )
-                moved.add(values["entry_key"])
-        return [values for values in fresh if values["entry_key"] not in moved]
+                moved.add(entry.entry_key)
+        return [entry for entry in fresh if entry.entry_key not in moved]
 
-    def known_urls(self, feed_id: int, urls: Sequence[str]) -> set[str]:
-        """Which of ``urls`` are already the link of an entry of this feed."""
+    def prune_entries(
+        self, *, now: datetime, older_than: datetime | None, tombstones_before: datetime
+    ) -> PruneReport:
+        """Retention, in one transaction: old entries become tombstones, empty stories go.
+
+        An entry is old when it was *first seen* before ``older_than`` (our own clock,
+        as Miniflux counts from when it stored an entry: a feed's published dates can be
+        missing, clamped or years old). ``None`` keeps every entry. An old entry is kept
+        while a digest issue references it: its story is named in an issue created at or
+        after ``older_than``, or in an issue with a delivery still pending or sending.
+        Issues are frozen snapshots and never need the rows to render, so this is not
+        about the email: it keeps a story that was just mailed whole on the web and for
+        clustering for as long as the issue itself is recent.
+
+        Each pruned entry leaves a tombstone (see :meth:`upsert_entries`). Stories left
+        without entries are deleted (those emptied by a removed feed too). Tombstones
+        whose item no fetch has listed since ``tombstones_before`` are deleted: the feed
+        dropped the item, so if it ever lists it again it is news again.
+        """
+        with self.db.write() as conn:
+            expired = conn.execute(
+                delete(tombstones).where(tombstones.c.last_listed_at < tombstones_before)
+            ).rowcount
+            if older_than is None:
+                return PruneReport(tombstones_expired=int(expired))
+            kept = self._stories_in_recent_issues(conn, older_than)
+            old = entries.c.first_seen_at < older_than
+            if kept:
+                old = old & (entries.c.story_id.is_(None) | entries.c.story_id.not_in(kept))
+            stamp = literal(now, UTCDateTime())
+            conn.execute(
+                insert(tombstones).from_select(
+                    ["feed_id", "entry_key", "url", "pruned_at", "last_listed_at"],
+                    select(entries.c.feed_id, entries.c.entry_key, entries.c.url, stamp, stamp)
+                    .where(old)
+                    # Cannot happen while upsert skips tombstoned keys; cheap to be sure.
+                    .where(
+                        ~exists().where(
+                            tombstones.c.feed_id == entries.c.feed_id,
+                            tombstones.c.entry_key == entries.c.entry_key,
+                        )
+                    ),
+                )
+            )
+            pruned = conn.execute(delete(entries).where(old)).rowcount
+            empty = conn.execute(
+                delete(stories).where(~exists().where(entries.c.story_id == stories.c.id))
+            ).rowcount
+        return PruneReport(entries=int(pruned), stories=int(empty), tombstones_expired=int(expired))
+
+    @staticmethod
+    def _stories_in_recent_issues(conn: Connection, since: datetime) -> list[int]:
+        in_flight = select(deliveries.c.issue_id).where(
+            deliveries.c.state.in_([DeliveryState.PENDING.value, DeliveryState.SENDING.value])
+        )
+        contents = conn.execute(
+            select(digest_issues.c.content).where(
+                (digest_issues.c.created_at >= since) | digest_issues.c.id.in_(in_flight)
+            )
+        ).scalars()
+        return sorted({story["story_id"] for content in contents for story in content["stories"]})
+
+    def known_urls(self, feed_id: int, urls: Sequence[str], *, now: datetime) -> set[str]:
+        """Which of ``urls`` are the link of an entry of this feed, or of one pruned.
+
+        A page source asks before fetching articles: a pruned article its index page
+        still links to is not fetched again, and its tombstone notes it is still listed.
+        """
         if not urls:
             return set()
-        query = select(entries.c.url).where(entries.c.feed_id == feed_id, entries.c.url.in_(urls))
         with self.db.read() as conn:
-            return {row.url for row in conn.execute(query)}
+            stored = set(
+                conn.execute(
+                    select(entries.c.url).where(
+                        entries.c.feed_id == feed_id, entries.c.url.in_(urls)
+                    )
+                ).scalars()
+            )
+            buried = set(
+                conn.execute(
+                    select(tombstones.c.url).where(
+                        tombstones.c.feed_id == feed_id, tombstones.c.url.in_(urls)
+                    )
+                ).scalars()
+            )
+        if buried:
+            with self.db.write() as conn:
+                conn.execute(
+                    update(tombstones)
+                    .where(tombstones.c.feed_id == feed_id, tombstones.c.url.in_(buried))
+                    .values(last_listed_at=now)
+                )
+        return stored | buried
 
     def list_entries(self, *, limit: int = 50, feed_id: int | None = None) -> list[Entry]:
         query = _entry_select().order_by(entries.c.published_at.desc(), entries.c.id.desc())

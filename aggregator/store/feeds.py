@@ -12,7 +12,7 @@ from aggregator.config import FeedSettings
 from aggregator.errors import NotFoundError
 from aggregator.model import Feed
 from aggregator.store.database import Database
-from aggregator.store.schema import entries, feeds
+from aggregator.store.schema import entries, feeds, tombstones
 
 
 def row_to_feed(row: Any) -> Feed:
@@ -131,6 +131,7 @@ class FeedQueries:
         feed = self.get_feed(url_or_id)
         with self.db.write() as conn:
             conn.execute(delete(entries).where(entries.c.feed_id == feed.id))
+            conn.execute(delete(tombstones).where(tombstones.c.feed_id == feed.id))
             conn.execute(delete(feeds).where(feeds.c.id == feed.id))
         return feed
 

@@ -115,6 +115,22 @@ entries = Table(
     Index("ix_entries_story_id", "story_id"),
 )
 
+# 0004: what retention pruned. An item its feed still lists is not new again, and
+# last_listed_at (bumped whenever the feed lists it) lets the tombstone itself expire
+# once the feed has dropped the item.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("entry_key", String(64), nullable=False),
+    Column("url", Text, nullable=False, default=""),
+    Column("pruned_at", UTCDateTime, nullable=False),
+    Column("last_listed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("feed_id", "entry_key", name="uq_tombstones_feed_key"),
+    Index("ix_tombstones_last_listed_at", "last_listed_at"),
+)
+
 digests = Table(
     "digests",
     metadata,

@@ -266,3 +266,26 @@ def test_a_new_guid_on_the_same_article_is_not_a_duplicate(store: Store, now: da
     other = {"url": "https://a.example/bao-so-13", "content_html": "<p>Bài khác hẳn.</p>"}
     added = store.upsert_entries(feed.id, [make_entry("guid-third", now, **other)], now=now)
     assert len(added) == 1  # same link but different content: a different entry
+
+
+def test_an_unchanged_entry_is_left_alone(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    same = make_entry(
+        "a", now, tags=("bão", "miền Trung"), updated=now, author="Lan", content_html="<p>x</p>"
+    )
+    store.upsert_entries(feed.id, [same], now=now)
+    later = now + timedelta(hours=5)
+    assert store.upsert_entries(feed.id, [same], now=later) == []
+    (stored,) = store.list_entries()
+    assert stored.updated == now and stored.first_seen_at == now  # not marked updated
+    assert stored.tags == ("bão", "miền Trung") and stored.content_html == "<p>x</p>"
+
+
+def test_an_edit_with_its_own_date_keeps_that_date(store: Store, now: datetime) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    store.upsert_entries(feed.id, [make_entry("a", now, tags=("x",))], now=now)
+    edited = make_entry("a", now, tags=("x", "y"), updated=now + timedelta(hours=1))
+    store.upsert_entries(feed.id, [edited], now=now + timedelta(hours=3))
+    (stored,) = store.list_entries()
+    assert stored.tags == ("x", "y") and stored.updated == now + timedelta(hours=1)
+    assert stored.first_seen_at == now
