@@ -6,6 +6,10 @@ time (see ``bench/fetch.py``). This server answers the same way (ETag and
 Last-Modified 304s, gzip, added latency, keep-alive) from one event loop. Files are
 prepared by ``FeedServer`` so both servers give byte-identical answers.
 
+Counters: ``GET /__stats__`` answers (at once, uncounted) a JSON object of the counts
+since start: ``requests``, ``ok`` (200), ``not_modified`` (304), ``not_found`` and
+``bytes_sent`` (bodies only). A benchmark reads it before and after a pass.
+
 Run: ``python -m bench.async_feed_server DIR --port 8800 --latency 0.1``
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from collections.abc import Sequence
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -63,7 +68,19 @@ def is_not_modified(file: _File, headers: dict[str, str]) -> bool:
     return False
 
 
+STATS_PATH = "__stats__"
+
+
+def _status_key(response: bytes) -> str:
+    code = response[9:12]
+    return {b"200": "ok", b"304": "not_modified", b"404": "not_found"}.get(code, "other")
+
+
 async def serve(catalogue: FeedServer, port: int, latency: float) -> None:
+    counts = dict.fromkeys(
+        ("requests", "ok", "not_modified", "not_found", "other", "bytes_sent"), 0
+    )
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -78,10 +95,23 @@ async def serve(catalogue: FeedServer, port: int, latency: float) -> None:
                     name, _, value = line.partition(":")
                     if name:
                         headers[name.strip().lower()] = value.strip()
+                path = _normalise(target)
+                if path == STATS_PATH:
+                    body = json.dumps(counts).encode()
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body
+                    )
+                    await writer.drain()
+                    continue
                 if latency:
                     await asyncio.sleep(latency)
-                file = catalogue._lookup(_normalise(target))
-                writer.write(respond(file, headers, head=method == "HEAD"))
+                response = respond(catalogue._lookup(path), headers, head=method == "HEAD")
+                counts["requests"] += 1
+                counts[_status_key(response)] += 1
+                counts["bytes_sent"] += len(response) - response.index(b"\r\n\r\n") - 4
+                writer.write(response)
                 await writer.drain()
                 if headers.get("connection", "").lower() == "close":
                     break
