@@ -125,6 +125,13 @@ class ParseSettings:
     memory_mb: int = field(
         default=1024, metadata=_help("Memory the tolerant parser's process may use, in MB.")
     )
+    workers: int = field(
+        default=0,
+        metadata=_help(
+            "Processes that parse and normalize fetched feeds: 0 = one per CPU core, "
+            "1 = none (all in the main process)."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,6 +524,8 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
         raise fail("fetch.timeout", "fetch.timeout must be positive")
     if settings.parse.timeout <= 0 or settings.parse.memory_mb < 128:
         raise fail("parse", "parse.timeout must be positive and parse.memory_mb at least 128")
+    if not 0 <= settings.parse.workers <= 64:
+        raise fail("parse.workers", "parse.workers must be between 0 (one per core) and 64")
     for i, feed in enumerate(settings.feeds):
         if feed.identity not in IDENTITY_POLICIES:
             choices = ", ".join(IDENTITY_POLICIES)

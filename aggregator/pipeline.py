@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import cluster, digest, normalize, parse, sources
+from aggregator import cluster, digest, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
 from aggregator.errors import (
@@ -33,6 +33,7 @@ from aggregator.errors import (
     DeliveryError,
     FeedGoneError,
     NotFoundError,
+    ParseError,
     RetryLaterError,
     SourceError,
 )
@@ -115,7 +116,9 @@ async def refresh_feed(
             await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
             log.info("Feed not modified", extra={"feed": feed.url})
             return FetchOutcome(feed=feed, not_modified=True)
-        return await asyncio.to_thread(store_document, store, feed, raw, settings, now)
+        pool = workers.shared(settings.parse.workers, _limits(settings))
+        prepared = await pool.run(_job(feed, raw, settings, now))
+        return await asyncio.to_thread(store_prepared, store, feed, raw, prepared, settings, now)
     except FeedGoneError as exc:
         await asyncio.to_thread(store.mark_feed_gone, feed.id, now=now, error=str(exc))
         log.warning("Feed gone, polling stopped: %s", exc, extra={"feed": feed.url})
@@ -173,6 +176,23 @@ async def refresh_page(
     return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(links))
 
 
+def _limits(settings: Settings) -> parse.ParseLimits:
+    return parse.ParseLimits(settings.parse.timeout, settings.parse.memory_mb)
+
+
+def _job(
+    feed: Feed, raw: RawDocument, settings: Settings, now: datetime, *, feeds_only: bool = True
+) -> workers.Job:
+    return workers.Job(
+        raw=raw,
+        now=now,
+        feeds_only=feeds_only,
+        limits=_limits(settings),
+        max_entries=settings.fetch.max_entries,
+        identity=settings.identity_of(feed.url),
+    )
+
+
 def store_document(
     store: Store,
     feed: Feed,
@@ -182,18 +202,25 @@ def store_document(
     *,
     feeds_only: bool = True,
 ) -> FetchOutcome:
-    """parse -> normalize -> store, for one fetched document of one feed."""
-    limits = parse.ParseLimits(settings.parse.timeout, settings.parse.memory_mb)
-    document = parse.parse_document(raw, feeds_only=feeds_only, limits=limits)
-    entries = normalize.to_entries(
-        document,
-        feed_url=raw.url,
-        now=now,
-        max_entries=settings.fetch.max_entries,
-        identity=settings.identity_of(feed.url),
-    )
+    """parse -> normalize -> store, for one fetched document of one feed, in this process."""
+    prepared = workers.prepare(_job(feed, raw, settings, now, feeds_only=feeds_only))
+    return store_prepared(store, feed, raw, prepared, settings, now)
+
+
+def store_prepared(
+    store: Store,
+    feed: Feed,
+    raw: RawDocument,
+    prepared: workers.Prepared,
+    settings: Settings,
+    now: datetime,
+) -> FetchOutcome:
+    """The store's part of a fetched document: its entries, and the feed's success."""
+    entries = prepared.entries
     new = store.upsert_entries(feed.id, entries, now=now)
-    _record_success(store, feed, raw, settings, now, document, [e.published for e in entries])
+    _record_success(
+        store, feed, raw, settings, now, prepared.document, [e.published for e in entries]
+    )
     log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
     return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
 
@@ -279,6 +306,7 @@ def ingest_paths(
     after their folder. Ingested feeds are not polled by the daemon.
     """
     outcomes: list[FetchOutcome] = []
+    read: list[tuple[Feed, RawDocument]] = []
     for path in expand_paths(list(paths)):
         try:
             raw = read_file(path, max_bytes=settings.fetch.max_body_bytes)
@@ -290,8 +318,16 @@ def ingest_paths(
         feed, _ = store.add_feed(
             owner.as_uri(), now=now, origin="ingest", title="" if is_feed else owner.name
         )
+        read.append((feed, raw))
+    # Parsed on every core, stored here in order as each document is ready.
+    jobs = (_job(feed, raw, settings, now, feeds_only=False) for feed, raw in read)
+    pool = workers.shared(settings.parse.workers, _limits(settings))
+    for (feed, raw), prepared in zip(read, pool.map(jobs), strict=True):
+        if isinstance(prepared, ParseError):
+            outcomes.append(FetchOutcome(feed=feed, error=str(prepared)))
+            continue
         try:
-            outcomes.append(store_document(store, feed, raw, settings, now, feeds_only=False))
+            outcomes.append(store_prepared(store, feed, raw, prepared, settings, now))
         except AggregatorError as exc:
             outcomes.append(FetchOutcome(feed=feed, error=str(exc)))
     return outcomes

@@ -75,11 +75,12 @@ def to_entry(
     link = canonical_url(item.link, base)
     # Sanitize first and read the text off the sanitizer's output: nothing rewrites the
     # HTML after it, and its regular markup is read without a second parse.
-    markup = clean_html_text(item.content_html or item.summary_html)
+    # The sanitizer scrubs and composes (NFC) what it outputs: no clean-up before it.
+    markup = item.content_html or item.summary_html
     content_html = sanitize_html(markup, base)
     text = sanitized_html_to_text(content_html)
     if has_noise_line(text):  # rare: sanitize again without the page noise
-        content_html = sanitize_html(strip_page_noise(markup), base)
+        content_html = sanitize_html(strip_page_noise(clean_html_text(markup)), base)
         text = sanitized_html_to_text(content_html)
     title = clean_text(html_to_text(item.title)) or _title_from_text(text)
     if not title and not link:

@@ -72,9 +72,13 @@ def canonical_url(url: str, base: str = "") -> str:
         host = f"[{host}]"
     if port and not (scheme == "http" and port == 80 or scheme == "https" and port == 443):
         host = f"{host}:{port}"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not is_tracking_param(k)
-    ]
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+    query = parts.query
+    if query:  # most article links have none: skip the decode and re-encode
+        query = urlencode(
+            [
+                (k, v)
+                for k, v in parse_qsl(query, keep_blank_values=True)
+                if not is_tracking_param(k)
+            ]
+        )
+    return urlunsplit((scheme, host, parts.path or "/", query, ""))

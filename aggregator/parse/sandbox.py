@@ -1,4 +1,5 @@
-"""Run the tolerant parser in a worker process, under a time and a memory bound.
+"""Run the tolerant parser (or a whole parse stage) in a worker process, under a time and a
+memory bound.
 
 The fast path (lxml, C) has hard limits of its own. The fallback, feedparser, is pure
 Python with a regex-driven SGML mode: a hostile ill-formed document could keep it busy
@@ -6,16 +7,20 @@ for a long time or make it allocate without end, in the daemon's own process. So
 fallback parses in one worker process, started on first use with an address-space
 limit (``RLIMIT_AS``), and killed and replaced when a parse outlives the timeout. One
 parse at a time: fallbacks are rare (most feeds are well-formed).
+
+The worker runs any ``"module:function"`` on anything with a ``url``:
+:mod:`aggregator.workers` keeps several of them running parse and normalize together.
 """
 
 from __future__ import annotations
 
 import importlib
 import multiprocessing
+import signal
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, RawDocument
@@ -30,8 +35,15 @@ class ParseLimits:
 PARSER = "aggregator.parse.feed:parse_xml_feed"
 
 
+class Work(Protocol):
+    """What a worker is handed: a document, or a job about one. Errors name its URL."""
+
+    @property
+    def url(self) -> str: ...
+
+
 def _serve(connection: Connection, memory_mb: int, parser: str) -> None:
-    """The worker: parse what arrives, answer with a document or an error message."""
+    """The worker: run the function on what arrives, answer with its result or an error."""
     try:
         import resource
 
@@ -39,21 +51,26 @@ def _serve(connection: Connection, memory_mb: int, parser: str) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):
         pass  # no RLIMIT_AS on this platform: the time bound still holds
+    # Ctrl-C reaches the whole process group; the parent decides when its workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     module, _, name = parser.partition(":")
-    parse_xml_feed = getattr(importlib.import_module(module), name)
+    function = getattr(importlib.import_module(module), name)
 
     while True:
         try:
-            raw = connection.recv()
+            work = connection.recv()
         except EOFError:
             return
         answer: Any
         try:
-            answer = parse_xml_feed(raw)
+            answer = function(work)
         except ParseError as exc:
             answer = exc
         except MemoryError:
-            answer = ParseError(f"{raw.url}: the feed needs more than {memory_mb} MB to parse")
+            answer = ParseError(f"{work.url}: the feed needs more than {memory_mb} MB to parse")
+        except Exception as exc:  # a bug costs this document, with a message that says so
+            problem = f"{type(exc).__name__}: {exc}"
+            answer = ParseError(f"{work.url}: internal error ({problem}); please report it")
         connection.send(answer)
 
 
@@ -66,22 +83,32 @@ class Sandbox:
         self._connection: Connection | None = None
 
     def parse(self, raw: RawDocument) -> ParsedDocument:
+        answer = self.call(raw)
+        assert isinstance(answer, ParsedDocument)
+        return answer
+
+    def call(self, work: Work) -> Any:
+        """The function's answer for ``work``; a :class:`ParseError` when there is none."""
         with self._lock:
+            if self._process is not None and not self._process.is_alive():
+                self._stop()  # died while idle (killed from outside): not this work's fault
             connection = self._connection or self._start()
             try:
-                connection.send(raw)
+                connection.send(work)
                 if not connection.poll(self.limits.timeout):
                     self._stop()
                     raise ParseError(
-                        f"{raw.url}: parsing took longer than {self.limits.timeout:g} s; stopped"
+                        f"{work.url}: parsing took longer than {self.limits.timeout:g} s; stopped"
                     )
                 answer = connection.recv()
             except (EOFError, OSError, BrokenPipeError):
                 self._stop()
-                raise ParseError(f"{raw.url}: the parser process failed on this document") from None
+                raise ParseError(
+                    f"{work.url}: the parser process failed on this document "
+                    "(out of memory, or killed)"
+                ) from None
         if isinstance(answer, ParseError):
             raise answer
-        assert isinstance(answer, ParsedDocument)
         return answer
 
     def _start(self) -> Connection:

@@ -32,6 +32,9 @@ _ANY_NOISE = "|".join(f"(?:{rule})" for rule in (*_NOISE_RULES, _TEASER_RULE))
 NOISE_LINE = re.compile(f"^(?:{_ANY_NOISE})$", re.I)
 # No rule matches a longer line: longer lines skip the regex.
 _NOISE_MAX_CHARS = 100
+# A noise line inside a text. Newlines, not ^ and $: a literal start lets the regex
+# engine jump from newline to newline.
+_NOISE_IN_TEXT = re.compile(f"\n(?:{_ANY_NOISE})\n", re.I)
 HEADLINE_LENGTH = 120
 DATE_LINE = re.compile(r"^date\s+(\S+)$", re.I)
 # First date-like run inside the text: 21/02/2026 11:04, 21-2-2026, 2026-02-21T11:04.
@@ -70,8 +73,8 @@ def is_noise_line(line: str) -> bool:
 
 
 def has_noise_line(text: str) -> bool:
-    """Whether any line of ``text`` is page noise."""
-    return any(is_noise_line(line) for line in text.splitlines())
+    """Whether any line of ``text`` (stripped lines, as normalized text has) is page noise."""
+    return _NOISE_IN_TEXT.search(f"\n{text}\n") is not None
 
 
 def is_headline_like(line: str) -> bool:

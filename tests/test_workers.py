@@ -1,0 +1,129 @@
+"""The worker pool: the same entries as in-process, errors in place, a dead worker replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from aggregator.errors import ParseError
+from aggregator.model import RawDocument
+from aggregator.parse import ParseLimits
+from aggregator.workers import Job, Prepared, Workers, prepare
+from tests.bundled import BUNDLED_FEEDS, FEEDS, FIXED_NOW
+
+
+def job(name: str) -> Job:
+    path = FEEDS / name
+    return Job(raw=RawDocument(url=path.as_uri(), content=path.read_bytes()), now=FIXED_NOW)
+
+
+BROKEN = Job(raw=RawDocument(url="https://broken.example/feed", content=b"\x00\x01"), now=FIXED_NOW)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Workers]:
+    workers = Workers(2)
+    yield workers
+    workers.close()
+
+
+def test_the_pool_prepares_exactly_what_the_calling_process_does(pool: Workers) -> None:
+    jobs = [job(name) for name in BUNDLED_FEEDS]
+    results = list(pool.map(jobs))
+    assert [r.entries for r in results if isinstance(r, Prepared)] == [
+        prepare(j).entries for j in jobs
+    ]
+    assert sum(len(r.entries) for r in results if isinstance(r, Prepared)) == sum(
+        BUNDLED_FEEDS.values()
+    )
+    # Only the feed's metadata comes back with the document: the entries replace its items.
+    first = results[0]
+    assert isinstance(first, Prepared) and first.document.title and not first.document.entries
+
+
+def test_an_unreadable_document_yields_its_error_in_place(pool: Workers) -> None:
+    results = list(pool.map([job("tin-nhanh.xml"), BROKEN, job("the-lantern.xml")]))
+    assert isinstance(results[0], Prepared) and isinstance(results[2], Prepared)
+    assert isinstance(results[1], ParseError)
+    assert "broken.example" in str(results[1])
+
+
+def test_run_raises_the_parse_error_for_the_caller_to_record(pool: Workers) -> None:
+    with pytest.raises(ParseError, match="broken.example"):
+        asyncio.run(pool.run(BROKEN))
+    prepared = asyncio.run(pool.run(job("harbor-tech.json")))
+    assert len(prepared.entries) == BUNDLED_FEEDS["harbor-tech.json"]
+
+
+def big_job(items: int = 1500) -> Job:
+    """A feed that keeps a worker busy for over a second (about 7 MB of entry HTML)."""
+    body = "<p>" + "Một đoạn văn khá dài về tin tức trong ngày. " * 100 + "</p>"
+    rss = "".join(
+        f"<item><title>Tin {i}</title><link>https://big.example/{i}</link>"
+        f"<description><![CDATA[{body}]]></description></item>"
+        for i in range(items)
+    )
+    content = f'<rss version="2.0"><channel><title>Big</title>{rss}</channel></rss>'
+    raw = RawDocument(url="https://big.example/feed", content=content.encode())
+    return Job(raw=raw, now=FIXED_NOW, max_entries=items)
+
+
+def kill_workers(workers: Workers) -> None:
+    """What an out-of-memory killer would do."""
+    for box in workers._boxes:
+        if box._process is not None:
+            os.kill(box._process.pid, signal.SIGKILL)
+            box._process.join(5)
+
+
+def test_a_worker_killed_mid_document_costs_that_document_only() -> None:
+    workers = Workers(2)
+    try:
+        assert asyncio.run(workers.run(job("tin-nhanh.xml"))).entries  # a worker is up
+
+        async def killed_while_working() -> Prepared:
+            task = asyncio.ensure_future(workers.run(big_job()))
+            await asyncio.sleep(0.8)  # long enough for a worker to start and take it
+            kill_workers(workers)
+            return await task
+
+        with pytest.raises(ParseError, match="failed on this document"):
+            asyncio.run(killed_while_working())
+        again = asyncio.run(workers.run(job("mekong-review.rdf")))
+        assert len(again.entries) == BUNDLED_FEEDS["mekong-review.rdf"]
+    finally:
+        workers.close()
+
+
+def test_workers_that_died_between_documents_lose_nothing() -> None:
+    workers = Workers(2)
+    try:
+        list(workers.map([job("tin-nhanh.xml"), job("tin-nhanh.xml")]))  # both are up
+        kill_workers(workers)
+        results = list(workers.map([job("mekong-review.rdf"), job("the-lantern.xml")]))
+        assert [len(r.entries) for r in results if isinstance(r, Prepared)] == [
+            BUNDLED_FEEDS["mekong-review.rdf"],
+            BUNDLED_FEEDS["the-lantern.xml"],
+        ]
+    finally:
+        workers.close()
+
+
+def test_a_document_that_outlives_the_timeout_is_stopped() -> None:
+    workers = Workers(2, ParseLimits(timeout=0.2, memory_mb=1024))
+    try:
+        with pytest.raises(ParseError, match="took longer than 0.2 s"):
+            asyncio.run(workers.run(big_job()))
+    finally:
+        workers.close()
+
+
+def test_one_process_means_no_pool_at_all() -> None:
+    workers = Workers(1)
+    results = list(workers.map([job("tin-nhanh.xml"), BROKEN]))
+    assert isinstance(results[0], Prepared) and isinstance(results[1], ParseError)
+    assert all(box._process is None for box in workers._boxes)
