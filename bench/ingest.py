@@ -93,7 +93,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,10 +101,12 @@ from urllib.request import ProxyHandler, build_opener
 
 import feedparser
 
+from aggregator.errors import ParseError
 from aggregator.model import RawDocument
 from aggregator.normalize import to_entries
 from aggregator.parse import parse_document
 from aggregator.store import Store, open_store
+from aggregator.workers import Job, Prepared, Workers
 from bench._table import print_table
 from bench.async_feed_server import STATS_PATH
 from bench.corpus import Corpus, generate_corpus
@@ -114,11 +116,11 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOOPBACK = build_opener(ProxyHandler({}))  # the feed server's counters: never via a proxy
 
 
-def peak_memory(docs: list[RawDocument], work: Callable[[RawDocument], int]) -> float:
-    """Peak traced Python memory in MB (tracing slows Python down: never timed)."""
+def peak_memory(docs: list[RawDocument], work: Callable[[list[RawDocument]], int]) -> float:
+    """Peak traced Python memory in MB of this process (tracing slows Python down: never
+    timed). With a pool, the workers' own memory is bounded by ``[parse] memory_mb``."""
     tracemalloc.start()
-    for doc in docs:
-        work(doc)
+    work(docs)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return round(peak / 1e6, 1)
@@ -127,9 +129,16 @@ def peak_memory(docs: list[RawDocument], work: Callable[[RawDocument], int]) -> 
 def measure(
     name: str, docs: list[RawDocument], work: Callable[[RawDocument], int]
 ) -> dict[str, object]:
+    return measure_batch(name, docs, lambda batch: sum(work(doc) for doc in batch))
+
+
+def measure_batch(
+    name: str, docs: list[RawDocument], work: Callable[[list[RawDocument]], int]
+) -> dict[str, object]:
+    """Like :func:`measure`, for a variant that takes the documents all at once (a pool)."""
     megabytes = sum(len(d.content) for d in docs) / 1e6
     started = time.perf_counter()
-    entries = sum(work(doc) for doc in docs)
+    entries = work(docs)
     elapsed = time.perf_counter() - started
     return {
         "variant": name,
@@ -205,6 +214,16 @@ def main() -> None:
     def parse_normalize(doc: RawDocument) -> int:
         return len(to_entries(parse_document(doc), feed_url=doc.url, now=NOW))
 
+    # The pool the daemon and `aggregator fetch` use, started before timing as theirs is.
+    pool = Workers(0)
+    list(pool.map([Job(raw=doc, now=NOW) for doc in docs[: pool.processes]]))
+
+    def prepared(batch: list[RawDocument]) -> Iterator[Prepared | ParseError]:
+        return pool.map(Job(raw=doc, now=NOW) for doc in batch)
+
+    def pooled_parse_normalize(batch: list[RawDocument]) -> int:
+        return sum(len(p.entries) for p in prepared(batch) if isinstance(p, Prepared))
+
     with tempfile.TemporaryDirectory() as folder:
         store: Store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         feed_ids = {d.url: store.add_feed(d.url, now=NOW)[0].id for d in docs}
@@ -213,13 +232,29 @@ def main() -> None:
             entries = to_entries(parse_document(doc), feed_url=doc.url, now=NOW)
             return len(store.upsert_entries(feed_ids[doc.url], entries, now=NOW))
 
+        def pooled_full_ingest(batch: list[RawDocument]) -> int:
+            # Stored here, in order, while the workers read the next documents.
+            return sum(
+                len(store.upsert_entries(feed_ids[doc.url], p.entries, now=NOW))
+                for doc, p in zip(batch, prepared(batch), strict=True)
+                if isinstance(p, Prepared)
+            )
+
+        workers = f"{pool.processes} workers"
         rows = [
             measure("feedparser.parse alone", docs, feedparser_only),
             measure("our parse", docs, parse_only),
             measure("parse + normalize + sanitize", docs, parse_normalize),
+            measure_batch(f"parse + normalize + sanitize, {workers}", docs, pooled_parse_normalize),
             measure("full ingest (SQLite)", docs, full_ingest),
         ]
         store.close()
+        # Again into an empty database: every entry is new, as in the row above.
+        store = open_store(f"sqlite:///{Path(folder) / 'pooled.db'}")
+        feed_ids = {d.url: store.add_feed(d.url, now=NOW)[0].id for d in docs}
+        rows.append(measure_batch(f"full ingest (SQLite), {workers}", docs, pooled_full_ingest))
+        store.close()
+    pool.close()
     print_table(
         f"ingest {len(docs)} feeds, {total:.1f} MB, {args.entries} entries each",
         rows,

@@ -8,6 +8,7 @@ Pure: the clock comes in as ``now``.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections import Counter
 from datetime import datetime
@@ -26,14 +27,14 @@ from aggregator.normalize.text import (
     sanitized_html_to_text,
 )
 from aggregator.normalize.urls import canonical_url
-from aggregator.parse.text import has_noise_line, is_noise_line
+from aggregator.parse.text import has_noise_block, is_noise_line
 
 __all__ = ["feed_metadata", "to_entries"]
 
 
 def feed_metadata(doc: ParsedDocument) -> tuple[str, str]:
     """The feed's own title and site link, cleaned like an entry's."""
-    return clean_text(html_to_text(doc.title)), canonical_url(doc.site_url)
+    return _one_line(doc.title), canonical_url(doc.site_url)
 
 
 def to_entries(
@@ -74,15 +75,16 @@ def to_entry(
     base = _base_url(item.base_url or feed_url, doc)
     link = canonical_url(item.link, base)
     # Sanitize first and read the text off the sanitizer's output: nothing rewrites the
-    # HTML after it, and its regular markup is read without a second parse.
-    # The sanitizer scrubs and composes (NFC) what it outputs: no clean-up before it.
+    # HTML after it, and its regular markup is read without a second parse. The sanitizer
+    # scrubs and composes (NFC) what it outputs: no clean-up before it.
     markup = item.content_html or item.summary_html
     content_html = sanitize_html(markup, base)
-    text = sanitized_html_to_text(content_html)
-    if has_noise_line(text):  # rare: sanitize again without the page noise
+    if has_noise_block(content_html):  # rare: sanitize again without the page noise
         content_html = sanitize_html(strip_page_noise(clean_html_text(markup)), base)
-        text = sanitized_html_to_text(content_html)
-    title = clean_text(html_to_text(item.title)) or _title_from_text(text)
+    # The text serves the title, summary, language and content identity: its start is
+    # enough, and reading the whole of a long article would cost as much as sanitizing.
+    text = sanitized_html_to_text(_head(content_html))
+    title = _one_line(item.title) or _title_from_text(text)
     if not title and not link:
         return None
     # Our reader first: feedparser silently reads unknown zones such as ICT as UTC.
@@ -108,9 +110,14 @@ def to_entry(
         language=detect_language(f"{title}\n{text}", item.language or doc.language),
         summary=summarize(_lead(summary_text or text)),
         author=clean_text(item.author),
-        tags=tuple(dict.fromkeys(clean_text(t) for t in item.tags if clean_text(t))),
+        tags=tuple(dict.fromkeys(filter(None, map(clean_text, item.tags)))),
         content_html=content_html,
     )
+
+
+def _one_line(markup: str) -> str:
+    """A title as plain text on one line (markup in titles is rare)."""
+    return clean_text(html_to_text(markup) if "<" in markup else html.unescape(markup))
 
 
 def _base_url(base: str, doc: ParsedDocument) -> str:
@@ -122,6 +129,18 @@ def _base_url(base: str, doc: ParsedDocument) -> str:
     if base.startswith("file:"):
         return doc.site_url if doc.site_url.startswith(("http://", "https://")) else ""
     return base
+
+
+LEAD_CHARS = 3000
+
+
+def _head(markup: str, limit: int = LEAD_CHARS) -> str:
+    """The first ``limit`` characters of serialized HTML, without a tag cut in two."""
+    if len(markup) <= limit:
+        return markup
+    head = markup[:limit]
+    cut = head.rfind("<")
+    return head[:cut] if cut > head.rfind(">") else head
 
 
 def _lead(text: str, paragraphs: int = 3) -> str:

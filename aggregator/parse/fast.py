@@ -141,7 +141,11 @@ def parse_fast(raw: RawDocument) -> ParsedDocument | None:
 
 
 def _text(element: Any) -> str:
-    return "".join(element.itertext()) if element is not None else ""
+    if element is None:
+        return ""
+    if not len(element):  # no child elements (the usual case): no join, no copy
+        return element.text or ""
+    return "".join(element.itertext())
 
 
 def _first(parent: Any, *paths: str) -> str:
@@ -161,6 +165,8 @@ def _tags(parent: Any, path: str, attribute: str | None = None) -> tuple[str, ..
 
 def _resolve(element: Any, url: str) -> str:
     """``url`` against the element's base; an empty URL stays empty (never the feed's)."""
+    if url.startswith(("http://", "https://")):
+        return url  # already absolute: what urljoin would return, without its cost
     return urljoin(element.base or "", url) if url else ""
 
 

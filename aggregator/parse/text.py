@@ -32,9 +32,9 @@ _ANY_NOISE = "|".join(f"(?:{rule})" for rule in (*_NOISE_RULES, _TEASER_RULE))
 NOISE_LINE = re.compile(f"^(?:{_ANY_NOISE})$", re.I)
 # No rule matches a longer line: longer lines skip the regex.
 _NOISE_MAX_CHARS = 100
-# A noise line inside a text. Newlines, not ^ and $: a literal start lets the regex
-# engine jump from newline to newline.
-_NOISE_IN_TEXT = re.compile(f"\n(?:{_ANY_NOISE})\n", re.I)
+# A noise block inside markup: the whole text between two tags is one rule's match. The
+# literal ">" start lets the regex engine jump from tag end to tag end.
+_NOISE_IN_MARKUP = re.compile(rf">\s*(?:{_ANY_NOISE})\s*<", re.I)
 HEADLINE_LENGTH = 120
 DATE_LINE = re.compile(r"^date\s+(\S+)$", re.I)
 # First date-like run inside the text: 21/02/2026 11:04, 21-2-2026, 2026-02-21T11:04.
@@ -72,9 +72,15 @@ def is_noise_line(line: str) -> bool:
     return len(line) <= _NOISE_MAX_CHARS and NOISE_LINE.match(line) is not None
 
 
-def has_noise_line(text: str) -> bool:
-    """Whether any line of ``text`` (stripped lines, as normalized text has) is page noise."""
-    return _NOISE_IN_TEXT.search(f"\n{text}\n") is not None
+def has_noise_block(markup: str) -> bool:
+    """Whether some element of ``markup`` may hold nothing but page noise.
+
+    A quick test on serialized HTML (one regex, no parse): the text between a ">" and
+    the next "<" that matches a rule. It may say yes to a block the parse-based
+    removal then keeps, never no to one it would remove, bar words spelled with
+    entities (``Bình&nbsp;luận``).
+    """
+    return _NOISE_IN_MARKUP.search(markup) is not None
 
 
 def is_headline_like(line: str) -> bool:
