@@ -323,8 +323,13 @@ def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
 
 @cli.command()
 @click.option("--all", "all_feeds", is_flag=True, help="Poll every feed, not only the due ones.")
+@click.option(
+    "--no-cluster",
+    is_flag=True,
+    help="Store only; new entries join stories at the next fetch, digest or daemon pass.",
+)
 @pass_app
-def fetch(app: App, all_feeds: bool) -> None:
+def fetch(app: App, all_feeds: bool, no_cluster: bool) -> None:
     """Poll the due feeds once (or all with --all), then exit."""
     store, settings, now = app.store, app.settings, utcnow()
     total = len(store.due_feeds(now, include_not_due=all_feeds))
@@ -336,7 +341,8 @@ def fetch(app: App, all_feeds: bool) -> None:
             )
         ),
     )
-    pipeline.cluster_new_entries(store, settings, now=utcnow())
+    if not no_cluster:
+        pipeline.cluster_new_entries(store, settings, now=utcnow())
     if not outcomes:
         click.echo("no feed is due (use --all to poll every feed)")
         return
@@ -534,6 +540,7 @@ def digest_list(app: App, as_json: bool) -> None:
 def preview_issue(app: App, name: str) -> DigestIssue:
     """The issue that would be built now, without storing anything."""
     spec = pipeline.find_digest(app.settings, name)
+    pipeline.cluster_new_entries(app.store, app.settings, now=utcnow())  # after fetch --no-cluster
     return pipeline.draft_issue(app.store, spec, now=utcnow())
 
 
@@ -568,6 +575,7 @@ def digest_send(app: App, name: str, dry_run: bool) -> None:
         for subscriber in recipients:
             click.echo(f"  {subscriber.email}")
         return
+    pipeline.cluster_new_entries(app.store, app.settings, now=utcnow())
     built = pipeline.build_digest_issue(app.store, app.settings, spec, now=utcnow())
     if built is None:
         click.echo(f"digest {name!r} has no new stories since its last issue; nothing sent")

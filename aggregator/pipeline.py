@@ -336,21 +336,33 @@ def ingest_paths(
 # -- clustering --------------------------------------------------------------------
 
 
-def cluster_new_entries(store: Store, settings: Settings, *, now: datetime) -> int:
-    """Give every entry without a story one; returns how many entries were placed."""
-    new = store.unclustered_entries()
-    if not new:
-        return 0
+def cluster_new_entries(
+    store: Store, settings: Settings, *, now: datetime, batch: int = 5000
+) -> int:
+    """Give every entry without a story one; returns how many entries were placed.
+
+    In batches (the store hands out a bounded number at a time), each seeing the
+    stories the previous ones formed, until none is left.
+    """
     window = timedelta(hours=settings.cluster.window_hours)
-    oldest = min(e.published for e in new) - window
-    plan = cluster.plan_clusters(
-        new,
-        store.clustered_entries_since(oldest),
-        threshold=settings.cluster.threshold,
-        window=window,
-    )
-    store.apply_cluster_plan(plan, now=now)
-    return len(new)
+    placed = 0
+    previous: set[int | None] = set()
+    while new := store.unclustered_entries(limit=batch):
+        ids = {e.id for e in new}
+        if ids == previous:  # nothing placed last time: never loop on it
+            log.error("Clustering placed none of %d entries; left for the next pass", len(new))
+            break
+        previous = ids
+        oldest = min(e.published for e in new) - window
+        plan = cluster.plan_clusters(
+            new,
+            store.clustered_entries_since(oldest),
+            threshold=settings.cluster.threshold,
+            window=window,
+        )
+        store.apply_cluster_plan(plan, now=now)
+        placed += len(new)
+    return placed
 
 
 # -- retention ---------------------------------------------------------------------

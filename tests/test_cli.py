@@ -46,6 +46,16 @@ def test_fetch_stores_every_bundled_entry_and_lists_them(workdir: Path) -> None:
     assert "0 new entries" in out  # unchanged files cost no parsing
 
 
+def test_fetch_no_cluster_stores_and_the_digest_preview_groups_later(workdir: Path) -> None:
+    code, out = run(workdir, "fetch", "--no-cluster")
+    assert code == 0 and "48 new entries" in out
+    _, out = run(workdir, "entries", "list", "--limit", "100", "--json")
+    assert not any(r["story_id"] for r in json.loads(out))
+    run(workdir, "digest", "preview", "daily")
+    _, out = run(workdir, "entries", "list", "--limit", "100", "--json")
+    assert all(r["story_id"] for r in json.loads(out))
+
+
 def test_stories_list_groups_sources(workdir: Path) -> None:
     run(workdir, "fetch")
     _, out = run(workdir, "stories", "list", "--limit", "100", "--json")

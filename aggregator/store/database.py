@@ -15,14 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from aggregator.errors import StoreError
+from aggregator.store.schema import SCHEMA_REVISION
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -51,6 +48,13 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (a no-op when it is already there)."""
+        if self._revision() == SCHEMA_REVISION:
+            return  # the usual case, answered without loading Alembic (a third of start-up)
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         head = ScriptDirectory.from_config(config).get_current_head()
@@ -64,6 +68,15 @@ class Database:
             raise StoreError(
                 f"cannot migrate the database at {self.safe_url}: {_reason(exc)}"
             ) from exc
+
+    def _revision(self) -> str | None:
+        """The schema revision Alembic recorded, or None (no table yet, or unreadable)."""
+        try:
+            with self.read() as conn:
+                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        except SQLAlchemyError:
+            return None
+        return str(row[0]) if row else None
 
     @property
     def safe_url(self) -> str:
