@@ -217,6 +217,8 @@ def store_prepared(
 ) -> FetchOutcome:
     """The store's part of a fetched document: its entries, and the feed's success."""
     entries = prepared.entries
+    for warning in prepared.document.warnings:  # e.g. a guessed charset: readable, but say so
+        log.info("Feed read with a warning: %s", warning, extra={"feed": feed.url})
     new = store.upsert_entries(feed.id, entries, now=now)
     _record_success(
         store, feed, raw, settings, now, prepared.document, [e.published for e in entries]

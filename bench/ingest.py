@@ -393,11 +393,12 @@ def run_ours(urls: list[str], port: int, folder: Path, concurrency: int) -> Ours
     started = time.perf_counter()
     subprocess.run(base + ["--version"], env=env, cwd=home, check=True, capture_output=True)
     startup = time.perf_counter() - started
-    # --all: the next passes come minutes before the feeds are due again.
+    # --all: the next passes come minutes before the feeds are due again. The first pass
+    # is the full ingest (fetch, parse, normalize, store); grouping into stories (issue 5)
+    # is left to the second, timed on its own.
     passes: list[Pass] = []
-    for _ in range(3):
-        passes.append(timed_pass(base + ["fetch", "--all"], env, port, home))
-        # One pass clusters at most 5,000 entries: how far it got, counted untimed.
+    for extra in (["--no-cluster"], [], []):
+        passes.append(timed_pass(base + ["fetch", "--all", *extra], env, port, home))
         with sqlite3.connect(home / "aggregator.db") as db:
             passes[-1].entries = int(db.execute("SELECT count(*) FROM entries").fetchone()[0])
             passes[-1].clustered = int(
@@ -409,8 +410,8 @@ def run_ours(urls: list[str], port: int, folder: Path, concurrency: int) -> Ours
 
 @dataclass
 class OursRun:
-    first: Pass  # everything new
-    second: Pass  # all 304, but clusters what the first pass left
+    first: Pass  # everything new, stored without clustering (--no-cluster)
+    second: Pass  # all 304, clusters everything the first pass stored
     third: Pass  # all 304, nothing left to do
     startup: float  # `aggregator --version`: interpreter start-up and the CLI's imports
 
@@ -494,7 +495,7 @@ def compare_with_rss2email(corpus: Corpus, args: argparse.Namespace) -> None:
             "first pass",
             0,
             [
-                ("ours first pass", best.first),
+                ("ours first pass (fetch --no-cluster)", best.first),
                 ("ours first + second pass (all clustered)", both),
             ],
             FIRST_TARGET,
@@ -504,7 +505,7 @@ def compare_with_rss2email(corpus: Corpus, args: argparse.Namespace) -> None:
             1,
             [
                 ("ours no-change pass (third run)", third),
-                ("ours second run (304s, clusters the rest)", best.second),
+                ("ours second run (304s, clusters all)", best.second),
             ],
             NO_CHANGE_TARGET,
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -179,6 +180,21 @@ def test_ingest_adds_articles_under_their_folder(
     feeds = {f.url.rsplit("/", 1)[-1]: f for f in store.list_feeds()}
     assert "articles" in feeds and "windows1258_feed.xml" in feeds
     assert store.due_feeds(now, include_not_due=True) == []
+    store.close()
+
+
+def test_a_guessed_charset_is_stored_right_and_logged(
+    make_settings: Callable[..., Settings], now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings()
+    store = opened(settings, now)
+    fixture = ROOT / "tests" / "parse" / "fixtures" / "charset" / "rss2_undeclared_windows1258.xml"
+    with caplog.at_level(logging.INFO, logger="aggregator"):
+        (outcome,) = pipeline.ingest_paths(store, settings, [fixture], now=now)
+    assert not outcome.error and outcome.new_entries
+    assert any("windows-1258" in r.getMessage() for r in caplog.records)
+    titles = [e.title for e in store.list_entries(limit=50)]
+    assert any(any(ch in t for ch in "ăơưđ") for t in titles)
     store.close()
 
 
