@@ -305,20 +305,28 @@ def _run_with_progress(total: int, work: Callable[[Callable[[FetchOutcome], None
         return work(lambda _outcome: progress.advance(task))
 
 
+# Up to this many feeds, every one is listed; beyond, only those with news or errors.
+LISTED_FEEDS = 20
+
+
 def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
-    print_table(
-        "Fetch results",
-        ["feed", "new", "seen", "result"],
-        [
-            (
-                o.feed.title or o.feed.url,
-                o.new_entries,
-                o.seen_entries,
-                o.error or ("not modified" if o.not_modified else "ok"),
-            )
-            for o in outcomes
-        ],
-    )
+    shown = [o for o in outcomes if o.error or o.new_entries or len(outcomes) <= LISTED_FEEDS]
+    if shown:
+        print_table(
+            "Fetch results",
+            ["feed", "new", "seen", "result"],
+            [
+                (
+                    o.feed.title or o.feed.url,
+                    o.new_entries,
+                    o.seen_entries,
+                    o.error or ("not modified" if o.not_modified else "ok"),
+                )
+                for o in shown
+            ],
+        )
+    if len(shown) < len(outcomes):
+        click.echo(f"{len(outcomes) - len(shown)} feeds without news are not listed")
 
 
 @cli.command()
