@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli
+from aggregator.cli import cli, print_outcomes
+from aggregator.model import Feed, FetchOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_OK = {"AGGREGATOR_FETCH_ALLOW_PRIVATE_NETWORKS": "true"}
@@ -260,3 +261,21 @@ def test_prune_prints_one_summary_line(workdir: Path) -> None:
     assert len(json.loads(out)) == 48  # all first seen just now
     code, out = run(workdir, "prune", "--days", "0")
     assert code != 0
+
+
+def test_a_long_fetch_lists_only_feeds_with_news_or_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outcomes = [
+        FetchOutcome(feed=Feed(id=i, url=f"https://f.example/{i}"), not_modified=True)
+        for i in range(30)
+    ]
+    outcomes[3] = FetchOutcome(feed=Feed(id=3, url="https://news.example/"), new_entries=2)
+    outcomes[7] = FetchOutcome(feed=Feed(id=7, url="https://down.example/"), error="timed out")
+    print_outcomes(outcomes)
+    out = capsys.readouterr().out
+    assert "news.example" in out and "down.example" in out and "timed out" in out
+    assert "f.example" not in out
+    assert "28 feeds without news are not listed" in out
+    print_outcomes(outcomes[:20])  # a short pass lists every feed
+    assert capsys.readouterr().out.count("f.example") == 18
