@@ -499,10 +499,13 @@ def _plan_coverage(
 
 
 def _assign(
-    coverage: Sequence[int], feed_indexes: Sequence[int], capacity: int, rng: random.Random
+    coverage: Sequence[int],
+    feed_indexes: Sequence[int],
+    capacity: dict[int, int],
+    rng: random.Random,
 ) -> list[list[int]]:
     """Pick distinct feeds for each story, always preferring feeds with most room left."""
-    remaining = dict.fromkeys(feed_indexes, capacity)
+    remaining = {f: capacity[f] for f in feed_indexes}
     order = sorted(range(len(coverage)), key=lambda i: (-coverage[i], i))
     chosen: list[list[int]] = [[] for _ in coverage]
     for story_idx in order:
@@ -886,12 +889,13 @@ _RENDERERS = {
 def generate_corpus(
     *,
     feeds: int = 40,
-    entries_per_feed: int = 25,
+    entries_per_feed: int | tuple[int, int] = 25,
     stories: int | None = None,
     seed: int = 1,
     entry_bytes: tuple[int, int] | None = None,
 ) -> Corpus:
-    """Generate a deterministic corpus of ``feeds`` feeds with ``entries_per_feed`` entries each.
+    """Generate a deterministic corpus of ``feeds`` feeds with ``entries_per_feed`` entries each
+    (an int, or a ``(low, high)`` range drawn per feed).
 
     ``stories`` is the number of distinct stories; by default it follows from drawing each
     story's coverage (1 to 5 feeds, mean about 2.3). It must lie between roughly a fifth of the
@@ -901,12 +905,16 @@ def generate_corpus(
     """
     if feeds < 1:
         raise ValueError("feeds must be at least 1")
-    if entries_per_feed < 1:
-        raise ValueError("entries_per_feed must be at least 1")
+    low, high = entries_per_feed if isinstance(entries_per_feed, tuple) else (entries_per_feed,) * 2
+    if not 1 <= low <= high:
+        raise ValueError("entries_per_feed must be at least 1 (and low <= high)")
     rng = random.Random(seed)
     feed_specs = [_make_feed(i, rng) for i in range(feeds)]
+    # Drawn from a stream of their own, so a fixed count gives the same bytes as ever.
+    sizes = random.Random(seed + 1)
+    capacity = {f.index: sizes.randint(low, high) if low < high else low for f in feed_specs}
     by_lang = {lang: [f.index for f in feed_specs if f.lang == lang] for lang in LANGUAGES}
-    slots = {lang: len(idx) * entries_per_feed for lang, idx in by_lang.items()}
+    slots = {lang: sum(capacity[i] for i in idx) for lang, idx in by_lang.items()}
     feeds_per_lang = {lang: len(idx) for lang, idx in by_lang.items()}
     coverage = _plan_coverage(slots, feeds_per_lang, stories, rng)
 
@@ -927,7 +935,7 @@ def generate_corpus(
             else:
                 story = _new_story(label, lang, rng)
             story_list.append(story)
-        assignment = _assign(coverage[lang], by_lang[lang], entries_per_feed, rng)
+        assignment = _assign(coverage[lang], by_lang[lang], capacity, rng)
         for story, feed_indexes in zip(story_list, assignment, strict=True):
             templates = _VOCABS[lang].templates[story.event]
             headline_order = rng.sample(range(len(templates.headlines)), len(templates.headlines))

@@ -10,6 +10,7 @@ import json
 import unicodedata
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
@@ -92,6 +93,17 @@ def test_corpus_is_deterministic() -> None:
     assert first.labels == second.labels
     assert first.content_types == second.content_types
     assert first.files != other.files
+
+
+def test_entries_per_feed_can_be_a_range_drawn_per_feed() -> None:
+    ranged = generate_corpus(feeds=12, entries_per_feed=(5, 20), seed=3)
+    counts = Counter(path for path, _ in ranged.labels)
+    assert len(counts) == 12 and all(5 <= n <= 20 for n in counts.values())
+    assert len(set(counts.values())) > 1
+    assert ranged.files == generate_corpus(feeds=12, entries_per_feed=(5, 20), seed=3).files
+    # A fixed count is the range of one value: the same bytes.
+    fixed = generate_corpus(feeds=8, entries_per_feed=6, seed=3)
+    assert fixed.files == generate_corpus(feeds=8, entries_per_feed=(6, 6), seed=3).files
 
 
 def test_default_corpus_shape() -> None:
