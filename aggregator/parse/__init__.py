@@ -71,6 +71,15 @@ def parse_document(
         return html.parse_html_page(raw)
     if kind == "text":
         return text.parse_text_article(raw)
+    relabelled = fast.mislabelled_utf8(raw)
+    if relabelled is not None:
+        raw, warning = relabelled
+        document = _parse_xml(raw, limits)
+        return replace(document, encoding="utf-8", warnings=(*document.warnings, warning))
+    return _parse_xml(raw, limits)
+
+
+def _parse_xml(raw: RawDocument, limits: ParseLimits | None) -> ParsedDocument:
     # Well-formed RSS 2.0 / RSS 1.0 / Atom 1.0 take the fast path; the rest feedparser,
     # in a bounded worker process when ``limits`` are given (the daemon and CLI do).
     document = fast.parse_fast(raw)

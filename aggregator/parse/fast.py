@@ -93,6 +93,34 @@ def xml_bytes(raw: RawDocument) -> bytes | None:
         return None
 
 
+# Single-byte Western charsets decode any bytes, so a wrong one is never caught by a
+# decoding error: UTF-8 text under such a label reads as mojibake ("Viá»‡t").
+_WESTERN_LABELS = frozenset({"ascii", "iso8859-1", "cp1252", "iso8859-15"})
+
+
+def mislabelled_utf8(raw: RawDocument) -> tuple[RawDocument, str] | None:
+    """UTF-8 bytes labelled with a Western single-byte charset: (the document relabelled
+    as UTF-8, a warning), else None.
+
+    Against the letter of RFC 7303 but with every browser and feedparser: text that
+    is valid UTF-8 with multi-byte characters is practically never Latin-1 (its
+    accented letters would have to come in exactly UTF-8's byte pairs).
+    """
+    content = raw.content
+    if content.isascii() or content.startswith(_BOMS):
+        return None
+    declared = charset.http_charset(raw.content_type) or charset.xml_declared_encoding(content)
+    if not declared or charset.lookup(declared) not in _WESTERN_LABELS:
+        return None
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    mime = raw.content_type.split(";")[0].strip() or "application/xml"
+    fixed = replace(raw, content=_as_utf8(text), content_type=f"{mime}; charset=utf-8")
+    return fixed, f"declared {declared}, but the bytes are UTF-8; read as utf-8"
+
+
 def reencoded(raw: RawDocument) -> tuple[RawDocument, str, str] | None:
     """When the encoding RFC 7303 gives cannot read the bytes (none declared and not
     UTF-8, or a plainly wrong declaration): (the document re-encoded as UTF-8 from the

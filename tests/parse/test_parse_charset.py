@@ -109,6 +109,38 @@ def test_an_ordinary_utf8_feed_is_left_alone() -> None:
     assert doc.warnings == ()
 
 
+def _rss(title: str, declaration: str = "") -> bytes:
+    head = f'<?xml version="1.0" encoding="{declaration}"?>' if declaration else ""
+    item = f"<item><title>{title}</title><link>https://x.example/1</link></item>"
+    return f'{head}<rss version="2.0"><channel><title>T</title>{item}</channel></rss>'.encode()
+
+
+@pytest.mark.parametrize(
+    ("declaration", "content_type"),
+    [
+        ("iso-8859-1", ""),
+        ("windows-1252", ""),
+        ("", "application/rss+xml; charset=ISO-8859-1"),
+        ("us-ascii", ""),
+    ],
+)
+def test_utf8_bytes_labelled_latin1_are_read_as_utf8(declaration: str, content_type: str) -> None:
+    title = VI_TITLES[1]
+    raw = RawDocument(url="u", content=_rss(title, declaration), content_type=content_type)
+    doc = parse_document(raw)
+    assert titles(doc) == [title]
+    assert doc.encoding == "utf-8"
+    assert any("bytes are UTF-8" in w for w in doc.warnings)
+
+
+def test_real_latin1_text_under_a_latin1_label_stays_latin1() -> None:
+    title = "Café reopens at the library"
+    latin1 = _rss(title, "iso-8859-1").decode().encode("latin-1")
+    doc = parse_document(RawDocument(url="u", content=latin1))
+    assert titles(doc) == [title]
+    assert doc.warnings == ()
+
+
 def test_an_html_page_without_meta_charset_in_windows1258() -> None:
     doc = parse("html_page_undeclared_windows1258.html")
     assert nfc(doc.title) == "Nông dân Tây Nguyên phấn khởi vì giá cà phê lên cao"
