@@ -189,6 +189,18 @@ class IssueStory:
     summary: str
     published: datetime
     sources: tuple[IssueSource, ...]
+    # A story an earlier issue of the digest carried: ``sources`` are then only the
+    # outlets that joined since, ``earlier_sources`` how many that issue listed.
+    follow_up_since: datetime | None = None
+    earlier_sources: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentStory:
+    """What earlier issues of one digest carried of a story: when, and which sources."""
+
+    first_sent_at: datetime
+    urls: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

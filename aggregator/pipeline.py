@@ -396,6 +396,11 @@ def prune_entries(
 # -- digests -----------------------------------------------------------------------
 
 
+# A story can only grow while new entries fall in the clustering window; issues older than
+# this cannot carry a story that still grows.
+FOLLOW_UP_DAYS = timedelta(days=30)
+
+
 def draft_issue(store: Store, spec: DigestSettings, *, now: datetime) -> DigestIssue:
     """The next issue of ``spec`` as it stands at ``now``, not stored (id 0).
 
@@ -412,7 +417,9 @@ def draft_issue(store: Store, spec: DigestSettings, *, now: datetime) -> DigestI
         created_at=now,
         window_start=state.last_window_end,
         window_end=now,
-        stories=digest.build_issue_stories(stories, spec),
+        stories=digest.build_issue_stories(
+            stories, spec, store.sent_stories(spec.name, since=now - FOLLOW_UP_DAYS)
+        ),
     )
 
 

@@ -7,12 +7,13 @@ everything the email needs, so a retry renders the very same message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aggregator.config import DigestSettings
-from aggregator.model import Entry, IssueSource, IssueStory, Story
+from aggregator.model import Entry, IssueSource, IssueStory, SentStory, Story
 
 
 def rank_stories(stories: Sequence[Story], *, limit: int) -> list[Story]:
@@ -41,8 +42,35 @@ def freeze_story(story: Story) -> IssueStory:
     )
 
 
-def build_issue_stories(stories: Sequence[Story], digest: DigestSettings) -> tuple[IssueStory, ...]:
-    return tuple(freeze_story(s) for s in rank_stories(stories, limit=digest.max_stories))
+def build_issue_stories(
+    stories: Sequence[Story],
+    digest: DigestSettings,
+    sent: Mapping[int, SentStory] | None = None,
+) -> tuple[IssueStory, ...]:
+    """The issue's stories: new ones first, then follow-ups of stories an earlier issue
+    carried that more outlets have joined since (never the same story twice)."""
+    sent = sent or {}
+    fresh = [s for s in stories if s.id not in sent]
+    later: list[tuple[Story, SentStory]] = []
+    for story in stories:
+        earlier = sent.get(story.id)
+        if earlier is None:
+            continue
+        joined = tuple(e for e in story.entries if e.url not in earlier.urls)
+        if joined:  # nothing new about it: not sent again
+            later.append((replace(story, entries=joined), earlier))
+    picked = rank_stories(fresh, limit=digest.max_stories)
+    room = digest.max_stories - len(picked)
+    follow_ups = rank_stories([s for s, _ in later], limit=max(room, 0))
+    earlier_of = {s.id: e for s, e in later}
+    return tuple(freeze_story(s) for s in picked) + tuple(
+        replace(
+            freeze_story(s),
+            follow_up_since=earlier_of[s.id].first_sent_at,
+            earlier_sources=len(earlier_of[s.id].urls),
+        )
+        for s in follow_ups
+    )
 
 
 def issue_title(digest: DigestSettings, now: datetime) -> str:

@@ -7,6 +7,7 @@ can never leave an issue that some subscriber will silently not receive.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from aggregator.model import (
     DigestState,
     IssueSource,
     IssueStory,
+    SentStory,
     Subscriber,
 )
 from aggregator.store.database import Database
@@ -37,6 +39,8 @@ def _story_to_json(story: IssueStory) -> dict[str, Any]:
         "sources": [
             {"feed_title": s.feed_title, "title": s.title, "url": s.url} for s in story.sources
         ],
+        "follow_up_since": story.follow_up_since.isoformat() if story.follow_up_since else None,
+        "earlier_sources": story.earlier_sources,
     }
 
 
@@ -48,7 +52,14 @@ def _story_from_json(data: dict[str, Any]) -> IssueStory:
         summary=data["summary"],
         published=datetime.fromisoformat(data["published"]),
         sources=tuple(IssueSource(**s) for s in data["sources"]),
+        # Issues frozen before follow-ups existed have neither key.
+        follow_up_since=_datetime_or_none(data.get("follow_up_since")),
+        earlier_sources=data.get("earlier_sources", 0),
     )
+
+
+def _datetime_or_none(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def row_to_issue(row: Any) -> DigestIssue:
@@ -158,6 +169,27 @@ class DigestQueries:
             )
             row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).one()
         return row_to_issue(row)
+
+    def sent_stories(self, digest: str, *, since: datetime) -> dict[int, SentStory]:
+        """The stories the digest's issues created since ``since`` carried: when each was
+        first sent, and every source URL sent for it so far."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(digest_issues.c.created_at, digest_issues.c.content)
+                .where(digest_issues.c.digest == digest, digest_issues.c.created_at >= since)
+                .order_by(digest_issues.c.created_at)
+            ).all()
+        sent: dict[int, SentStory] = {}
+        for row in rows:
+            for story in row.content["stories"]:
+                urls = frozenset(source["url"] for source in story["sources"])
+                earlier = sent.get(story["story_id"])
+                sent[story["story_id"]] = (
+                    SentStory(first_sent_at=row.created_at, urls=urls)
+                    if earlier is None
+                    else replace(earlier, urls=earlier.urls | urls)
+                )
+        return sent
 
     def get_issue(self, issue_id: int) -> DigestIssue:
         with self.db.read() as conn:

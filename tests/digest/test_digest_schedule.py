@@ -8,7 +8,7 @@ import pytest
 
 from aggregator.config import DigestSettings
 from aggregator.digest import build_issue_stories, check_cron, is_due, issue_title, next_run_after
-from aggregator.model import DigestState, Entry, Story
+from aggregator.model import DigestState, Entry, SentStory, Story
 
 
 @pytest.mark.parametrize(
@@ -95,6 +95,32 @@ def test_frozen_story_leads_with_the_fullest_source_and_lists_the_others() -> No
     assert frozen.headline == "Story 1 at feed 2"  # the longest summary
     assert [s.feed_title for s in frozen.sources] == ["Feed 2", "Feed 1", "Feed 0"]
     assert frozen.published == datetime(2026, 11, 23, tzinfo=UTC) - timedelta(minutes=2)
+
+
+def test_a_story_already_sent_comes_back_only_as_a_follow_up_with_its_new_sources() -> None:
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    grown, unchanged, fresh = story(1, 4, base), story(2, 2, base), story(3, 1, base)
+    first_sent = base - timedelta(days=1)
+    sent = {
+        1: SentStory(first_sent_at=first_sent, urls=frozenset(e.url for e in grown.entries[:2])),
+        2: SentStory(first_sent_at=first_sent, urls=frozenset(e.url for e in unchanged.entries)),
+    }
+    frozen = build_issue_stories([grown, unchanged, fresh], DigestSettings(name="d"), sent)
+    assert [s.story_id for s in frozen] == [3, 1]  # new first; nothing new about story 2
+    follow_up = frozen[1]
+    assert follow_up.follow_up_since == first_sent and follow_up.earlier_sources == 2
+    assert sorted(s.feed_title for s in follow_up.sources) == ["Feed 2", "Feed 3"]
+    assert frozen[0].follow_up_since is None
+
+
+def test_follow_ups_only_fill_the_room_new_stories_leave() -> None:
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    old = story(1, 3, base)
+    sent = {1: SentStory(first_sent_at=base, urls=frozenset({old.entries[0].url}))}
+    frozen = build_issue_stories(
+        [old, story(2, 1, base), story(3, 1, base)], DigestSettings(name="d", max_stories=2), sent
+    )
+    assert [s.story_id for s in frozen] == [3, 2]  # equal rank: the newer id first
 
 
 def test_issue_title_uses_the_digest_date_in_its_zone() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
@@ -87,3 +88,19 @@ def test_feed_text_cannot_inject_headers_or_markup() -> None:
     assert "<i>Nhật</i>" not in html
     text = msg.get_body(("plain",)).get_content()
     assert "Also reported by: Sài Gòn <i>Nhật</i> Báo" in text  # plain text shows it as text
+
+
+def test_a_follow_up_says_how_many_sources_joined_and_since_when() -> None:
+    plain = issue("Bão Nakri")
+    story = replace(plain.stories[0], follow_up_since=datetime(2026, 11, 21, tzinfo=UTC))
+    rendered = render_issue(
+        replace(plain, stories=(story,)),
+        digest=DigestSettings(name="daily"),
+        publish=PublishSettings(base_url="https://agg.example"),
+    )
+    assert "Follow-up: 2 more sources since 2026-11-21" in rendered.text
+    assert "2 more sources since 2026-11-21" in rendered.html
+    first = render_issue(
+        plain, digest=DigestSettings(name="daily"), publish=PublishSettings(base_url="https://a")
+    )
+    assert "Follow-up" not in first.text and "Follow-up" not in first.html

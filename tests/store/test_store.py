@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,6 +182,37 @@ def test_issue_is_frozen_with_pending_deliveries(store: Store, now: datetime) ->
     state = store.digest_state("daily")
     assert state.last_run_at == now and state.last_window_end == now
     assert state.next_run_at == now + timedelta(days=1)
+
+
+def test_sent_stories_remember_when_and_with_which_sources(store: Store, now: datetime) -> None:
+    earlier, later = now - timedelta(days=2), now - timedelta(days=1)
+    first = _issue_story(1)
+    grown = replace(
+        first,
+        sources=(IssueSource(feed_title="Sài Gòn", title="Bão", url="https://b"),),
+        follow_up_since=earlier,
+        earlier_sources=1,
+    )
+    issues = [
+        store.create_issue(
+            digest="daily",
+            title="Daily",
+            window_start=None,
+            window_end=moment,
+            stories=stories,
+            now=moment,
+            next_run_at=moment,
+        )
+        for moment, stories in ((earlier, [first, _issue_story(2)]), (later, [grown]))
+    ]
+    sent = store.sent_stories("daily", since=now - timedelta(days=30))
+    assert sent[1].first_sent_at == earlier and sent[1].urls == {"https://a", "https://b"}
+    assert set(sent) == {1, 2}
+    assert store.sent_stories("weekly", since=now - timedelta(days=30)) == {}
+    assert set(store.sent_stories("daily", since=later)) == {1}
+    # A follow-up survives the round trip through the frozen JSON.
+    (frozen,) = store.get_issue(issues[1].id).stories
+    assert frozen.follow_up_since == earlier and frozen.earlier_sources == 1
 
 
 def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> None:
