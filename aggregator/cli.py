@@ -549,7 +549,7 @@ def preview_issue(app: App, name: str) -> DigestIssue:
     """The issue that would be built now, without storing anything."""
     spec = pipeline.find_digest(app.settings, name)
     pipeline.cluster_new_entries(app.store, app.settings, now=utcnow())  # after fetch --no-cluster
-    return pipeline.draft_issue(app.store, spec, now=utcnow())
+    return pipeline.draft_issue(app.store, app.settings, spec, now=utcnow())
 
 
 @digest.command("preview")

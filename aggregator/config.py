@@ -149,6 +149,13 @@ class FeedSettings:
             'or "content" (guids and links both change).'
         ),
     )
+    priority: int = field(
+        default=0,
+        metadata=_help(
+            "Digest ranking: among stories with as many sources, those from higher-priority "
+            "feeds come first."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +232,24 @@ class DigestSettings:
     tags: tuple[str, ...] = field(
         default=(), metadata=_help("Only entries of feeds with one of these tags; empty: all.")
     )
+    feeds: tuple[str, ...] = field(
+        default=(),
+        metadata=_help("Only entries of these feeds (URLs or paths as in [[feeds]]); empty: all."),
+    )
+    languages: tuple[str, ...] = field(
+        default=(), metadata=_help('Only entries in these languages, e.g. ["vi"]; empty: all.')
+    )
+    keywords: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "Only stories with an entry whose title or summary contains one of these words "
+            "or phrases (any case); empty: all."
+        ),
+    )
     max_stories: int = field(default=20, metadata=_help("Most stories in one issue."))
+    max_per_feed: int = field(
+        default=0, metadata=_help("Most stories led by one feed in one issue; 0: no cap.")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +495,10 @@ def _resolve(settings: Settings, base: Path, environ: Mapping[str, str]) -> Sett
         ),
         mail=mail,
         feeds=tuple(replace(f, url=resolve_feed_url(f.url, base)) for f in settings.feeds),
+        digests=tuple(
+            replace(d, feeds=tuple(resolve_feed_url(url, base) for url in d.feeds))
+            for d in settings.digests
+        ),
     )
 
 
@@ -537,6 +565,11 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
             )
     seen: set[str] = set()
     for i, digest in enumerate(settings.digests):
+        if digest.max_stories < 1 or digest.max_per_feed < 0:
+            raise fail(
+                f"digests[{i}].max_stories",
+                "max_stories must be at least 1 and max_per_feed at least 0",
+            )
         if digest.name in seen:
             raise fail(f"digests[{i}].name", f"digest name {digest.name!r} is used twice")
         seen.add(digest.name)

@@ -401,7 +401,9 @@ def prune_entries(
 FOLLOW_UP_DAYS = timedelta(days=30)
 
 
-def draft_issue(store: Store, spec: DigestSettings, *, now: datetime) -> DigestIssue:
+def draft_issue(
+    store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
+) -> DigestIssue:
     """The next issue of ``spec`` as it stands at ``now``, not stored (id 0).
 
     ``digest preview`` shows exactly this; :func:`build_digest_issue` freezes it.
@@ -410,6 +412,9 @@ def draft_issue(store: Store, spec: DigestSettings, *, now: datetime) -> DigestI
     stories = store.list_stories(
         limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
     )
+    ids = {feed.url: feed.id for feed in store.list_feeds()}
+    feed_ids = {ids[url] for url in spec.feeds if url in ids} if spec.feeds else None
+    priority = {ids[f.url]: f.priority for f in settings.feeds if f.priority and f.url in ids}
     return DigestIssue(
         id=0,
         digest=spec.name,
@@ -418,7 +423,11 @@ def draft_issue(store: Store, spec: DigestSettings, *, now: datetime) -> DigestI
         window_start=state.last_window_end,
         window_end=now,
         stories=digest.build_issue_stories(
-            stories, spec, store.sent_stories(spec.name, since=now - FOLLOW_UP_DAYS)
+            stories,
+            spec,
+            store.sent_stories(spec.name, since=now - FOLLOW_UP_DAYS),
+            feed_ids=feed_ids,
+            priority=priority,
         ),
     )
 
@@ -427,7 +436,7 @@ def build_digest_issue(
     store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
 ) -> DigestIssue | None:
     """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
-    draft = draft_issue(store, spec, now=now)
+    draft = draft_issue(store, settings, spec, now=now)
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
     if not draft.stories:
         store.set_next_run(spec.name, next_run)

@@ -150,6 +150,23 @@ def test_digest_goes_out_exactly_once_per_subscriber_even_after_a_crash(
     store.close()
 
 
+def test_a_digest_limited_to_one_feed_shows_only_its_entries(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with FeedServer(BUNDLED) as server:
+        only = f"{server.base_url}/{'/tin-nhanh.xml'}"  # as feeds_config writes it
+        spec = DIGEST + f'feeds = ["{only}"]\nmax_per_feed = 3\n'
+        settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)) + spec)
+        store = opened(settings, now)
+        asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+    pipeline.cluster_new_entries(store, settings, now=now)
+    draft = pipeline.draft_issue(store, settings, settings.digests[0], now=now)
+    titles = {source.feed_title for story in draft.stories for source in story.sources}
+    assert titles == {"Tin Nhanh"}
+    assert len(draft.stories) == 3  # ten entries, but one feed leads at most three stories
+    store.close()
+
+
 def test_an_unwritable_maildir_leaves_deliveries_pending(
     make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
 ) -> None:

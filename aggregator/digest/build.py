@@ -7,18 +7,80 @@ everything the email needs, so a retry renders the very same message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aggregator.config import DigestSettings
 from aggregator.model import Entry, IssueSource, IssueStory, SentStory, Story
+from aggregator.normalize.language import primary_subtag
 
 
-def rank_stories(stories: Sequence[Story], *, limit: int) -> list[Story]:
-    ordered = sorted(stories, key=lambda s: (s.source_count, s.newest, s.id), reverse=True)
-    return ordered[:limit]
+def select_stories(
+    stories: Sequence[Story], digest: DigestSettings, *, feed_ids: Set[int] | None = None
+) -> list[Story]:
+    """The digest's filters: entries of its feeds (``feed_ids``, None: all) and languages;
+    then only stories where some entry's title or summary has one of its keywords."""
+    languages = {primary_subtag(code) for code in digest.languages}
+    keywords = [
+        re.compile(rf"(?<!\w){re.escape(_folded(word.strip()))}(?!\w)")
+        for word in digest.keywords
+        if word.strip()
+    ]
+    picked: list[Story] = []
+    for story in stories:
+        entries = tuple(
+            e
+            for e in story.entries
+            if (feed_ids is None or e.feed_id in feed_ids)
+            and (not languages or primary_subtag(e.language) in languages)
+        )
+        if not entries:
+            continue
+        if keywords and not any(
+            k.search(_folded(f"{e.title}\n{e.summary}")) for e in entries for k in keywords
+        ):
+            continue
+        picked.append(
+            story if len(entries) == len(story.entries) else replace(story, entries=entries)
+        )
+    return picked
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def rank_stories(
+    stories: Sequence[Story],
+    *,
+    limit: int,
+    priority: Mapping[int, int] | None = None,
+    per_feed: int = 0,
+) -> list[Story]:
+    """Most independent sources first, then feed priority, then recency; at most
+    ``per_feed`` stories led by one feed (0: no cap)."""
+    weights = priority or {}
+
+    def key(story: Story) -> tuple[int, int, datetime, int]:
+        top = max((weights.get(e.feed_id or 0, 0) for e in story.entries), default=0)
+        return (story.source_count, top, story.newest, story.id)
+
+    ranked: list[Story] = []
+    led: Counter[int | None] = Counter()
+    for story in sorted(stories, key=key, reverse=True):
+        if len(ranked) >= limit:
+            break
+        feed = lead_entry(story).feed_id
+        if per_feed and led[feed] >= per_feed:
+            continue
+        led[feed] += 1
+        ranked.append(story)
+    return ranked
 
 
 def lead_entry(story: Story) -> Entry:
@@ -46,10 +108,15 @@ def build_issue_stories(
     stories: Sequence[Story],
     digest: DigestSettings,
     sent: Mapping[int, SentStory] | None = None,
+    *,
+    feed_ids: Set[int] | None = None,
+    priority: Mapping[int, int] | None = None,
 ) -> tuple[IssueStory, ...]:
-    """The issue's stories: new ones first, then follow-ups of stories an earlier issue
-    carried that more outlets have joined since (never the same story twice)."""
+    """The issue's stories: the digest's filters, then new stories first, then follow-ups
+    of stories an earlier issue carried that more outlets have joined since (never the
+    same story twice), ranked and capped (see :func:`rank_stories`)."""
     sent = sent or {}
+    stories = select_stories(stories, digest, feed_ids=feed_ids)
     fresh = [s for s in stories if s.id not in sent]
     later: list[tuple[Story, SentStory]] = []
     for story in stories:
@@ -59,9 +126,14 @@ def build_issue_stories(
         joined = tuple(e for e in story.entries if e.url not in earlier.urls)
         if joined:  # nothing new about it: not sent again
             later.append((replace(story, entries=joined), earlier))
-    picked = rank_stories(fresh, limit=digest.max_stories)
-    room = digest.max_stories - len(picked)
-    follow_ups = rank_stories([s for s, _ in later], limit=max(room, 0))
+
+    def ranked(candidates: Sequence[Story], limit: int) -> list[Story]:
+        return rank_stories(
+            candidates, limit=limit, priority=priority, per_feed=digest.max_per_feed
+        )
+
+    picked = ranked(fresh, digest.max_stories)
+    follow_ups = ranked([s for s, _ in later], max(digest.max_stories - len(picked), 0))
     earlier_of = {s.id: e for s, e in later}
     return tuple(freeze_story(s) for s in picked) + tuple(
         replace(

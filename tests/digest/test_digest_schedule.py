@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -121,6 +122,39 @@ def test_follow_ups_only_fill_the_room_new_stories_leave() -> None:
         [old, story(2, 1, base), story(3, 1, base)], DigestSettings(name="d", max_stories=2), sent
     )
     assert [s.story_id for s in frozen] == [3, 2]  # equal rank: the newer id first
+
+
+def test_filters_keep_the_digest_feeds_languages_and_keywords() -> None:
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    flood, vote = story(1, 3, base), story(2, 2, base)
+    flood = replace(
+        flood,
+        entries=tuple(
+            replace(e, language="vi" if e.feed_id else "en", title=f"Lũ lớn ở Huế {e.feed_id}")
+            for e in flood.entries
+        ),
+    )
+    spec = DigestSettings(name="d", languages=("vi",), keywords=("LŨ LỚN",))
+    (only,) = build_issue_stories([flood, vote], spec)
+    assert only.story_id == 1 and {s.feed_title for s in only.sources} == {"Feed 1", "Feed 2"}
+    by_feed = build_issue_stories([flood, vote], DigestSettings(name="d"), feed_ids={0})
+    assert sorted(s.story_id for s in by_feed) == [1, 2]
+    assert all(len(s.sources) == 1 for s in by_feed)
+    # Whole words only: "art" is not in "party".
+    party = replace(vote, entries=tuple(replace(e, title="A party") for e in vote.entries))
+    assert build_issue_stories([party], DigestSettings(name="d", keywords=("art",))) == ()
+
+
+def test_priority_breaks_ties_and_one_feed_cannot_fill_the_issue() -> None:
+    base = datetime(2026, 11, 23, tzinfo=UTC)
+    stories = [story(i, 1, base + timedelta(minutes=i)) for i in range(1, 5)]  # all feed 0
+    capped = build_issue_stories(stories, DigestSettings(name="d", max_per_feed=2))
+    assert [s.story_id for s in capped] == [4, 3]
+    other = replace(
+        story(9, 1, base), entries=tuple(replace(e, feed_id=7) for e in story(9, 1, base).entries)
+    )
+    ranked = build_issue_stories([*stories, other], DigestSettings(name="d"), priority={7: 5})
+    assert ranked[0].story_id == 9  # as many sources, older, but from the priority feed
 
 
 def test_issue_title_uses_the_digest_date_in_its_zone() -> None:
