@@ -38,16 +38,23 @@ def is_tracking_param(name: str) -> bool:
 
 def is_safe_url(url: str) -> bool:
     """True for http, https and mailto URLs (after the browser's own trimming)."""
-    scheme = urlsplit(url.strip()).scheme.lower()
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:  # unparseable (``//[``): not a URL a browser would follow
+        return False
     return scheme in SAFE_SCHEMES
 
 
 def absolute_url(url: str, base: str) -> str:
+    """``url`` resolved against ``base``; "" when it cannot be parsed (``//[``)."""
     url = url.strip()
     # urljoin returns an absolute URL as it is, only much more slowly (hot path).
     if not base or url.startswith(("http://", "https://", "mailto:")):
         return url
-    return urljoin(base, url)
+    try:
+        return urljoin(base, url)
+    except ValueError:  # a malformed IPv6 literal in a network-path reference
+        return ""
 
 
 def canonical_url(url: str, base: str = "") -> str:

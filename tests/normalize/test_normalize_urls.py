@@ -56,6 +56,12 @@ def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
 
 
+@pytest.mark.parametrize("url", ["//[", "//[]", "//[::1", "http://[/p"])
+def test_malformed_ipv6_reference_is_no_link(url: str) -> None:
+    # Found by hypothesis: urljoin raises on these instead of returning a URL.
+    assert canonical_url(url, "https://feeds.example/x") == ""
+
+
 @pytest.mark.parametrize(
     ("url", "base", "expected"),
     [
@@ -104,6 +110,7 @@ def test_mailto_is_kept_as_it_is() -> None:
         ("data:image/png;base64,AAAA", False),
         ("file:///etc/passwd", False),
         ("relative/path", False),
+        ("//[", False),
     ],
 )
 def test_is_safe_url(url: str, safe: bool) -> None:
