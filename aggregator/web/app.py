@@ -25,6 +25,7 @@ from aggregator.publish import render_atom, render_home
 from aggregator.store import Store
 
 HealthCheck = Callable[[], dict[str, Any]]
+Clock = Callable[[], datetime]
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 
 
@@ -57,14 +58,26 @@ def _is_fresh(request: Request, etag: str, last_modified: datetime) -> bool:
     return False
 
 
-def create_app(store: Store, settings: Settings, *, health: HealthCheck | None = None) -> Starlette:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    *,
+    health: HealthCheck | None = None,
+    clock: Clock = _utc_now,
+) -> Starlette:
+    """The routes over ``store``; ``clock`` is the time the pages and metrics are read at."""
+
     def home(request: Request) -> Response:
         stories = store.list_stories(limit=50)
-        return HTMLResponse(render_home(stories, settings=settings.publish, now=datetime.now(UTC)))
+        return HTMLResponse(render_home(stories, settings=settings.publish, now=clock()))
 
     def all_atom(request: Request) -> Response:
         entries = store.list_entries(limit=settings.publish.max_entries)
-        now = datetime.now(UTC)
+        now = clock()
         body = render_atom(entries, settings=settings.publish, now=now)
         newest = max((e.first_seen_at or e.published for e in entries), default=now)
         return conditional_response(request, body, media_type=ATOM_TYPE, last_modified=newest)
@@ -81,7 +94,7 @@ def create_app(store: Store, settings: Settings, *, health: HealthCheck | None =
         return JSONResponse(report, status_code=200 if healthy else 503)
 
     def metrics(request: Request) -> Response:
-        now = datetime.now(UTC)
+        now = clock()
         stale_after = timedelta(hours=settings.fetch.stale_after_hours)
         feeds = store.list_feeds()
         states = Counter(f.state(now, stale_after) for f in feeds)

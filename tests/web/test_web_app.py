@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -70,7 +70,10 @@ class Client:
 
 
 def client(store: Store, settings: Settings, health=None) -> Client:  # type: ignore[no-untyped-def]
-    return Client(create_app(store, settings, health=health))
+    # The fixtures' clock: feed states (failing, stale) are judged at the same time as
+    # the errors were recorded, whatever the date the tests run on.
+    fixed = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    return Client(create_app(store, settings, health=health, clock=lambda: fixed))
 
 
 def test_atom_feed_has_validators_and_answers_304(filled: tuple[Store, Settings]) -> None:
