@@ -175,6 +175,18 @@ def test_undeclared_language_is_guessed_from_the_text() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ĐÀ NẴNG ĐÓN ĐOÀN KHÁCH QUỐC TẾ ĐẦU TIÊN SAU MÙA BÃO", "vi"),
+        ("Đà Nẵng đón đoàn khách quốc tế đầu tiên sau mùa bão", "vi"),
+        ("Da Nang welcomes its first group of foreign visitors after the storms", "en"),
+    ],
+)
+def test_language_guess_reads_both_cases(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
     ("path", "language"),
     [
         (ARTICLES / "vi_scraped_article.txt", "vi"),

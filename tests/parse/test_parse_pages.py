@@ -10,7 +10,7 @@ import pytest
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 from aggregator.parse import parse_document
-from aggregator.parse.text import decode_text, is_noise_line
+from aggregator.parse.text import decode_text, has_noise_block, is_noise_line
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "feeds"
@@ -162,6 +162,41 @@ def test_text_article_drops_page_noise(scraped: ParsedEntry, noise: str) -> None
 )
 def test_noise_lines_are_whole_line_labels_only(line: str, noise: bool) -> None:
     assert is_noise_line(line) is noise
+
+
+NOISE_LINES = [
+    "0:00 / 0:00",
+    "12:34",
+    "Bình luận",
+    "Bình luận bài viết (0)",
+    "Gửi bình luận",
+    "Ý kiến của bạn",
+    "Chia sẻ",
+    "Comments (12)",
+    "Ảnh: Trà My",
+    "Nguồn ảnh: Thông tấn xã",
+    "Photo: Reuters",
+    "Photos: AP",
+    "Image: the harbour at dawn",
+    "Tin liên quan:",
+    "Tin cùng chuyên mục",
+    "Bài liên quan",
+    "Xem thêm",
+    "Đọc thêm:",
+    "Related stories",
+    "More stories",
+    "Read more",
+]
+
+
+@pytest.mark.parametrize("line", NOISE_LINES)
+def test_every_noise_rule_is_seen_inside_markup(line: str) -> None:
+    # has_noise_block's lookahead lists the rules' first characters: a rule whose first
+    # letter it misses would never be removed from feed HTML.
+    assert is_noise_line(line)
+    for spelling in (line, line.upper(), line.lower()):
+        assert has_noise_block(f"<p>Body text.</p><p> {spelling} </p>")
+    assert not has_noise_block(f"<p>The report said {line} in passing.</p>")
 
 
 def test_english_text_article_reads_the_date_line() -> None:
