@@ -16,7 +16,6 @@ and nothing else (no queue shared between workers for a dying one to wedge).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import threading
@@ -101,6 +100,9 @@ class Workers:
 
     async def run(self, job: Job) -> Prepared:
         """Prepare one document without blocking the event loop."""
+        # Imported here: the worker processes import this module and never need asyncio.
+        import asyncio
+
         if self.processes == 1:
             return await asyncio.to_thread(prepare, job)
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._call, job)

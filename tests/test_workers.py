@@ -77,7 +77,7 @@ def kill_workers(workers: Workers) -> None:
     for box in workers._boxes:
         if box._process is not None:
             os.kill(box._process.pid, signal.SIGKILL)
-            box._process.join(5)
+            box._process.wait(5)
 
 
 def test_a_worker_killed_mid_document_costs_that_document_only() -> None:

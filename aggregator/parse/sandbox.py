@@ -15,11 +15,15 @@ The worker runs any ``"module:function"`` on anything with a ``url``:
 from __future__ import annotations
 
 import importlib
-import multiprocessing
+import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Protocol
 
 from aggregator.errors import ParseError
@@ -42,8 +46,9 @@ class Work(Protocol):
     def url(self) -> str: ...
 
 
-def _serve(connection: Connection, memory_mb: int, parser: str) -> None:
-    """The worker: run the function on what arrives, answer with its result or an error."""
+def serve(connection: Connection, memory_mb: int, parser: str) -> None:
+    """The worker process: run the function on what arrives, answer with its result or an
+    error (started by :mod:`aggregator.parse.worker_process`)."""
     try:
         import resource
 
@@ -79,7 +84,7 @@ class Sandbox:
         self.limits = limits
         self.parser = parser  # "module:function"; tests substitute misbehaving parsers
         self._lock = threading.Lock()
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._connection: Connection | None = None
 
     def parse(self, raw: RawDocument) -> ParsedDocument:
@@ -90,7 +95,7 @@ class Sandbox:
     def call(self, work: Work) -> Any:
         """The function's answer for ``work``; a :class:`ParseError` when there is none."""
         with self._lock:
-            if self._process is not None and not self._process.is_alive():
+            if self._process is not None and self._process.poll() is not None:
                 self._stop()  # died while idle (killed from outside): not this work's fault
             connection = self._connection or self._start()
             try:
@@ -112,24 +117,35 @@ class Sandbox:
         return answer
 
     def _start(self) -> Connection:
-        # spawn, not fork: the daemon has threads, and a forked copy of them can deadlock.
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_serve,
-            args=(theirs, self.limits.memory_mb, self.parser),
-            daemon=True,
-            name="aggregator-parser",
-        )
-        self._process.start()
-        theirs.close()
-        self._connection = ours
-        return ours
+        # A new interpreter that imports only the worker's own module: not fork (the
+        # daemon has threads, and a forked copy of them can deadlock), and not
+        # multiprocessing's spawn, which first re-imports the parent's main module (the
+        # whole command line: three times the start-up of a worker).
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "aggregator.parse.worker_process",
+                    str(theirs.fileno()),
+                    str(self.limits.memory_mb),
+                    self.parser,
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=_worker_environment(),
+            )
+        self._connection = Connection(ours.detach())
+        return self._connection
 
     def _stop(self) -> None:
         if self._process is not None:
             self._process.kill()
-            self._process.join(timeout=5)
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass  # unkillable for now (stopped in a debugger): the OS reaps it later
         if self._connection is not None:
             self._connection.close()
         self._process = None
@@ -138,6 +154,15 @@ class Sandbox:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+
+def _worker_environment() -> dict[str, str]:
+    """Our environment, with this copy of the package first on the worker's path (it may
+    run from a source tree that is not installed)."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
+    return env
 
 
 _SANDBOXES: dict[ParseLimits, Sandbox] = {}
