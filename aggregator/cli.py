@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from aggregator import __version__, pipeline
+from aggregator import __version__, pipeline, workers
 from aggregator.config import Settings, find_config, load, resolve_feed_url
 from aggregator.errors import AggregatorError, BlockedAddressError, ConfigError, SourceError
 from aggregator.logs import configure_logging
@@ -64,6 +64,7 @@ class App:
         return store
 
     def close(self) -> None:
+        workers.close_shared()
         if "store" in self.__dict__:
             self.store.close()
 
@@ -673,8 +674,31 @@ def run_daemon(app: App, *, schedule: bool) -> None:
     asyncio.run(Daemon(app.store, app.settings).run(schedule=schedule))
 
 
-def main() -> None:
-    cli(prog_name="aggregator")
+def main() -> NoReturn:
+    try:
+        cli(prog_name="aggregator")
+    except SystemExit as exc:  # how click ends every command, with its status
+        exit_now(exc.code)
+    exit_now(0)
+
+
+def exit_now(code: str | int | None) -> NoReturn:
+    """End the process, skipping the interpreter's teardown.
+
+    By the time a command returns, click has closed the store and the workers. Tearing
+    down the modules (SQLAlchemy, aiohttp, lxml...) would then take another 0.2 s, a
+    fifth of a polling pass that finds nothing new; so flush what is buffered and stop.
+    """
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1, as Python does
+        click.echo(code, err=True)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (| head): nothing left to tell
+            pass
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

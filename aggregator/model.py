@@ -267,6 +267,17 @@ class FetchOutcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UnchangedCheck:
+    """A successful poll that changed nothing (a 304): only the feed's polling state moves."""
+
+    feed_id: int
+    next_check_at: datetime
+    etag: str
+    last_modified: str
+    interval_seconds: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PruneReport:
     """What one retention pass removed: entries (each now a tombstone), empty stories,
     and tombstones whose item their feed stopped listing long enough ago."""

@@ -46,6 +46,7 @@ from aggregator.model import (
     ParsedDocument,
     PruneReport,
     RawDocument,
+    UnchangedCheck,
 )
 from aggregator.publish.email import build_message, format_created, render_issue
 from aggregator.sources import pages, polling
@@ -88,32 +89,47 @@ async def refresh_feeds(
     hosts: dict[str, asyncio.Semaphore] = {}
     owned = client is None
     client = client or sources.build_client(settings.fetch)
+    unchanged = UnchangedChecks(store, now)
     try:
 
         async def one(feed: Feed) -> FetchOutcome:
             host = urlsplit(feed.url).hostname or ""
             per_host = hosts.setdefault(host, asyncio.Semaphore(settings.fetch.per_host))
             async with per_host, limit:
-                outcome = await refresh_feed(feed, store, settings, now=now, client=client)
+                outcome = await refresh_feed(
+                    feed, store, settings, now=now, client=client, unchanged=unchanged
+                )
             if progress is not None:
                 progress(outcome)
             return outcome
 
         return list(await asyncio.gather(*(one(feed) for feed in feeds)))
     finally:
+        await unchanged.flush()
         if owned:
             await client.aclose()
 
 
 async def refresh_feed(
-    feed: Feed, store: Store, settings: Settings, *, now: datetime, client: httpx.AsyncClient
+    feed: Feed,
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    client: httpx.AsyncClient,
+    unchanged: UnchangedChecks | None = None,
 ) -> FetchOutcome:
+    """Poll one feed and store what changed; a 304 goes to ``unchanged`` when given (the
+    caller flushes it), else is recorded at once."""
     try:
         if feed.is_page:
             return await refresh_page(feed, store, settings, now=now, client=client)
         raw = await sources.fetch_feed(feed, client, settings.fetch)
         if raw.not_modified:  # costs no parsing and changes no entry
-            await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
+            if unchanged is not None and not raw.moved_to and not feed.moved_count:
+                await unchanged.add(_next_check(feed, raw, settings, now))
+            else:  # on its own, with the redirect bookkeeping
+                await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
             log.info("Feed not modified", extra={"feed": feed.url})
             return FetchOutcome(feed=feed, not_modified=True)
         pool = workers.shared(settings.parse.workers, _limits(settings))
@@ -236,22 +252,67 @@ def _record_success(
     document: ParsedDocument | None = None,
     published: Sequence[datetime] = (),
 ) -> None:
-    hints = [raw.max_age, document.refresh_hint if document else None]
+    check = _next_check(feed, raw, settings, now, document, published)
     title, site_url = normalize.feed_metadata(document) if document else ("", "")
-    interval = polling.healthy_interval(
-        settings.fetch, published=published, now=now, hints=hints, previous=feed.interval_seconds
-    )
     store.record_fetch_success(
         feed.id,
         now=now,
+        next_check_at=check.next_check_at,
+        etag=check.etag,
+        last_modified=check.last_modified,
+        title=title,
+        site_url=site_url,
+        interval_seconds=check.interval_seconds,
+    )
+    _follow_permanent_redirect(store, feed, raw.moved_to, settings)
+
+
+def _next_check(
+    feed: Feed,
+    raw: RawDocument,
+    settings: Settings,
+    now: datetime,
+    document: ParsedDocument | None = None,
+    published: Sequence[datetime] = (),
+) -> UnchangedCheck:
+    """The feed's polling state after a successful poll: when to look again, validators."""
+    hints = [raw.max_age, document.refresh_hint if document else None]
+    interval = polling.healthy_interval(
+        settings.fetch, published=published, now=now, hints=hints, previous=feed.interval_seconds
+    )
+    return UnchangedCheck(
+        feed_id=feed.id,
         next_check_at=polling.with_jitter(now, interval),
         etag=raw.etag or feed.etag,
         last_modified=raw.last_modified or feed.last_modified,
-        title=title,
-        site_url=site_url,
         interval_seconds=int(interval.total_seconds()),
     )
-    _follow_permanent_redirect(store, feed, raw.moved_to, settings)
+
+
+class UnchangedChecks:
+    """The 304s of a pass, recorded a batch at a time in one transaction each.
+
+    Most polls of a healthy subscription list answer 304. Recording each in its own
+    transaction cost about as much as the network wait of the whole pass; a batch costs
+    one commit. A crash loses at most one batch of "checked at" times: those feeds are
+    simply asked again (a conditional GET), nothing else is lost.
+    """
+
+    def __init__(self, store: Store, now: datetime, batch: int = 100) -> None:
+        self.store = store
+        self.now = now
+        self.batch = batch
+        self._checks: list[UnchangedCheck] = []
+
+    async def add(self, check: UnchangedCheck) -> None:
+        self._checks.append(check)
+        if len(self._checks) >= self.batch:
+            await self.flush()
+
+    async def flush(self) -> None:
+        checks, self._checks = self._checks, []
+        if checks:
+            await asyncio.to_thread(self.store.record_unchanged_checks, checks, now=self.now)
 
 
 def _follow_permanent_redirect(store: Store, feed: Feed, target: str, settings: Settings) -> None:

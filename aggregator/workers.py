@@ -148,3 +148,12 @@ def shared(processes: int, limits: ParseLimits) -> Workers:
         if key not in _SHARED:
             _SHARED[key] = Workers(processes, limits)
         return _SHARED[key]
+
+
+def close_shared() -> None:
+    """Stop every process-wide worker (a command that used them is done)."""
+    with _GUARD:
+        pools = list(_SHARED.values())
+        _SHARED.clear()
+    for pool in pools:
+        pool.close()

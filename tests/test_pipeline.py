@@ -49,6 +49,12 @@ def test_refresh_over_http_then_not_modified(
         again = asyncio.run(pipeline.refresh_feeds(store, settings, now=later))
         assert all(o.not_modified for o in again) and len(again) == 5
         assert server.stats.not_modified == 5
+        # The 304s are recorded together, each with its own next poll and validators.
+        for feed in store.list_feeds():
+            assert feed.last_checked_at == later and feed.last_success_at == later
+            assert feed.next_check_at is not None and feed.next_check_at > later
+            assert feed.etag or feed.last_modified
+        assert store.due_feeds(later) == []
         store.close()
 
 

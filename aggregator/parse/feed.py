@@ -17,8 +17,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 from aggregator.parse.hints import refresh_hint
@@ -51,6 +49,10 @@ def strip_doctype(content: bytes) -> bytes:
 
 
 def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
+    # Imported on first use: the fallback reads few documents, and most commands none
+    # (feedparser is a tenth of a second of every command's start-up).
+    import feedparser
+
     headers = {"content-location": raw.url}
     if raw.content_type:
         headers["content-type"] = raw.content_type

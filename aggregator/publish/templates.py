@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -29,6 +31,10 @@ def _format_date(value: datetime, pattern: str = "%Y-%m-%d %H:%M UTC") -> str:
 
 @lru_cache(maxsize=1)
 def template_environment() -> jinja2.Environment:
+    # Imported on first use: a polling pass renders nothing, and Jinja2 is a twentieth of
+    # a second of start-up.
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),

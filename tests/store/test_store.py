@@ -17,6 +17,7 @@ from aggregator.model import (
     IssueSource,
     IssueStory,
     NewStory,
+    UnchangedCheck,
 )
 from aggregator.store import Store
 
@@ -94,6 +95,45 @@ def test_errors_are_recorded_and_entries_survive(store: Store, now: datetime) ->
     healed = store.get_feed(feed.url)
     assert healed.error_count == 0 and healed.last_error == "" and healed.etag == '"v2"'
     assert healed.title == "Feed title"
+
+
+def test_unchanged_checks_move_each_feeds_polling_state_in_one_batch(
+    store: Store, now: datetime
+) -> None:
+    failing, _ = store.add_feed("https://a.example/feed", now=now)
+    quiet, _ = store.add_feed("https://b.example/feed", now=now)
+    untouched, _ = store.add_feed("https://c.example/feed", now=now)
+    store.record_fetch_error(failing.id, now=now, error="HTTP 500", next_check_at=now)
+    later = now + timedelta(hours=2)
+    store.record_unchanged_checks(
+        [
+            UnchangedCheck(
+                feed_id=failing.id,
+                next_check_at=later + timedelta(hours=1),
+                etag='"a1"',
+                last_modified="",
+                interval_seconds=3600,
+            ),
+            UnchangedCheck(
+                feed_id=quiet.id,
+                next_check_at=later + timedelta(hours=3),
+                etag="",
+                last_modified="Mon, 23 Nov 2026 08:00:00 GMT",
+                interval_seconds=10800,
+            ),
+        ],
+        now=later,
+    )
+    healed, checked, other = (store.get_feed(f.url) for f in (failing, quiet, untouched))
+    assert healed.error_count == 0 and healed.last_error == "" and healed.failing_since is None
+    assert (healed.etag, healed.next_check_at, healed.last_success_at) == (
+        '"a1"',
+        later + timedelta(hours=1),
+        later,
+    )
+    assert checked.last_modified == "Mon, 23 Nov 2026 08:00:00 GMT"
+    assert (checked.interval_seconds, checked.last_checked_at) == (10800, later)
+    assert other.last_checked_at is None and other.next_check_at == untouched.next_check_at
 
 
 def test_ingested_feeds_are_never_due(store: Store, now: datetime) -> None:
