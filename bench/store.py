@@ -199,6 +199,8 @@ def run(name: str, upsert: Upsert, batches: list[list[Entry]]) -> dict[str, floa
 
 
 NEW, KNOWN = "new", "known, unchanged"
+
+
 def sqlite_floor(store: Store, feed_id: int, batch: Sequence[Entry], now: datetime) -> list[Entry]:
     """What SQLite itself costs: the same rows in one plain ``INSERT OR IGNORE`` executemany
     per feed, through the store's own connection settings, no checks and no ids read
