@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import re
+import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +31,14 @@ from rich.table import Table
 
 from aggregator import __version__, pipeline, workers
 from aggregator.config import Settings, find_config, load, resolve_feed_url
-from aggregator.errors import AggregatorError, BlockedAddressError, ConfigError, SourceError
-from aggregator.logs import configure_logging
+from aggregator.errors import (
+    AggregatorError,
+    BlockedAddressError,
+    ConfigError,
+    DaemonRunningError,
+    SourceError,
+)
+from aggregator.logs import LogFormat, configure_logging
 from aggregator.model import DigestIssue, FetchOutcome
 from aggregator.publish import render_atom, render_home, write_file_atomically
 from aggregator.publish.email import render_issue
@@ -121,11 +129,18 @@ def when(value: datetime | None) -> str:
     help="Config file (default: $AGGREGATOR_CONFIG or ./config.toml).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every fetch and delivery.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people (text) or for log collectors (JSON lines).",
+)
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, log_format: LogFormat) -> None:
     """Aggregate feeds into stories, publish an Atom feed and email digests."""
-    configure_logging(logging.INFO if verbose else logging.WARNING)
+    configure_logging(logging.INFO if verbose else logging.WARNING, log_format)
     app = App(config_path)
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -667,11 +682,40 @@ def serve(app: App) -> None:
     run_daemon(app, schedule=False)
 
 
+@cli.command()
+@pass_app
+def reload(app: App) -> None:
+    """Make the running daemon re-read its config (SIGHUP), after checking the config."""
+    from aggregator import instance
+
+    app.settings  # noqa: B018 (loads and validates: a bad config is refused here already)
+    path = instance.lock_path_for(app.settings.storage.url)
+    if path is None:
+        raise DaemonRunningError(
+            "this database keeps no daemon lock file (only SQLite does): send SIGHUP to "
+            "the daemon's process yourself, e.g. `systemctl reload aggregator`"
+        )
+    holder = instance.read_holder(path)
+    if holder is None:
+        raise DaemonRunningError(f"no aggregator daemon is running on {path.with_suffix('')}")
+    if holder.host != socket.gethostname():
+        raise DaemonRunningError(f"the daemon runs on another machine ({holder.describe()})")
+    try:
+        os.kill(holder.pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise DaemonRunningError(
+            f"the daemon recorded in {path} ({holder.describe()}) is not running"
+        ) from None
+    click.echo(f"asked the daemon ({holder.describe()}) to reload; its log tells the outcome")
+
+
 def run_daemon(app: App, *, schedule: bool) -> None:
     from aggregator.daemon import Daemon  # keeps uvicorn out of short commands' start-up
 
     logging.getLogger("aggregator").setLevel(logging.INFO)
-    asyncio.run(Daemon(app.store, app.settings).run(schedule=schedule))
+    config_path = find_config(app.config_path, os.environ)
+    daemon = Daemon(app.store, app.settings, load_settings=lambda: load(config_path))
+    asyncio.run(daemon.run(schedule=schedule))
 
 
 def main() -> NoReturn:

@@ -2,8 +2,14 @@
 
 Each tick runs the pipeline for whatever is due. SIGINT/SIGTERM stop new work,
 let the tick in progress finish (within ``STOP_TIMEOUT``), stop the web server and
-close the store; the exit code is 0. Deliveries interrupted by a crash are put
-back to pending at start-up.
+close the store; the exit code is 0. SIGHUP re-reads the configuration between two
+ticks: feeds, digests and subscribers are added, changed or removed; a config that
+does not load is rejected with its message and the running one stays.
+
+Scheduling starts only under the database's scheduler lock (:mod:`aggregator.instance`):
+a second daemon on a SQLite file refuses to start; on PostgreSQL it serves the web and
+waits as a standby. Deliveries interrupted by a crash are put back to pending once the
+lock is held, never by a daemon that does not schedule.
 """
 
 from __future__ import annotations
@@ -11,19 +17,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aggregator import pipeline
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from aggregator import instance, pipeline
 from aggregator.config import Settings
 from aggregator.errors import AggregatorError
-from aggregator.schedule import build_scheduler
+from aggregator.schedule import build_scheduler, set_tick_interval
 from aggregator.store import Store
 from aggregator.web import create_app
 from aggregator.web.server import WebServer
 
 log = logging.getLogger("aggregator")
 STOP_TIMEOUT = 30.0
+STANDBY_RETRY_SECONDS = 15.0
 
 
 def utcnow() -> datetime:
@@ -54,21 +65,32 @@ async def run_tick(store: Store, settings: Settings) -> None:
 
 
 class Daemon:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        load_settings: Callable[[], Settings] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.load_settings = load_settings  # what SIGHUP re-reads; None: reload is refused
         self.stopping = asyncio.Event()
         self.busy = asyncio.Lock()
         self.last_tick: datetime | None = None
         self.scheduling = False
+        self.standby = False
+        self.lock: instance.SchedulerLock | None = None
+        self.scheduler: AsyncIOScheduler | None = None
         self.web = WebServer(create_app(store, settings, health=self.health), settings.server)
 
     def health(self) -> dict[str, Any]:
-        state = (
-            "disabled"
-            if not self.scheduling
-            else ("stopped" if self.stopping.is_set() else "running")
-        )
+        if self.standby:
+            state = "standby"
+        elif not self.scheduling:
+            state = "disabled"
+        else:
+            state = "stopped" if self.stopping.is_set() else "running"
         return {
             "scheduler": state,
             "last_tick": self.last_tick.isoformat() if self.last_tick else None,
@@ -84,18 +106,97 @@ class Daemon:
                 log.exception("Tick failed; the next tick retries")
             self.last_tick = utcnow()
 
-    async def run(self, *, schedule: bool = True) -> None:
-        """Serve (and, with ``schedule``, tick) until SIGINT/SIGTERM or the server stops."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.stopping.set)
+    async def reload(self) -> bool:
+        """Re-read the configuration between two ticks; False when it was rejected."""
+        if self.load_settings is None:
+            log.warning("Reload requested, but this daemon was started without a config file")
+            return False
+        try:
+            fresh = await asyncio.to_thread(self.load_settings)
+        except AggregatorError as exc:
+            log.error("Config reload rejected; the running config stays: %s", exc)
+            return False
+        kept = [
+            name
+            for name in ("storage", "server")
+            if getattr(fresh, name) != getattr(self.settings, name)
+        ]
+        if kept:
+            log.warning(
+                "Config reload: [%s] changes need a restart; the rest is applied",
+                "], [".join(kept),
+            )
+            fresh = replace(fresh, storage=self.settings.storage, server=self.settings.server)
+        async with self.busy:  # never in the middle of a tick
+            try:
+                await asyncio.to_thread(pipeline.sync_config, self.store, fresh, now=utcnow())
+            except AggregatorError as exc:
+                log.error("Config reload failed; the running config stays: %s", exc)
+                return False
+            self.settings = fresh
+            if self.scheduler is not None and self.scheduler.running:
+                set_tick_interval(self.scheduler, fresh.schedule)
+        log.info(
+            "Config reloaded", extra={"feeds": len(fresh.feeds), "digests": len(fresh.digests)}
+        )
+        return True
+
+    async def _start_scheduling(self) -> None:
         recovered = await asyncio.to_thread(self.store.recover_interrupted_deliveries, now=utcnow())
         if recovered:
             log.warning("Resuming interrupted deliveries", extra={"count": recovered})
-        scheduler = build_scheduler(self.tick, self.settings.schedule)
+        self.scheduler = build_scheduler(self.tick, self.settings.schedule)
+        self.scheduler.start()
+        self.scheduling, self.standby = True, False
+
+    async def _stand_by(self, lock: instance.SchedulerLock) -> None:
+        """Serve only, until the scheduling daemon lets go of the lock (PostgreSQL)."""
+        self.standby = True
+        holder = await asyncio.to_thread(lambda: lock.holder)
+        log.warning(
+            "Standby: another daemon schedules on this database (%s); serving the web "
+            "only, and taking over when it stops",
+            holder,
+        )
+        while not self.stopping.is_set():
+            try:
+                async with asyncio.timeout(STANDBY_RETRY_SECONDS):
+                    await self.stopping.wait()
+                return
+            except TimeoutError:
+                pass
+            try:
+                taken = await asyncio.to_thread(lock.acquire)
+            except Exception as exc:  # the database is away: try again later
+                log.warning("Standby: cannot reach the database to take over: %s", exc)
+                continue
+            if taken:
+                log.warning("Standby over: this daemon schedules now")
+                await self._start_scheduling()
+                return
+
+    async def run(self, *, schedule: bool = True) -> None:
+        """Serve (and, with ``schedule``, tick) until SIGINT/SIGTERM or the server stops."""
+        loop = asyncio.get_running_loop()
+        standby: asyncio.Task[None] | None = None
         if schedule:
-            scheduler.start()
-            self.scheduling = True
+            self.lock = instance.scheduler_lock(self.settings.storage.url, self.store.db.engine)
+            if self.lock is None or await asyncio.to_thread(self.lock.acquire):
+                await self._start_scheduling()
+            elif isinstance(self.lock, instance.FileLock):
+                raise instance.refuse_second_daemon(self.lock, self.store.db.safe_url)
+            else:
+                standby = asyncio.create_task(self._stand_by(self.lock))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_hangup() -> None:
+            task = asyncio.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
         server = asyncio.create_task(self.web.serve())
         s = self.settings.server
         log.info("Serving", extra={"url": f"http://{s.host}:{s.port}/feeds/all.atom"})
@@ -107,8 +208,8 @@ class Daemon:
         finally:
             self.stopping.set()
             log.info("Stopping: finishing work in progress")
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
             try:
                 async with asyncio.timeout(STOP_TIMEOUT), self.busy:
                     pass
@@ -117,7 +218,11 @@ class Daemon:
                     "Work still in progress after %s s; it resumes at next start", STOP_TIMEOUT
                 )
             self.web.stop()
-            await asyncio.gather(server, stop, return_exceptions=True)
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            await asyncio.gather(
+                server, stop, *([standby] if standby else []), *reloads, return_exceptions=True
+            )
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            if self.lock is not None:
+                await asyncio.to_thread(self.lock.release)
         log.info("Stopped")

@@ -17,6 +17,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import ScheduleSettings
 
+TICK_JOB = "pipeline-tick"
+
 
 def build_scheduler(
     tick: Callable[[], Awaitable[None]], settings: ScheduleSettings
@@ -25,7 +27,7 @@ def build_scheduler(
     scheduler.add_job(
         tick,
         IntervalTrigger(seconds=settings.tick_seconds, timezone=UTC),
-        id="pipeline-tick",
+        id=TICK_JOB,
         name="poll due feeds, build due digests, deliver",
         next_run_time=datetime.now(UTC),  # first pass at start-up
         coalesce=True,
@@ -33,3 +35,14 @@ def build_scheduler(
         misfire_grace_time=settings.tick_seconds,
     )
     return scheduler
+
+
+def set_tick_interval(scheduler: AsyncIOScheduler, settings: ScheduleSettings) -> None:
+    """A reloaded ``tick_seconds``: the next tick comes at the new pace."""
+    job = scheduler.get_job(TICK_JOB)
+    if job is None:
+        return
+    scheduler.reschedule_job(
+        TICK_JOB, trigger=IntervalTrigger(seconds=settings.tick_seconds, timezone=UTC)
+    )
+    scheduler.modify_job(TICK_JOB, misfire_grace_time=settings.tick_seconds)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,7 @@ def run_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "error: 'not-an-email' is not a valid email",
         ),
         ('[storage]\nurl = "mysql://x"\n', ["feeds", "list"], "error: "),
+        ("", ["reload"], "error: no aggregator daemon is running on"),
     ],
 )
 def test_user_errors_print_one_line(
@@ -279,3 +281,15 @@ def test_a_long_fetch_lists_only_feeds_with_news_or_errors(
     assert "28 feeds without news are not listed" in out
     print_outcomes(outcomes[:20])  # a short pass lists every feed
     assert capsys.readouterr().out.count("f.example") == 18
+
+
+def test_json_log_lines_carry_each_events_fields(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("", encoding="utf-8")
+    result = run_process(
+        tmp_path, "--log-format", "json", "-v", "ingest", str(ROOT / "feeds" / "tin-nhanh.xml")
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert events and all({"time", "level", "logger", "message"} <= e.keys() for e in events)
+    assert all(datetime.fromisoformat(e["time"]).utcoffset() == timedelta(0) for e in events)
+    assert any(isinstance(e.get("new"), int) and e["new"] > 0 for e in events), events

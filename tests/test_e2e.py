@@ -230,3 +230,90 @@ def test_the_readme_main_job_on_the_bundled_config(tmp_path: Path) -> None:
             server.kill()
             server.communicate()
     assert len(list(mail.iterdir())) == 1  # serve alone sends nothing
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 30.0) -> str:
+    """The daemon's output up to the first line containing ``marker``."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} not in the daemon's output:\n{''.join(seen)}")
+
+
+def test_a_second_daemon_on_one_database_is_refused_naming_the_first(tmp_path: Path) -> None:
+    with FeedServer(BUNDLED) as feeds, smtp_server() as smtp:
+        config = write_config(tmp_path, feeds.base_url, smtp.port, free_port())
+        with daemon(config) as first:
+            read_until(first, "Serving")
+            other = tmp_path / "other"
+            other.mkdir()
+            # Another web port, the same database file.
+            second_config = write_config(other, feeds.base_url, smtp.port, free_port())
+            text = second_config.read_text(encoding="utf-8")
+            database = tmp_path / "var" / "e2e.db"
+            second_config.write_text(
+                text.replace('url = "sqlite:///var/e2e.db"', f'url = "sqlite:///{database}"'),
+                encoding="utf-8",
+            )
+            result = subprocess.run(
+                [sys.executable, "-m", "aggregator", "--config", str(second_config), "run"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=other,
+            )
+            assert result.returncode == 1 and "Traceback" not in result.stderr
+            (line,) = result.stderr.strip().splitlines()[-1:]
+            assert line.startswith("error: another aggregator daemon is already running")
+            assert f"pid {first.pid}" in line
+            assert first.poll() is None  # the first daemon is untouched
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=30) == 0
+        assert not (tmp_path / "var" / "e2e.db.lock").exists()
+
+
+def test_sighup_reloads_the_config_and_a_bad_one_is_rejected(tmp_path: Path) -> None:
+    with FeedServer(BUNDLED) as feeds, smtp_server() as smtp:
+        config = write_config(tmp_path, feeds.base_url, smtp.port, free_port())
+        original = config.read_text(encoding="utf-8")
+        # Start with one feed fewer than the config will have.
+        dropped = f'[[feeds]]\nurl = "{feeds.base_url}/the-lantern.xml"\n'
+        assert dropped in original
+        config.write_text(original.replace(dropped, ""), encoding="utf-8")
+        with daemon(config) as process:
+            read_until(process, "Polling pass done")
+            config.write_text(original, encoding="utf-8")
+            reload = subprocess.run(
+                [sys.executable, "-m", "aggregator", "--config", str(config), "reload"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
+            assert reload.returncode == 0, reload.stderr
+            assert f"pid {process.pid}" in reload.stdout
+            assert "feeds=5" in read_until(process, "Config reloaded")
+            # The new feed is polled by the running daemon.
+            read_until(process, "the-lantern.xml")
+
+            config.write_text(original + "\n[fetch]\nconcurrency = 0\n", encoding="utf-8")
+            refused = subprocess.run(
+                [sys.executable, "-m", "aggregator", "--config", str(config), "reload"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
+            assert refused.returncode == 1 and refused.stderr.startswith("error: ")
+            process.send_signal(signal.SIGHUP)  # the daemon checks for itself too
+            assert "Config reload rejected" in read_until(process, "Config reload rejected")
+            assert process.poll() is None
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0

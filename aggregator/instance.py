@@ -1,0 +1,201 @@
+"""One scheduling daemon per database: the lock ``aggregator run`` holds while it schedules.
+
+Two daemons polling and sending from one store would fetch every feed twice and could
+send a digest twice. So the daemon takes a lock before it schedules anything:
+
+* SQLite: an exclusive ``flock`` on ``<database>.lock`` beside the database file. A second
+  daemon on the same file refuses to start, naming the first (pid, host, start time);
+  the lock file also tells ``aggregator reload`` which process to signal. The kernel
+  drops the lock when the process dies, even by SIGKILL: a crash never leaves a stale
+  lock behind.
+* PostgreSQL: a session-level advisory lock, held on a connection of its own. Daemons on
+  several machines may share one database: the one that holds the lock schedules, the
+  others serve the web and wait as standbys, taking over when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Protocol
+
+from sqlalchemy import Connection, Engine, text
+
+from aggregator.errors import DaemonRunningError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one daemon per database is then up to the user
+    fcntl = None  # type: ignore[assignment]
+
+# pg_advisory_lock takes a bigint: a hash of this, the database and the schema, so that
+# deployments in separate schemas of one database each elect their own scheduler.
+_ADVISORY_KEY_SQL = (
+    "SELECT hashtextextended('aggregator scheduler:' || current_database() || ':'"
+    " || current_schema(), 0)"
+)
+
+
+class SchedulerLock(Protocol):
+    def acquire(self) -> bool:
+        """Take the lock if it is free; True when this process now holds it."""
+
+    def release(self) -> None: ...
+
+    @property
+    def holder(self) -> str:
+        """Who holds it, in words, for the message when ``acquire`` failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    pid: int
+    host: str
+    since: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, since {self.since}"
+
+
+def lock_path_for(database_url: str) -> Path | None:
+    """``<database>.lock`` for a SQLite file; None for other databases (and in memory)."""
+    if not database_url.startswith("sqlite") or "///" not in database_url:
+        return None
+    path = database_url.split("///", 1)[1].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path + ".lock").resolve()
+
+
+def read_holder(path: Path) -> Holder | None:
+    """The daemon recorded in a lock file, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Holder(pid=int(data["pid"]), host=str(data["host"]), since=str(data["since"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class FileLock:
+    """An exclusive flock on a file beside the SQLite database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        if fcntl is None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": since}, handle)
+        handle.flush()
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is None:
+            return
+        # Emptied first: a reader that finds the file between our unlock and unlink sees
+        # no daemon rather than a stopped one.
+        with suppress(OSError):
+            self._file.truncate(0)
+            self.path.unlink()
+        self._file.close()  # closing drops the flock
+        self._file = None
+
+    @property
+    def holder(self) -> str:
+        found = read_holder(self.path)
+        return found.describe() if found else "another process"
+
+
+class AdvisoryLock:
+    """A PostgreSQL session advisory lock on a connection kept for as long as it is held."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+
+    def acquire(self) -> bool:
+        if self._connection is not None:
+            return True
+        connection = self.engine.connect()
+        try:
+            key = self._key(connection)
+            taken = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+            ).scalar_one()
+            connection.commit()  # the lock is the session's, not the transaction's
+        except Exception:
+            connection.close()
+            raise
+        if not taken:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def release(self) -> None:
+        if self._connection is None:
+            return
+        with suppress(Exception):  # a lost connection released the lock already
+            self._connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": self._key(self._connection)}
+            )
+            self._connection.commit()
+        self._connection.close()
+        self._connection = None
+
+    @staticmethod
+    def _key(connection: Connection) -> int:
+        return int(connection.execute(text(_ADVISORY_KEY_SQL)).scalar_one())
+
+    @property
+    def holder(self) -> str:
+        with self.engine.connect() as connection:
+            key = self._key(connection)
+            row = connection.execute(
+                text(
+                    "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l"
+                    " JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.granted"
+                    " AND (l.classid::bigint << 32) | l.objid::bigint = :key"
+                ),
+                {"key": key},
+            ).first()
+        if row is None:
+            return "another daemon"
+        where = row.client_addr or "a local socket"
+        return f"database session {row.pid} from {where}, since {row.backend_start:%Y-%m-%d %H:%M}"
+
+
+def scheduler_lock(database_url: str, engine: Engine) -> SchedulerLock | None:
+    """The lock for this database: a file lock (SQLite), an advisory lock (PostgreSQL)."""
+    path = lock_path_for(database_url)
+    if path is not None:
+        return FileLock(path)
+    if engine.dialect.name == "postgresql":
+        return AdvisoryLock(engine)
+    return None
+
+
+def refuse_second_daemon(lock: FileLock, database: str) -> DaemonRunningError:
+    return DaemonRunningError(
+        f"another aggregator daemon is already running on {database} ({lock.holder}; "
+        f"lock file {lock.path}); stop it first, or run `aggregator reload` to make it "
+        "read a changed config"
+    )
