@@ -257,6 +257,20 @@ class ScheduleSettings:
     tick_seconds: int = field(
         default=30, metadata=_help("Seconds between two checks for due feeds and digests.")
     )
+    digest_grace_hours: int = field(
+        default=12,
+        metadata=_help(
+            "A digest run missed while the daemon was down is sent at start-up if it is "
+            "at most this many hours old; an older one is skipped (and logged)."
+        ),
+    )
+    catch_up_minutes: int = field(
+        default=15,
+        metadata=_help(
+            "After downtime, overdue feeds beyond one pass's worth are spread over this "
+            "many minutes instead of all being polled at once."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,6 +559,11 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
     ):
         if getattr(settings.fetch, name) < 1:
             raise fail(f"fetch.{name}", f"fetch.{name} must be at least 1")
+    if settings.schedule.tick_seconds < 1:
+        raise fail("schedule.tick_seconds", "schedule.tick_seconds must be at least 1")
+    for name in ("digest_grace_hours", "catch_up_minutes"):
+        if getattr(settings.schedule, name) < 0:
+            raise fail(f"schedule.{name}", f"schedule.{name} must be 0 or more")
     for name in ("retention_days", "tombstone_days"):
         if getattr(settings.storage, name) < 0:
             raise fail(f"storage.{name}", f"storage.{name} must be 0 or more")

@@ -106,6 +106,18 @@ class Daemon:
                 log.exception("Tick failed; the next tick retries")
             self.last_tick = utcnow()
 
+    async def prune(self) -> None:
+        """Retention, between two ticks; a failure is logged and retried the next day."""
+        if self.stopping.is_set():
+            return
+        async with self.busy:
+            try:
+                await asyncio.to_thread(
+                    pipeline.prune_entries, self.store, self.settings, now=utcnow()
+                )
+            except Exception:
+                log.exception("Retention failed; it runs again tomorrow")
+
     async def reload(self) -> bool:
         """Re-read the configuration between two ticks; False when it was rejected."""
         if self.load_settings is None:
@@ -145,7 +157,10 @@ class Daemon:
         recovered = await asyncio.to_thread(self.store.recover_interrupted_deliveries, now=utcnow())
         if recovered:
             log.warning("Resuming interrupted deliveries", extra={"count": recovered})
-        self.scheduler = build_scheduler(self.tick, self.settings.schedule)
+        await asyncio.to_thread(
+            pipeline.spread_overdue_feeds, self.store, self.settings, now=utcnow()
+        )
+        self.scheduler = build_scheduler(self.tick, self.settings.schedule, retention=self.prune)
         self.scheduler.start()
         self.scheduling, self.standby = True, False
 

@@ -428,6 +428,29 @@ def cluster_new_entries(
     return placed
 
 
+def spread_overdue_feeds(store: Store, settings: Settings, *, now: datetime) -> int:
+    """After downtime, spread the feeds that fell due over ``[schedule] catch_up_minutes``
+    (beyond one pass's worth); returns how many were moved."""
+    overdue = store.due_feeds(now)
+    moves = polling.spread_overdue(
+        overdue,
+        now,
+        burst=settings.fetch.concurrency,
+        window=timedelta(minutes=settings.schedule.catch_up_minutes),
+    )
+    store.reschedule_feeds(moves)
+    if moves:
+        log.info(
+            "Catching up after downtime: overdue feeds spread out",
+            extra={
+                "overdue": len(overdue),
+                "spread": len(moves),
+                "minutes": settings.schedule.catch_up_minutes,
+            },
+        )
+    return len(moves)
+
+
 # -- retention ---------------------------------------------------------------------
 
 
@@ -519,9 +542,26 @@ def build_digest_issue(
 
 
 def run_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[DigestIssue]:
+    """Build the issues that are due: at most one per digest, however long the daemon was
+    away; a run missed by more than ``[schedule] digest_grace_hours`` is skipped."""
+    grace = timedelta(hours=settings.schedule.digest_grace_hours)
     issues = []
     for spec in settings.digests:
-        if digest.is_due(spec, store.digest_state(spec.name), now):
+        state = store.digest_state(spec.name)
+        decision = digest.catch_up(spec, state, now, grace=grace)
+        if decision is digest.Due.SKIP:
+            next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
+            store.set_next_run(spec.name, next_run)
+            log.warning(
+                "Digest run missed while the daemon was down, older than the grace period: "
+                "skipped; its entries go in the next issue",
+                extra={
+                    "digest": spec.name,
+                    "missed": state.next_run_at.isoformat() if state.next_run_at else "",
+                    "next": next_run.isoformat(),
+                },
+            )
+        elif decision is digest.Due.RUN:
             issue = build_digest_issue(store, settings, spec, now=now)
             if issue is not None:
                 issues.append(issue)

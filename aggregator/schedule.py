@@ -1,16 +1,17 @@
 """APScheduler wiring, and nothing else: the scheduler is only a clock.
 
 What is due lives in the store (``feeds.next_check_at``, ``digests.next_run_at``),
-so the one job here just asks the pipeline to do whatever is due, every
-``[schedule] tick_seconds``. Misfire grace and coalescing are set explicitly:
-after a pause (a laptop asleep, a long pass) the missed ticks collapse into one
-run instead of a burst, and a tick never overlaps the previous one.
+so the main job just asks the pipeline to do whatever is due, every
+``[schedule] tick_seconds``; a second job runs retention once a day (and a minute
+after start-up). Misfire grace and coalescing are set explicitly on both: after a
+pause (a laptop asleep, a long pass) the missed runs collapse into one instead of a
+burst, and a job never overlaps its previous run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -18,10 +19,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.config import ScheduleSettings
 
 TICK_JOB = "pipeline-tick"
+RETENTION_JOB = "retention"
+RETENTION_EVERY = timedelta(days=1)
 
 
 def build_scheduler(
-    tick: Callable[[], Awaitable[None]], settings: ScheduleSettings
+    tick: Callable[[], Awaitable[None]],
+    settings: ScheduleSettings,
+    *,
+    retention: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(
@@ -34,6 +40,17 @@ def build_scheduler(
         max_instances=1,
         misfire_grace_time=settings.tick_seconds,
     )
+    if retention is not None:
+        scheduler.add_job(
+            retention,
+            IntervalTrigger(seconds=RETENTION_EVERY.total_seconds(), timezone=UTC),
+            id=RETENTION_JOB,
+            name="prune entries past [storage] retention_days, expire tombstones",
+            next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(RETENTION_EVERY.total_seconds()),  # late beats never
+        )
     return scheduler
 
 

@@ -258,3 +258,57 @@ def test_pruned_items_stay_old_until_their_tombstone_expires(
     assert fetch(46, "a", "b") == 1  # "a" came back after its tombstone expired: new
     assert [e.title for e in store.list_entries()] == ["Item a"]
     store.close()
+
+
+@pytest.mark.parametrize(("hours_late", "sent"), [(2, True), (13, False)])
+def test_after_downtime_a_missed_digest_is_sent_once_or_skipped_past_the_grace(
+    make_settings: Callable[..., Settings],
+    now: datetime,
+    hours_late: int,
+    sent: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    names = sorted(BUNDLED)
+    digest = DIGEST + 'schedule = "0 7 * * *"\ntimezone = "UTC"\n'
+    grace = "[schedule]\ndigest_grace_hours = 12\n"
+    with FeedServer(BUNDLED) as server:
+        early = make_settings(feeds_config(server.base_url, names[:3]) + grace + digest)
+        store = opened(early, now)
+        asyncio.run(pipeline.refresh_feeds(store, early, now=now))
+        pipeline.cluster_new_entries(store, early, now=now)
+        (first,) = pipeline.run_due_digests(store, early, now=now)
+        # More news the next day; then the daemon is down for three scheduled runs.
+        later = make_settings(feeds_config(server.base_url, names) + grace + digest)
+        next_day = now + timedelta(days=1)
+        sync_config(store, later, now=next_day)
+        asyncio.run(pipeline.refresh_feeds(store, later, now=next_day))
+        pipeline.cluster_new_entries(store, later, now=next_day)
+    latest_missed = datetime(2026, 11, 26, 7, tzinfo=now.tzinfo)
+    back = latest_missed + timedelta(hours=hours_late)
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        issues = pipeline.run_due_digests(store, later, now=back)
+    assert len(issues) == (1 if sent else 0)
+    assert ("skipped" in caplog.text) is not sent
+    state = store.digest_state("daily")
+    assert state.next_run_at == datetime(2026, 11, 27, 7, tzinfo=now.tzinfo)
+    assert pipeline.run_due_digests(store, later, now=back + timedelta(minutes=1)) == []
+    if not sent:  # nothing lost: the next run carries what the skipped one would have
+        (issue,) = pipeline.run_due_digests(store, later, now=state.next_run_at)
+        assert issue.window_start == first.window_end
+    store.close()
+
+
+def test_a_daemon_back_after_a_week_polls_one_pass_now_and_spreads_the_rest(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    settings = make_settings("[schedule]\ncatch_up_minutes = 15\n")  # concurrency 10
+    store = opened(settings, now)
+    week_ago = now - timedelta(days=7)
+    for i in range(30):
+        feed, _ = store.add_feed(f"https://f{i}.example/feed", now=week_ago)
+        store.reschedule_feeds([(feed.id, week_ago + timedelta(minutes=i))])
+    assert pipeline.spread_overdue_feeds(store, settings, now=now) == 20
+    assert len(store.due_feeds(now)) == 10
+    assert len(store.due_feeds(now + timedelta(minutes=15))) == 30
+    assert pipeline.spread_overdue_feeds(store, settings, now=now) == 0  # nothing overdue left
+    store.close()

@@ -7,6 +7,14 @@ answers *what* (the window's stories, ranked and frozen). Both are pure.
 from __future__ import annotations
 
 from aggregator.digest.build import build_issue_stories, issue_title
-from aggregator.digest.schedule import check_cron, is_due, next_run_after
+from aggregator.digest.schedule import Due, catch_up, check_cron, is_due, next_run_after
 
-__all__ = ["build_issue_stories", "check_cron", "is_due", "issue_title", "next_run_after"]
+__all__ = [
+    "Due",
+    "build_issue_stories",
+    "catch_up",
+    "check_cron",
+    "is_due",
+    "issue_title",
+    "next_run_after",
+]

@@ -8,6 +8,7 @@ cron trigger does the calendar arithmetic, including daylight-saving changes.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -76,9 +77,47 @@ def next_run_after(cron: str, timezone: str, after: datetime) -> datetime:
 
 def is_due(digest: DigestSettings, state: DigestState, now: datetime) -> bool:
     """A digest never sent is due at once (so a new install shows an email); else on schedule."""
+    return catch_up(digest, state, now, grace=None) is Due.RUN
+
+
+class Due(StrEnum):
+    WAIT = "wait"  # its next run is still ahead
+    RUN = "run"  # build an issue now
+    SKIP = "skip"  # its last scheduled run passed longer ago than the grace period
+
+
+# A daemon down for weeks must not walk a minutely cron one run at a time.
+_MAX_MISSED_RUNS = 100_000
+
+
+def catch_up(
+    digest: DigestSettings, state: DigestState, now: datetime, *, grace: timedelta | None
+) -> Due:
+    """What to do about a digest at ``now``, after any downtime.
+
+    However many scheduled runs passed while the daemon was down, at most one issue is
+    built: if the latest of them lies within ``grace`` (None: any age), now; otherwise
+    it is skipped (the caller logs it and moves ``next_run_at`` on). Nothing is lost by
+    a skip: the next issue's window starts where the last one ended.
+    """
     if state.last_run_at is None:
-        return True
+        return Due.RUN
     next_run = state.next_run_at or next_run_after(
         digest.schedule, digest.timezone, state.last_run_at
     )
-    return now >= next_run
+    if now < next_run:
+        return Due.WAIT
+    if grace is None:
+        return Due.RUN
+    return Due.RUN if now - latest_run_by(digest, next_run, now) <= grace else Due.SKIP
+
+
+def latest_run_by(digest: DigestSettings, first_missed: datetime, now: datetime) -> datetime:
+    """The last time the schedule names at or before ``now``, from ``first_missed`` on."""
+    latest = first_missed
+    for _ in range(_MAX_MISSED_RUNS):
+        following = next_run_after(digest.schedule, digest.timezone, latest)
+        if following > now:
+            return latest
+        latest = following
+    return latest

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aggregator.config import FetchSettings
+from aggregator.model import Feed
 
 JITTER = 0.10
 RATE_WINDOW = timedelta(days=7)
@@ -73,3 +74,24 @@ def with_jitter(now: datetime, delay: timedelta, rng: random.Random | None = Non
     """``now + delay``, minus up to 10% so a capped delay is never exceeded."""
     fraction = (rng or _RNG).random() * JITTER
     return now + delay * (1 - fraction)
+
+
+def spread_overdue(
+    feeds: Sequence[Feed], now: datetime, *, burst: int, window: timedelta
+) -> list[tuple[int, datetime]]:
+    """New poll times for feeds that fell due while the daemon was away.
+
+    The ``burst`` most overdue (never polled first) stay due now; the others are spaced
+    evenly over ``window``, in the order they fell due, so a daemon stopped for a week
+    does not open connections to every feed at the same moment. Returns (feed id, time)
+    for the feeds that move.
+    """
+    never = datetime.min.replace(tzinfo=now.tzinfo)
+    overdue = sorted(
+        (f for f in feeds if f.next_check_at is None or f.next_check_at <= now),
+        key=lambda f: (f.next_check_at or never, f.id),
+    )
+    later = overdue[max(burst, 0) :]
+    if not later or window <= timedelta(0):
+        return []
+    return [(feed.id, now + window * (i + 1) / len(later)) for i, feed in enumerate(later)]

@@ -180,6 +180,21 @@ class FeedQueries:
                 values["site_url"] = site_url
             conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
 
+    def reschedule_feeds(self, moves: Sequence[tuple[int, datetime]]) -> None:
+        """Set the next poll of several feeds (the daemon's catch-up after downtime)."""
+        if not moves:
+            return
+        statement = (
+            update(feeds)
+            .where(feeds.c.id == bindparam("move_feed_id"))
+            .values(next_check_at=bindparam("move_next_check_at"))
+        )
+        with self.db.write() as conn:
+            conn.execute(
+                statement,
+                [{"move_feed_id": i, "move_next_check_at": at} for i, at in moves],
+            )
+
     def record_unchanged_checks(self, checks: Sequence[UnchangedCheck], *, now: datetime) -> None:
         """Many 304s in one transaction: a pass over hundreds of unchanged feeds would
         otherwise spend more time committing than waiting on the network."""

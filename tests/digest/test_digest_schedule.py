@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.config import DigestSettings
-from aggregator.digest import build_issue_stories, check_cron, is_due, issue_title, next_run_after
+from aggregator.digest import (
+    Due,
+    build_issue_stories,
+    catch_up,
+    check_cron,
+    is_due,
+    issue_title,
+    next_run_after,
+)
 from aggregator.model import DigestState, Entry, SentStory, Story
 
 
@@ -52,6 +60,48 @@ def test_a_digest_never_sent_is_due_at_once_then_follows_its_schedule() -> None:
     sent = DigestState(name="d", last_run_at=now, next_run_at=datetime(2026, 11, 24, 7, tzinfo=UTC))
     assert not is_due(spec, sent, now + timedelta(hours=18, minutes=59))
     assert is_due(spec, sent, now + timedelta(hours=19))
+
+
+GRACE = timedelta(hours=12)
+
+
+@pytest.mark.parametrize(
+    ("back_at", "expected"),
+    [
+        # Down from Monday 06:00 to Wednesday: the Monday, Tuesday and Wednesday 07:00
+        # runs passed. The latest is what counts, and only one issue is built.
+        ("2026-11-25T10:00", Due.RUN),  # three hours after Wednesday's run
+        ("2026-11-25T19:00", Due.RUN),  # twelve hours after: still within the grace
+        ("2026-11-25T19:01", Due.SKIP),  # later: skipped, the next issue carries it all
+        ("2026-11-23T06:59", Due.WAIT),  # before the first missed run: nothing missed
+    ],
+)
+def test_after_downtime_at_most_the_latest_missed_run_is_sent(back_at: str, expected: Due) -> None:
+    spec = DigestSettings(name="d", schedule="0 7 * * *", timezone="UTC")
+    sent = DigestState(
+        name="d",
+        last_run_at=datetime(2026, 11, 22, 7, tzinfo=UTC),
+        next_run_at=datetime(2026, 11, 23, 7, tzinfo=UTC),
+    )
+    now = datetime.fromisoformat(back_at).replace(tzinfo=UTC)
+    assert catch_up(spec, sent, now, grace=GRACE) is expected
+    assert catch_up(spec, sent, now, grace=None) is (Due.WAIT if expected is Due.WAIT else Due.RUN)
+
+
+def test_catch_up_reads_the_missed_runs_in_the_digest_zone_across_dst() -> None:
+    # 08:00 in New York is 12:00 UTC in summer time and 13:00 UTC after 2026-11-01.
+    spec = DigestSettings(name="d", schedule="0 8 * * *", timezone="America/New_York")
+    sent = DigestState(
+        name="d",
+        last_run_at=datetime(2026, 10, 30, 12, tzinfo=UTC),
+        next_run_at=datetime(2026, 10, 31, 12, tzinfo=UTC),
+    )
+    one_hour = timedelta(hours=1)
+    latest = datetime(2026, 11, 2, 13, tzinfo=UTC)  # Monday 08:00 EST
+    assert catch_up(spec, sent, latest + one_hour, grace=one_hour) is Due.RUN
+    assert catch_up(spec, sent, latest + one_hour + timedelta(minutes=1), grace=one_hour) is (
+        Due.SKIP
+    )
 
 
 def story(story_id: int, feeds: int, newest: datetime, summary: str = "s") -> Story:

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.config import FetchSettings
+from aggregator.model import Feed
 from aggregator.sources.http import max_age, retry_after
 from aggregator.sources.polling import (
     failure_delay,
     healthy_interval,
     publishing_interval,
+    spread_overdue,
     with_jitter,
 )
 
@@ -104,3 +106,28 @@ def test_retry_after_header(header: str, expected: float | None) -> None:
 )
 def test_cache_control_max_age(header: str, expected: int | None) -> None:
     assert max_age(header) == expected
+
+
+def test_after_downtime_one_pass_polls_now_and_the_rest_spread_over_the_window() -> None:
+    week_ago = NOW - timedelta(days=7)
+    feeds = [
+        Feed(id=i, url=f"https://f{i}.example/", next_check_at=week_ago + timedelta(minutes=i))
+        for i in range(1, 101)
+    ]
+    feeds.append(Feed(id=500, url="https://new.example/"))  # never polled: first in line
+    feeds.append(Feed(id=600, url="https://later.example/", next_check_at=NOW + timedelta(hours=1)))
+    moves = dict(spread_overdue(feeds, NOW, burst=10, window=timedelta(minutes=15)))
+    # The never-polled feed and the nine most overdue stay due now; the one not due stays.
+    assert 500 not in moves and all(i not in moves for i in range(1, 10)) and 600 not in moves
+    assert sorted(moves) == list(range(10, 101))
+    times = [moves[i] for i in range(10, 101)]
+    assert times == sorted(times) and len(set(times)) == len(times)  # in order, apart
+    assert NOW < times[0] and times[-1] == NOW + timedelta(minutes=15)
+    gaps = {b - a for a, b in zip(times, times[1:], strict=False)}
+    assert max(gaps) - min(gaps) < timedelta(milliseconds=1)  # evenly
+
+
+def test_a_pass_worth_of_overdue_feeds_is_not_delayed() -> None:
+    feeds = [Feed(id=i, url=f"https://f{i}.example/", next_check_at=NOW) for i in range(5)]
+    assert spread_overdue(feeds, NOW, burst=10, window=timedelta(minutes=15)) == []
+    assert spread_overdue(feeds * 3, NOW, burst=10, window=timedelta(0)) == []
