@@ -683,6 +683,54 @@ def serve(app: App) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """What the daemon is doing: next fetches and digests, deliveries, stale feeds."""
+    report = pipeline.status_report(app.store, app.settings, now=utcnow())
+    if as_json:
+        print_json(report)
+        return
+    daemon, feeds_part = report["daemon"], report["feeds"]
+    states = ", ".join(f"{n} {state}" for state, n in sorted(feeds_part["by_state"].items()))
+    click.echo(f"daemon: {daemon['detail']}")
+    click.echo(
+        f"feeds: {feeds_part['total']} ({states or 'none'}); {feeds_part['with_errors']} with "
+        f"errors; last success {when(feeds_part['last_success_at'])}"
+    )
+    print_table(
+        "Next fetches", ["at", "feed"], [(when(f["at"]), f["url"]) for f in report["next_fetches"]]
+    )
+    print_table(
+        "Digests",
+        ["name", "schedule", "next run", "last issue", "stories", "deliveries"],
+        [
+            (
+                d["name"],
+                d["schedule"],
+                when(d["next_run_at"]),
+                f"#{d['last_issue']['id']} {when(d['last_issue']['created_at'])}"
+                if d["last_issue"]
+                else "none yet",
+                d["last_issue"]["stories"] if d["last_issue"] else "",
+                _counts(d["last_issue"]["deliveries"]) if d["last_issue"] else "",
+            )
+            for d in report["digests"]
+        ],
+    )
+    if report["stale_feeds"]:
+        print_table(
+            "Stale feeds (failing too long, still retried)",
+            ["feed", "failing since", "last error"],
+            [(f["url"], when(f["failing_since"]), f["last_error"]) for f in report["stale_feeds"]],
+        )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+
+
+@cli.command()
 @pass_app
 def reload(app: App) -> None:
     """Make the running daemon re-read its config (SIGHUP), after checking the config."""

@@ -7,6 +7,7 @@
 * :func:`prune_entries`: retention: old entries -> tombstones
 * :func:`run_due_digests`: store -> digest -> store (frozen issue + pending deliveries)
 * :func:`deliver_pending`: store -> publish.email -> deliver -> store (ledger)
+* :func:`status_report`: what the daemon is doing and will do next, from the store
 
 The CLI and the daemon call exactly these, so ``aggregator fetch`` does what the
 daemon does. One bad feed never stops a pass and never deletes stored entries:
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import cluster, digest, normalize, parse, sources, workers
+from aggregator import cluster, digest, instance, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
 from aggregator.errors import (
@@ -638,3 +642,85 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
             sent += 1
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
+
+
+# -- status ------------------------------------------------------------------------
+
+
+def status_report(
+    store: Store, settings: Settings, *, now: datetime, upcoming: int = 5
+) -> dict[str, Any]:
+    """What ``aggregator status`` shows: the daemon, feeds by state, the next fetches, the
+    stale feeds, and per digest its next run and its last issue's deliveries by state.
+    Plain data (JSON-ready): the store is the truth, not the daemon's memory."""
+    stale_after = timedelta(hours=settings.fetch.stale_after_hours)
+    feeds = store.list_feeds()
+    by_state: dict[str, int] = {}
+    for feed in feeds:
+        state = feed.state(now, stale_after)
+        by_state[state] = by_state.get(state, 0) + 1
+    polled = [f for f in feeds if not f.is_gone and f.kind != "ingest"]
+    soonest = sorted(
+        (f for f in polled if f.next_check_at is not None),
+        key=lambda f: (f.next_check_at or now, f.id),
+    )[:upcoming]
+    successes = [f.last_success_at for f in feeds if f.last_success_at]
+    digests = []
+    for spec in settings.digests:
+        state_of = store.digest_state(spec.name)
+        issue = store.latest_issue(spec.name)
+        digests.append(
+            {
+                "name": spec.name,
+                "schedule": f"{spec.schedule} ({spec.timezone})",
+                "next_run_at": state_of.next_run_at if state_of.last_run_at else now,
+                "last_issue": None
+                if issue is None
+                else {
+                    "id": issue.id,
+                    "created_at": issue.created_at,
+                    "stories": len(issue.stories),
+                    "deliveries": store.delivery_counts(issue.id),
+                },
+            }
+        )
+    return {
+        "daemon": _daemon_status(settings.storage.url),
+        "feeds": {
+            "total": len(feeds),
+            "by_state": by_state,
+            "with_errors": sum(1 for f in feeds if f.error_count),
+            "last_success_at": max(successes) if successes else None,
+        },
+        "next_fetches": [{"url": f.url, "at": f.next_check_at} for f in soonest],
+        "stale_feeds": [
+            {"url": f.url, "failing_since": f.failing_since, "last_error": f.last_error}
+            for f in feeds
+            if f.is_stale(now, stale_after)
+        ],
+        "digests": digests,
+        "deliveries": store.delivery_counts(),
+    }
+
+
+def _daemon_status(database_url: str) -> dict[str, Any]:
+    """Whether a daemon schedules on this database, as far as this machine can tell."""
+    path = instance.lock_path_for(database_url)
+    if path is None:
+        return {"running": None, "detail": "not known for this database (no lock file)"}
+    holder = instance.read_holder(path)
+    if holder is None:
+        return {"running": False, "detail": "no daemon running"}
+    if holder.host == socket.gethostname() and not _process_alive(holder.pid):
+        return {"running": False, "detail": f"no daemon running (last: {holder.describe()})"}
+    return {"running": True, "detail": holder.describe()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True

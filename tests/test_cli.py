@@ -58,6 +58,23 @@ def test_fetch_no_cluster_stores_and_the_digest_preview_groups_later(workdir: Pa
     assert all(r["story_id"] for r in json.loads(out))
 
 
+def test_status_shows_feeds_next_fetches_and_the_last_issues_deliveries(workdir: Path) -> None:
+    _, out = run(workdir, "status", "--json")
+    before = json.loads(out)
+    assert before["daemon"]["running"] is False and before["digests"][0]["last_issue"] is None
+    run(workdir, "fetch")
+    run(workdir, "digest", "send", "daily")
+    code, out = run(workdir, "status", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["feeds"]["by_state"] == {"ok": 5}
+    assert len(report["next_fetches"]) == 5 and report["stale_feeds"] == []
+    (daily,) = report["digests"]
+    assert daily["last_issue"]["stories"] > 0
+    assert daily["last_issue"]["deliveries"] == {"sent": 1}  # the config's one subscriber
+    code, text = run(workdir, "status")
+    assert code == 0 and "5 ok" in text and "1 sent" in text
+
+
 def test_stories_list_groups_sources(workdir: Path) -> None:
     run(workdir, "fetch")
     _, out = run(workdir, "stories", "list", "--limit", "100", "--json")

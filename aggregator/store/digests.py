@@ -198,6 +198,18 @@ class DigestQueries:
             raise NotFoundError(f"no digest issue with id {issue_id}")
         return row_to_issue(row)
 
+    def latest_issue(self, digest: str) -> DigestIssue | None:
+        """The newest issue of ``digest``, or None before its first."""
+        query = (
+            select(digest_issues)
+            .where(digest_issues.c.digest == digest)
+            .order_by(digest_issues.c.created_at.desc(), digest_issues.c.id.desc())
+            .limit(1)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        return row_to_issue(row) if row is not None else None
+
     # -- subscribers -------------------------------------------------------------
 
     def add_subscriber(

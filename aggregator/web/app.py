@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from aggregator import pipeline
 from aggregator.config import Settings
 from aggregator.publish import render_atom, render_home
 from aggregator.store import Store
@@ -121,6 +122,7 @@ def create_app(
             f'aggregator_deliveries{{state="{state}"}} {deliveries.get(state, 0)}'
             for state in ("pending", "sending", "sent", "failed")
         ]
+        lines += _schedule_metrics(store, settings, now)
         return PlainTextResponse(
             "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -134,3 +136,51 @@ def create_app(
         ],
         middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
     )
+
+
+def _schedule_metrics(store: Store, settings: Settings, now: datetime) -> list[str]:
+    """The figures of ``aggregator status``: next fetch, last success, digests' next runs
+    and their last issue's deliveries by state (timestamps in Unix seconds)."""
+    report = pipeline.status_report(store, settings, now=now, upcoming=1)
+    lines = [
+        "# HELP aggregator_next_fetch_timestamp_seconds When the next feed is due.",
+        "# TYPE aggregator_next_fetch_timestamp_seconds gauge",
+    ]
+    lines += [
+        f"aggregator_next_fetch_timestamp_seconds {f['at'].timestamp():.0f}"
+        for f in report["next_fetches"]
+    ]
+    last_success = report["feeds"]["last_success_at"]
+    lines += [
+        "# HELP aggregator_last_success_timestamp_seconds The last successful fetch.",
+        "# TYPE aggregator_last_success_timestamp_seconds gauge",
+        f"aggregator_last_success_timestamp_seconds {last_success.timestamp():.0f}"
+        if last_success
+        else "aggregator_last_success_timestamp_seconds 0",
+        "# HELP aggregator_digest_next_run_timestamp_seconds When each digest runs next.",
+        "# TYPE aggregator_digest_next_run_timestamp_seconds gauge",
+    ]
+    digests = report["digests"]
+    lines += [
+        f'aggregator_digest_next_run_timestamp_seconds{{digest="{_label(d["name"])}"}} '
+        f"{d['next_run_at'].timestamp():.0f}"
+        for d in digests
+        if d["next_run_at"] is not None
+    ]
+    lines += [
+        "# HELP aggregator_digest_last_issue_deliveries The last issue's deliveries by state.",
+        "# TYPE aggregator_digest_last_issue_deliveries gauge",
+    ]
+    for d in digests:
+        counts = d["last_issue"]["deliveries"] if d["last_issue"] else {}
+        lines += [
+            f'aggregator_digest_last_issue_deliveries{{digest="{_label(d["name"])}",'
+            f'state="{state}"}} {counts.get(state, 0)}'
+            for state in ("pending", "sending", "sent", "failed")
+        ]
+    return lines
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from aggregator.config import Settings
 from aggregator.model import ClusterPlan, Entry, NewStory
+from aggregator.pipeline import sync_config
 from aggregator.store import Store, open_store
 from aggregator.store.database import Database
 from aggregator.web import create_app
@@ -178,3 +179,28 @@ def test_metrics_count_feeds_by_state_entries_and_deliveries(
     assert samples["aggregator_entries"] == "3"
     assert samples["aggregator_feed_errors"] == "3"
     assert samples['aggregator_deliveries{state="pending"}'] == "0"
+    # The figures of `aggregator status`: the soonest poll and the last success.
+    assert samples["aggregator_next_fetch_timestamp_seconds"] == f"{now.timestamp():.0f}"
+    assert samples["aggregator_last_success_timestamp_seconds"] == f"{now.timestamp():.0f}"
+
+
+def test_metrics_show_each_digests_next_run_and_last_issue_deliveries(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    settings = make_settings(
+        '[[digests]]\nname = "daily \\"vn\\""\nschedule = "0 7 * * *"\ntimezone = "UTC"\n'
+        'subscribers = ["a@x.example"]\n'
+    )
+    store = open_store(settings.storage.url)
+    sync_config(store, settings, now=now)
+    page = client(store, settings).get("/metrics")
+    samples = dict(
+        line.rsplit(" ", 1) for line in page.text.splitlines() if not line.startswith("#")
+    )
+    label = 'digest="daily \\"vn\\""'
+    # Never sent: due at once, and no issue has deliveries yet.
+    assert samples[f"aggregator_digest_next_run_timestamp_seconds{{{label}}}"] == (
+        f"{now.timestamp():.0f}"
+    )
+    assert samples[f'aggregator_digest_last_issue_deliveries{{{label},state="sent"}}'] == "0"
+    store.close()
