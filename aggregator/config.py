@@ -267,8 +267,8 @@ class ScheduleSettings:
     catch_up_minutes: int = field(
         default=15,
         metadata=_help(
-            "After downtime, overdue feeds beyond one pass's worth are spread over this "
-            "many minutes instead of all being polled at once."
+            "After downtime, feeds overdue by more than this many minutes, beyond one "
+            "pass's worth, are spread over as many minutes instead of polled at once."
         ),
     )
 

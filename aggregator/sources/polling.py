@@ -79,19 +79,21 @@ def with_jitter(now: datetime, delay: timedelta, rng: random.Random | None = Non
 def spread_overdue(
     feeds: Sequence[Feed], now: datetime, *, burst: int, window: timedelta
 ) -> list[tuple[int, datetime]]:
-    """New poll times for feeds that fell due while the daemon was away.
+    """New poll times for feeds that fell due long before ``now`` (the daemon was away).
 
-    The ``burst`` most overdue (never polled first) stay due now; the others are spaced
-    evenly over ``window``, in the order they fell due, so a daemon stopped for a week
-    does not open connections to every feed at the same moment. Returns (feed id, time)
-    for the feeds that move.
+    Only feeds overdue by more than ``window`` count: a quick restart, or feeds never
+    polled yet (a fresh install, an OPML import), are polled at once as usual. Of those,
+    the ``burst`` most overdue stay due now and the others are spaced evenly over
+    ``window`` in the order they fell due, so a daemon stopped for a week does not open
+    connections to every feed at the same moment. Returns (feed id, time) for the feeds
+    that move.
     """
-    never = datetime.min.replace(tzinfo=now.tzinfo)
+    if window <= timedelta(0):
+        return []
+    cutoff = now - window
     overdue = sorted(
-        (f for f in feeds if f.next_check_at is None or f.next_check_at <= now),
-        key=lambda f: (f.next_check_at or never, f.id),
+        (f for f in feeds if f.next_check_at is not None and f.next_check_at < cutoff),
+        key=lambda f: (f.next_check_at or now, f.id),
     )
     later = overdue[max(burst, 0) :]
-    if not later or window <= timedelta(0):
-        return []
     return [(feed.id, now + window * (i + 1) / len(later)) for i, feed in enumerate(later)]

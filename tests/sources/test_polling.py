@@ -114,13 +114,17 @@ def test_after_downtime_one_pass_polls_now_and_the_rest_spread_over_the_window()
         Feed(id=i, url=f"https://f{i}.example/", next_check_at=week_ago + timedelta(minutes=i))
         for i in range(1, 101)
     ]
-    feeds.append(Feed(id=500, url="https://new.example/"))  # never polled: first in line
+    feeds.append(Feed(id=500, url="https://new.example/"))  # never polled: polled at once
     feeds.append(Feed(id=600, url="https://later.example/", next_check_at=NOW + timedelta(hours=1)))
+    # Due a few minutes ago (a quick restart): not a stampede, polled at once.
+    feeds.append(
+        Feed(id=700, url="https://recent.example/", next_check_at=NOW - timedelta(minutes=5))
+    )
     moves = dict(spread_overdue(feeds, NOW, burst=10, window=timedelta(minutes=15)))
-    # The never-polled feed and the nine most overdue stay due now; the one not due stays.
-    assert 500 not in moves and all(i not in moves for i in range(1, 10)) and 600 not in moves
-    assert sorted(moves) == list(range(10, 101))
-    times = [moves[i] for i in range(10, 101)]
+    # The ten most overdue stay due now; the never-polled, recent and not-due ones too.
+    assert all(i not in moves for i in (*range(1, 11), 500, 600, 700))
+    assert sorted(moves) == list(range(11, 101))
+    times = [moves[i] for i in range(11, 101)]
     assert times == sorted(times) and len(set(times)) == len(times)  # in order, apart
     assert NOW < times[0] and times[-1] == NOW + timedelta(minutes=15)
     gaps = {b - a for a, b in zip(times, times[1:], strict=False)}
