@@ -645,7 +645,7 @@ def subscribers_list(app: App, name: str | None, as_json: bool) -> None:
 def subscribers_remove(app: App, email: str, name: str) -> None:
     """Unsubscribe EMAIL from a digest, effective at once."""
     pipeline.find_digest(app.settings, name)
-    app.store.remove_subscriber(name, email.strip())
+    app.store.remove_subscriber(name, email.strip(), now=utcnow())
     click.echo(f"unsubscribed: {email.strip()} from {name}")
 
 

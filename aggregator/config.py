@@ -215,6 +215,23 @@ class MailSettings:
         default="Aggregator <digest@localhost>",
         metadata=_help("From address of digest emails.", key="from"),
     )
+    unsubscribe_address: str = field(
+        default="",
+        metadata=_help(
+            "Address in the mailto: List-Unsubscribe header (read by the list owner; "
+            "the https link acts at once); empty: the From address."
+        ),
+    )
+    confirm_days: int = field(
+        default=7, metadata=_help("Days a subscription confirmation link stays valid.")
+    )
+    sending_lease_seconds: int = field(
+        default=600,
+        metadata=_help(
+            "Seconds after which a delivery left in `sending` (its sender crashed) is "
+            "sent again; longer than any one SMTP transaction."
+        ),
+    )
     smtp: SmtpSettings = field(default_factory=SmtpSettings, metadata=_help("SMTP transport."))
 
 

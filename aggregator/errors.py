@@ -13,6 +13,7 @@
       StoreError                    the database could not be opened or migrated
       NotFoundError                 a feed, digest or subscriber named by the user does not exist
       DeliveryError                 a message could not be delivered (SMTP reply or Maildir path)
+      TokenError                    a signed link (unsubscribe, confirm, form) is forged or expired
 
 Expected outcomes are values, not exceptions: not-modified, zero new entries, a
 recoverable parse warning. Per-feed failures are recorded on the feed, never raised
@@ -84,3 +85,7 @@ class DeliveryError(AggregatorError):
         super().__init__(f"delivery to {recipient} failed: {problem}")
         self.recipient = recipient
         self.permanent = permanent
+
+
+class TokenError(AggregatorError, ValueError):
+    """A signed token is malformed, forged, for another purpose, or expired."""

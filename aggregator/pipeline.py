@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ import httpx
 from aggregator import cluster, digest, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
+from aggregator.digest.tokens import Signer, resolve_secret
 from aggregator.errors import (
     AggregatorError,
     DeliveryError,
@@ -476,6 +478,12 @@ def find_digest(settings: Settings, name: str) -> DigestSettings:
 
 
 # -- delivery ----------------------------------------------------------------------
+
+
+def token_signer(store: Store, *, now: datetime, environ: Mapping[str, str] = os.environ) -> Signer:
+    """The signer of unsubscribe, confirmation and form tokens (``AGGREGATOR_SECRET``,
+    else a secret the store generated once)."""
+    return Signer(resolve_secret(environ, lambda: store.app_secret("tokens", now=now)))
 
 
 @dataclass(frozen=True, slots=True)
