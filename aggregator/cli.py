@@ -29,9 +29,15 @@ from rich.table import Table
 
 from aggregator import __version__, pipeline
 from aggregator.config import Settings, find_config, load, resolve_feed_url
-from aggregator.errors import AggregatorError, BlockedAddressError, ConfigError, SourceError
+from aggregator.errors import (
+    AggregatorError,
+    BlockedAddressError,
+    ConfigError,
+    NotFoundError,
+    SourceError,
+)
 from aggregator.logs import configure_logging
-from aggregator.model import DigestIssue, FetchOutcome
+from aggregator.model import DeliveryState, DigestIssue, FetchOutcome
 from aggregator.publish import render_atom, render_home, write_file_atomically
 from aggregator.publish.email import render_issue
 from aggregator.sources import opml
@@ -566,7 +572,10 @@ def digest_preview(app: App, name: str, fmt: str) -> None:
         return
     spec = pipeline.find_digest(app.settings, name)
     rendered = render_issue(issue, digest=spec, publish=app.settings.publish)
-    click.echo(rendered.html if fmt == "html" else rendered.text)
+    # Each subscriber gets their own link here; a preview shows where it goes.
+    link = f"{app.settings.publish.base_url.rstrip('/')}/unsubscribe?token=..."
+    text, html = rendered.personalized(link)
+    click.echo(html if fmt == "html" else text)
 
 
 @digest.command("send")
@@ -595,6 +604,74 @@ def digest_send(app: App, name: str, dry_run: bool) -> None:
     )
     if report.failed or report.retrying:
         sys.exit(1)
+
+
+@digest.command("status")
+@click.argument("name")
+@click.option("--issue", "issue_id", type=int, default=None, help="This issue (default: latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def digest_status(app: App, name: str, issue_id: int | None, as_json: bool) -> None:
+    """Show the deliveries of an issue of digest NAME by state."""
+    pipeline.find_digest(app.settings, name)
+    if issue_id is None:
+        latest = app.store.latest_issue(name)
+        if latest is None:
+            raise NotFoundError(f"digest {name!r} has no issue yet")
+        issue = latest
+    else:
+        issue = app.store.get_issue(issue_id)
+        if issue.digest != name:
+            raise NotFoundError(
+                f"issue {issue_id} belongs to digest {issue.digest!r}, not {name!r}"
+            )
+    rows = app.store.issue_deliveries(issue.id)
+    counts = {state.value: 0 for state in DeliveryState}
+    for row in rows:
+        counts[row.state.value] += 1
+    if as_json:
+        print_json(
+            {
+                "issue": issue.id,
+                "title": issue.title,
+                "created_at": issue.created_at,
+                "counts": counts,
+                "deliveries": [
+                    {
+                        "email": d.email,
+                        "state": d.state.value,
+                        "attempts": d.attempts,
+                        "next_attempt_at": d.next_attempt_at,
+                        "sent_at": d.sent_at,
+                        "last_error": d.last_error,
+                    }
+                    for d in rows
+                ],
+            }
+        )
+        return
+    click.echo(
+        f"issue {issue.id} ({issue.title}, {when(issue.created_at)}): "
+        + ", ".join(f"{count} {state}" for state, count in counts.items())
+    )
+    unfinished = [d for d in rows if d.state is not DeliveryState.SENT]
+    if unfinished:
+        print_table(
+            "Not sent",
+            ["email", "state", "attempts", "next attempt", "last error"],
+            [
+                (
+                    d.email,
+                    d.state.value,
+                    d.attempts,
+                    (when(d.next_attempt_at) if d.next_attempt_at else "now")
+                    if d.state is DeliveryState.PENDING
+                    else "",
+                    d.last_error,
+                )
+                for d in unfinished
+            ],
+        )
 
 
 # -- subscribers -------------------------------------------------------------------

@@ -78,13 +78,18 @@ class NotFoundError(AggregatorError, LookupError):
 class DeliveryError(AggregatorError):
     """A message could not be delivered.
 
-    ``permanent`` is true when retrying cannot help (an SMTP 5xx reply).
+    ``permanent`` is true when retrying cannot help (an SMTP 5xx reply);
+    ``unreachable`` when the server could not be reached or refused the session, so
+    every other message would fail the same way.
     """
 
-    def __init__(self, recipient: str, problem: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, recipient: str, problem: str, *, permanent: bool = False, unreachable: bool = False
+    ) -> None:
         super().__init__(f"delivery to {recipient} failed: {problem}")
         self.recipient = recipient
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 class TokenError(AggregatorError, ValueError):

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,7 +50,14 @@ from aggregator.model import (
     PruneReport,
     RawDocument,
 )
-from aggregator.publish.email import build_message, format_created, render_issue
+from aggregator.publish.email import (
+    RenderedIssue,
+    Unsubscribe,
+    build_message,
+    format_created,
+    render_issue,
+    unsubscribe_mailto,
+)
 from aggregator.sources import pages, polling
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.http import fetch_url
@@ -494,43 +502,78 @@ class DeliveryReport:
 
 
 RETRY_BASE = timedelta(minutes=5)
+RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off after the ``attempts``-th failed try: 5 min, 10, 20 ... 6 h."""
+    return min(RETRY_BASE * (1 << max(attempts - 1, 0)), RETRY_MAX)
+
+
+def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) -> Unsubscribe:
+    token = signer.unsubscribe_token(subscriber_id)
+    address = settings.mail.unsubscribe_address or parseaddr(settings.mail.sender)[1]
+    return Unsubscribe(
+        url=f"{settings.publish.base_url.rstrip('/')}/unsubscribe?token={token}",
+        mailto=unsubscribe_mailto(address, token),
+    )
+
+
 def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> DeliveryReport:
-    """Send every due pending delivery; each one ends sent, retrying or failed."""
+    """Send every due pending delivery; each one ends sent, retrying or failed.
+
+    The ledger makes this exactly-once: a delivery is claimed (pending -> sending,
+    committed) before its message leaves and marked sent after, so a crash leaves it
+    in ``sending``; the next pass after ``[mail] sending_lease_seconds`` sends it again
+    with the same Message-ID (Maildir recognizes it and writes nothing). A 5xx is
+    recorded as failed and the pass goes on; a 4xx or a cut connection retries that
+    one later with back-off; an unreachable server defers the whole batch.
+    """
+    lease = timedelta(seconds=settings.mail.sending_lease_seconds)
+    recovered = store.recover_interrupted_deliveries(now=now, claimed_before=now - lease)
+    if recovered:
+        log.warning("Resending deliveries interrupted by a crash", extra={"count": recovered})
     due = store.due_deliveries(now)
     if not due:
         return DeliveryReport()
     sent = retrying = failed = 0
-    rendered = {}
+    signer = token_signer(store, now=now)
+    issues: dict[int, tuple[RenderedIssue, str]] = {}
     with open_transport(settings.mail) as transport:
-        for delivery in due:
-            if not store.claim_delivery(delivery.id, now=now):
-                continue
-            issue = store.get_issue(delivery.issue_id)
-            if issue.id not in rendered:  # render once per issue
-                spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
-                rendered[issue.id] = (
-                    render_issue(issue, digest=spec, publish=settings.publish),
-                    format_created(issue),
+        while due:
+            for position, delivery in enumerate(due):
+                if not store.claim_delivery(delivery.id, now=now):
+                    continue  # another sender has it
+                if delivery.issue_id not in issues:  # render once per issue
+                    issue = store.get_issue(delivery.issue_id)
+                    spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+                    issues[issue.id] = (
+                        render_issue(issue, digest=spec, publish=settings.publish),
+                        format_created(issue),
+                    )
+                body, created = issues[delivery.issue_id]
+                message = build_message(
+                    body,
+                    recipient=delivery.email,
+                    sender=settings.mail.sender,
+                    created=created,
+                    site_url=settings.publish.base_url,
+                    unsubscribe=unsubscribe_links(signer, settings, delivery.subscriber_id),
                 )
-            body, created = rendered[issue.id]
-            message = build_message(
-                body,
-                recipient=delivery.email,
-                sender=settings.mail.sender,
-                created=created,
-                site_url=settings.publish.base_url,
-            )
-            try:
-                transport.send(message, key=f"i{issue.id}s{delivery.subscriber_id}")
-            except DeliveryError as exc:
-                if exc.permanent or delivery.attempts + 1 >= MAX_ATTEMPTS:
-                    store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
-                    failed += 1
-                else:
-                    retry = now + RETRY_BASE * (2**delivery.attempts)
+                try:
+                    transport.send(message, key=f"i{delivery.issue_id}s{delivery.subscriber_id}")
+                except DeliveryError as exc:
+                    attempts = delivery.attempts + 1
+                    log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
+                    if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
+                        problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
+                        store.mark_delivery(
+                            delivery.id, DeliveryState.FAILED, now=now, error=problem
+                        )
+                        failed += 1
+                        continue
+                    retry = now + retry_delay(attempts)
                     store.mark_delivery(
                         delivery.id,
                         DeliveryState.PENDING,
@@ -539,9 +582,20 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
                         next_attempt_at=retry,
                     )
                     retrying += 1
-                log.warning("Delivery failed: %s", exc, extra={"issue": issue.id})
-                continue
-            store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
-            sent += 1
+                    if exc.unreachable:  # the others would only knock on the same door
+                        rest = [d.id for d in due[position + 1 :]]
+                        store.defer_deliveries(rest, now=now, until=retry, error=str(exc))
+                        retrying += len(rest)
+                        log.warning(
+                            "Mail server unreachable; deliveries deferred",
+                            extra={"count": len(rest) + 1, "retry_at": retry.isoformat()},
+                        )
+                        due = []
+                        break
+                    continue
+                store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
+                sent += 1
+            else:
+                due = store.due_deliveries(now)
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)

@@ -48,7 +48,8 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as exc:
             if client is not None:
                 client.close()
-            raise DeliveryError(where, _connect_problem(exc)) from None
+            # Even a refused login is no reader's fault: every message waits for the fix.
+            raise DeliveryError(where, _connect_problem(exc), unreachable=True) from None
 
     def send(self, message: EmailMessage, *, key: str) -> None:
         recipient = str(message["To"])

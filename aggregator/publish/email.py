@@ -2,23 +2,68 @@
 
 The message is multipart/alternative (plain text first, HTML second), UTF-8, with
 a deterministic Message-ID per (issue, subscriber) so a re-send is recognizably
-the same message. Subjects are our own words; headers are set through
-``email.message.EmailMessage``, which refuses CR/LF in values (no header
-injection), and non-ASCII subjects are RFC 2047 encoded by the SMTP policy.
+the same message. Personalizing is a string replacement: the issue is rendered once
+with a placeholder where each reader's unsubscribe link goes.
+
+Headers: Date, Message-ID, List-Id, List-Unsubscribe (https and mailto) with
+List-Unsubscribe-Post (RFC 8058 one-click), Auto-Submitted. Every header value is
+flattened to one line of printable text first (:func:`header_text`), so a CR/LF in
+a title can never start a header of its own; non-ASCII subjects are RFC 2047
+encoded by the policy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.policy import EmailPolicy
+from email.utils import format_datetime, make_msgid, parseaddr
+from urllib.parse import quote
 
 from aggregator.config import DigestSettings, PublishSettings
 from aggregator.model import DigestIssue
 from aggregator.publish.templates import template_environment
+
+
+class _MailPolicy(EmailPolicy):
+    """The SMTP policy, except that List-Unsubscribe folds between its URLs.
+
+    The stock folder turns a URL longer than a line into RFC 2047 encoded words,
+    which no mail client reads as a link; breaking after the comma is the folding
+    RFC 8058's examples use.
+    """
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() == "list-unsubscribe":
+            return self._fold_urls(name, value)
+        folded: str = super().fold(name, value)
+        return folded
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() == "list-unsubscribe":
+            return self._fold_urls(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+    def _fold_urls(self, name: str, value: str) -> str:
+        urls = (part.strip() for part in str(value).split(","))
+        return f"{name}: " + f",{self.linesep} ".join(urls) + self.linesep
+
+
+POLICY = _MailPolicy(linesep="\r\n")
+
+# Where each reader's own unsubscribe link goes in the issue rendered once for all.
+UNSUBSCRIBE_PLACEHOLDER = "@@unsubscribe-url@@"
+_NOT_PRINTABLE = re.compile(r"[\x00-\x20\x7f-\xa0\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """One line of printable text: CR, LF, tabs and other controls become one space."""
+    return _NOT_PRINTABLE.sub(" ", value).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +73,13 @@ class RenderedIssue:
     subject: str
     html: str
     text: str
+
+    def personalized(self, unsubscribe_url: str) -> tuple[str, str]:
+        """(text, html) with the reader's unsubscribe link in place."""
+        return (
+            self.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
+            self.html.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(unsubscribe_url)),
+        )
 
 
 def render_issue(
@@ -39,6 +91,7 @@ def render_issue(
         "digest": digest,
         "site_url": publish.base_url.rstrip("/"),
         "site_title": publish.title,
+        "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
     }
     return RenderedIssue(
         issue_id=issue.id,
@@ -55,23 +108,91 @@ def message_id(issue_id: int, recipient: str, sender: str) -> str:
     return f"<digest.{issue_id}.{digest}@{domain}>"
 
 
+def list_id(digest: str, site_url: str) -> str:
+    host = site_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    label = re.sub(r"[^A-Za-z0-9-]+", "-", digest).strip("-") or "digest"
+    return f"<{label}.{host}>"
+
+
+def unsubscribe_mailto(address: str, token: str) -> str:
+    return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """One reader's ways out: the https link (one-click) and the mailto address."""
+
+    url: str
+    mailto: str
+
+
+def _new_message(*, sender: str, recipient: str, subject: str) -> EmailMessage:
+    message = EmailMessage(policy=POLICY)
+    name, address = parseaddr(header_text(sender))
+    message["From"] = Address(display_name=name, addr_spec=address) if name else address
+    message["To"] = header_text(recipient)
+    message["Subject"] = header_text(subject)
+    return message
+
+
 def build_message(
-    rendered: RenderedIssue, *, recipient: str, sender: str, created: str, site_url: str
+    rendered: RenderedIssue,
+    *,
+    recipient: str,
+    sender: str,
+    created: str,
+    site_url: str,
+    unsubscribe: Unsubscribe,
 ) -> EmailMessage:
     """Personalize a rendered issue for one recipient."""
-    message = EmailMessage(policy=SMTP)
-    name, address = parseaddr(sender)
-    message["From"] = Address(display_name=name, addr_spec=address) if name else address
-    message["To"] = recipient
-    message["Subject"] = rendered.subject
+    message = _new_message(sender=sender, recipient=recipient, subject=rendered.subject)
     message["Date"] = created
     message["Message-ID"] = message_id(rendered.issue_id, recipient, sender)
-    host = site_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
-    message["List-Id"] = f"<{rendered.digest}.{host}>"
+    message["List-Id"] = list_id(rendered.digest, site_url)
+    message["List-Unsubscribe"] = f"<{unsubscribe.url}>, <{unsubscribe.mailto}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message["X-Aggregator-Issue"] = str(rendered.issue_id)
-    message.set_content(rendered.text, subtype="plain", charset="utf-8")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    text, body = rendered.personalized(unsubscribe.url)
+    message.set_content(text, subtype="plain", charset="utf-8")
+    message.add_alternative(body, subtype="html", charset="utf-8")
+    return message
+
+
+def build_confirmation(
+    *,
+    digest: str,
+    digest_title: str,
+    recipient: str,
+    sender: str,
+    confirm_url: str,
+    site_url: str,
+    site_title: str,
+    valid_days: int,
+    now: datetime,
+) -> EmailMessage:
+    """The double opt-in email: one signed link, and nothing else is ever sent before it."""
+    env = template_environment()
+    context = {
+        "digest_title": digest_title or digest,
+        "confirm_url": confirm_url,
+        "site_url": site_url.rstrip("/"),
+        "site_title": site_title,
+        "valid_days": valid_days,
+    }
+    message = _new_message(
+        sender=sender, recipient=recipient, subject=f"Confirm your subscription: {digest_title}"
+    )
+    message["Date"] = format_datetime(now)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    message["Message-ID"] = make_msgid("confirm", domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        env.get_template("email/confirm.txt").render(context), subtype="plain", charset="utf-8"
+    )
+    message.add_alternative(
+        env.get_template("email/confirm.html").render(context), subtype="html", charset="utf-8"
+    )
     return message
 
 

@@ -8,7 +8,19 @@ from email import message_from_bytes, policy
 
 from aggregator.config import DigestSettings, PublishSettings
 from aggregator.model import DigestIssue, IssueSource, IssueStory
-from aggregator.publish.email import build_message, format_created, message_id, render_issue
+from aggregator.publish.email import (
+    Unsubscribe,
+    build_confirmation,
+    build_message,
+    format_created,
+    message_id,
+    render_issue,
+)
+
+UNSUBSCRIBE = Unsubscribe(
+    url="https://agg.example/unsubscribe?token=7.0.AbCdEfGhIjKlMnOpQrStUv",
+    mailto="mailto:digest@agg.example?subject=unsubscribe%207.0.AbCdEfGhIjKlMnOpQrStUv",
+)
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
@@ -38,9 +50,9 @@ def issue(headline: str = "Bão Nakri <b>mạnh</b>\r\nBcc: victim@x.example") -
     )
 
 
-def build(recipient: str = "reader@x.example"):  # type: ignore[no-untyped-def]
+def build(recipient: str = "reader@x.example", title: str | None = None):  # type: ignore[no-untyped-def]
     rendered = render_issue(
-        issue(),
+        issue() if title is None else replace(issue(), title=title),
         digest=DigestSettings(name="daily"),
         publish=PublishSettings(base_url="https://agg.example"),
     )
@@ -50,6 +62,7 @@ def build(recipient: str = "reader@x.example"):  # type: ignore[no-untyped-def]
         sender="Agg <digest@agg.example>",
         created=format_created(issue()),
         site_url="https://agg.example",
+        unsubscribe=UNSUBSCRIBE,
     )
     return message_from_bytes(msg.as_bytes(), policy=policy.default)
 
@@ -104,3 +117,40 @@ def test_a_follow_up_says_how_many_sources_joined_and_since_when() -> None:
         plain, digest=DigestSettings(name="daily"), publish=PublishSettings(base_url="https://a")
     )
     assert "Follow-up" not in first.text and "Follow-up" not in first.html
+
+
+def test_every_message_carries_one_click_unsubscribe_headers_and_links() -> None:
+    msg = build()
+    assert msg["List-Unsubscribe"] == f"<{UNSUBSCRIBE.url}>, <{UNSUBSCRIBE.mailto}>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    raw_headers = msg.as_bytes().split(b"\n\n", 1)[0]
+    assert UNSUBSCRIBE.url.encode() in raw_headers  # a URL, never RFC 2047 encoded words
+    assert f'href="{UNSUBSCRIBE.url}"' in msg.get_body(("html",)).get_content()
+    assert f"Unsubscribe: {UNSUBSCRIBE.url}" in msg.get_body(("plain",)).get_content()
+
+
+def test_cr_lf_in_a_title_cannot_add_a_header() -> None:
+    msg = build(title="Daily\r\nBcc: victim@x.example\nX-Evil: 1")
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert msg["Subject"] == "Daily Bcc: victim@x.example X-Evil: 1"  # one line of text
+    assert msg.get_content_type() == "multipart/alternative"
+
+
+def test_the_confirmation_email_holds_the_signed_link_and_nothing_else() -> None:
+    link = "https://agg.example/confirm?token=7.1795000000.AbCdEfGhIjKlMnOpQrStUv"
+    msg = build_confirmation(
+        digest="daily",
+        digest_title="Bản tin",
+        recipient="new@x.example",
+        sender="Agg <digest@agg.example>",
+        confirm_url=link,
+        site_url="https://agg.example",
+        site_title="Agg",
+        valid_days=7,
+        now=NOW,
+    )
+    parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == "Confirm your subscription: Bản tin"
+    assert parsed["To"] == "new@x.example" and parsed["Auto-Submitted"] == "auto-generated"
+    assert link in parsed.get_body(("plain",)).get_content()
+    assert f'href="{link}"' in parsed.get_body(("html",)).get_content()
