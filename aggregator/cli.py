@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from rich.table import Table
 
 from aggregator import __version__, pipeline
 from aggregator.config import Settings, find_config, load, resolve_feed_url
+from aggregator.digest.addresses import check_email
 from aggregator.errors import (
     AggregatorError,
     BlockedAddressError,
@@ -46,7 +46,6 @@ from aggregator.sources.http import build_client
 from aggregator.store import Store, open_store
 
 console = Console()
-EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 
 
 def utcnow() -> datetime:
@@ -682,13 +681,6 @@ def subscribers() -> None:
     """Manage digest subscribers."""
 
 
-def valid_email(value: str) -> str:
-    value = value.strip()
-    if not EMAIL.match(value) or len(value) > 320:
-        raise ConfigError(f"{value!r} is not a valid email address")
-    return value
-
-
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--digest", "name", required=True, help="Digest name.")
@@ -696,7 +688,7 @@ def valid_email(value: str) -> str:
 def subscribers_add(app: App, email: str, name: str) -> None:
     """Subscribe EMAIL to a digest."""
     pipeline.find_digest(app.settings, name)
-    subscriber, created = app.store.add_subscriber(name, valid_email(email), now=utcnow())
+    subscriber, created = app.store.add_subscriber(name, check_email(email), now=utcnow())
     click.echo(f"{'subscribed' if created else 'already subscribed'}: {subscriber.email} to {name}")
 
 

@@ -14,6 +14,7 @@
       NotFoundError                 a feed, digest or subscriber named by the user does not exist
       DeliveryError                 a message could not be delivered (SMTP reply or Maildir path)
       TokenError                    a signed link (unsubscribe, confirm, form) is forged or expired
+      InvalidEmailError             an address given on the CLI or the web form is not one
 
 Expected outcomes are values, not exceptions: not-modified, zero new entries, a
 recoverable parse warning. Per-feed failures are recorded on the feed, never raised
@@ -94,3 +95,7 @@ class DeliveryError(AggregatorError):
 
 class TokenError(AggregatorError, ValueError):
     """A signed token is malformed, forged, for another purpose, or expired."""
+
+
+class InvalidEmailError(AggregatorError, ValueError):
+    """An email address given by a user is not a valid address."""

@@ -7,6 +7,8 @@
 * :func:`prune_entries`: retention: old entries -> tombstones
 * :func:`run_due_digests`: store -> digest -> store (frozen issue + pending deliveries)
 * :func:`deliver_pending`: store -> publish.email -> deliver -> store (ledger)
+* :func:`request_subscription`, :func:`confirm_subscription`, :func:`unsubscribe`: the
+  double opt-in and the way out, from signed links (the web edge calls these)
 
 The CLI and the daemon call exactly these, so ``aggregator fetch`` does what the
 daemon does. One bad feed never stops a pass and never deletes stored entries:
@@ -30,6 +32,7 @@ import httpx
 from aggregator import cluster, digest, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
+from aggregator.digest.addresses import check_email
 from aggregator.digest.tokens import Signer, resolve_secret
 from aggregator.errors import (
     AggregatorError,
@@ -49,10 +52,12 @@ from aggregator.model import (
     ParsedDocument,
     PruneReport,
     RawDocument,
+    Subscriber,
 )
 from aggregator.publish.email import (
     RenderedIssue,
     Unsubscribe,
+    build_confirmation,
     build_message,
     format_created,
     render_issue,
@@ -599,3 +604,68 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
                 due = store.due_deliveries(now)
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
+
+
+# -- subscriptions -----------------------------------------------------------------
+
+# A second sign-up for the same address within this time sends no second email, so the
+# form cannot be used to flood someone's inbox.
+CONFIRM_RESEND_AFTER = timedelta(minutes=10)
+
+
+def request_subscription(
+    store: Store, settings: Settings, *, digest_name: str, email: str, now: datetime
+) -> bool:
+    """A sign-up from the web: the address gets a confirmation email with a signed link,
+    and nothing else until it is opened. True when an email went out now (False for an
+    address already subscribed, or asked for moments ago: the caller says the same to
+    the visitor either way, so the form reveals nobody's subscriptions)."""
+    spec = find_digest(settings, digest_name)
+    subscriber, send = store.request_subscription(
+        spec.name, check_email(email), now=now, resend_after=CONFIRM_RESEND_AFTER
+    )
+    if not send:
+        return False
+    token = token_signer(store, now=now).confirm_token(subscriber.id, now=now)
+    message = build_confirmation(
+        digest=spec.name,
+        digest_title=spec.title or spec.name,
+        recipient=subscriber.email,
+        sender=settings.mail.sender,
+        confirm_url=f"{settings.publish.base_url.rstrip('/')}/confirm?token={token}",
+        site_url=settings.publish.base_url,
+        site_title=settings.publish.title,
+        valid_days=settings.mail.confirm_days,
+        now=now,
+    )
+    try:
+        with open_transport(settings.mail) as transport:
+            transport.send(message, key=f"c{subscriber.id}t{int(now.timestamp())}")
+    except DeliveryError:
+        store.forget_confirmation_sent(subscriber.id)  # so the visitor may try again at once
+        raise
+    log.info("Confirmation sent", extra={"digest": spec.name, "subscriber": subscriber.id})
+    return True
+
+
+def confirm_subscription(
+    store: Store, settings: Settings, token: str, *, now: datetime
+) -> Subscriber:
+    """Activate the subscriber a genuine, unexpired confirmation link names."""
+    max_age = timedelta(days=settings.mail.confirm_days)
+    subscriber_id, issued = token_signer(store, now=now).read_confirm(
+        token, now=now, max_age=max_age
+    )
+    return store.confirm_subscriber(subscriber_id, issued=issued, now=now)
+
+
+def subscriber_for_unsubscribe(store: Store, token: str, *, now: datetime) -> Subscriber:
+    return store.get_subscriber(token_signer(store, now=now).read_unsubscribe(token, now=now))
+
+
+def unsubscribe(store: Store, token: str, *, now: datetime) -> Subscriber:
+    """Unsubscribe the reader an unsubscribe link names, at once (pending mail cancelled)."""
+    subscriber_id = token_signer(store, now=now).read_unsubscribe(token, now=now)
+    subscriber = store.unsubscribe(subscriber_id, now=now)
+    log.info("Unsubscribed", extra={"digest": subscriber.digest, "subscriber": subscriber.id})
+    return subscriber

@@ -284,6 +284,14 @@ class DigestQueries:
             row = conn.execute(select(subscribers).where(*where)).one()
         return row_to_subscriber(row), send
 
+    def forget_confirmation_sent(self, subscriber_id: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(confirm_sent_at=None)
+            )
+
     def confirm_subscriber(
         self, subscriber_id: int, *, issued: datetime, now: datetime
     ) -> Subscriber:

@@ -1,4 +1,5 @@
-"""The web server's routes: the Atom feed with conditional GET, the home page, health.
+"""The web server's routes: the Atom feed with conditional GET, the home page, health;
+subscribing and unsubscribing are in ``subscriptions.py``.
 
 Endpoints are plain (sync) functions: Starlette runs them in its thread pool, so
 database reads never block the event loop the scheduler shares.
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from aggregator.config import Settings
 from aggregator.publish import render_atom, render_home
 from aggregator.store import Store
+from aggregator.web.subscriptions import subscription_routes
 
 HealthCheck = Callable[[], dict[str, Any]]
 Clock = Callable[[], datetime]
@@ -131,6 +133,7 @@ def create_app(
             Route("/feeds/all.atom", all_atom),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            *subscription_routes(store, settings, clock),
         ],
         middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
     )
