@@ -89,9 +89,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
-        recovered = await asyncio.to_thread(self.store.recover_interrupted_deliveries, now=utcnow())
-        if recovered:
-            log.warning("Resuming interrupted deliveries", extra={"count": recovered})
+        # Deliveries a crash left in "sending" are taken back by deliver_pending once their
+        # lease ([mail] sending_lease_seconds) is over, not here at once: a CLI
+        # `digest send` may still be sending them.
         scheduler = build_scheduler(self.tick, self.settings.schedule)
         if schedule:
             scheduler.start()
