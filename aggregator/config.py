@@ -180,6 +180,9 @@ class PublishSettings:
     )
     title: str = field(default="Aggregator", metadata=_help("Title of the published feeds."))
     max_entries: int = field(default=500, metadata=_help("Entries in the published feed."))
+    locale: str = field(
+        default="en", metadata=_help('Language of the web pages\' own words: "en" or "vi".')
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +267,10 @@ class DigestSettings:
         ),
     )
     max_stories: int = field(default=20, metadata=_help("Most stories in one issue."))
+    locale: str = field(
+        default="en",
+        metadata=_help('Language of the email\'s own words, dates and numbers: "en" or "vi".'),
+    )
     max_per_feed: int = field(
         default=0, metadata=_help("Most stories led by one feed in one issue; 0: no cap.")
     )
@@ -580,8 +587,15 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
             raise fail(
                 f"feeds[{i}].url", f"feeds[{i}].url {feed.url!r} is not http, https or a path"
             )
+    from aggregator.publish.i18n import LOCALES  # local: the publish package imports this one
+
+    locales = ", ".join(LOCALES)
+    if settings.publish.locale not in LOCALES:
+        raise fail("publish.locale", f"publish.locale must be one of {locales}")
     seen: set[str] = set()
     for i, digest in enumerate(settings.digests):
+        if digest.locale not in LOCALES:
+            raise fail(f"digests[{i}].locale", f"digests[{i}].locale must be one of {locales}")
         if digest.max_stories < 1 or digest.max_per_feed < 0:
             raise fail(
                 f"digests[{i}].max_stories",

@@ -637,6 +637,7 @@ def request_subscription(
         site_title=settings.publish.title,
         valid_days=settings.mail.confirm_days,
         now=now,
+        locale=spec.locale,
     )
     try:
         with open_transport(settings.mail) as transport:

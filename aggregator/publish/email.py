@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from aggregator.config import DigestSettings, PublishSettings
 from aggregator.model import DigestIssue
+from aggregator.publish.i18n import SOURCE_LOCALE, translations
 from aggregator.publish.templates import template_environment
 
 
@@ -85,7 +86,7 @@ class RenderedIssue:
 def render_issue(
     issue: DigestIssue, *, digest: DigestSettings, publish: PublishSettings
 ) -> RenderedIssue:
-    env = template_environment()
+    env = template_environment(digest.locale)
     context = {
         "issue": issue,
         "digest": digest,
@@ -170,9 +171,11 @@ def build_confirmation(
     site_title: str,
     valid_days: int,
     now: datetime,
+    locale: str = SOURCE_LOCALE,
 ) -> EmailMessage:
     """The double opt-in email: one signed link, and nothing else is ever sent before it."""
-    env = template_environment()
+    env = template_environment(locale)
+    _ = translations(locale).gettext
     context = {
         "digest_title": digest_title or digest,
         "confirm_url": confirm_url,
@@ -181,7 +184,9 @@ def build_confirmation(
         "valid_days": valid_days,
     }
     message = _new_message(
-        sender=sender, recipient=recipient, subject=f"Confirm your subscription: {digest_title}"
+        sender=sender,
+        recipient=recipient,
+        subject=_("Confirm your subscription: %(title)s") % {"title": digest_title},
     )
     message["Date"] = format_datetime(now)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"

@@ -13,7 +13,7 @@ from aggregator.publish.templates import template_environment
 
 def render_home(stories: Sequence[Story], *, settings: PublishSettings, now: datetime) -> str:
     return (
-        template_environment()
+        template_environment(settings.locale)
         .get_template("home.html")
         .render(
             stories=stories,
@@ -27,7 +27,7 @@ def render_home(stories: Sequence[Story], *, settings: PublishSettings, now: dat
 def render_page(template: str, *, settings: PublishSettings, **context: object) -> str:
     """A page of the site (subscribe, unsubscribe, messages) around ``base.html``."""
     return (
-        template_environment()
+        template_environment(settings.locale)
         .get_template(template)
         .render(site_title=settings.title, site_url=settings.base_url.rstrip("/"), **context)
     )

@@ -38,6 +38,7 @@ from aggregator.errors import (
     TokenError,
 )
 from aggregator.publish.html import render_page
+from aggregator.publish.i18n import translations
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator")
@@ -89,6 +90,8 @@ def _multipart_fields(body: bytes, content_type: str) -> dict[str, str]:
 
 
 def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[Route]:
+    _ = translations(settings.publish.locale).gettext
+
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         body = render_page(template, settings=settings.publish, **context)
         return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
@@ -97,12 +100,19 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
         return page("message.html", status, heading=heading, message=text)
 
     def failure(exc: AggregatorError) -> HTMLResponse:
+        # Our error sentences are catalog entries too; one not in it reads in English.
         if isinstance(exc, TokenError | InvalidEmailError):
-            return message("That did not work", str(exc), 400)
+            return message(_("That did not work"), _(str(exc)), 400)
         if isinstance(exc, NotFoundError):
-            return message("Not found", str(exc), 404)
+            return message(_("Not found"), _(str(exc)), 404)
         log.warning("Subscription request failed: %s", exc)
-        return message("Please try again later", "We could not send the email just now.", 503)
+        return message(_("Please try again later"), _("We could not send the email just now."), 503)
+
+    def too_large() -> HTMLResponse:
+        return message(_("Too large"), _("That form is larger than ours."), 413)
+
+    def unsubscribed(email: str) -> HTMLResponse:
+        return message(_("Unsubscribed"), _("%(email)s receives nothing more.") % {"email": email})
 
     async def with_csrf(request: Request, template: str, **context: Any) -> Response:
         nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(18)
@@ -139,13 +149,13 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
 
     async def subscribe(request: Request) -> Response:
         if not settings.digests:
-            return message("No digests", "This site sends no digests.", 404)
+            return message(_("No digests"), _("This site sends no digests."), 404)
         if request.method == "GET":
             return await subscribe_form(request)
         try:
             form = await read_form(request)
         except FormTooLarge:
-            return message("Too large", "That form is larger than ours.", 413)
+            return too_large()
         email, digest = form.get("email", ""), form.get("digest", "")
         try:
             await check_csrf(request, form)
@@ -166,9 +176,12 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
         except (TokenError, NotFoundError, DeliveryError) as exc:
             return failure(exc)
         return message(
-            "Check your inbox",
-            f"If {email.strip()} is not subscribed yet, an email with a confirmation link "
-            "is on its way. Nothing else is sent before you open it.",
+            _("Check your inbox"),
+            _(
+                "If %(email)s is not subscribed yet, an email with a confirmation link is on "
+                "its way. Nothing else is sent before you open it."
+            )
+            % {"email": email.strip()},
         )
 
     async def confirm(request: Request) -> Response:
@@ -181,7 +194,10 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
             return failure(exc)
         spec = settings.digest(subscriber.digest)
         title = (spec.title if spec else "") or subscriber.digest
-        return message("Subscribed", f"{subscriber.email} now receives {title}.")
+        return message(
+            _("Subscribed"),
+            _("%(email)s now receives %(title)s.") % {"email": subscriber.email, "title": title},
+        )
 
     async def unsubscribe(request: Request) -> Response:
         query_token = request.query_params.get("token", "")
@@ -193,7 +209,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
             except (TokenError, NotFoundError) as exc:
                 return failure(exc)
             if not subscriber.active:
-                return message("Unsubscribed", f"{subscriber.email} receives nothing more.")
+                return unsubscribed(subscriber.email)
             spec = settings.digest(subscriber.digest)
             return await with_csrf(
                 request,
@@ -205,7 +221,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
         try:
             form = await read_form(request)
         except FormTooLarge:
-            return message("Too large", "That form is larger than ours.", 413)
+            return too_large()
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
         try:
             if not one_click:
@@ -218,7 +234,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
             return failure(exc)
         if one_click:
             return PlainTextResponse(f"unsubscribed {subscriber.email}\n", headers=PAGE_HEADERS)
-        return message("Unsubscribed", f"{subscriber.email} receives nothing more.")
+        return unsubscribed(subscriber.email)
 
     return [
         Route("/subscribe", subscribe, methods=["GET", "POST"]),

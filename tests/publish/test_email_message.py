@@ -111,8 +111,8 @@ def test_a_follow_up_says_how_many_sources_joined_and_since_when() -> None:
         digest=DigestSettings(name="daily"),
         publish=PublishSettings(base_url="https://agg.example"),
     )
-    assert "Follow-up: 2 more sources since 2026-11-21" in rendered.text
-    assert "2 more sources since 2026-11-21" in rendered.html
+    assert "Follow-up: 2 more sources since Nov 21, 2026" in rendered.text
+    assert "2 more sources since Nov 21, 2026" in rendered.html
     first = render_issue(
         plain, digest=DigestSettings(name="daily"), publish=PublishSettings(base_url="https://a")
     )
