@@ -83,9 +83,27 @@ class RenderedIssue:
         )
 
 
+# Gmail clips a message whose HTML passes about 102 KB behind a "view entire message"
+# link; below this the whole issue shows. Room is kept for the reader's own link.
+HTML_BUDGET = 100_000
+_LINK_ROOM = 512
+
+
+def issue_url(issue_id: int, publish: PublishSettings) -> str:
+    """The issue on the web archive, where a trimmed email links to."""
+    return f"{publish.base_url.rstrip('/')}/issues/{issue_id}"
+
+
 def render_issue(
-    issue: DigestIssue, *, digest: DigestSettings, publish: PublishSettings
+    issue: DigestIssue,
+    *,
+    digest: DigestSettings,
+    publish: PublishSettings,
+    html_budget: int = HTML_BUDGET,
+    archive: bool = False,
 ) -> RenderedIssue:
+    """Render once for every reader. An HTML part over ``html_budget`` bytes keeps as
+    many leading stories as fit and links to the full issue; the text part keeps all."""
     env = template_environment(digest.locale)
     context = {
         "issue": issue,
@@ -93,12 +111,32 @@ def render_issue(
         "site_url": publish.base_url.rstrip("/"),
         "site_title": publish.title,
         "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+        "issue_url": issue_url(issue.id, publish),
+        "archive": archive,
     }
+    template = env.get_template("email/digest.html")
+
+    def html_with(shown: int) -> str:
+        stories = issue.stories[:shown]
+        return template.render(context, shown=stories, more=len(issue.stories) - shown)
+
+    html = html_with(len(issue.stories))
+    if not archive and len(html.encode("utf-8")) + _LINK_ROOM > html_budget:
+        # The largest number of leading stories that fits, by bisection: one render per
+        # step, about log2(stories) renders once per issue.
+        fits, too_many = 0, len(issue.stories)
+        while too_many - fits > 1:
+            middle = (fits + too_many) // 2
+            if len(html_with(middle).encode("utf-8")) + _LINK_ROOM <= html_budget:
+                fits = middle
+            else:
+                too_many = middle
+        html = html_with(fits)
     return RenderedIssue(
         issue_id=issue.id,
         digest=digest.name,
         subject=issue.title,
-        html=env.get_template("email/digest.html").render(context),
+        html=html,
         text=env.get_template("email/digest.txt").render(context),
     )
 

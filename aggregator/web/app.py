@@ -21,8 +21,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aggregator.config import Settings
+from aggregator.config import DigestSettings, Settings
+from aggregator.errors import NotFoundError
 from aggregator.publish import render_atom, render_home
+from aggregator.publish.email import render_issue
 from aggregator.store import Store
 from aggregator.web.subscriptions import subscription_routes
 
@@ -84,6 +86,16 @@ def create_app(
         newest = max((e.first_seen_at or e.published for e in entries), default=now)
         return conditional_response(request, body, media_type=ATOM_TYPE, last_modified=newest)
 
+    def issue_page(request: Request) -> Response:
+        """A digest issue on the web, whole: where an email trimmed to its size budget links."""
+        try:
+            issue = store.get_issue(request.path_params["issue_id"])
+        except NotFoundError as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+        rendered = render_issue(issue, digest=spec, publish=settings.publish, archive=True)
+        return HTMLResponse(rendered.html)
+
     def healthz(request: Request) -> Response:
         report: dict[str, Any] = {"database": store.ping()}
         feeds = store.list_feeds() if report["database"] else []
@@ -131,6 +143,7 @@ def create_app(
         routes=[
             Route("/", home),
             Route("/feeds/all.atom", all_atom),
+            Route("/issues/{issue_id:int}", issue_page),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *subscription_routes(store, settings, clock),

@@ -154,3 +154,28 @@ def test_the_confirmation_email_holds_the_signed_link_and_nothing_else() -> None
     assert parsed["To"] == "new@x.example" and parsed["Auto-Submitted"] == "auto-generated"
     assert link in parsed.get_body(("plain",)).get_content()
     assert f'href="{link}"' in parsed.get_body(("html",)).get_content()
+
+
+def long_issue(stories: int) -> DigestIssue:
+    base = issue("Bão Nakri")
+    story = base.stories[0]
+    many = tuple(
+        replace(story, story_id=n, headline=f"Tin {n}", summary="Sơ tán dân. " * 60)
+        for n in range(stories)
+    )
+    return replace(base, stories=many)
+
+
+def test_a_long_issue_keeps_the_html_under_budget_and_links_to_the_full_issue() -> None:
+    big = long_issue(200)
+    publish = PublishSettings(base_url="https://agg.example")
+    rendered = render_issue(big, digest=DigestSettings(name="daily"), publish=publish)
+    size = len(rendered.html.encode("utf-8"))
+    assert 90_000 < size <= 100_000 - 512
+    shown = rendered.html.count("font-size:17px;font-weight:bold")
+    assert 0 < shown < 200
+    assert f"{200 - shown} more stories in the full issue on the web" in rendered.html
+    assert 'href="https://agg.example/issues/42"' in rendered.html
+    assert rendered.text.count("Sơ tán dân.") == 200 * 60  # the text part keeps everything
+    small = render_issue(issue(), digest=DigestSettings(name="daily"), publish=publish)
+    assert "in the full issue" not in small.html

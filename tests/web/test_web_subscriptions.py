@@ -70,7 +70,7 @@ def link_in(message: EmailMessage, path: str) -> str:
     return found.group(1)
 
 
-def queue_issue(store: Store, now: datetime) -> None:
+def queue_issue(store: Store, now: datetime) -> int:
     source = IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://news.example/a")
     story = IssueStory(
         story_id=1,
@@ -80,7 +80,7 @@ def queue_issue(store: Store, now: datetime) -> None:
         published=now,
         sources=(source,),
     )
-    store.create_issue(
+    return store.create_issue(
         digest="daily",
         title="Daily news",
         window_start=None,
@@ -88,7 +88,7 @@ def queue_issue(store: Store, now: datetime) -> None:
         stories=[story],
         now=now,
         next_run_at=now + timedelta(days=1),
-    )
+    ).id
 
 
 def test_double_opt_in_sends_nothing_but_the_confirmation_until_confirmed(site: Site) -> None:
@@ -236,3 +236,11 @@ def test_a_forged_one_click_changes_nothing(site: Site) -> None:
     )
     assert answer.status_code == 400
     assert site.store.list_subscribers("daily") == [subscriber]
+
+
+def test_the_web_archive_shows_an_issue_whole_without_a_reader_s_link(site: Site) -> None:
+    issue_id = queue_issue(site.store, site.now)
+    page = site.visit(lambda c: c.get(f"/issues/{issue_id}"))
+    assert page.status_code == 200 and "Bão" in page.text
+    assert "Unsubscribe" not in page.text and "@@" not in page.text
+    assert site.visit(lambda c: c.get("/issues/999")).status_code == 404
