@@ -15,13 +15,14 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from aggregator.model import DeliveryState, IssueSource, IssueStory
+from aggregator.model import DeliveryState
 from aggregator.store import open_store
+from tests.issues import queue_issue
 from tests.loopback import smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,24 +45,7 @@ def prepare(tmp_path: Path, mail: str) -> str:
     now = datetime.now(UTC)
     for n in range(READERS):
         store.add_subscriber("daily", f"r{n:03}@x.example", now=now)
-    source = IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://news.example/a")
-    story = IssueStory(
-        story_id=1,
-        headline="Bão",
-        url="https://news.example/a",
-        summary="",
-        published=now,
-        sources=(source,),
-    )
-    store.create_issue(
-        digest="daily",
-        title="Daily news",
-        window_start=None,
-        window_end=now,
-        stories=[story],
-        now=now,
-        next_run_at=now + timedelta(days=1),
-    )
+    queue_issue(store, now)
     store.close()
     return url
 

@@ -17,8 +17,9 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import Settings, SmtpSettings
-from aggregator.model import DeliveryState, IssueSource, IssueStory
+from aggregator.model import DeliveryState
 from aggregator.store import Store, open_store
+from tests.issues import queue_issue
 from tests.loopback import free_port, smtp_server
 
 DIGEST = '[[digests]]\nname = "daily"\ntitle = "Daily news"\n'
@@ -41,25 +42,7 @@ def over_smtp(settings: Settings, port: int) -> Settings:
 def queue(store: Store, now: datetime, readers: int) -> int:
     for n in range(readers):
         store.add_subscriber("daily", f"r{n}@x.example", now=now)
-    source = IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://news.example/a")
-    story = IssueStory(
-        story_id=1,
-        headline="Bão",
-        url="https://news.example/a",
-        summary="",
-        published=now,
-        sources=(source,),
-    )
-    issue = store.create_issue(
-        digest="daily",
-        title="Daily news",
-        window_start=None,
-        window_end=now,
-        stories=[story],
-        now=now,
-        next_run_at=now + timedelta(days=1),
-    )
-    return issue.id
+    return queue_issue(store, now)
 
 
 def copies(server: Any) -> Counter[str]:

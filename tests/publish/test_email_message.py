@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from aggregator.config import DigestSettings, PublishSettings
-from aggregator.model import DigestIssue, IssueSource, IssueStory
+from aggregator.model import DigestIssue
 from aggregator.publish.email import (
     Unsubscribe,
     build_confirmation,
@@ -16,6 +16,7 @@ from aggregator.publish.email import (
     message_id,
     render_issue,
 )
+from tests.issues import sample_issue
 
 UNSUBSCRIBE = Unsubscribe(
     url="https://agg.example/unsubscribe?token=7.0.AbCdEfGhIjKlMnOpQrStUv",
@@ -26,28 +27,7 @@ NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
 
 def issue(headline: str = "Bão Nakri <b>mạnh</b>\r\nBcc: victim@x.example") -> DigestIssue:
-    story = IssueStory(
-        story_id=1,
-        headline=headline,
-        url="https://news.example/a",
-        summary="Sơ tán 92.000 dân.",
-        published=NOW,
-        sources=(
-            IssueSource(feed_title="Tin Nhanh", title="t", url="https://news.example/a"),
-            IssueSource(
-                feed_title="Sài Gòn <i>Nhật</i> Báo", title="t2", url="https://sg.example/b"
-            ),
-        ),
-    )
-    return DigestIssue(
-        id=42,
-        digest="daily",
-        title="Bản tin – 2026-11-23",
-        created_at=NOW,
-        window_start=None,
-        window_end=NOW,
-        stories=(story,),
-    )
+    return sample_issue(headline, second_outlet="Sài Gòn <i>Nhật</i> Báo")
 
 
 def build(recipient: str = "reader@x.example", title: str | None = None):  # type: ignore[no-untyped-def]

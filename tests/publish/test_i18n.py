@@ -13,10 +13,11 @@ from babel.messages.pofile import read_po
 
 from aggregator.config import DigestSettings, PublishSettings, loads
 from aggregator.errors import ConfigError
-from aggregator.model import DigestIssue, IssueSource, IssueStory
+from aggregator.model import DigestIssue
 from aggregator.publish.email import build_confirmation, render_issue
 from aggregator.publish.html import render_page
 from aggregator.publish.i18n import LOCALES, SOURCE_LOCALE, catalog_path
+from tests.issues import sample_issue
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -57,28 +58,7 @@ def test_every_message_has_a_translation_with_the_same_placeholders(locale: str)
 
 
 def issue() -> DigestIssue:
-    sources = (
-        IssueSource(feed_title="Tin Nhanh", title="t", url="https://news.example/a"),
-        IssueSource(feed_title="Sài Gòn Nhật Báo", title="t2", url="https://sg.example/b"),
-    )
-    story = IssueStory(
-        story_id=1,
-        headline="Bão Nakri",
-        url="https://news.example/a",
-        summary="Sơ tán 92.000 dân.",
-        published=NOW,
-        sources=sources,
-        follow_up_since=datetime(2026, 11, 21, tzinfo=UTC),
-    )
-    return DigestIssue(
-        id=1,
-        digest="daily",
-        title="Bản tin – 2026-11-23",
-        created_at=NOW,
-        window_start=None,
-        window_end=NOW,
-        stories=(story,),
-    )
+    return sample_issue(follow_up_since=datetime(2026, 11, 21, tzinfo=UTC))
 
 
 def test_a_vietnamese_digest_speaks_vietnamese_with_its_dates() -> None:

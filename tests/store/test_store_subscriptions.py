@@ -8,26 +8,10 @@ import pytest
 
 from aggregator.config import DigestSettings
 from aggregator.errors import TokenError
-from aggregator.model import IssueStory
 from aggregator.store import Store
+from tests.issues import queue_issue
 
 HOUR = timedelta(hours=1)
-
-
-def queue_issue(store: Store, now: datetime) -> int:
-    story = IssueStory(
-        story_id=1, headline="h", url="https://x.example/", summary="", published=now, sources=()
-    )
-    issue = store.create_issue(
-        digest="daily",
-        title="Daily",
-        window_start=None,
-        window_end=now,
-        stories=[story],
-        now=now,
-        next_run_at=now + timedelta(days=1),
-    )
-    return issue.id
 
 
 def test_a_web_sign_up_receives_nothing_until_confirmed(store: Store, now: datetime) -> None:

@@ -16,9 +16,9 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import Settings
-from aggregator.model import IssueSource, IssueStory
 from aggregator.store import Store, open_store
 from aggregator.web import create_app
+from tests.issues import queue_issue
 
 DIGEST = '[[digests]]\nname = "daily"\ntitle = "Daily news"\n'
 Scenario = Callable[[httpx.AsyncClient], Awaitable[Any]]
@@ -68,27 +68,6 @@ def link_in(message: EmailMessage, path: str) -> str:
     found = re.search(rf"https://agg\.example({path}\?token=\S+)", text)
     assert found, text
     return found.group(1)
-
-
-def queue_issue(store: Store, now: datetime) -> int:
-    source = IssueSource(feed_title="Tin Nhanh", title="Bão", url="https://news.example/a")
-    story = IssueStory(
-        story_id=1,
-        headline="Bão",
-        url="https://news.example/a",
-        summary="",
-        published=now,
-        sources=(source,),
-    )
-    return store.create_issue(
-        digest="daily",
-        title="Daily news",
-        window_start=None,
-        window_end=now,
-        stories=[story],
-        now=now,
-        next_run_at=now + timedelta(days=1),
-    ).id
 
 
 def test_double_opt_in_sends_nothing_but_the_confirmation_until_confirmed(site: Site) -> None:
