@@ -110,6 +110,16 @@ class _Collector:
         self.fault = fault
         self.data_commands = 0
 
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        code = self.reject(address)
+        if code:
+            return f"{code} sender not allowed"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
@@ -146,7 +156,8 @@ def smtp_server(
     fault: Fault = lambda _n: None,
     port: int | None = None,
 ) -> Iterator[Any]:
-    """A real SMTP server on 127.0.0.1; ``reject(address)`` may return an error code,
+    """A real SMTP server on 127.0.0.1; ``reject(address)`` may return an error code for a
+    sender or a recipient,
     ``fault(n)`` misbehaves on the nth DATA (see :data:`Fault`)."""
     collector = _Collector(reject, fault)
     controller = Controller(collector, hostname="127.0.0.1", port=port or free_port())

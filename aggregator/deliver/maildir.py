@@ -55,6 +55,9 @@ class MaildirTransport:
             os.replace(temporary, self.root / "new" / name)
             self._delivered.add(key)
         except OSError as exc:
+            # A full disk or a lost permission stops every message, not just this one.
             raise DeliveryError(
-                str(message["To"]), f"cannot write to {self.root} ({exc.strerror})"
+                str(message["To"]),
+                f"cannot write to {self.root} ({exc.strerror})",
+                unreachable=True,
             ) from None

@@ -1,7 +1,9 @@
 """Deliver over SMTP: one connection for a whole batch, STARTTLS or implicit TLS, AUTH.
 
 A 5xx reply for a recipient is permanent (recorded, never retried); anything else
-(connection refused, 4xx, timeouts) is temporary and retried later by the ledger.
+(connection refused, 4xx, timeouts) is temporary and retried later by the ledger. A
+server that cannot be reached, refuses the login or refuses our sender address is
+``unreachable``: the ledger defers the whole batch instead of trying every message.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ class SmtpTransport:
                 recipient,
                 f"refused with {code} {reply.decode(errors='replace')}",
                 permanent=500 <= code < 600,
+            ) from None
+        except smtplib.SMTPSenderRefused as exc:
+            # Our From refused: no reader's fault, and every other message would fail alike.
+            self._drop()
+            raise DeliveryError(
+                recipient,
+                f"the server refused our sender address ({_reply(exc)})",
+                unreachable=True,
             ) from None
         except smtplib.SMTPResponseException as exc:
             self._drop()

@@ -7,10 +7,14 @@ reply, re-sent with the same Message-ID.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +172,39 @@ def test_a_crashed_sender_s_delivery_is_resent_after_its_lease_with_the_same_id(
         assert pipeline.deliver_pending(store, settings, now=now + lease).sent == 1
     assert copies(server) == {"r0@x.example": 1, "r1@x.example": 1}
     assert set(states(store, issue).values()) == {DeliveryState.SENT}
+
+
+def test_a_refused_sender_address_defers_everyone_instead_of_failing_them(
+    ledger: Any, now: datetime
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 3)
+    refuse = {"digest@localhost": 553}
+    with smtp_server(reject=refuse.get) as server:
+        settings = over_smtp(settings, server.port)
+        report = pipeline.deliver_pending(store, settings, now=now)
+    assert (report.sent, report.retrying, report.failed) == (0, 3, 0)
+    rows = store.issue_deliveries(issue)
+    assert {d.state for d in rows} == {DeliveryState.PENDING}
+    assert all("refused our sender address" in d.last_error for d in rows)
+
+
+def test_a_maildir_that_cannot_take_messages_defers_the_batch(
+    ledger: Any, now: datetime, tmp_path: Path
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 3)
+    box = Path(settings.mail.maildir)
+    (box / "tmp").mkdir(parents=True)
+    # new/ on another file system: the rename into it fails (EXDEV), even for root.
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(box.parent).st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        (box / "new").symlink_to(elsewhere, target_is_directory=True)
+        report = pipeline.deliver_pending(store, settings, now=now)
+    finally:
+        shutil.rmtree(elsewhere)
+    assert (report.sent, report.retrying) == (0, 3)
+    rows = store.issue_deliveries(issue)
+    assert sum(d.attempts for d in rows) == 1 and all("cannot write" in d.last_error for d in rows)
