@@ -271,6 +271,10 @@ class DigestSettings:
         default="en",
         metadata=_help('Language of the email\'s own words, dates and numbers: "en" or "vi".'),
     )
+    send_empty: bool = field(
+        default=False,
+        metadata=_help("Send an issue even when no story is new (it says so); off: skip it."),
+    )
     max_per_feed: int = field(
         default=0, metadata=_help("Most stories led by one feed in one issue; 0: no cap.")
     )

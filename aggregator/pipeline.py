@@ -450,10 +450,11 @@ def draft_issue(
 def build_digest_issue(
     store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
 ) -> DigestIssue | None:
-    """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
+    """Freeze the next issue of ``spec`` and queue its deliveries; None when it has no
+    story (unless the digest says ``send_empty``)."""
     draft = draft_issue(store, settings, spec, now=now)
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
-    if not draft.stories:
+    if not draft.stories and not spec.send_empty:
         store.set_next_run(spec.name, next_run)
         return None
     issue = store.create_issue(
