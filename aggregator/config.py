@@ -228,6 +228,12 @@ class MailSettings:
     confirm_days: int = field(
         default=7, metadata=_help("Days a subscription confirmation link stays valid.")
     )
+    dkim_key_file: str = field(
+        default="",
+        metadata=_help("PEM file of the DKIM private key; empty: messages are not signed."),
+    )
+    dkim_domain: str = field(default="", metadata=_help("DKIM signing domain (d=)."))
+    dkim_selector: str = field(default="", metadata=_help("DKIM selector (s=)."))
     sending_lease_seconds: int = field(
         default=600,
         metadata=_help(
@@ -513,6 +519,11 @@ def _resolve(settings: Settings, base: Path, environ: Mapping[str, str]) -> Sett
     mail = replace(
         settings.mail,
         maildir=str(_resolve_path(settings.mail.maildir, base)),
+        dkim_key_file=(
+            str(_resolve_path(settings.mail.dkim_key_file, base))
+            if settings.mail.dkim_key_file
+            else ""
+        ),
         smtp=replace(smtp, password=environ.get(smtp.password_env, "")),
     )
     return replace(
@@ -561,6 +572,12 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
 
     if settings.mail.transport not in {"maildir", "smtp"}:
         raise fail("mail.transport", 'mail.transport must be "maildir" or "smtp"')
+    dkim = (settings.mail.dkim_key_file, settings.mail.dkim_domain, settings.mail.dkim_selector)
+    if any(dkim) and not all(dkim):
+        raise fail(
+            "mail.dkim_key_file",
+            "DKIM needs all of mail.dkim_key_file, mail.dkim_domain and mail.dkim_selector",
+        )
     if not 0 < settings.server.port < 65536:
         raise fail("server.port", "server.port must be between 1 and 65535")
     for name in (

@@ -32,6 +32,7 @@ import httpx
 from aggregator import cluster, digest, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
+from aggregator.deliver.dkim import open_dkim
 from aggregator.digest.addresses import check_email
 from aggregator.digest.tokens import Signer, resolve_secret
 from aggregator.errors import (
@@ -545,6 +546,7 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
         return DeliveryReport()
     sent = retrying = failed = 0
     signer = token_signer(store, now=now)
+    dkim = open_dkim(settings.mail)
     issues: dict[int, tuple[RenderedIssue, str]] = {}
     with open_transport(settings.mail) as transport:
         while due:
@@ -567,6 +569,8 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
                     site_url=settings.publish.base_url,
                     unsubscribe=unsubscribe_links(signer, settings, delivery.subscriber_id),
                 )
+                if dkim is not None:
+                    dkim.sign(message)
                 try:
                     transport.send(message, key=f"i{delivery.issue_id}s{delivery.subscriber_id}")
                 except DeliveryError as exc:
@@ -640,6 +644,9 @@ def request_subscription(
         now=now,
         locale=spec.locale,
     )
+    dkim = open_dkim(settings.mail)
+    if dkim is not None:
+        dkim.sign(message)
     try:
         with open_transport(settings.mail) as transport:
             transport.send(message, key=f"c{subscriber.id}t{int(now.timestamp())}")

@@ -105,6 +105,7 @@ Fault = Callable[[int], str | None]
 class _Collector:
     def __init__(self, reject: Callable[[str], int | None], fault: Fault) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.reject = reject
         self.fault = fault
@@ -138,6 +139,7 @@ class _Collector:
             message = message_from_bytes(envelope.content, policy=policy.default)
             assert isinstance(message, EmailMessage)
             self.messages.append(message)
+            self.raw.append(envelope.original_content or envelope.content)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         if fault in {"drop", "keep-and-drop"}:
             server.transport.abort()

@@ -32,27 +32,32 @@ from aggregator.publish.templates import template_environment
 
 
 class _MailPolicy(EmailPolicy):
-    """The SMTP policy, except that List-Unsubscribe folds between its URLs.
+    """The SMTP policy, except that List-Unsubscribe folds between its URLs and
+    DKIM-Signature between its tags.
 
-    The stock folder turns a URL longer than a line into RFC 2047 encoded words,
-    which no mail client reads as a link; breaking after the comma is the folding
-    RFC 8058's examples use.
+    The stock folder turns a "word" longer than a line (a URL, a signature) into RFC
+    2047 encoded words, which no mail client reads as a link and no verifier as a
+    signature; breaking after the comma is the folding RFC 8058's examples use.
     """
 
+    # Header: the separator it may fold after without changing its meaning.
+    _RAW = {"list-unsubscribe": ",", "dkim-signature": ";"}
+
     def fold(self, name: str, value: str) -> str:
-        if name.lower() == "list-unsubscribe":
-            return self._fold_urls(name, value)
+        if name.lower() in self._RAW:
+            return self._fold_raw(name, value)
         folded: str = super().fold(name, value)
         return folded
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        if name.lower() == "list-unsubscribe":
-            return self._fold_urls(name, value).encode("ascii")
+        if name.lower() in self._RAW:
+            return self._fold_raw(name, value).encode("ascii")
         return super().fold_binary(name, value)
 
-    def _fold_urls(self, name: str, value: str) -> str:
-        urls = (part.strip() for part in str(value).split(","))
-        return f"{name}: " + f",{self.linesep} ".join(urls) + self.linesep
+    def _fold_raw(self, name: str, value: str) -> str:
+        separator = self._RAW[name.lower()]
+        parts = (part.strip() for part in str(value).split(separator))
+        return f"{name}: " + f"{separator}{self.linesep} ".join(parts) + self.linesep
 
 
 POLICY = _MailPolicy(linesep="\r\n")
