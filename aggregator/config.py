@@ -203,6 +203,10 @@ class SmtpSettings:
         metadata=_help("Environment variable holding the SMTP password."),
     )
     timeout: float = field(default=30.0, metadata=_help("Seconds allowed per SMTP command."))
+    max_per_second: float = field(
+        default=0.0,
+        metadata=_help("Most messages sent per second (a provider's limit); 0: no limit."),
+    )
     password: str = field(default="", repr=False, metadata=_help("", secret=True, internal=True))
 
 
@@ -572,6 +576,8 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
 
     if settings.mail.transport not in {"maildir", "smtp"}:
         raise fail("mail.transport", 'mail.transport must be "maildir" or "smtp"')
+    if settings.mail.smtp.max_per_second < 0:
+        raise fail("mail.smtp.max_per_second", "mail.smtp.max_per_second must be 0 or more")
     dkim = (settings.mail.dkim_key_file, settings.mail.dkim_domain, settings.mail.dkim_selector)
     if any(dkim) and not all(dkim):
         raise fail(
