@@ -91,7 +91,7 @@ def test_a_follow_up_says_how_many_sources_joined_and_since_when() -> None:
         digest=DigestSettings(name="daily"),
         publish=PublishSettings(base_url="https://agg.example"),
     )
-    assert "Follow-up: 2 more sources since Nov 21, 2026" in rendered.text
+    assert "\n   Follow-up: 2 more sources since Nov 21, 2026\n   Sơ tán" in rendered.text
     assert "2 more sources since Nov 21, 2026" in rendered.html
     first = render_issue(
         plain, digest=DigestSettings(name="daily"), publish=PublishSettings(base_url="https://a")
@@ -106,7 +106,10 @@ def test_every_message_carries_one_click_unsubscribe_headers_and_links() -> None
     raw_headers = msg.as_bytes().split(b"\n\n", 1)[0]
     assert UNSUBSCRIBE.url.encode() in raw_headers  # a URL, never RFC 2047 encoded words
     assert f'href="{UNSUBSCRIBE.url}"' in msg.get_body(("html",)).get_content()
-    assert f"Unsubscribe: {UNSUBSCRIBE.url}" in msg.get_body(("plain",)).get_content()
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.endswith(
+        f"\nYou receive this because you subscribed to daily.\nUnsubscribe: {UNSUBSCRIBE.url}\n"
+    )
 
 
 def test_cr_lf_in_a_title_cannot_add_a_header() -> None:
@@ -132,7 +135,9 @@ def test_the_confirmation_email_holds_the_signed_link_and_nothing_else() -> None
     parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
     assert parsed["Subject"] == "Confirm your subscription: Bản tin"
     assert parsed["To"] == "new@x.example" and parsed["Auto-Submitted"] == "auto-generated"
-    assert link in parsed.get_body(("plain",)).get_content()
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Please confirm your subscription to Bản tin.\n\nOpen this link")
+    assert f"\n{link}\n" in text
     assert f'href="{link}"' in parsed.get_body(("html",)).get_content()
 
 
