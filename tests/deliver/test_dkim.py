@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,7 @@ import pytest
 from aggregator import pipeline
 from aggregator.config import Settings, SmtpSettings
 from aggregator.errors import ConfigError
-from aggregator.store import open_store
+from aggregator.store import Store, open_store
 from tests.issues import queue_issue
 from tests.loopback import smtp_server
 
@@ -39,12 +39,21 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
-def signing(make_settings: Callable[..., Settings], key: Path) -> Settings:
+@pytest.fixture
+def queued(
+    make_settings: Callable[..., Settings], now: datetime, key_pair: tuple[Path, bytes]
+) -> Iterator[tuple[Store, Settings]]:
+    """Settings that sign with the key, and a store with one issue for one reader."""
     settings = make_settings(DIGEST)
     mail = replace(
-        settings.mail, dkim_key_file=str(key), dkim_domain="agg.example", dkim_selector="s1"
+        settings.mail, dkim_key_file=str(key_pair[0]), dkim_domain="agg.example", dkim_selector="s1"
     )
-    return replace(settings, mail=mail)
+    settings = replace(settings, mail=mail)
+    store = open_store(settings.storage.url)
+    store.add_subscriber("daily", "reader@x.example", now=now)
+    queue_issue(store, now)
+    yield store, settings
+    store.close()
 
 
 def verifies(raw: bytes, record: bytes) -> bool:
@@ -56,38 +65,28 @@ def verifies(raw: bytes, record: bytes) -> bool:
 
 
 def test_a_signed_digest_verifies_from_the_maildir(
-    make_settings: Callable[..., Settings], now: datetime, key_pair: tuple[Path, bytes]
+    queued: tuple[Store, Settings], now: datetime, key_pair: tuple[Path, bytes]
 ) -> None:
-    key, record = key_pair
-    settings = signing(make_settings, key)
-    store = open_store(settings.storage.url)
-    store.add_subscriber("daily", "reader@x.example", now=now)
-    queue_issue(store, now)
+    store, settings = queued
     assert pipeline.deliver_pending(store, settings, now=now).sent == 1
-    store.close()
     (written,) = (Path(settings.mail.maildir) / "new").iterdir()
     raw = written.read_bytes()
     assert raw.count(b"DKIM-Signature:") == 1 and b"d=agg.example" in raw
-    assert verifies(raw, record)
+    assert verifies(raw, key_pair[1])
     tampered = raw.replace(b"unsubscribe?token=", b"unsubscribe?token=x")
-    assert not verifies(tampered, record)  # the links are covered
+    assert not verifies(tampered, key_pair[1])  # the links are covered
 
 
 def test_a_signed_digest_verifies_as_the_smtp_server_received_it(
-    make_settings: Callable[..., Settings], now: datetime, key_pair: tuple[Path, bytes]
+    queued: tuple[Store, Settings], now: datetime, key_pair: tuple[Path, bytes]
 ) -> None:
-    key, record = key_pair
-    settings = signing(make_settings, key)
-    store = open_store(settings.storage.url)
-    store.add_subscriber("daily", "reader@x.example", now=now)
-    queue_issue(store, now)
+    store, settings = queued
     with smtp_server() as server:
         smtp = SmtpSettings(host="127.0.0.1", port=server.port, starttls=False, timeout=5)
         over_smtp = replace(settings, mail=replace(settings.mail, transport="smtp", smtp=smtp))
         assert pipeline.deliver_pending(store, over_smtp, now=now).sent == 1
         (received,) = server.collector.raw
-    store.close()
-    assert verifies(received, record)
+    assert verifies(received, key_pair[1])
 
 
 def test_dkim_needs_all_three_settings(make_settings: Callable[..., Settings]) -> None:
