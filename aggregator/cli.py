@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -31,15 +30,17 @@ from rich.table import Table
 
 from aggregator import __version__, pipeline, workers
 from aggregator.config import Settings, find_config, load, resolve_feed_url
+from aggregator.digest.addresses import check_email
 from aggregator.errors import (
     AggregatorError,
     BlockedAddressError,
     ConfigError,
     DaemonRunningError,
+    NotFoundError,
     SourceError,
 )
 from aggregator.logs import LogFormat, configure_logging
-from aggregator.model import DigestIssue, FetchOutcome
+from aggregator.model import DeliveryState, DigestIssue, FetchOutcome
 from aggregator.publish import render_atom, render_home, write_file_atomically
 from aggregator.publish.email import render_issue
 from aggregator.sources import opml
@@ -48,7 +49,6 @@ from aggregator.sources.http import build_client
 from aggregator.store import Store, open_store
 
 console = Console()
-EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 
 
 def utcnow() -> datetime:
@@ -582,7 +582,10 @@ def digest_preview(app: App, name: str, fmt: str) -> None:
         return
     spec = pipeline.find_digest(app.settings, name)
     rendered = render_issue(issue, digest=spec, publish=app.settings.publish)
-    click.echo(rendered.html if fmt == "html" else rendered.text)
+    # Each subscriber gets their own link here; a preview shows where it goes.
+    link = f"{app.settings.publish.base_url.rstrip('/')}/unsubscribe?token=..."
+    text, html = rendered.personalized(link)
+    click.echo(html if fmt == "html" else text)
 
 
 @digest.command("send")
@@ -613,19 +616,80 @@ def digest_send(app: App, name: str, dry_run: bool) -> None:
         sys.exit(1)
 
 
+@digest.command("status")
+@click.argument("name")
+@click.option("--issue", "issue_id", type=int, default=None, help="This issue (default: latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def digest_status(app: App, name: str, issue_id: int | None, as_json: bool) -> None:
+    """Show the deliveries of an issue of digest NAME by state."""
+    pipeline.find_digest(app.settings, name)
+    if issue_id is None:
+        latest = app.store.latest_issue(name)
+        if latest is None:
+            raise NotFoundError(f"digest {name!r} has no issue yet")
+        issue = latest
+    else:
+        issue = app.store.get_issue(issue_id)
+        if issue.digest != name:
+            raise NotFoundError(
+                f"issue {issue_id} belongs to digest {issue.digest!r}, not {name!r}"
+            )
+    rows = app.store.issue_deliveries(issue.id)
+    counts = {state.value: 0 for state in DeliveryState}
+    for row in rows:
+        counts[row.state.value] += 1
+    if as_json:
+        print_json(
+            {
+                "issue": issue.id,
+                "title": issue.title,
+                "created_at": issue.created_at,
+                "counts": counts,
+                "deliveries": [
+                    {
+                        "email": d.email,
+                        "state": d.state.value,
+                        "attempts": d.attempts,
+                        "next_attempt_at": d.next_attempt_at,
+                        "sent_at": d.sent_at,
+                        "last_error": d.last_error,
+                    }
+                    for d in rows
+                ],
+            }
+        )
+        return
+    click.echo(
+        f"issue {issue.id} ({issue.title}, {when(issue.created_at)}): "
+        + ", ".join(f"{count} {state}" for state, count in counts.items())
+    )
+    unfinished = [d for d in rows if d.state is not DeliveryState.SENT]
+    if unfinished:
+        print_table(
+            "Not sent",
+            ["email", "state", "attempts", "next attempt", "last error"],
+            [
+                (
+                    d.email,
+                    d.state.value,
+                    d.attempts,
+                    (when(d.next_attempt_at) if d.next_attempt_at else "now")
+                    if d.state is DeliveryState.PENDING
+                    else "",
+                    d.last_error,
+                )
+                for d in unfinished
+            ],
+        )
+
+
 # -- subscribers -------------------------------------------------------------------
 
 
 @cli.group()
 def subscribers() -> None:
     """Manage digest subscribers."""
-
-
-def valid_email(value: str) -> str:
-    value = value.strip()
-    if not EMAIL.match(value) or len(value) > 320:
-        raise ConfigError(f"{value!r} is not a valid email address")
-    return value
 
 
 @subscribers.command("add")
@@ -635,7 +699,7 @@ def valid_email(value: str) -> str:
 def subscribers_add(app: App, email: str, name: str) -> None:
     """Subscribe EMAIL to a digest."""
     pipeline.find_digest(app.settings, name)
-    subscriber, created = app.store.add_subscriber(name, valid_email(email), now=utcnow())
+    subscriber, created = app.store.add_subscriber(name, check_email(email), now=utcnow())
     click.echo(f"{'subscribed' if created else 'already subscribed'}: {subscriber.email} to {name}")
 
 
@@ -661,7 +725,7 @@ def subscribers_list(app: App, name: str | None, as_json: bool) -> None:
 def subscribers_remove(app: App, email: str, name: str) -> None:
     """Unsubscribe EMAIL from a digest, effective at once."""
     pipeline.find_digest(app.settings, name)
-    app.store.remove_subscriber(name, email.strip())
+    app.store.remove_subscriber(name, email.strip(), now=utcnow())
     click.echo(f"unsubscribed: {email.strip()} from {name}")
 
 

@@ -180,6 +180,9 @@ class PublishSettings:
     )
     title: str = field(default="Aggregator", metadata=_help("Title of the published feeds."))
     max_entries: int = field(default=500, metadata=_help("Entries in the published feed."))
+    locale: str = field(
+        default="en", metadata=_help('Language of the web pages\' own words: "en" or "vi".')
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,10 @@ class SmtpSettings:
         metadata=_help("Environment variable holding the SMTP password."),
     )
     timeout: float = field(default=30.0, metadata=_help("Seconds allowed per SMTP command."))
+    max_per_second: float = field(
+        default=0.0,
+        metadata=_help("Most messages sent per second (a provider's limit); 0: no limit."),
+    )
     password: str = field(default="", repr=False, metadata=_help("", secret=True, internal=True))
 
 
@@ -214,6 +221,29 @@ class MailSettings:
     sender: str = field(
         default="Aggregator <digest@localhost>",
         metadata=_help("From address of digest emails.", key="from"),
+    )
+    unsubscribe_address: str = field(
+        default="",
+        metadata=_help(
+            "Address in the mailto: List-Unsubscribe header (read by the list owner; "
+            "the https link acts at once); empty: the From address."
+        ),
+    )
+    confirm_days: int = field(
+        default=7, metadata=_help("Days a subscription confirmation link stays valid.")
+    )
+    dkim_key_file: str = field(
+        default="",
+        metadata=_help("PEM file of the DKIM private key; empty: messages are not signed."),
+    )
+    dkim_domain: str = field(default="", metadata=_help("DKIM signing domain (d=)."))
+    dkim_selector: str = field(default="", metadata=_help("DKIM selector (s=)."))
+    sending_lease_seconds: int = field(
+        default=600,
+        metadata=_help(
+            "Seconds after which a delivery left in `sending` (its sender crashed) is "
+            "sent again; longer than any one SMTP transaction."
+        ),
     )
     smtp: SmtpSettings = field(default_factory=SmtpSettings, metadata=_help("SMTP transport."))
 
@@ -247,6 +277,14 @@ class DigestSettings:
         ),
     )
     max_stories: int = field(default=20, metadata=_help("Most stories in one issue."))
+    locale: str = field(
+        default="en",
+        metadata=_help('Language of the email\'s own words, dates and numbers: "en" or "vi".'),
+    )
+    send_empty: bool = field(
+        default=False,
+        metadata=_help("Send an issue even when no story is new (it says so); off: skip it."),
+    )
     max_per_feed: int = field(
         default=0, metadata=_help("Most stories led by one feed in one issue; 0: no cap.")
     )
@@ -499,6 +537,11 @@ def _resolve(settings: Settings, base: Path, environ: Mapping[str, str]) -> Sett
     mail = replace(
         settings.mail,
         maildir=str(_resolve_path(settings.mail.maildir, base)),
+        dkim_key_file=(
+            str(_resolve_path(settings.mail.dkim_key_file, base))
+            if settings.mail.dkim_key_file
+            else ""
+        ),
         smtp=replace(smtp, password=environ.get(smtp.password_env, "")),
     )
     return replace(
@@ -547,6 +590,14 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
 
     if settings.mail.transport not in {"maildir", "smtp"}:
         raise fail("mail.transport", 'mail.transport must be "maildir" or "smtp"')
+    if settings.mail.smtp.max_per_second < 0:
+        raise fail("mail.smtp.max_per_second", "mail.smtp.max_per_second must be 0 or more")
+    dkim = (settings.mail.dkim_key_file, settings.mail.dkim_domain, settings.mail.dkim_selector)
+    if any(dkim) and not all(dkim):
+        raise fail(
+            "mail.dkim_key_file",
+            "DKIM needs all of mail.dkim_key_file, mail.dkim_domain and mail.dkim_selector",
+        )
     if not 0 < settings.server.port < 65536:
         raise fail("server.port", "server.port must be between 1 and 65535")
     for name in (
@@ -582,8 +633,15 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
             raise fail(
                 f"feeds[{i}].url", f"feeds[{i}].url {feed.url!r} is not http, https or a path"
             )
+    from aggregator.publish.i18n import LOCALES  # local: the publish package imports this one
+
+    locales = ", ".join(LOCALES)
+    if settings.publish.locale not in LOCALES:
+        raise fail("publish.locale", f"publish.locale must be one of {locales}")
     seen: set[str] = set()
     for i, digest in enumerate(settings.digests):
+        if digest.locale not in LOCALES:
+            raise fail(f"digests[{i}].locale", f"digests[{i}].locale must be one of {locales}")
         if digest.max_stories < 1 or digest.max_per_feed < 0:
             raise fail(
                 f"digests[{i}].max_stories",

@@ -8,8 +8,8 @@ does not load is rejected with its message and the running one stays.
 
 Scheduling starts only under the database's scheduler lock (:mod:`aggregator.instance`):
 a second daemon on a SQLite file refuses to start; on PostgreSQL it serves the web and
-waits as a standby. Deliveries interrupted by a crash are put back to pending once the
-lock is held, never by a daemon that does not schedule.
+waits as a standby. Deliveries interrupted by a crash go out again once their sending
+lease is over (see ``pipeline.deliver_pending``).
 """
 
 from __future__ import annotations
@@ -154,9 +154,9 @@ class Daemon:
         return True
 
     async def _start_scheduling(self) -> None:
-        recovered = await asyncio.to_thread(self.store.recover_interrupted_deliveries, now=utcnow())
-        if recovered:
-            log.warning("Resuming interrupted deliveries", extra={"count": recovered})
+        # Deliveries a crash left in "sending" are taken back by deliver_pending once their
+        # lease ([mail] sending_lease_seconds) is over, not here at once: a CLI
+        # `digest send` may still be sending them.
         await asyncio.to_thread(
             pipeline.spread_overdue_feeds, self.store, self.settings, now=utcnow()
         )

@@ -14,6 +14,8 @@
       NotFoundError                 a feed, digest or subscriber named by the user does not exist
       DeliveryError                 a message could not be delivered (SMTP reply or Maildir path)
       DaemonRunningError            another daemon already schedules on this database
+      TokenError                    a signed link (unsubscribe, confirm, form) is forged or expired
+      InvalidEmailError             an address given on the CLI or the web form is not one
 
 Expected outcomes are values, not exceptions: not-modified, zero new entries, a
 recoverable parse warning. Per-feed failures are recorded on the feed, never raised
@@ -78,13 +80,26 @@ class NotFoundError(AggregatorError, LookupError):
 class DeliveryError(AggregatorError):
     """A message could not be delivered.
 
-    ``permanent`` is true when retrying cannot help (an SMTP 5xx reply).
+    ``permanent`` is true when retrying cannot help (an SMTP 5xx reply);
+    ``unreachable`` when the server could not be reached or refused the session, so
+    every other message would fail the same way.
     """
 
-    def __init__(self, recipient: str, problem: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, recipient: str, problem: str, *, permanent: bool = False, unreachable: bool = False
+    ) -> None:
         super().__init__(f"delivery to {recipient} failed: {problem}")
         self.recipient = recipient
         self.permanent = permanent
+        self.unreachable = unreachable
+
+
+class TokenError(AggregatorError, ValueError):
+    """A signed token is malformed, forged, for another purpose, or expired."""
+
+
+class InvalidEmailError(AggregatorError, ValueError):
+    """An email address given by a user is not a valid address."""
 
 
 class DaemonRunningError(AggregatorError):

@@ -253,6 +253,7 @@ class Delivery:
     attempts: int = 0
     last_error: str = ""
     sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,8 @@
 * :func:`run_due_digests`: store -> digest -> store (frozen issue + pending deliveries)
 * :func:`deliver_pending`: store -> publish.email -> deliver -> store (ledger)
 * :func:`status_report`: what the daemon is doing and will do next, from the store
+* :func:`request_subscription`, :func:`confirm_subscription`, :func:`unsubscribe`: the
+  double opt-in and the way out, from signed links (the web edge calls these)
 
 The CLI and the daemon call exactly these, so ``aggregator fetch`` does what the
 daemon does. One bad feed never stops a pass and never deletes stored entries:
@@ -20,9 +22,10 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +35,9 @@ import httpx
 from aggregator import cluster, digest, instance, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
+from aggregator.deliver.dkim import open_dkim
+from aggregator.digest.addresses import check_email
+from aggregator.digest.tokens import Signer, resolve_secret
 from aggregator.errors import (
     AggregatorError,
     DeliveryError,
@@ -50,9 +56,18 @@ from aggregator.model import (
     ParsedDocument,
     PruneReport,
     RawDocument,
+    Subscriber,
     UnchangedCheck,
 )
-from aggregator.publish.email import build_message, format_created, render_issue
+from aggregator.publish.email import (
+    RenderedIssue,
+    Unsubscribe,
+    build_confirmation,
+    build_message,
+    format_created,
+    render_issue,
+    unsubscribe_mailto,
+)
 from aggregator.sources import pages, polling
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.http import fetch_url
@@ -523,10 +538,11 @@ def draft_issue(
 def build_digest_issue(
     store: Store, settings: Settings, spec: DigestSettings, *, now: datetime
 ) -> DigestIssue | None:
-    """Freeze the next issue of ``spec`` and queue its deliveries; None when empty."""
+    """Freeze the next issue of ``spec`` and queue its deliveries; None when it has no
+    story (unless the digest says ``send_empty``)."""
     draft = draft_issue(store, settings, spec, now=now)
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
-    if not draft.stories:
+    if not draft.stories and not spec.send_empty:
         store.set_next_run(spec.name, next_run)
         return None
     issue = store.create_issue(
@@ -583,6 +599,12 @@ def find_digest(settings: Settings, name: str) -> DigestSettings:
 # -- delivery ----------------------------------------------------------------------
 
 
+def token_signer(store: Store, *, now: datetime, environ: Mapping[str, str] = os.environ) -> Signer:
+    """The signer of unsubscribe, confirmation and form tokens (``AGGREGATOR_SECRET``,
+    else a secret the store generated once)."""
+    return Signer(resolve_secret(environ, lambda: store.app_secret("tokens", now=now)))
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     sent: int = 0
@@ -591,43 +613,81 @@ class DeliveryReport:
 
 
 RETRY_BASE = timedelta(minutes=5)
+RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 8
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off after the ``attempts``-th failed try: 5 min, 10, 20 ... 6 h."""
+    return min(RETRY_BASE * (1 << max(attempts - 1, 0)), RETRY_MAX)
+
+
+def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) -> Unsubscribe:
+    token = signer.unsubscribe_token(subscriber_id)
+    address = settings.mail.unsubscribe_address or parseaddr(settings.mail.sender)[1]
+    return Unsubscribe(
+        url=f"{settings.publish.base_url.rstrip('/')}/unsubscribe?token={token}",
+        mailto=unsubscribe_mailto(address, token),
+    )
+
+
 def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> DeliveryReport:
-    """Send every due pending delivery; each one ends sent, retrying or failed."""
+    """Send every due pending delivery; each one ends sent, retrying or failed.
+
+    The ledger makes this exactly-once: a delivery is claimed (pending -> sending,
+    committed) before its message leaves and marked sent after, so a crash leaves it
+    in ``sending``; the next pass after ``[mail] sending_lease_seconds`` sends it again
+    with the same Message-ID (Maildir recognizes it and writes nothing). A 5xx is
+    recorded as failed and the pass goes on; a 4xx or a cut connection retries that
+    one later with back-off; an unreachable server defers the whole batch.
+    """
+    lease = timedelta(seconds=settings.mail.sending_lease_seconds)
+    recovered = store.recover_interrupted_deliveries(now=now, claimed_before=now - lease)
+    if recovered:
+        log.warning("Resending deliveries interrupted by a crash", extra={"count": recovered})
     due = store.due_deliveries(now)
     if not due:
         return DeliveryReport()
     sent = retrying = failed = 0
-    rendered = {}
+    signer = token_signer(store, now=now)
+    dkim = open_dkim(settings.mail)
+    issues: dict[int, tuple[RenderedIssue, str]] = {}
     with open_transport(settings.mail) as transport:
-        for delivery in due:
-            if not store.claim_delivery(delivery.id, now=now):
-                continue
-            issue = store.get_issue(delivery.issue_id)
-            if issue.id not in rendered:  # render once per issue
-                spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
-                rendered[issue.id] = (
-                    render_issue(issue, digest=spec, publish=settings.publish),
-                    format_created(issue),
+        while due:
+            for position, delivery in enumerate(due):
+                if not store.claim_delivery(delivery.id, now=now):
+                    continue  # another sender has it
+                if delivery.issue_id not in issues:  # render once per issue
+                    issue = store.get_issue(delivery.issue_id)
+                    spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+                    issues[issue.id] = (
+                        render_issue(issue, digest=spec, publish=settings.publish),
+                        format_created(issue),
+                    )
+                body, created = issues[delivery.issue_id]
+                message = build_message(
+                    body,
+                    recipient=delivery.email,
+                    sender=settings.mail.sender,
+                    created=created,
+                    site_url=settings.publish.base_url,
+                    unsubscribe=unsubscribe_links(signer, settings, delivery.subscriber_id),
                 )
-            body, created = rendered[issue.id]
-            message = build_message(
-                body,
-                recipient=delivery.email,
-                sender=settings.mail.sender,
-                created=created,
-                site_url=settings.publish.base_url,
-            )
-            try:
-                transport.send(message, key=f"i{issue.id}s{delivery.subscriber_id}")
-            except DeliveryError as exc:
-                if exc.permanent or delivery.attempts + 1 >= MAX_ATTEMPTS:
-                    store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
-                    failed += 1
-                else:
-                    retry = now + RETRY_BASE * (2**delivery.attempts)
+                if dkim is not None:
+                    dkim.sign(message)
+                try:
+                    transport.send(message, key=f"i{delivery.issue_id}s{delivery.subscriber_id}")
+                except DeliveryError as exc:
+                    attempts = delivery.attempts + 1
+                    log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
+                    if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
+                        problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
+                        store.mark_delivery(
+                            delivery.id, DeliveryState.FAILED, now=now, error=problem
+                        )
+                        failed += 1
+                        continue
+                    retry = now + retry_delay(attempts)
                     store.mark_delivery(
                         delivery.id,
                         DeliveryState.PENDING,
@@ -636,12 +696,92 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
                         next_attempt_at=retry,
                     )
                     retrying += 1
-                log.warning("Delivery failed: %s", exc, extra={"issue": issue.id})
-                continue
-            store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
-            sent += 1
+                    if exc.unreachable:  # the others would only knock on the same door
+                        rest = [d.id for d in due[position + 1 :]]
+                        store.defer_deliveries(rest, now=now, until=retry, error=str(exc))
+                        retrying += len(rest)
+                        log.warning(
+                            "Mail server unreachable; deliveries deferred",
+                            extra={"count": len(rest) + 1, "retry_at": retry.isoformat()},
+                        )
+                        due = []
+                        break
+                    continue
+                store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
+                sent += 1
+            else:
+                due = store.due_deliveries(now)
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
+
+
+# -- subscriptions -----------------------------------------------------------------
+
+# A second sign-up for the same address within this time sends no second email, so the
+# form cannot be used to flood someone's inbox.
+CONFIRM_RESEND_AFTER = timedelta(minutes=10)
+
+
+def request_subscription(
+    store: Store, settings: Settings, *, digest_name: str, email: str, now: datetime
+) -> bool:
+    """A sign-up from the web: the address gets a confirmation email with a signed link,
+    and nothing else until it is opened. True when an email went out now (False for an
+    address already subscribed, or asked for moments ago: the caller says the same to
+    the visitor either way, so the form reveals nobody's subscriptions)."""
+    spec = find_digest(settings, digest_name)
+    subscriber, send = store.request_subscription(
+        spec.name, check_email(email), now=now, resend_after=CONFIRM_RESEND_AFTER
+    )
+    if not send:
+        return False
+    token = token_signer(store, now=now).confirm_token(subscriber.id, now=now)
+    message = build_confirmation(
+        digest=spec.name,
+        digest_title=spec.title or spec.name,
+        recipient=subscriber.email,
+        sender=settings.mail.sender,
+        confirm_url=f"{settings.publish.base_url.rstrip('/')}/confirm?token={token}",
+        site_url=settings.publish.base_url,
+        site_title=settings.publish.title,
+        valid_days=settings.mail.confirm_days,
+        now=now,
+        locale=spec.locale,
+    )
+    dkim = open_dkim(settings.mail)
+    if dkim is not None:
+        dkim.sign(message)
+    try:
+        with open_transport(settings.mail) as transport:
+            transport.send(message, key=f"c{subscriber.id}t{int(now.timestamp())}")
+    except DeliveryError:
+        store.forget_confirmation_sent(subscriber.id)  # so the visitor may try again at once
+        raise
+    log.info("Confirmation sent", extra={"digest": spec.name, "subscriber": subscriber.id})
+    return True
+
+
+def confirm_subscription(
+    store: Store, settings: Settings, token: str, *, now: datetime
+) -> Subscriber:
+    """Activate the subscriber a genuine, unexpired confirmation link names."""
+    max_age = timedelta(days=settings.mail.confirm_days)
+    subscriber_id, issued = token_signer(store, now=now).read_confirm(
+        token, now=now, max_age=max_age
+    )
+    return store.confirm_subscriber(subscriber_id, issued=issued, now=now)
+
+
+def subscriber_for_unsubscribe(store: Store, token: str, *, now: datetime) -> Subscriber:
+    return store.get_subscriber(token_signer(store, now=now).read_unsubscribe(token, now=now))
+
+
+def unsubscribe(store: Store, token: str, *, now: datetime) -> Subscriber:
+    """Unsubscribe the reader an unsubscribe link names, at once (pending mail cancelled)."""
+    subscriber_id = token_signer(store, now=now).read_unsubscribe(token, now=now)
+    subscriber = store.unsubscribe(subscriber_id, now=now)
+    log.info("Unsubscribed", extra={"digest": subscriber.digest, "subscriber": subscriber.id})
+    return subscriber
 
 
 # -- status ------------------------------------------------------------------------

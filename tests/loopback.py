@@ -95,11 +95,31 @@ class ScriptedHTTPServer:
         self._server.server_close()
 
 
+# What the server does with the Nth DATA (1-based): None accepts; "421"/"451" answer
+# that code; "drop" cuts the connection before keeping the message (as if cut off
+# mid-DATA); "keep-and-drop" keeps it, then cuts the connection before the reply (the
+# one case where the sender cannot know the message arrived).
+Fault = Callable[[int], str | None]
+
+
 class _Collector:
-    def __init__(self, reject: Callable[[str], int | None]) -> None:
+    def __init__(self, reject: Callable[[str], int | None], fault: Fault) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.reject = reject
+        self.fault = fault
+        self.data_commands = 0
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        code = self.reject(address)
+        if code:
+            return f"{code} sender not allowed"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -111,10 +131,18 @@ class _Collector:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.data_commands += 1
+        fault = self.fault(self.data_commands)
+        if fault in {"421", "451"}:
+            return f"{fault} try again later"
+        if fault != "drop":
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            self.messages.append(message)
+            self.raw.append(envelope.original_content or envelope.content)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if fault in {"drop", "keep-and-drop"}:
+            server.transport.abort()
         return "250 Message accepted"
 
 
@@ -125,10 +153,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(reject: Callable[[str], int | None] = lambda _a: None) -> Iterator[Any]:
-    """A real SMTP server on 127.0.0.1; ``reject(address)`` may return an error code."""
-    collector = _Collector(reject)
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+def smtp_server(
+    reject: Callable[[str], int | None] = lambda _a: None,
+    fault: Fault = lambda _n: None,
+    port: int | None = None,
+) -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1; ``reject(address)`` may return an error code for a
+    sender or a recipient,
+    ``fault(n)`` misbehaves on the nth DATA (see :data:`Fault`)."""
+    collector = _Collector(reject, fault)
+    controller = Controller(collector, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     controller.collector = collector  # type: ignore[attr-defined]
     try:

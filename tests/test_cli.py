@@ -177,6 +177,28 @@ def test_digest_preview_send_and_subscribers(workdir: Path) -> None:
     assert [s["email"] for s in json.loads(out)] == ["reader@localhost"]
 
 
+def test_digest_status_shows_an_issue_s_deliveries_by_state(workdir: Path) -> None:
+    code, out = run(workdir, "digest", "status", "daily")
+    assert code == 1 and "has no issue yet" in out
+    run(workdir, "fetch")
+    run(workdir, "subscribers", "add", "second@example.org", "--digest", "daily")
+    run(workdir, "digest", "send", "daily")
+    code, out = run(workdir, "digest", "status", "daily")
+    assert code == 0 and "2 sent" in out and "0 failed" in out
+    _, out = run(workdir, "digest", "status", "daily", "--json")
+    status = json.loads(out)
+    assert status["counts"] == {"pending": 0, "sending": 0, "sent": 2, "failed": 0}
+    assert {d["email"] for d in status["deliveries"]} == {"reader@localhost", "second@example.org"}
+    code, out = run(workdir, "digest", "status", "daily", "--issue", "99")
+    assert code == 1 and "no digest issue with id 99" in out
+
+
+def test_the_preview_shows_where_the_unsubscribe_link_goes(workdir: Path) -> None:
+    run(workdir, "fetch")
+    _, preview = run(workdir, "digest", "preview", "daily")
+    assert "Unsubscribe: http://127.0.0.1:8080/unsubscribe?token=..." in preview
+
+
 def test_publish_writes_the_atom_feed_and_home_page(workdir: Path) -> None:
     run(workdir, "fetch")
     code, out = run(workdir, "publish")

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -311,4 +312,22 @@ def test_a_daemon_back_after_a_week_polls_one_pass_now_and_spreads_the_rest(
     assert len(store.due_feeds(now)) == 10
     assert len(store.due_feeds(now + timedelta(minutes=15))) == 30
     assert pipeline.spread_overdue_feeds(store, settings, now=now) == 0  # nothing overdue left
+    store.close()
+
+
+@pytest.mark.parametrize("send_empty", [False, True])
+def test_an_empty_issue_is_skipped_unless_the_digest_says_send_empty(
+    make_settings: Callable[..., Settings], now: datetime, send_empty: bool
+) -> None:
+    settings = make_settings(DIGEST + f"send_empty = {str(send_empty).lower()}\n")
+    store = opened(settings, now)
+    (issue,) = pipeline.run_due_digests(store, settings, now=now) or [None]
+    assert (issue is not None) is send_empty
+    report = pipeline.deliver_pending(store, settings, now=now)
+    assert report.sent == (2 if send_empty else 0)
+    if send_empty:
+        (first, _) = sorted((Path(settings.mail.maildir) / "new").iterdir())
+        mail = message_from_bytes(first.read_bytes(), policy=policy.default)
+        text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "No new stories since the last issue." in text
     store.close()

@@ -19,6 +19,7 @@ from aggregator.errors import DeliveryError
 class MaildirTransport:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._delivered: set[str] = set()
 
     def __enter__(self) -> MaildirTransport:
         try:
@@ -28,18 +29,18 @@ class MaildirTransport:
             raise DeliveryError(
                 str(self.root), f"cannot create the Maildir ({exc.strerror})"
             ) from None
+        # Read once: listing the folder for every message makes a large issue quadratic.
+        # Only the claimant of a delivery writes its key, so no one adds keys behind us.
+        self._delivered = {
+            name.split(".", 1)[0] for sub in ("new", "cur") for name in os.listdir(self.root / sub)
+        }
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         return None
 
     def has_delivered(self, key: str) -> bool:
-        prefix = f"{key}."
-        return any(
-            name.startswith(prefix)
-            for sub in ("new", "cur")
-            for name in os.listdir(self.root / sub)
-        )
+        return key in self._delivered
 
     def send(self, message: EmailMessage, *, key: str) -> None:
         if self.has_delivered(key):
@@ -52,7 +53,11 @@ class MaildirTransport:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.root / "new" / name)
+            self._delivered.add(key)
         except OSError as exc:
+            # A full disk or a lost permission stops every message, not just this one.
             raise DeliveryError(
-                str(message["To"]), f"cannot write to {self.root} ({exc.strerror})"
+                str(message["To"]),
+                f"cannot write to {self.root} ({exc.strerror})",
+                unreachable=True,
             ) from None

@@ -1,13 +1,17 @@
-"""Deliver over SMTP: one connection for a whole batch, STARTTLS or implicit TLS, AUTH.
+"""Deliver over SMTP: one connection for a whole batch, STARTTLS or implicit TLS, AUTH,
+and at most ``max_per_second`` messages a second when the provider limits the rate.
 
 A 5xx reply for a recipient is permanent (recorded, never retried); anything else
-(connection refused, 4xx, timeouts) is temporary and retried later by the ledger.
+(connection refused, 4xx, timeouts) is temporary and retried later by the ledger. A
+server that cannot be reached, refuses the login or refuses our sender address is
+``unreachable``: the ledger defers the whole batch instead of trying every message.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 
 from aggregator.config import SmtpSettings
@@ -18,6 +22,7 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._client: smtplib.SMTP | None = None
+        self._next_send = 0.0  # time.monotonic() before which the rate limit waits
 
     def __enter__(self) -> SmtpTransport:
         return self
@@ -48,10 +53,20 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as exc:
             if client is not None:
                 client.close()
-            raise DeliveryError(where, _connect_problem(exc)) from None
+            # Even a refused login is no reader's fault: every message waits for the fix.
+            raise DeliveryError(where, _connect_problem(exc), unreachable=True) from None
+
+    def _pace(self) -> None:
+        if self.settings.max_per_second <= 0:
+            return
+        wait = self._next_send - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._next_send = max(self._next_send, time.monotonic()) + 1 / self.settings.max_per_second
 
     def send(self, message: EmailMessage, *, key: str) -> None:
         recipient = str(message["To"])
+        self._pace()
         if self._client is None:
             self._client = self._connect()
         try:
@@ -62,6 +77,14 @@ class SmtpTransport:
                 recipient,
                 f"refused with {code} {reply.decode(errors='replace')}",
                 permanent=500 <= code < 600,
+            ) from None
+        except smtplib.SMTPSenderRefused as exc:
+            # Our From refused: no reader's fault, and every other message would fail alike.
+            self._drop()
+            raise DeliveryError(
+                recipient,
+                f"the server refused our sender address ({_reply(exc)})",
+                unreachable=True,
             ) from None
         except smtplib.SMTPResponseException as exc:
             self._drop()

@@ -6,15 +6,17 @@ can never leave an issue that some subscriber will silently not receive.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from aggregator.config import DigestSettings
-from aggregator.errors import NotFoundError
+from aggregator.errors import NotFoundError, TokenError
 from aggregator.model import (
     Delivery,
     DeliveryState,
@@ -26,7 +28,13 @@ from aggregator.model import (
     Subscriber,
 )
 from aggregator.store.database import Database
-from aggregator.store.schema import deliveries, digest_issues, digests, subscribers
+from aggregator.store.schema import (
+    app_secrets,
+    deliveries,
+    digest_issues,
+    digests,
+    subscribers,
+)
 
 
 def _story_to_json(story: IssueStory) -> dict[str, Any]:
@@ -84,7 +92,12 @@ def row_to_delivery(row: Any) -> Delivery:
         attempts=row.attempts,
         last_error=row.last_error,
         sent_at=row.sent_at,
+        next_attempt_at=row.next_attempt_at,
     )
+
+
+def row_to_subscriber(row: Any) -> Subscriber:
+    return Subscriber(id=row.id, digest=row.digest, email=row.email, active=row.active)
 
 
 class DigestQueries:
@@ -198,18 +211,6 @@ class DigestQueries:
             raise NotFoundError(f"no digest issue with id {issue_id}")
         return row_to_issue(row)
 
-    def latest_issue(self, digest: str) -> DigestIssue | None:
-        """The newest issue of ``digest``, or None before its first."""
-        query = (
-            select(digest_issues)
-            .where(digest_issues.c.digest == digest)
-            .order_by(digest_issues.c.created_at.desc(), digest_issues.c.id.desc())
-            .limit(1)
-        )
-        with self.db.read() as conn:
-            row = conn.execute(query).first()
-        return row_to_issue(row) if row is not None else None
-
     # -- subscribers -------------------------------------------------------------
 
     def add_subscriber(
@@ -225,6 +226,10 @@ class DigestQueries:
     ) -> tuple[Subscriber, bool]:
         where = (subscribers.c.digest == digest, func.lower(subscribers.c.email) == email.lower())
         row = conn.execute(select(subscribers).where(*where)).first()
+        # The config is re-read at every start: it must not undo a reader's own
+        # unsubscribe. Only the list owner's explicit `subscribers add` does.
+        if row is not None and origin == "config" and row.unsubscribed_at is not None:
+            return row_to_subscriber(row), False
         changed = row is None or not row.active
         if row is None:
             conn.execute(
@@ -235,9 +240,132 @@ class DigestQueries:
         elif not row.active:
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(active=True))
         row = conn.execute(select(subscribers).where(*where)).one()
-        return Subscriber(id=row.id, digest=row.digest, email=row.email, active=row.active), changed
+        return row_to_subscriber(row), changed
 
-    def remove_subscriber(self, digest: str, email: str) -> None:
+    def get_subscriber(self, subscriber_id: int) -> Subscriber:
+        with self.db.read() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        if row is None:
+            raise NotFoundError("this subscription no longer exists")
+        return row_to_subscriber(row)
+
+    def request_subscription(
+        self, digest: str, email: str, *, now: datetime, resend_after: timedelta
+    ) -> tuple[Subscriber, bool]:
+        """A web sign-up: the subscriber (inactive until confirmed), and whether a
+        confirmation email should go out now (not for an active subscriber, and at most
+        one per ``resend_after``, so the form cannot be used to flood an inbox)."""
+        where = (subscribers.c.digest == digest, func.lower(subscribers.c.email) == email.lower())
+        with self.db.write() as conn:
+            row = conn.execute(select(subscribers).where(*where)).first()
+            if row is None:
+                conn.execute(
+                    insert(subscribers).values(
+                        digest=digest,
+                        email=email,
+                        active=False,
+                        origin="web",
+                        created_at=now,
+                        confirm_sent_at=now,
+                    )
+                )
+                send = True
+            elif row.active:
+                send = False
+            else:
+                last = row.confirm_sent_at
+                send = last is None or now - last >= resend_after
+                if send:
+                    conn.execute(
+                        update(subscribers)
+                        .where(subscribers.c.id == row.id)
+                        .values(confirm_sent_at=now)
+                    )
+            row = conn.execute(select(subscribers).where(*where)).one()
+        return row_to_subscriber(row), send
+
+    def forget_confirmation_sent(self, subscriber_id: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(confirm_sent_at=None)
+            )
+
+    def confirm_subscriber(
+        self, subscriber_id: int, *, issued: datetime, now: datetime
+    ) -> Subscriber:
+        """Activate a subscriber from a confirmation link issued at ``issued``."""
+        with self.db.write() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            if row is None:
+                raise NotFoundError("this subscription no longer exists")
+            if row.unsubscribed_at is not None and issued < row.unsubscribed_at:
+                raise TokenError(
+                    "this confirmation link is older than your unsubscribe; subscribe again"
+                )
+            if not row.active:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(active=True, confirmed_at=now)
+                )
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+        return row_to_subscriber(row)
+
+    def unsubscribe(self, subscriber_id: int, *, now: datetime) -> Subscriber:
+        """Unsubscribe at once (idempotent: mail clients may post twice)."""
+        with self.db.write() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            if row is None:
+                raise NotFoundError("this subscription no longer exists")
+            if row.active:
+                self._deactivate(conn, subscriber_id, now=now)
+        return replace(row_to_subscriber(row), active=False)
+
+    @staticmethod
+    def _deactivate(conn: Connection, subscriber_id: int, *, now: datetime) -> None:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .values(active=False, unsubscribed_at=now)
+        )
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.subscriber_id == subscriber_id,
+                deliveries.c.state == DeliveryState.PENDING.value,
+            )
+            .values(state=DeliveryState.FAILED.value, last_error="unsubscribed", updated_at=now)
+        )
+
+    def app_secret(self, name: str, *, now: datetime) -> str:
+        """A secret the program keeps: made at random on first use, the same ever after."""
+        with self.db.read() as conn:
+            value = conn.execute(
+                select(app_secrets.c.value).where(app_secrets.c.name == name)
+            ).scalar()
+        if value is not None:
+            return str(value)
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    insert(app_secrets).values(
+                        name=name,
+                        value=secrets.token_urlsafe(32),
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # another process made it first; theirs is the one
+        with self.db.read() as conn:
+            return str(
+                conn.execute(
+                    select(app_secrets.c.value).where(app_secrets.c.name == name)
+                ).scalar_one()
+            )
+
+    def remove_subscriber(self, digest: str, email: str, *, now: datetime) -> None:
         """Unsubscribe at once: pending deliveries to them are cancelled too."""
         with self.db.write() as conn:
             row = conn.execute(
@@ -249,15 +377,7 @@ class DigestQueries:
             ).first()
             if row is None:
                 raise NotFoundError(f"{email} is not subscribed to digest {digest!r}")
-            conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(active=False))
-            conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.subscriber_id == row.id,
-                    deliveries.c.state == DeliveryState.PENDING.value,
-                )
-                .values(state=DeliveryState.FAILED.value, last_error="unsubscribed")
-            )
+            self._deactivate(conn, row.id, now=now)
 
     def list_subscribers(self, digest: str | None = None) -> list[Subscriber]:
         query = (
@@ -268,10 +388,7 @@ class DigestQueries:
         if digest is not None:
             query = query.where(subscribers.c.digest == digest)
         with self.db.read() as conn:
-            return [
-                Subscriber(id=r.id, digest=r.digest, email=r.email, active=r.active)
-                for r in conn.execute(query)
-            ]
+            return [row_to_subscriber(r) for r in conn.execute(query)]
 
     def sync_config_subscribers(
         self, configured: Sequence[DigestSettings], *, now: datetime
@@ -345,20 +462,63 @@ class DigestQueries:
         with self.db.write() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
-    def recover_interrupted_deliveries(self, *, now: datetime) -> int:
+    def recover_interrupted_deliveries(
+        self, *, now: datetime, claimed_before: datetime | None = None
+    ) -> int:
         """Deliveries left in ``sending`` by a crash go back to ``pending``.
 
-        The Maildir transport recognizes a message it already wrote, so this cannot
-        duplicate there; over SMTP a crash between the server's OK and our commit can
-        still resend once (recorded for the email-delivery issue).
+        With ``claimed_before``, only those claimed before it: a sender still alive
+        (another process) finishes its own within that lease. Maildir recognizes a
+        message it already wrote, so recovery cannot duplicate there; over SMTP a
+        message whose transaction was cut off after DATA, before our commit, goes
+        again with the same Message-ID, the one duplicate a mail client folds.
         """
+        where = [deliveries.c.state == DeliveryState.SENDING.value]
+        if claimed_before is not None:
+            where.append(deliveries.c.updated_at < claimed_before)
         with self.db.write() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.state == DeliveryState.SENDING.value)
+                .where(*where)
                 .values(state=DeliveryState.PENDING.value, updated_at=now)
             )
             return int(result.rowcount)
+
+    def defer_deliveries(
+        self, delivery_ids: Sequence[int], *, now: datetime, until: datetime, error: str
+    ) -> None:
+        """Pending deliveries wait until ``until`` (the transport is down: no attempt used)."""
+        if not delivery_ids:
+            return
+        with self.db.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(list(delivery_ids)),
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(next_attempt_at=until, last_error=error, updated_at=now)
+            )
+
+    def latest_issue(self, digest: str) -> DigestIssue | None:
+        """The newest issue of ``digest``, or None before its first."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(digest_issues)
+                .where(digest_issues.c.digest == digest)
+                .order_by(digest_issues.c.created_at.desc(), digest_issues.c.id.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else row_to_issue(row)
+
+    def issue_deliveries(self, issue_id: int) -> list[Delivery]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(deliveries)
+                .where(deliveries.c.issue_id == issue_id)
+                .order_by(deliveries.c.state, deliveries.c.email)
+            )
+            return [row_to_delivery(r) for r in rows]
 
     def delivery_counts(self, issue_id: int | None = None) -> dict[str, int]:
         query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)

@@ -53,7 +53,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration's revision: a database there needs no migration (and start-up need
 # not load Alembic to learn it). A test checks it against the migrations folder.
-SCHEMA_REVISION = "0004"
+# 0006 follows 0004 on this branch; 0005 comes from another branch and the two are
+# re-chained when merged (then this is whichever is last).
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
 
@@ -166,6 +168,12 @@ subscribers = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("origin", String(16), nullable=False, default="user"),
     Column("created_at", UTCDateTime, nullable=False),
+    # 0006: double opt-in and unsubscribe. A web sign-up stays inactive (nothing is sent)
+    # until confirmed; confirm_sent_at throttles confirmation emails; a confirmation link
+    # issued before unsubscribed_at cannot subscribe the address again.
+    Column("confirmed_at", UTCDateTime),
+    Column("confirm_sent_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
     UniqueConstraint("digest", "email", name="uq_subscribers_digest_email"),
 )
 
@@ -184,4 +192,14 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
     Index("ix_deliveries_state", "state"),
+)
+
+# 0006: values the program generates once and keeps, such as the token-signing secret
+# when AGGREGATOR_SECRET is not set.
+app_secrets = Table(
+    "app_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

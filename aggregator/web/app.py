@@ -1,4 +1,5 @@
-"""The web server's routes: the Atom feed with conditional GET, the home page, health.
+"""The web server's routes: the Atom feed with conditional GET, the home page, health;
+subscribing and unsubscribing are in ``subscriptions.py``.
 
 Endpoints are plain (sync) functions: Starlette runs them in its thread pool, so
 database reads never block the event loop the scheduler shares.
@@ -21,9 +22,12 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from aggregator import pipeline
-from aggregator.config import Settings
+from aggregator.config import DigestSettings, Settings
+from aggregator.errors import NotFoundError
 from aggregator.publish import render_atom, render_home
+from aggregator.publish.email import render_issue
 from aggregator.store import Store
+from aggregator.web.subscriptions import subscription_routes
 
 HealthCheck = Callable[[], dict[str, Any]]
 Clock = Callable[[], datetime]
@@ -83,6 +87,16 @@ def create_app(
         newest = max((e.first_seen_at or e.published for e in entries), default=now)
         return conditional_response(request, body, media_type=ATOM_TYPE, last_modified=newest)
 
+    def issue_page(request: Request) -> Response:
+        """A digest issue on the web, whole: where an email trimmed to its size budget links."""
+        try:
+            issue = store.get_issue(request.path_params["issue_id"])
+        except NotFoundError as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+        rendered = render_issue(issue, digest=spec, publish=settings.publish, archive=True)
+        return HTMLResponse(rendered.html)
+
     def healthz(request: Request) -> Response:
         report: dict[str, Any] = {"database": store.ping()}
         feeds = store.list_feeds() if report["database"] else []
@@ -131,8 +145,10 @@ def create_app(
         routes=[
             Route("/", home),
             Route("/feeds/all.atom", all_atom),
+            Route("/issues/{issue_id:int}", issue_page),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            *subscription_routes(store, settings, clock),
         ],
         middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
     )

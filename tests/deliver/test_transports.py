@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -94,3 +95,22 @@ def test_starttls_required_but_not_offered_is_explained() -> None:
         settings = SmtpSettings(host="127.0.0.1", port=server.port, starttls=True)
         with SmtpTransport(settings) as transport, pytest.raises(DeliveryError, match="STARTTLS"):
             transport.send(message("a@x.example"), key="a")
+
+
+def test_smtp_rate_limit_spaces_the_messages() -> None:
+    with smtp_server() as server:
+        settings = SmtpSettings(host="127.0.0.1", port=server.port, starttls=False)
+        limited = SmtpSettings(
+            host="127.0.0.1", port=server.port, starttls=False, max_per_second=20
+        )
+        timings = []
+        for chosen in (settings, limited):
+            started = time.monotonic()
+            with SmtpTransport(chosen) as transport:
+                for n in range(6):
+                    transport.send(message(f"r{n}@x.example"), key=f"k{n}")
+            timings.append(time.monotonic() - started)
+    free, paced = timings
+    assert paced >= 5 / 20  # five gaps of 50 ms between six messages
+    assert free < paced
+    assert len(server.collector.messages) == 12

@@ -7,40 +7,32 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from aggregator.config import DigestSettings, PublishSettings
-from aggregator.model import DigestIssue, IssueSource, IssueStory
-from aggregator.publish.email import build_message, format_created, message_id, render_issue
+from aggregator.model import DigestIssue
+from aggregator.publish.email import (
+    Unsubscribe,
+    build_confirmation,
+    build_message,
+    format_created,
+    message_id,
+    render_issue,
+)
+from tests.issues import sample_issue
+
+UNSUBSCRIBE = Unsubscribe(
+    url="https://agg.example/unsubscribe?token=7.0.AbCdEfGhIjKlMnOpQrStUv",
+    mailto="mailto:digest@agg.example?subject=unsubscribe%207.0.AbCdEfGhIjKlMnOpQrStUv",
+)
 
 NOW = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
 
 def issue(headline: str = "Bão Nakri <b>mạnh</b>\r\nBcc: victim@x.example") -> DigestIssue:
-    story = IssueStory(
-        story_id=1,
-        headline=headline,
-        url="https://news.example/a",
-        summary="Sơ tán 92.000 dân.",
-        published=NOW,
-        sources=(
-            IssueSource(feed_title="Tin Nhanh", title="t", url="https://news.example/a"),
-            IssueSource(
-                feed_title="Sài Gòn <i>Nhật</i> Báo", title="t2", url="https://sg.example/b"
-            ),
-        ),
-    )
-    return DigestIssue(
-        id=42,
-        digest="daily",
-        title="Bản tin – 2026-11-23",
-        created_at=NOW,
-        window_start=None,
-        window_end=NOW,
-        stories=(story,),
-    )
+    return sample_issue(headline, second_outlet="Sài Gòn <i>Nhật</i> Báo")
 
 
-def build(recipient: str = "reader@x.example"):  # type: ignore[no-untyped-def]
+def build(recipient: str = "reader@x.example", title: str | None = None):  # type: ignore[no-untyped-def]
     rendered = render_issue(
-        issue(),
+        issue() if title is None else replace(issue(), title=title),
         digest=DigestSettings(name="daily"),
         publish=PublishSettings(base_url="https://agg.example"),
     )
@@ -50,6 +42,7 @@ def build(recipient: str = "reader@x.example"):  # type: ignore[no-untyped-def]
         sender="Agg <digest@agg.example>",
         created=format_created(issue()),
         site_url="https://agg.example",
+        unsubscribe=UNSUBSCRIBE,
     )
     return message_from_bytes(msg.as_bytes(), policy=policy.default)
 
@@ -98,9 +91,76 @@ def test_a_follow_up_says_how_many_sources_joined_and_since_when() -> None:
         digest=DigestSettings(name="daily"),
         publish=PublishSettings(base_url="https://agg.example"),
     )
-    assert "Follow-up: 2 more sources since 2026-11-21" in rendered.text
-    assert "2 more sources since 2026-11-21" in rendered.html
+    assert "\n   Follow-up: 2 more sources since Nov 21, 2026\n   Sơ tán" in rendered.text
+    assert "2 more sources since Nov 21, 2026" in rendered.html
     first = render_issue(
         plain, digest=DigestSettings(name="daily"), publish=PublishSettings(base_url="https://a")
     )
     assert "Follow-up" not in first.text and "Follow-up" not in first.html
+
+
+def test_every_message_carries_one_click_unsubscribe_headers_and_links() -> None:
+    msg = build()
+    assert msg["List-Unsubscribe"] == f"<{UNSUBSCRIBE.url}>, <{UNSUBSCRIBE.mailto}>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    raw_headers = msg.as_bytes().split(b"\n\n", 1)[0]
+    assert UNSUBSCRIBE.url.encode() in raw_headers  # a URL, never RFC 2047 encoded words
+    assert f'href="{UNSUBSCRIBE.url}"' in msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.endswith(
+        f"\nYou receive this because you subscribed to daily.\nUnsubscribe: {UNSUBSCRIBE.url}\n"
+    )
+
+
+def test_cr_lf_in_a_title_cannot_add_a_header() -> None:
+    msg = build(title="Daily\r\nBcc: victim@x.example\nX-Evil: 1")
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert msg["Subject"] == "Daily Bcc: victim@x.example X-Evil: 1"  # one line of text
+    assert msg.get_content_type() == "multipart/alternative"
+
+
+def test_the_confirmation_email_holds_the_signed_link_and_nothing_else() -> None:
+    link = "https://agg.example/confirm?token=7.1795000000.AbCdEfGhIjKlMnOpQrStUv"
+    msg = build_confirmation(
+        digest="daily",
+        digest_title="Bản tin",
+        recipient="new@x.example",
+        sender="Agg <digest@agg.example>",
+        confirm_url=link,
+        site_url="https://agg.example",
+        site_title="Agg",
+        valid_days=7,
+        now=NOW,
+    )
+    parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == "Confirm your subscription: Bản tin"
+    assert parsed["To"] == "new@x.example" and parsed["Auto-Submitted"] == "auto-generated"
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Please confirm your subscription to Bản tin.\n\nOpen this link")
+    assert f"\n{link}\n" in text
+    assert f'href="{link}"' in parsed.get_body(("html",)).get_content()
+
+
+def long_issue(stories: int) -> DigestIssue:
+    base = issue("Bão Nakri")
+    story = base.stories[0]
+    many = tuple(
+        replace(story, story_id=n, headline=f"Tin {n}", summary="Sơ tán dân. " * 60)
+        for n in range(stories)
+    )
+    return replace(base, stories=many)
+
+
+def test_a_long_issue_keeps_the_html_under_budget_and_links_to_the_full_issue() -> None:
+    big = long_issue(200)
+    publish = PublishSettings(base_url="https://agg.example")
+    rendered = render_issue(big, digest=DigestSettings(name="daily"), publish=publish)
+    size = len(rendered.html.encode("utf-8"))
+    assert 90_000 < size <= 100_000 - 512
+    shown = rendered.html.count("font-size:17px;font-weight:bold")
+    assert 0 < shown < 200
+    assert f"{200 - shown} more stories in the full issue on the web" in rendered.html
+    assert 'href="https://agg.example/issues/42"' in rendered.html
+    assert rendered.text.count("Sơ tán dân.") == 200 * 60  # the text part keeps everything
+    small = render_issue(issue(), digest=DigestSettings(name="daily"), publish=publish)
+    assert "in the full issue" not in small.html

@@ -287,11 +287,11 @@ def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime)
 def test_unsubscribe_is_immediate_and_cancels_pending(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "Reader@X.example", now=now)
     queue_issue(store, now)
-    store.remove_subscriber("daily", "reader@x.example")
+    store.remove_subscriber("daily", "reader@x.example", now=now)
     assert store.list_subscribers("daily") == []
     assert store.due_deliveries(now) == []
     with pytest.raises(NotFoundError):
-        store.remove_subscriber("daily", "reader@x.example")
+        store.remove_subscriber("daily", "reader@x.example", now=now)
     _, created = store.add_subscriber("daily", "reader@x.example", now=now)
     assert created  # re-subscribing reactivates
 

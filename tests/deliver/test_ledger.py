@@ -1,0 +1,210 @@
+"""The delivery ledger against a real SMTP server on 127.0.0.1 that misbehaves on cue.
+
+Every test ends by counting what the server kept: one message per subscriber, and a
+second copy only where the server kept a message but the connection died before its
+reply, re-sent with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregator import pipeline
+from aggregator.config import Settings, SmtpSettings
+from aggregator.model import DeliveryState
+from aggregator.store import Store, open_store
+from tests.issues import queue_issue
+from tests.loopback import free_port, smtp_server
+
+DIGEST = '[[digests]]\nname = "daily"\ntitle = "Daily news"\n'
+LATER = timedelta(hours=7)  # past any back-off
+
+
+@pytest.fixture
+def ledger(make_settings: Callable[..., Settings], now: datetime) -> Any:
+    settings = make_settings(DIGEST)
+    store = open_store(settings.storage.url)
+    yield store, settings
+    store.close()
+
+
+def over_smtp(settings: Settings, port: int) -> Settings:
+    smtp = SmtpSettings(host="127.0.0.1", port=port, starttls=False, timeout=5)
+    return replace(settings, mail=replace(settings.mail, transport="smtp", smtp=smtp))
+
+
+def queue(store: Store, now: datetime, readers: int) -> int:
+    for n in range(readers):
+        store.add_subscriber("daily", f"r{n}@x.example", now=now)
+    return queue_issue(store, now)
+
+
+def copies(server: Any) -> Counter[str]:
+    return Counter(rcpt for _, rcpts in server.collector.envelopes for rcpt in rcpts)
+
+
+def states(store: Store, issue_id: int) -> dict[str, DeliveryState]:
+    return {d.email: d.state for d in store.issue_deliveries(issue_id)}
+
+
+@pytest.mark.parametrize("code", ["421", "451"])
+def test_a_4xx_on_the_third_message_retries_only_that_one(
+    ledger: Any, now: datetime, code: str
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 5)
+    with smtp_server(fault=lambda n: code if n == 3 else None) as server:
+        settings = over_smtp(settings, server.port)
+        first = pipeline.deliver_pending(store, settings, now=now)
+        assert (first.sent, first.retrying, first.failed) == (4, 1, 0)
+        (waiting,) = [d for d in store.issue_deliveries(issue) if d.state is DeliveryState.PENDING]
+        assert code in waiting.last_error and waiting.next_attempt_at == now + pipeline.RETRY_BASE
+        assert pipeline.deliver_pending(store, settings, now=now).sent == 0  # not due yet
+        assert pipeline.deliver_pending(store, settings, now=now + LATER).sent == 1
+    assert copies(server) == {f"r{n}@x.example": 1 for n in range(5)}
+    assert set(states(store, issue).values()) == {DeliveryState.SENT}
+
+
+def test_a_550_for_one_reader_is_recorded_and_the_others_go_out(ledger: Any, now: datetime) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 4)
+    refuse = {"r1@x.example": 550}
+    with smtp_server(reject=refuse.get) as server:
+        settings = over_smtp(settings, server.port)
+        report = pipeline.deliver_pending(store, settings, now=now)
+        assert (report.sent, report.retrying, report.failed) == (3, 0, 1)
+        assert pipeline.deliver_pending(store, settings, now=now + LATER).sent == 0  # never retried
+    assert copies(server) == {"r0@x.example": 1, "r2@x.example": 1, "r3@x.example": 1}
+    failed = {d.email: d.last_error for d in store.issue_deliveries(issue) if d.state == "failed"}
+    assert list(failed) == ["r1@x.example"] and "550" in failed["r1@x.example"]
+
+
+def test_a_connection_cut_mid_data_is_retried_and_arrives_once(ledger: Any, now: datetime) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 4)
+    with smtp_server(fault=lambda n: "drop" if n == 2 else None) as server:
+        settings = over_smtp(settings, server.port)
+        report = pipeline.deliver_pending(store, settings, now=now)
+        assert (report.sent, report.retrying) == (3, 1)  # the next message reconnected
+        assert pipeline.deliver_pending(store, settings, now=now + LATER).sent == 1
+    assert copies(server) == {f"r{n}@x.example": 1 for n in range(4)}
+    assert set(states(store, issue).values()) == {DeliveryState.SENT}
+
+
+def test_a_reply_lost_after_data_is_the_one_duplicate_and_has_the_same_message_id(
+    ledger: Any, now: datetime
+) -> None:
+    store, settings = ledger
+    queue(store, now, 3)
+    with smtp_server(fault=lambda n: "keep-and-drop" if n == 2 else None) as server:
+        settings = over_smtp(settings, server.port)
+        pipeline.deliver_pending(store, settings, now=now)
+        pipeline.deliver_pending(store, settings, now=now + LATER)
+    assert copies(server) == {"r0@x.example": 1, "r1@x.example": 2, "r2@x.example": 1}
+    twice = [m["Message-ID"] for m in server.collector.messages if m["To"] == "r1@x.example"]
+    assert len(twice) == 2 and twice[0] == twice[1]  # a mail client folds the two
+    ids = [m["Message-ID"] for m in server.collector.messages]
+    assert len(set(ids)) == 3
+
+
+def test_a_server_down_at_start_defers_everyone_then_all_go_out(ledger: Any, now: datetime) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 6)
+    port = free_port()
+    settings = over_smtp(settings, port)  # nothing listens there yet
+    report = pipeline.deliver_pending(store, settings, now=now)
+    assert (report.sent, report.retrying, report.failed) == (0, 6, 0)
+    rows = store.issue_deliveries(issue)
+    assert {d.state for d in rows} == {DeliveryState.PENDING}
+    assert sum(d.attempts for d in rows) == 1  # one knock on the door, not six
+    assert all("cannot connect" in d.last_error for d in rows)
+    assert store.due_deliveries(now) == []
+    with smtp_server(port=port) as server:
+        assert pipeline.deliver_pending(store, settings, now=now + LATER).sent == 6
+    assert copies(server) == {f"r{n}@x.example": 1 for n in range(6)}
+
+
+def test_a_delivery_that_keeps_failing_gives_up_after_max_attempts(
+    ledger: Any, now: datetime
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 1)
+    with smtp_server(fault=lambda n: "451") as server:
+        settings = over_smtp(settings, server.port)
+        when = now
+        for _ in range(pipeline.MAX_ATTEMPTS):
+            pipeline.deliver_pending(store, settings, now=when)
+            when += LATER
+    (row,) = store.issue_deliveries(issue)
+    assert row.state is DeliveryState.FAILED and row.attempts == pipeline.MAX_ATTEMPTS
+    assert f"gave up after {pipeline.MAX_ATTEMPTS}" in row.last_error
+    assert server.collector.data_commands == pipeline.MAX_ATTEMPTS
+
+
+def test_backoff_doubles_up_to_a_ceiling() -> None:
+    delays = [pipeline.retry_delay(n) for n in range(1, 9)]
+    assert delays[:4] == [timedelta(minutes=m) for m in (5, 10, 20, 40)]
+    assert delays[-1] == pipeline.RETRY_MAX and delays == sorted(delays)
+
+
+def test_a_crashed_sender_s_delivery_is_resent_after_its_lease_with_the_same_id(
+    ledger: Any, now: datetime
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 2)
+    (first, _) = store.due_deliveries(now)
+    store.claim_delivery(first.id, now=now)  # a sender claimed it, then died
+    with smtp_server() as server:
+        settings = over_smtp(settings, server.port)
+        assert pipeline.deliver_pending(store, settings, now=now).sent == 1  # within the lease
+        assert states(store, issue)[first.email] is DeliveryState.SENDING
+        lease = timedelta(seconds=settings.mail.sending_lease_seconds + 1)
+        assert pipeline.deliver_pending(store, settings, now=now + lease).sent == 1
+    assert copies(server) == {"r0@x.example": 1, "r1@x.example": 1}
+    assert set(states(store, issue).values()) == {DeliveryState.SENT}
+
+
+def test_a_refused_sender_address_defers_everyone_instead_of_failing_them(
+    ledger: Any, now: datetime
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 3)
+    refuse = {"digest@localhost": 553}
+    with smtp_server(reject=refuse.get) as server:
+        settings = over_smtp(settings, server.port)
+        report = pipeline.deliver_pending(store, settings, now=now)
+    assert (report.sent, report.retrying, report.failed) == (0, 3, 0)
+    rows = store.issue_deliveries(issue)
+    assert {d.state for d in rows} == {DeliveryState.PENDING}
+    assert all("refused our sender address" in d.last_error for d in rows)
+
+
+def test_a_maildir_that_cannot_take_messages_defers_the_batch(
+    ledger: Any, now: datetime, tmp_path: Path
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 3)
+    box = Path(settings.mail.maildir)
+    (box / "tmp").mkdir(parents=True)
+    # new/ on another file system: the rename into it fails (EXDEV), even for root.
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(box.parent).st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        (box / "new").symlink_to(elsewhere, target_is_directory=True)
+        report = pipeline.deliver_pending(store, settings, now=now)
+    finally:
+        shutil.rmtree(elsewhere)
+    assert (report.sent, report.retrying) == (0, 3)
+    rows = store.issue_deliveries(issue)
+    assert sum(d.attempts for d in rows) == 1 and all("cannot write" in d.last_error for d in rows)
