@@ -232,7 +232,8 @@ def report(
     )
     growth = last.total_mb / base.total_mb - 1 if base.total_mb else 0.0
     flat = abs(growth) <= 0.20 and not climbing
-    errors = sum(1 for line in log.splitlines() if " ERROR " in line or "Traceback" in line)
+    error_lines = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
+    errors = len(error_lines)
     print(
         json.dumps(
             {
@@ -245,6 +246,8 @@ def report(
         )
     )
     print(f"memory: {'flat' if flat else 'NOT flat'} ({growth:+.1%} against the baseline)")
+    for line in error_lines[:5]:
+        print(f"log: {line}")
     if os.environ.get("SOAK_SHOW_LOG"):
         print(log)
 
