@@ -344,7 +344,8 @@ def cluster_new_entries(
     """Give every entry without a story one; returns how many entries were placed.
 
     In batches (the store hands out a bounded number at a time), each seeing the
-    stories the previous ones formed, until none is left.
+    stories the previous ones formed, until none is left. Entries are compared through
+    their stored signatures; those computed in a batch are stored with its plan.
     """
     window = timedelta(hours=settings.cluster.window_hours)
     placed = 0
@@ -356,11 +357,14 @@ def cluster_new_entries(
             break
         previous = ids
         oldest = min(e.published for e in new) - window
+        candidates = store.clustered_entries_since(oldest)
         plan = cluster.plan_clusters(
             new,
-            store.clustered_entries_since(oldest),
+            candidates,
             threshold=settings.cluster.threshold,
+            duplicate=settings.cluster.duplicate,
             window=window,
+            signatures=store.entry_signatures([e.id for e in (*candidates, *new) if e.id]),
         )
         store.apply_cluster_plan(plan, now=now)
         placed += len(new)

@@ -1,24 +1,67 @@
 """Stage 5, cluster: group entries about the same event into stories, incrementally.
 
-Each new entry is compared with the entries already in stories (and with the new
-entries before it) that are in the same language and within the time window; it
-joins the story of its most similar entry when the similarity reaches the
-threshold, and starts a new story otherwise. Nothing is recomputed: an entry's
-story never changes once assigned. Errs towards precision: two events wrongly
-merged hide news, two copies of one event are merely noise.
+Each new entry, in published order, is compared with the entries already in stories and
+the new entries before it that are within the time window; it joins the story of the best
+match and starts a new story when there is none. Nothing is recomputed: an entry's story
+never changes once assigned, and an entry's features (its :class:`Signature`) are computed
+once and stored, so later passes compare without re-reading text.
 
-Pure: entries in, a :class:`ClusterPlan` out; the store applies it.
+Candidates come from two indexes, so no pass compares all pairs:
+
+* LSH banding over the MinHash of word bigrams finds near-duplicates (syndicated and
+  lightly edited copies): an estimated Jaccard similarity at or above ``duplicate`` joins.
+* An inverted index over title words, names, numbers and dates finds paraphrases, also
+  across Vietnamese and English (names are diacritic-folded, so "Hà Nội" meets "Hanoi"):
+  they join when their weighted overlap reaches ``threshold``.
+
+Errs towards precision (two events wrongly merged hide news, two copies of one event are
+merely noise): conflicting facts veto any merge, near-duplicate or not: titles giving
+different years or disjoint numbers ("bão số 8" / "bão số 9"), or texts whose first
+dates are more than a day apart (two meetings of one minister in one week).
+
+Pure: entries and stored signatures in, a :class:`ClusterPlan` out; the store applies it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from aggregator.cluster.similarity import features, idf_table, tfidf_vector
-from aggregator.model import ClusterPlan, Entry, NewStory
+import numpy as np
 
-__all__ = ["plan_clusters"]
+from aggregator.cluster.signature import (
+    NUM_PERM,
+    Signature,
+    marked_numbers,
+    pack,
+    sign_many,
+    unpack,
+)
+from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
+
+__all__ = ["BANDS", "DUPLICATE", "plan_clusters"]
+
+BANDS = 16  # of NUM_PERM // BANDS rows: a pair at Jaccard 0.5 is a candidate 64% of times
+ROWS = NUM_PERM // BANDS
+DUPLICATE = 0.5
+# What a shared member of each kind weighs (see signature.KINDS): a multi-word name or a
+# date says more than one title word; years and marks only veto.
+WEIGHTS = (1.0, 1.0, 2.0, 1.5, 1.5, 0.0, 0.0)
+# A token shared by more in-window entries than this says nothing about one event.
+MAX_POSTINGS = 200
+# Members of a story a joining entry is checked against for conflicts (the newest ones).
+MAX_MEMBERS = 50
+DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
+
+
+@dataclass(slots=True)
+class _Target:
+    entry: Entry
+    signature: Signature
+    story: int | str  # a stored story id, or the key of a story this plan creates
+    total: float  # the weight of its sets, for normalizing overlaps
 
 
 def plan_clusters(
@@ -27,83 +70,202 @@ def plan_clusters(
     *,
     threshold: float,
     window: timedelta,
+    duplicate: float = DUPLICATE,
+    signatures: Mapping[int, EntrySignature] | None = None,
 ) -> ClusterPlan:
-    """Decide a story for every entry of ``new`` (which must have store ids)."""
+    """Decide a story for every entry of ``new`` (which must have store ids).
+
+    ``signatures`` are the stored ones by entry id; entries without a usable one are
+    signed here, and those signatures come back in the plan for the store to keep.
+    """
     if not new:
         return ClusterPlan()
-    pool = list(candidates) + list(new)
-    bags = {id(e): features(e) for e in pool}
-    idf = idf_table(bags.values())
-    vectors = {id(e): tfidf_vector(bags[id(e)], idf) for e in pool}
-
-    # Every placed entry is a comparison target with the story (or new group) it belongs
-    # to. Scores are accumulated through an inverted index, so only pairs that share a
-    # term are ever visited (the exact cosine, without the quadratic all-pairs loop).
-    targets: list[tuple[Entry, int | str]] = []
-    postings: dict[str, list[tuple[int, float]]] = {}
-    # The same article syndicated by several feeds has one canonical URL: one story.
-    by_url: dict[str, tuple[Entry, int | str]] = {}
-
-    def place(entry: Entry, target: int | str) -> None:
-        for term, weight in vectors[id(entry)].items():
-            postings.setdefault(term, []).append((len(targets), weight))
-        targets.append((entry, target))
-        if entry.url:
-            by_url.setdefault(entry.url, (entry, target))
-
-    for candidate in candidates:
-        if candidate.story_id:
-            place(candidate, candidate.story_id)
+    placed = [c for c in candidates if c.story_id]
+    known = _known(placed + list(new), signatures or {})
+    unsigned = [e for e in (*placed, *new) if e.id not in known]
+    fresh = dict(zip((e.id for e in unsigned), sign_many(unsigned), strict=True))
+    known.update(fresh)
+    index = _Index(window)
+    for candidate in sorted(placed, key=lambda e: (e.published, e.id or 0)):
+        assert candidate.story_id is not None
+        index.add(_target(candidate, known[candidate.id], candidate.story_id))
+    index.seal()
     joins: dict[int, list[int]] = {}
     groups: dict[str, list[Entry]] = {}
     for entry in sorted(new, key=lambda e: (e.published, e.id or 0)):
         assert entry.id is not None, "cluster entries after they are stored"
-        same_article = by_url.get(entry.url) if entry.url else None
-        if same_article and abs(entry.published - same_article[0].published) <= window:
-            best_target: int | str | None = same_article[1]
+        target = _target(entry, known[entry.id], "")
+        best = index.best(target, threshold=threshold, duplicate=duplicate)
+        if isinstance(best, int):
+            joins.setdefault(best, []).append(entry.id)
+        elif isinstance(best, str):
+            groups[best].append(entry)
         else:
-            best_target = _most_similar(
-                entry, vectors[id(entry)], postings, targets, threshold, window
-            )
-        if isinstance(best_target, int):
-            joins.setdefault(best_target, []).append(entry.id)
-        elif isinstance(best_target, str):
-            groups[best_target].append(entry)
-        else:
-            best_target = f"new-{entry.id}"
-            groups[best_target] = [entry]
-        place(entry, best_target)
+            best = f"new-{entry.id}"
+            groups[best] = [entry]
+        target.story = best
+        index.add(target)
     return ClusterPlan(
         joins=joins,
         new_stories=[
             NewStory(title=members[0].title, entry_ids=tuple(e.id for e in members if e.id))
             for members in groups.values()
         ],
+        signatures={i: pack(s) for i, s in fresh.items() if i is not None},
     )
 
 
-def _most_similar(
-    entry: Entry,
-    vector: dict[str, float],
-    postings: dict[str, list[tuple[int, float]]],
-    targets: list[tuple[Entry, int | str]],
-    threshold: float,
-    window: timedelta,
-) -> int | str | None:
-    """The story of the most similar comparable entry at or above ``threshold``."""
-    scores: dict[int, float] = {}
-    for term, weight in vector.items():
-        for index, other_weight in postings.get(term, ()):
-            scores[index] = scores.get(index, 0.0) + weight * other_weight
-    best: tuple[float, int] | None = None
-    for index, score in scores.items():
-        if score >= threshold and (best is None or (score, -index) > (best[0], -best[1])):
-            if _comparable(entry, targets[index][0], window):
-                best = (score, index)
-    return targets[best[1]][1] if best else None
+def _known(
+    entries: Sequence[Entry], stored: Mapping[int, EntrySignature]
+) -> dict[int | None, Signature]:
+    known: dict[int | None, Signature] = {}
+    for entry in entries:
+        packed = stored.get(entry.id) if entry.id is not None else None
+        signature = unpack(packed) if packed is not None else None
+        if signature is not None:
+            known[entry.id] = signature
+    return known
 
 
-def _comparable(entry: Entry, other: Entry, window: timedelta) -> bool:
-    if entry.language and other.language and entry.language != other.language:
-        return False
-    return abs(entry.published - other.published) <= window
+def _target(entry: Entry, signature: Signature, story: int | str) -> _Target:
+    total = sum(w * len(s) for w, s in zip(WEIGHTS, signature.sets, strict=True))
+    return _Target(entry, signature, story, total)
+
+
+def similarity(a: Signature, b: Signature, a_total: float, b_total: float) -> float:
+    """Weighted overlap of two entries' words, names, numbers and dates, 0 to 1 (cosine of
+    the binary weighted vectors): 1 when they share everything, 0 when nothing."""
+    if not a_total or not b_total:
+        return 0.0
+    shared = sum(w * len(x & y) for w, x, y in zip(WEIGHTS, a.sets, b.sets, strict=True) if w)
+    return shared / math.sqrt(a_total * b_total)
+
+
+def estimated_jaccard(a: Signature, b: Signature) -> float:
+    """The share of MinHash positions that agree: an unbiased estimate of bigram Jaccard."""
+    if a.empty or b.empty:
+        return 0.0
+    return int(np.count_nonzero(a.minhash == b.minhash)) / NUM_PERM
+
+
+def conflict(a: Signature, b: Signature) -> bool:
+    """Facts that say two entries are different events, however similar their words."""
+    years_a, years_b = a.kind("years"), b.kind("years")
+    if years_a and years_b and not years_a & years_b:
+        return True
+    marks_b = marked_numbers(b.kind("marks"))
+    for word, numbers in marked_numbers(a.kind("marks")).items():
+        if word in marks_b and not numbers & marks_b[word]:
+            return True
+    return bool(a.dated and b.dated and abs(a.dated - b.dated) > DATE_SLACK)
+
+
+class _Index:
+    """Placed entries, reachable through LSH bands and through their set members.
+
+    Within a section entries are added in published order, so each list is in time order
+    and a lookup walks it backwards until it leaves the window. The stored candidates are
+    one section and the new entries another: a late new entry may be older than a stored
+    one.
+    """
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self.targets: list[_Target] = []
+        self.sections: list[tuple[dict[int, list[int]], dict[int, list[int]]]] = []
+        self.urls: dict[str, int] = {}
+        self.members: dict[int | str, list[int]] = {}
+        self.seal()
+
+    def seal(self) -> None:
+        """Start a new section: what is added next may be older than what was added."""
+        self.sections.append(({}, {}))
+
+    def add(self, target: _Target) -> None:
+        number = len(self.targets)
+        self.targets.append(target)
+        bands, postings = self.sections[-1]
+        for key in self._band_keys(target.signature):
+            bands.setdefault(key, []).append(number)
+        for key in self._member_keys(target.signature):
+            postings.setdefault(key, []).append(number)
+        if target.entry.url:
+            self.urls.setdefault(target.entry.url, number)
+        self.members.setdefault(target.story, []).append(number)
+
+    def _fits(self, target: _Target, story: int | str) -> bool:
+        """No member of ``story`` conflicts with ``target``: the story is one event, and a
+        headline without a date must not bridge two dated events."""
+        members = self.members[story][-MAX_MEMBERS:]
+        return not any(conflict(target.signature, self.targets[m].signature) for m in members)
+
+    @staticmethod
+    def _band_keys(signature: Signature) -> list[int]:
+        if signature.empty:
+            return []
+        rows = signature.minhash.reshape(BANDS, ROWS).tolist()
+        return [hash((band, *row)) for band, row in enumerate(rows)]
+
+    @staticmethod
+    def _member_keys(signature: Signature) -> list[int]:
+        # The kind is part of the key: a number's hash must not meet a word's.
+        return [
+            (kind << 32) | member
+            for kind, (weight, members) in enumerate(zip(WEIGHTS, signature.sets, strict=True))
+            if weight
+            for member in members
+        ]
+
+    def _recent(self, numbers: list[int], target: _Target, limit: int | None) -> list[int]:
+        found: list[int] = []
+        oldest = target.entry.published - self.window
+        for number in reversed(numbers):
+            if self.targets[number].entry.published < oldest:
+                break
+            found.append(number)
+            if limit is not None and len(found) > limit:
+                return []  # too common to tell events apart
+        return found
+
+    def _lookup(self, target: _Target) -> tuple[set[int], set[int]]:
+        near: set[int] = set()
+        related: set[int] = set()
+        band_keys = self._band_keys(target.signature)
+        member_keys = self._member_keys(target.signature)
+        for bands, postings in self.sections:
+            for key in band_keys:
+                near.update(self._recent(bands.get(key, []), target, None))
+            for key in member_keys:
+                related.update(self._recent(postings.get(key, []), target, MAX_POSTINGS))
+        return near, related
+
+    def best(self, target: _Target, *, threshold: float, duplicate: float) -> int | str | None:
+        """The story of the best comparable match, or None."""
+        entry = target.entry
+        same = self.urls.get(entry.url) if entry.url else None
+        if same is not None and self._within(self.targets[same], target):
+            return self.targets[same].story  # one article syndicated by several feeds
+        near, related = self._lookup(target)
+        scored: list[tuple[float, int]] = []
+        for number in near | related:
+            other = self.targets[number]
+            if not self._within(other, target) or conflict(target.signature, other.signature):
+                continue
+            score = 0.0
+            if number in near and estimated_jaccard(target.signature, other.signature) >= duplicate:
+                score = 2.0  # a near-duplicate beats any paraphrase
+            elif number in related:
+                score = similarity(target.signature, other.signature, target.total, other.total)
+                if score < threshold:
+                    continue
+            else:
+                continue
+            scored.append((score, -number))
+        for _, negative in sorted(scored, reverse=True):
+            story = self.targets[-negative].story
+            if self._fits(target, story):
+                return story
+        return None
+
+    def _within(self, other: _Target, target: _Target) -> bool:
+        return abs(target.entry.published - other.entry.published) <= self.window
