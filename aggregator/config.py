@@ -164,7 +164,7 @@ class ClusterSettings:
         default=72, metadata=_help("An entry joins only stories active within this window.")
     )
     threshold: float = field(
-        default=0.22,
+        default=0.2,
         metadata=_help(
             "Weighted overlap (0 to 1) of title words, names, numbers and dates at which an"
             " entry joins a story's entry (a paraphrase, also across languages)."

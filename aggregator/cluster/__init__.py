@@ -41,7 +41,7 @@ from aggregator.cluster.signature import (
 )
 from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
 
-__all__ = ["BANDS", "DUPLICATE", "plan_clusters"]
+__all__ = ["BANDS", "DUPLICATE", "conflict", "estimated_jaccard", "plan_clusters"]
 
 BANDS = 16  # of NUM_PERM // BANDS rows: a pair at Jaccard 0.5 is a candidate 64% of times
 ROWS = NUM_PERM // BANDS
@@ -49,8 +49,11 @@ DUPLICATE = 0.5
 # What a shared member of each kind weighs (see signature.KINDS): a multi-word name or a
 # date says more than one title word; years and marks only veto.
 WEIGHTS = (1.0, 1.0, 2.0, 1.5, 1.5, 0.0, 0.0)
+# The kinds (indexes into KINDS) that tie two texts to one event: a multi-word name, a
+# number, a date. A paraphrase shares at least one; common words alone join nothing.
+SPECIFIC = frozenset({2, 3, 4})
 # A token shared by more in-window entries than this says nothing about one event.
-MAX_POSTINGS = 200
+MAX_POSTINGS = 64
 # Members of a story a joining entry is checked against for conflicts (the newest ones).
 MAX_MEMBERS = 50
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
@@ -61,7 +64,8 @@ class _Target:
     entry: Entry
     signature: Signature
     story: int | str  # a stored story id, or the key of a story this plan creates
-    total: float  # the weight of its sets, for normalizing overlaps
+    keys: list[int]  # its set members as index keys (see _Index.keys)
+    total: float = 0.0  # the weight of its keys when it was placed, for normalizing overlaps
 
 
 def plan_clusters(
@@ -128,17 +132,7 @@ def _known(
 
 
 def _target(entry: Entry, signature: Signature, story: int | str) -> _Target:
-    total = sum(w * len(s) for w, s in zip(WEIGHTS, signature.sets, strict=True))
-    return _Target(entry, signature, story, total)
-
-
-def similarity(a: Signature, b: Signature, a_total: float, b_total: float) -> float:
-    """Weighted overlap of two entries' words, names, numbers and dates, 0 to 1 (cosine of
-    the binary weighted vectors): 1 when they share everything, 0 when nothing."""
-    if not a_total or not b_total:
-        return 0.0
-    shared = sum(w * len(x & y) for w, x, y in zip(WEIGHTS, a.sets, b.sets, strict=True) if w)
-    return shared / math.sqrt(a_total * b_total)
+    return _Target(entry, signature, story, _Index.keys(signature))
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
@@ -172,6 +166,7 @@ class _Index:
     def __init__(self, window: timedelta) -> None:
         self.window = window
         self.targets: list[_Target] = []
+        self.times: list[float] = []  # published, as POSIX seconds: compared on every lookup
         self.sections: list[tuple[dict[int, list[int]], dict[int, list[int]]]] = []
         self.urls: dict[str, int] = {}
         self.members: dict[int | str, list[int]] = {}
@@ -184,14 +179,20 @@ class _Index:
     def add(self, target: _Target) -> None:
         number = len(self.targets)
         self.targets.append(target)
+        self.times.append(target.entry.published.timestamp())
         bands, postings = self.sections[-1]
         for key in self._band_keys(target.signature):
             bands.setdefault(key, []).append(number)
-        for key in self._member_keys(target.signature):
+        target.total = sum(self._weight(key) for key in target.keys)
+        for key in target.keys:
             postings.setdefault(key, []).append(number)
         if target.entry.url:
             self.urls.setdefault(target.entry.url, number)
         self.members.setdefault(target.story, []).append(number)
+
+    @staticmethod
+    def _weight(key: int) -> float:
+        return WEIGHTS[key >> 32]
 
     def _fits(self, target: _Target, story: int | str) -> bool:
         """No member of ``story`` conflicts with ``target``: the story is one event, and a
@@ -207,7 +208,7 @@ class _Index:
         return [hash((band, *row)) for band, row in enumerate(rows)]
 
     @staticmethod
-    def _member_keys(signature: Signature) -> list[int]:
+    def keys(signature: Signature) -> list[int]:
         # The kind is part of the key: a number's hash must not meet a word's.
         return [
             (kind << 32) | member
@@ -216,55 +217,76 @@ class _Index:
             for member in members
         ]
 
-    def _recent(self, numbers: list[int], target: _Target, limit: int | None) -> list[int]:
+    def _recent(self, numbers: list[int], oldest: float, limit: int | None) -> list[int]:
+        """The entries of a time-ordered list published since ``oldest``, newest first;
+        none when more than ``limit`` are (a key that common tells no event apart)."""
+        times = self.times
+        if limit is not None and len(numbers) > limit and times[numbers[-limit - 1]] >= oldest:
+            return []
         found: list[int] = []
-        oldest = target.entry.published - self.window
         for number in reversed(numbers):
-            if self.targets[number].entry.published < oldest:
+            if times[number] < oldest:
                 break
             found.append(number)
-            if limit is not None and len(found) > limit:
-                return []  # too common to tell events apart
         return found
 
-    def _lookup(self, target: _Target) -> tuple[set[int], set[int]]:
+    def _lookup(self, target: _Target) -> tuple[set[int], dict[int, float], set[int]]:
+        """Near-duplicate candidates, paraphrase candidates with the weight they share, and
+        those of them that share a specific key (see ``SPECIFIC``)."""
         near: set[int] = set()
-        related: set[int] = set()
+        shared: dict[int, float] = {}
+        specific: set[int] = set()
+        weights = {key: self._weight(key) for key in target.keys}
+        target.total = sum(weights.values())
+        oldest = target.entry.published.timestamp() - self.window.total_seconds()
         band_keys = self._band_keys(target.signature)
-        member_keys = self._member_keys(target.signature)
         for bands, postings in self.sections:
             for key in band_keys:
-                near.update(self._recent(bands.get(key, []), target, None))
-            for key in member_keys:
-                related.update(self._recent(postings.get(key, []), target, MAX_POSTINGS))
-        return near, related
+                if key in bands:
+                    near.update(self._recent(bands[key], oldest, None))
+            for key in target.keys:
+                if key in postings:
+                    weight = weights[key]
+                    found = self._recent(postings[key], oldest, MAX_POSTINGS)
+                    for number in found:
+                        shared[number] = shared.get(number, 0.0) + weight
+                    if key >> 32 in SPECIFIC:
+                        specific.update(found)
+        return near, shared, specific
 
     def best(self, target: _Target, *, threshold: float, duplicate: float) -> int | str | None:
-        """The story of the best comparable match, or None."""
+        """The story of the best comparable match, or None.
+
+        The paraphrase score is the cosine of the two entries' keys weighted by kind
+        (``WEIGHTS``), summed through the postings; a key too common to count
+        (``MAX_POSTINGS``) adds nothing to the overlap, as a zero inverse document
+        frequency would.
+        """
         entry = target.entry
         same = self.urls.get(entry.url) if entry.url else None
         if same is not None and self._within(self.targets[same], target):
             return self.targets[same].story  # one article syndicated by several feeds
-        near, related = self._lookup(target)
+        near, shared, specific = self._lookup(target)
         scored: list[tuple[float, int]] = []
-        for number in near | related:
+        for number in near:
             other = self.targets[number]
+            if estimated_jaccard(target.signature, other.signature) >= duplicate:
+                scored.append((2.0, -number))  # a near-duplicate beats any paraphrase
+        for number in specific:
+            weight = shared[number]
+            other = self.targets[number]
+            if other.total > 0 and target.total > 0:
+                score = weight / math.sqrt(target.total * other.total)
+                if score >= threshold:
+                    scored.append((score, -number))
+        tried: set[int | str] = set()
+        for _, negative in sorted(scored, reverse=True):
+            other = self.targets[-negative]
             if not self._within(other, target) or conflict(target.signature, other.signature):
                 continue
-            score = 0.0
-            if number in near and estimated_jaccard(target.signature, other.signature) >= duplicate:
-                score = 2.0  # a near-duplicate beats any paraphrase
-            elif number in related:
-                score = similarity(target.signature, other.signature, target.total, other.total)
-                if score < threshold:
-                    continue
-            else:
-                continue
-            scored.append((score, -number))
-        for _, negative in sorted(scored, reverse=True):
-            story = self.targets[-negative].story
-            if self._fits(target, story):
-                return story
+            if other.story not in tried and self._fits(target, other.story):
+                return other.story
+            tried.add(other.story)
         return None
 
     def _within(self, other: _Target, target: _Target) -> bool:

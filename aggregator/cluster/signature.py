@@ -42,6 +42,7 @@ __all__ = [
     "Signature",
     "fold",
     "pack",
+    "shingles",
     "sign",
     "sign_many",
     "tokenize",
@@ -114,7 +115,7 @@ class Signature:
 
     minhash: U32
     sets: tuple[frozenset[int], ...]
-    dated: int  # the event's day (see _event_day) as an ordinal, 0 when unknown
+    dated: int  # the event's day (see _event_day) as an ordinal
 
     @property
     def empty(self) -> bool:
@@ -200,12 +201,14 @@ def _dates(text: str, published: datetime) -> list[date]:
 
 def _event_day(dates: Sequence[date], published: datetime) -> int:
     """The first date near publication (the week before it, or the next day), as an
-    ordinal: the event's day in news copy. Dates far off are background or plans."""
+    ordinal: the event's day in news copy (dates far off are background or plans). Without
+    one, the publication day: news is filed the day of the event or the day after, so a
+    headline published on Thursday is not Monday's meeting."""
     today = published.date()
     for day in dates:
         if -EVENT_DAYS <= (day - today).days <= 1:
             return day.toordinal()
-    return 0
+    return today.toordinal()
 
 
 _TITLE_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:-\d+)?|\w+")
@@ -233,13 +236,21 @@ def _marks(title: str) -> set[int]:
     }
 
 
+def _bigrams(words: list[str]) -> list[str]:
+    return [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)] or words
+
+
+def shingles(entry: Entry) -> list[str]:
+    """The word bigrams of title and summary that :func:`minhashes` works on."""
+    return _bigrams(tokenize(entry.title) + tokenize(entry.summary))
+
+
 def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]:
     """The entry's bigram shingles (for its MinHash), its hashed sets and its first date."""
     title = unicodedata.normalize("NFC", entry.title)
     summary = unicodedata.normalize("NFC", entry.summary)
     title_words = tokenize(title)
-    words = title_words + tokenize(summary)
-    shingles = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)] or words
+    shingles = _bigrams(title_words + tokenize(summary))
     dates = _dates(f"{title}\n{summary}", entry.published)
     names = _names(title) | _names(summary)
     numbers = {_number_key(n) for n in _NUMBER.findall(f"{title} {summary}")}

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 
 from aggregator.cluster import plan_clusters
+from aggregator.config import ClusterSettings
 from aggregator.model import ClusterPlan, Entry
 from tests.bundled import EVENTS, HT, MR, SG, TL, TN, find, load_bundled
 
-THRESHOLD = 0.22  # the config default
+THRESHOLD = ClusterSettings().threshold
 WINDOW = timedelta(hours=72)  # the config default
 WIDE = timedelta(days=30)
 # The events of feeds/STORIES.md reported in both languages, with all their sources.
@@ -132,13 +133,28 @@ def test_a_story_is_led_by_its_earliest_entry(
 def test_an_entry_outside_the_window_starts_a_new_story(bundled: list[Entry]) -> None:
     tn = find(bundled, EVENTS["E2 petrol"][0])
     sg = find(bundled, EVENTS["E2 petrol"][1])
-    late = dataclasses.replace(sg, published=tn.published + WINDOW + timedelta(hours=1))
+    # A day later: outside a 24 h window, yet within the day of slack the event-day check
+    # allows (a report filed the next day), so only the window can keep them apart.
+    late = dataclasses.replace(sg, published=tn.published + timedelta(hours=25))
+    narrow = timedelta(hours=24)
 
-    apart = story_of(plan_clusters([tn, late], [], threshold=THRESHOLD, window=WINDOW))
+    apart = story_of(plan_clusters([tn, late], [], threshold=THRESHOLD, window=narrow))
     assert apart[tn.id or 0] != apart[late.id or 0]
     # Same two texts inside the window: grouped, so the window made the difference.
-    together = story_of(plan_clusters([tn, late], [], threshold=THRESHOLD, window=WIDE))
+    together = story_of(plan_clusters([tn, late], [], threshold=THRESHOLD, window=WINDOW))
     assert together[tn.id or 0] == together[late.id or 0]
+
+
+def test_a_report_three_days_after_an_event_with_no_date_of_its_own_stays_apart(
+    bundled: list[Entry],
+) -> None:
+    # The same texts within the 30-day window: an undated report's day is its publication
+    # day, and three days is another event (the ministers' two meetings in one week).
+    tn = find(bundled, EVENTS["E2 petrol"][0])
+    sg = find(bundled, EVENTS["E2 petrol"][1])
+    later = dataclasses.replace(sg, published=tn.published + timedelta(days=3))
+    stories = story_of(plan_clusters([tn, later], [], threshold=THRESHOLD, window=WIDE))
+    assert stories[tn.id or 0] != stories[later.id or 0]
 
 
 def test_a_higher_threshold_splits_a_weakly_similar_story(bundled: list[Entry]) -> None:

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 
 from aggregator.cluster import plan_clusters
+from aggregator.config import ClusterSettings
 from aggregator.model import ClusterPlan, Entry
 from tests.bundled import EVENTS, SG, TN, find, load_bundled
 
-THRESHOLD = 0.22
+THRESHOLD = ClusterSettings().threshold
 WINDOW = timedelta(hours=72)
 GROUPED = EVENTS
 FIRST_STORY_ID = 100
@@ -117,9 +118,12 @@ def test_a_stored_story_outside_the_window_is_not_joined(
     everything = halves[0] + halves[1]
     tn = dataclasses.replace(find(everything, (TN, "gia-xang-ron-95")), story_id=7)
     sg = find(everything, (SG, "gia-xang-giam-lan-thu-ba"))
-    near = plan_clusters([sg], [tn], threshold=THRESHOLD, window=WINDOW)
+    # 24 h and a minute later: within the day of slack of the event-day check, so only
+    # the (narrowed) window keeps it out.
+    narrow = timedelta(hours=24)
+    late = dataclasses.replace(sg, published=tn.published + narrow + timedelta(minutes=1))
+    near = plan_clusters([late], [tn], threshold=THRESHOLD, window=WINDOW)
     assert near.joins == {7: [sg.id]}
-    late = dataclasses.replace(sg, published=tn.published + WINDOW + timedelta(minutes=1))
-    far = plan_clusters([late], [tn], threshold=THRESHOLD, window=WINDOW)
+    far = plan_clusters([late], [tn], threshold=THRESHOLD, window=narrow)
     assert far.joins == {}
     assert [story.entry_ids for story in far.new_stories] == [(late.id,)]

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.cluster import conflict, estimated_jaccard, plan_clusters, similarity
-from aggregator.cluster.signature import Signature, fold, pack, sign, sign_many, tokenize, unpack
+from aggregator.cluster import conflict, estimated_jaccard, plan_clusters
+from aggregator.cluster.signature import fold, pack, sign, sign_many, tokenize, unpack
+from aggregator.config import ClusterSettings
 from aggregator.model import Entry, EntrySignature
 
 WHEN = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
@@ -26,9 +27,8 @@ def entry(title: str, summary: str = "", *, n: int = 1, when: datetime = WHEN) -
     )
 
 
-def score(a: Signature, b: Signature) -> float:
-    total = [sum(len(s) for s in x.sets) for x in (a, b)]
-    return similarity(a, b, *total)
+THRESHOLD = ClusterSettings().threshold
+WINDOW = timedelta(hours=72)
 
 
 @pytest.mark.parametrize(
@@ -79,17 +79,27 @@ def test_folding_removes_marks_and_the_stroke_of_d() -> None:
     assert fold("Đà Nẵng, Hà Nội, Phạm Đức Hòa") == "Da Nang, Ha Noi, Pham Duc Hoa"
 
 
-def test_a_vietnamese_name_meets_its_english_spelling() -> None:
-    vi = sign(entry("Thủ tướng Phạm Đức Hòa rời Hà Nội", "Sáng 22/9, ông Phạm Đức Hòa lên đường."))
-    en = sign(
-        entry("Prime Minister Pham Duc Hoa leaves Hanoi", "HANOI, Sept 22 - Pham Duc Hoa left.")
+def test_a_vietnamese_report_joins_its_english_counterpart_through_folded_names() -> None:
+    vi = entry("Thủ tướng Phạm Đức Hòa rời Hà Nội", "Sáng 22/9, ông Phạm Đức Hòa lên đường.", n=1)
+    en = entry(
+        "Prime Minister Pham Duc Hoa leaves Hanoi", "HANOI, Sept 22 - Pham Duc Hoa left.", n=2
     )
-    other = sign(entry("Gold prices fall in Ho Chi Minh City", "Traders sold on Monday."))
-    assert score(vi, en) > 0.3
-    assert score(vi, other) == 0.0
-    # The runs "pham duc hoa" and "ha noi" are the keys "phamduchoa" and "hanoi".
-    assert vi.kind("runs") & en.kind("runs")
-    assert vi.kind("dates") == en.kind("dates")  # 22/9 and Sept 22
+    other = entry("Gold prices fall in Ho Chi Minh City", "Traders sold on Monday.", n=3)
+    a, b, c = sign_many([vi, en, other])
+    # "Phạm Đức Hòa" and "Pham Duc Hoa" are one run key, "22/9" and "Sept 22" one date.
+    assert a.kind("runs") & b.kind("runs")
+    assert a.kind("dates") == b.kind("dates")
+    assert not (a.kind("runs") | a.kind("names")) & (c.kind("runs") | c.kind("names"))
+    plan = plan_clusters([vi, en, other], [], threshold=THRESHOLD, window=WINDOW)
+    assert sorted(story.entry_ids for story in plan.new_stories) == [(1, 2), (3,)]
+
+
+def test_shared_common_words_alone_join_nothing() -> None:
+    # Same words, no shared name, number or date: two stories, whatever the overlap.
+    first = entry("prices fall again this week", "prices fall again as demand slows", n=1)
+    second = entry("prices fall again this month", "prices fall again as supply grows", n=2)
+    plan = plan_clusters([first, second], [], threshold=THRESHOLD, window=WINDOW, duplicate=1.0)
+    assert len(plan.new_stories) == 2
 
 
 def test_a_near_copy_has_a_high_estimated_jaccard_and_an_unrelated_text_none() -> None:
@@ -129,11 +139,20 @@ def test_event_days_apart_veto_but_a_day_of_slack_does_not() -> None:
     monday = sign(entry("Minister meets Japanese counterpart", "HANOI, Nov 9 - talks", when=week))
     thursday = sign(entry("Minister meets Korean counterpart", "SEOUL, Nov 12 - talks", when=week))
     late = sign(entry("Minister meets Japanese counterpart", "Chiều 10/11 tại Hà Nội", when=week))
-    # A date far from publication is background, not the event's day: no veto from it.
-    recalled = sign(entry("Minister meets Korean counterpart", "Back in March 3 talks", when=week))
+    # A date far from publication is background, not the event's day: the entry's day is
+    # then its publication day (10 November here, a day after Monday's talks).
+    recalled = sign(
+        entry(
+            "Minister meets Korean counterpart",
+            "Back in March 3 talks",
+            when=week - timedelta(days=2),
+        )
+    )
+    undated_thursday = sign(entry("Minister meets Korean counterpart", "Talks.", when=week))
     assert conflict(monday, thursday)
     assert not conflict(monday, late)
     assert not conflict(monday, recalled)
+    assert conflict(monday, undated_thursday)
 
 
 def test_a_weekday_is_read_as_the_last_such_day_before_publication() -> None:

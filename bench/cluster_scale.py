@@ -1,0 +1,267 @@
+"""Clustering at scale: our clusterer next to datasketch's MinHashLSH on the same entries.
+
+Role: shows how the cost of ``aggregator.cluster.plan_clusters`` grows with the number of
+entries (10k, 100k, 300k by default), and how it compares with datasketch's MinHashLSH
+(128 permutations, threshold 0.5, the well-known library issue 5 names) on the same
+entries in the same run: seconds, entries per second, peak memory, and pairwise precision
+and recall against the known near-duplicate groups.
+
+The entries are generated here, deterministically from ``--seed``: each *story* is a base
+text (an 8-word title and a 50-word summary drawn, Zipf-weighted, from the words of
+``bench/_corpus_words.py``, Vietnamese or English), reported 1 to 5 times; every report
+after the first replaces 5% of the summary's words and one title word (a lightly edited
+copy, as wire copy is re-run by other outlets). Copies follow the first report within 12
+hours; 10,000 entries arrive per simulated day, so a 72 h window holds about 30,000.
+Stories are independent: every pair across stories is a true negative.
+
+Our clusterer runs the way ``aggregator.pipeline.cluster_new_entries`` runs it: batches of
+5,000 entries, each with the entries already placed within the window as candidates and
+their signatures as the store would hand them back (packed), so no text is read twice.
+datasketch runs the incremental loop one would write with it: per entry a MinHash of the
+same word bigrams (``update_batch``), a query, the story of the first match (or a new
+one), an insert. Each (size, variant) runs in a fresh process, so its peak resident memory
+(``ru_maxrss``) is its own; "input MB" is that process's peak after generating the entries
+and before clustering, so "peak MB" minus it is what clustering added.
+
+Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at recall
+>= 0.98 and precision >= 0.99; under 1 GB at 300k.
+
+Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1]``
+
+Last recorded: see bench/README.md "Figures" (the table is kept there and here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import re
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields, is_dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from aggregator.cluster import plan_clusters
+from aggregator.cluster.signature import shingles
+from aggregator.config import ClusterSettings
+from aggregator.model import Entry, EntrySignature
+from bench import _corpus_words as words
+from bench._table import print_table
+
+SIZES = (10_000, 100_000, 300_000)
+PER_DAY = 10_000
+BATCH = 5_000
+START = datetime(2026, 11, 1, tzinfo=UTC)
+COVERAGE = (35, 25, 20, 12, 8)  # P(a story has 1..5 reports), as bench/corpus.py draws it
+EDIT_RATE = 0.05
+OURS = "ours (rensa MinHash + LSH, names index)"
+DATASKETCH = "datasketch MinHashLSH (128)"
+VARIANTS = (DATASKETCH, OURS)
+
+# -- entries ---------------------------------------------------------------------------
+
+
+def _strings(value: object) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _strings(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from _strings(getattr(value, f.name))
+
+
+def vocabulary(vocab: words.Vocab) -> list[str]:
+    """Every word the corpus vocabulary uses, most frequent first (placeholders left out)."""
+    counts: Counter[str] = Counter()
+    for text in _strings(vocab):
+        counts.update(re.findall(r"\w+", re.sub(r"\{\w+\}", " ", text)))
+    return [word for word, _ in counts.most_common()]
+
+
+def generate(size: int, seed: int) -> tuple[list[Entry], list[int]]:
+    """``size`` entries in published order (ids 1..size) and each one's story number."""
+    rng = random.Random(seed)
+    vocabs = [vocabulary(words.VI), vocabulary(words.EN)]
+    # Zipf-like weights: a few words are in most texts, as in real copy.
+    weights = [[1.0 / (rank + 1) for rank in range(len(v))] for v in vocabs]
+    drafts: list[tuple[datetime, int, str, str]] = []
+    story = 0
+    span = timedelta(days=size / PER_DAY)
+    while len(drafts) < size:
+        lang = story % 2
+        vocab, weight = vocabs[lang], weights[lang]
+        title = rng.choices(vocab, weight, k=8)
+        body = rng.choices(vocab, weight, k=50)
+        first = START + span * rng.random()
+        reports = rng.choices(range(1, 6), COVERAGE)[0]
+        for report in range(min(reports, size - len(drafts))):
+            t, b = list(title), list(body)
+            if report:
+                t[rng.randrange(len(t))] = rng.choice(vocab)
+                for i in range(len(b)):
+                    if rng.random() < EDIT_RATE:
+                        b[i] = rng.choice(vocab)
+            when = first + timedelta(hours=12 * rng.random()) if report else first
+            drafts.append((when, story, " ".join(t).capitalize(), " ".join(b) + "."))
+        story += 1
+    drafts.sort()
+    entries = [
+        Entry(
+            id=number,
+            feed_id=1 + number % 50,
+            entry_key=str(number),
+            url=f"https://outlet{number % 50}.example/{number}",
+            title=title,
+            summary=summary,
+            published=when,
+        )
+        for number, (when, _, title, summary) in enumerate(drafts, start=1)
+    ]
+    return entries, [label for _, label, _, _ in drafts]
+
+
+# -- the clusterers --------------------------------------------------------------------
+
+
+def run_ours(entries: Sequence[Entry]) -> list[int]:
+    """Story per entry, batch by batch as the pipeline clusters with its store."""
+    settings = ClusterSettings()
+    window = timedelta(hours=settings.window_hours)
+    story_of: dict[int, int] = {}
+    stored: dict[int, EntrySignature] = {}
+    placed: list[Entry] = []
+    first_candidate = 0
+    next_story = 1
+    for start in range(0, len(entries), BATCH):
+        new = entries[start : start + BATCH]
+        oldest = new[0].published - window
+        while first_candidate < len(placed) and placed[first_candidate].published < oldest:
+            first_candidate += 1
+        candidates = placed[first_candidate:]
+        plan = plan_clusters(
+            new,
+            candidates,
+            threshold=settings.threshold,
+            duplicate=settings.duplicate,
+            window=window,
+            signatures={e.id: stored[e.id] for e in candidates if e.id},
+        )
+        stored.update(plan.signatures)
+        for story_id, ids in plan.joins.items():
+            story_of.update(dict.fromkeys(ids, story_id))
+        for group in plan.new_stories:
+            story_of.update(dict.fromkeys(group.entry_ids, next_story))
+            next_story += 1
+        placed.extend(replace(e, story_id=story_of[e.id or 0]) for e in new)
+    return [story_of[e.id or 0] for e in entries]
+
+
+def run_datasketch(entries: Sequence[Entry]) -> list[int]:
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=ClusterSettings().duplicate, num_perm=128)
+    story_of: dict[int, int] = {}
+    for entry in entries:
+        assert entry.id is not None
+        signature = MinHash(num_perm=128)
+        signature.update_batch([s.encode("utf-8") for s in shingles(entry)])
+        matches = lsh.query(signature)
+        story_of[entry.id] = story_of[matches[0]] if matches else entry.id
+        lsh.insert(entry.id, signature)
+    return [story_of[e.id or 0] for e in entries]
+
+
+RUNNERS: dict[str, Callable[[Sequence[Entry]], list[int]]] = {
+    OURS: run_ours,
+    DATASKETCH: run_datasketch,
+}
+
+# -- scoring ---------------------------------------------------------------------------
+
+
+def _pairs(counts: Iterable[int]) -> int:
+    return sum(n * (n - 1) // 2 for n in counts)
+
+
+def pairwise(truth: Sequence[int], predicted: Sequence[int]) -> tuple[float, float]:
+    """Pairwise precision and recall, counted from group sizes (no pair loop)."""
+    both = _pairs(Counter(zip(truth, predicted, strict=True)).values())
+    said = _pairs(Counter(predicted).values())
+    real = _pairs(Counter(truth).values())
+    return (both / said if said else 1.0), (both / real if real else 1.0)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(variant: str, size: int, seed: int) -> dict[str, object]:
+    """One (variant, size) run; called in a fresh process so the peak memory is its own."""
+    entries, truth = generate(size, seed)
+    before = _peak_mb()
+    started = time.perf_counter()
+    predicted = RUNNERS[variant](entries)
+    seconds = time.perf_counter() - started
+    precision, recall = pairwise(truth, predicted)
+    return {
+        "variant": variant,
+        "entries": size,
+        "seconds": round(seconds, 2),
+        "entries/s": round(size / seconds),
+        "input MB": round(before),
+        "peak MB": round(_peak_mb()),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    spawn = multiprocessing.get_context("spawn")
+    results: list[dict[str, object]] = []
+    for size in sizes:
+        rows = []
+        for variant in VARIANTS:
+            with spawn.Pool(1) as pool:
+                rows.append(pool.apply(measure, (variant, size, args.seed)))
+        results.extend(rows)
+        print_table(
+            f"{size:,} entries, seed {args.seed} (ratio: entries/s)",
+            rows,
+            baseline=DATASKETCH,
+            key="variant",
+            metric="entries/s",
+        )
+        print()
+    growth = [
+        {
+            "entries": row["entries"],
+            "us/entry": round(1e6 / float(str(row["entries/s"])), 1),
+            "peak MB": row["peak MB"],
+        }
+        for row in results
+        if row["variant"] == OURS
+    ]
+    print_table(
+        f"growth of '{OURS}' (ratio: us/entry against the smallest size)",
+        growth,
+        baseline=str(sizes[0]),
+        key="entries",
+        metric="us/entry",
+    )
+
+
+if __name__ == "__main__":
+    main()
