@@ -171,7 +171,7 @@ class ClusterSettings:
         ),
     )
     duplicate: float = field(
-        default=0.5,
+        default=0.4,
         metadata=_help(
             "Estimated Jaccard similarity (0 to 1) of word bigrams at which an entry joins"
             " as a near-duplicate (a syndicated or lightly edited copy)."

@@ -80,6 +80,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import math
 import tomllib
 import unicodedata
 from collections import Counter, defaultdict
@@ -92,7 +93,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aggregator import cluster
 from aggregator.config import ClusterSettings
-from aggregator.model import Entry, RawDocument
+from aggregator.model import Entry, EntrySignature, RawDocument
 from aggregator.normalize import to_entries
 from aggregator.parse import parse_document
 from bench._table import print_table
@@ -321,12 +322,21 @@ def cluster_incrementally(
     for entry in entries.values():
         batches[entry.published.astimezone(UTC).date() if by == "day" else None].append(entry)
     placed: list[Entry] = []
+    stored: dict[int, EntrySignature] = {}  # what the store keeps from each plan
     next_story = 1
     for key in sorted(batches, key=lambda d: d or date.min):
         new = batches[key]
         oldest = min(e.published for e in new) - window
         candidates = [e for e in placed if e.published >= oldest]
-        plan = cluster.plan_clusters(new, candidates, threshold=settings.threshold, window=window)
+        plan = cluster.plan_clusters(
+            new,
+            candidates,
+            threshold=settings.threshold,
+            duplicate=settings.duplicate,
+            window=window,
+            signatures=stored,
+        )
+        stored.update(plan.signatures)
         story_of: dict[int, int] = {}
         for story_id, entry_ids in plan.joins.items():
             story_of.update(dict.fromkeys(entry_ids, story_id))
@@ -478,20 +488,20 @@ def main() -> None:
     print(
         f"{len(articles)} articles, {len(data.stories)} stories, {len(data.outlets)} outlets, "
         f"{len(data.near_misses)} near-miss pairs; window {settings.window_hours} h, "
-        f"threshold {settings.threshold}"
+        f"threshold {settings.threshold}, duplicate {settings.duplicate}"
     )
     print(
         f"normalization: {source_nfd} articles written in NFD, {len(not_nfc)} entries not NFC "
         f"after normalize;\ndetected languages {dict(sorted(languages.items()))}"
     )
 
-    blank = {i: replace(e, language="") for i, e in entries.items()}
+    near_only = replace(settings, threshold=math.inf)
     variants: list[tuple[str, Assignment]] = [
         (BASELINE, group_by(articles, lambda a: entries[a.id].url or a.id)),
         ("exact title", group_by(articles, lambda a: _title_key(entries[a.id]))),
         (CURRENT, cluster_incrementally(entries, settings)),
         ("current, one batch", cluster_incrementally(entries, settings, by="all")),
-        ("current, no language", cluster_incrementally(blank, settings)),
+        ("near-duplicates only", cluster_incrementally(entries, near_only)),
     ]
     scores = {name: score(articles, predicted) for name, predicted in variants}
     for scope in SCOPES:

@@ -24,12 +24,15 @@ Pure: entries and stored signatures in, a :class:`ClusterPlan` out; the store ap
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from aggregator.cluster.signature import (
     NUM_PERM,
@@ -41,11 +44,11 @@ from aggregator.cluster.signature import (
 )
 from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
 
-__all__ = ["BANDS", "DUPLICATE", "conflict", "estimated_jaccard", "plan_clusters"]
+__all__ = ["BANDS", "DUPLICATE", "Clusterer", "conflict", "estimated_jaccard", "plan_clusters"]
 
-BANDS = 16  # of NUM_PERM // BANDS rows: a pair at Jaccard 0.5 is a candidate 64% of times
+BANDS = 32  # of NUM_PERM // BANDS = 2 rows: a pair at Jaccard 0.4 is a candidate 99.5% of times
 ROWS = NUM_PERM // BANDS
-DUPLICATE = 0.5
+DUPLICATE = 0.4
 # What a shared member of each kind weighs (see signature.KINDS): a multi-word name or a
 # date says more than one title word; years and marks only veto.
 WEIGHTS = (1.0, 1.0, 2.0, 1.5, 1.5, 0.0, 0.0)
@@ -59,13 +62,21 @@ MAX_MEMBERS = 50
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
 
+# What conflict() compares: title years, title numbers by the word before them, event day.
+_Facts = tuple[frozenset[int], dict[int, set[int]], int]
+
+
 @dataclass(slots=True)
 class _Target:
-    entry: Entry
-    signature: Signature
+    """A placed entry as the index keeps it: no text, only what lookups compare."""
+
+    url: str
+    time: float  # published, as POSIX seconds: compared on every lookup
     story: int | str  # a stored story id, or the key of a story this plan creates
-    keys: list[int]  # its set members as index keys (see _Index.keys)
-    total: float = 0.0  # the weight of its keys when it was placed, for normalizing overlaps
+    minhash: npt.NDArray[np.uint32]
+    keys: frozenset[int]  # its set members as index keys (see _keys)
+    total: float  # the weight of all its keys, for normalizing overlaps
+    facts: _Facts
 
 
 def plan_clusters(
@@ -79,44 +90,111 @@ def plan_clusters(
 ) -> ClusterPlan:
     """Decide a story for every entry of ``new`` (which must have store ids).
 
+    ``candidates`` are entries already in stories; those without a story are ignored.
     ``signatures`` are the stored ones by entry id; entries without a usable one are
     signed here, and those signatures come back in the plan for the store to keep.
     """
-    if not new:
-        return ClusterPlan()
-    placed = [c for c in candidates if c.story_id]
-    known = _known(placed + list(new), signatures or {})
-    unsigned = [e for e in (*placed, *new) if e.id not in known]
-    fresh = dict(zip((e.id for e in unsigned), sign_many(unsigned), strict=True))
-    known.update(fresh)
-    index = _Index(window)
-    for candidate in sorted(placed, key=lambda e: (e.published, e.id or 0)):
-        assert candidate.story_id is not None
-        index.add(_target(candidate, known[candidate.id], candidate.story_id))
-    index.seal()
-    joins: dict[int, list[int]] = {}
-    groups: dict[str, list[Entry]] = {}
-    for entry in sorted(new, key=lambda e: (e.published, e.id or 0)):
-        assert entry.id is not None, "cluster entries after they are stored"
-        target = _target(entry, known[entry.id], "")
-        best = index.best(target, threshold=threshold, duplicate=duplicate)
-        if isinstance(best, int):
-            joins.setdefault(best, []).append(entry.id)
-        elif isinstance(best, str):
-            groups[best].append(entry)
-        else:
-            best = f"new-{entry.id}"
-            groups[best] = [entry]
-        target.story = best
-        index.add(target)
-    return ClusterPlan(
-        joins=joins,
-        new_stories=[
-            NewStory(title=members[0].title, entry_ids=tuple(e.id for e in members if e.id))
-            for members in groups.values()
-        ],
-        signatures={i: pack(s) for i, s in fresh.items() if i is not None},
-    )
+    clusterer = Clusterer(threshold=threshold, window=window, duplicate=duplicate)
+    computed = clusterer.place(candidates, signatures or {})
+    plan = clusterer.plan(new, signatures or {})
+    return replace(plan, signatures={**computed, **plan.signatures}) if computed else plan
+
+
+class Clusterer:
+    """Placed entries in memory, and the plans for new ones, batch after batch.
+
+    Pure, like :func:`plan_clusters`: the caller reads and writes the store. A pipeline
+    pass places the stored candidates once, then plans each batch and, once the store
+    has created a plan's new stories, :meth:`settle` s their ids, so the next batch joins
+    them without anything being read or signed again. Entries that fall out of the window
+    of the newest batch are dropped from memory.
+    """
+
+    def __init__(
+        self, *, threshold: float, window: timedelta, duplicate: float = DUPLICATE
+    ) -> None:
+        self.threshold = threshold
+        self.duplicate = duplicate
+        self.index = _Index(window.total_seconds())
+        self._pending: list[int | str] = []  # the last plan's new stories, until settled
+
+    @staticmethod
+    def _targets(
+        entries: Sequence[Entry], stored: Mapping[int, EntrySignature]
+    ) -> tuple[list[tuple[Entry, _Target, list[int]]], dict[int, EntrySignature]]:
+        """Entries in published order with their targets and band keys, and the
+        signatures that had to be computed (packed for the store)."""
+        ordered = sorted(entries, key=lambda e: (e.published, e.id or 0))
+        known = _known(ordered, stored)
+        unsigned = [e for e in ordered if e.id not in known]
+        fresh = dict(zip((e.id for e in unsigned), sign_many(unsigned), strict=True))
+        known.update(fresh)
+        signed = [known[e.id] for e in ordered]
+        targets = [
+            (
+                e,
+                _Target(
+                    e.url,
+                    e.published.timestamp(),
+                    e.story_id or "",
+                    sig.minhash,
+                    _keys(sig),
+                    _total(sig),
+                    _facts(sig),
+                ),
+                bands,
+            )
+            for e, sig, bands in zip(ordered, signed, _band_keys(signed), strict=True)
+        ]
+        return targets, {i: pack(sig) for i, sig in fresh.items() if i is not None}
+
+    def place(
+        self, entries: Sequence[Entry], signatures: Mapping[int, EntrySignature]
+    ) -> dict[int, EntrySignature]:
+        """Add entries already in stories; returns the signatures it had to compute."""
+        targets, computed = self._targets([e for e in entries if e.story_id], signatures)
+        for _, target, bands in targets:
+            self.index.add(target, bands)
+        return computed
+
+    def plan(
+        self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature] | None = None
+    ) -> ClusterPlan:
+        """Decide a story for every entry of ``new`` (which must have store ids)."""
+        if not new:
+            return ClusterPlan()
+        targets, computed = self._targets(new, signatures or {})
+        self.index.evict(targets[0][1].time - self.index.window)
+        joins: dict[int, list[int]] = {}
+        groups: dict[str, list[Entry]] = {}
+        for entry, target, bands in targets:
+            assert entry.id is not None, "cluster entries after they are stored"
+            best = self.index.best(
+                target, bands, threshold=self.threshold, duplicate=self.duplicate
+            )
+            if isinstance(best, int):
+                joins.setdefault(best, []).append(entry.id)
+            elif isinstance(best, str):
+                groups[best].append(entry)
+            else:
+                best = f"new-{entry.id}"
+                groups[best] = [entry]
+            target.story = best
+            self.index.add(target, bands)
+        self._pending = list(groups)
+        return ClusterPlan(
+            joins=joins,
+            new_stories=[
+                NewStory(title=members[0].title, entry_ids=tuple(e.id for e in members if e.id))
+                for members in groups.values()
+            ],
+            signatures=computed,
+        )
+
+    def settle(self, story_ids: Sequence[int]) -> None:
+        """The ids the store gave the last plan's new stories, in their order."""
+        self.index.rename(dict(zip(self._pending, story_ids, strict=True)))
+        self._pending = []
 
 
 def _known(
@@ -131,158 +209,254 @@ def _known(
     return known
 
 
-def _target(entry: Entry, signature: Signature, story: int | str) -> _Target:
-    return _Target(entry, signature, story, _Index.keys(signature))
+# Odd 64-bit multipliers that mix a band's rows into one key (any fixed odd values do).
+_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+    dtype=np.uint64,
+)
+
+
+def _band_keys(signatures: Sequence[Signature]) -> list[list[int]]:
+    """Each signature's LSH band keys, computed for all at once; none for an empty one."""
+    if not signatures:
+        return []
+    rows = np.stack([s.minhash for s in signatures]).astype(np.uint64)
+    rows = rows.reshape(len(signatures), BANDS, ROWS) * _MIX[:ROWS]
+    keys = np.bitwise_xor.reduce(rows, axis=2) + np.arange(BANDS, dtype=np.uint64)
+    return [[] if s.empty else k for s, k in zip(signatures, keys.tolist(), strict=True)]
+
+
+def _total(signature: Signature) -> float:
+    return sum(w * len(members) for w, members in zip(WEIGHTS, signature.sets, strict=True))
+
+
+def _keys(signature: Signature) -> frozenset[int]:
+    # The kind is part of the key: a number's hash must not meet a word's.
+    return frozenset(
+        (kind << 32) | member
+        for kind, (weight, members) in enumerate(zip(WEIGHTS, signature.sets, strict=True))
+        if weight
+        for member in members
+    )
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
     """The share of MinHash positions that agree: an unbiased estimate of bigram Jaccard."""
     if a.empty or b.empty:
         return 0.0
-    return int(np.count_nonzero(a.minhash == b.minhash)) / NUM_PERM
+    return _agreement(a.minhash, b.minhash)
+
+
+def _agreement(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
+    return int(np.count_nonzero(a == b)) / NUM_PERM
 
 
 def conflict(a: Signature, b: Signature) -> bool:
     """Facts that say two entries are different events, however similar their words."""
-    years_a, years_b = a.kind("years"), b.kind("years")
+    return _conflicting(_facts(a), _facts(b))
+
+
+def _facts(signature: Signature) -> _Facts:
+    return signature.kind("years"), marked_numbers(signature.kind("marks")), signature.dated
+
+
+def _conflicting(a: _Facts, b: _Facts) -> bool:
+    (years_a, marks_a, day_a), (years_b, marks_b, day_b) = a, b
     if years_a and years_b and not years_a & years_b:
         return True
-    marks_b = marked_numbers(b.kind("marks"))
-    for word, numbers in marked_numbers(a.kind("marks")).items():
+    for word, numbers in marks_a.items():
         if word in marks_b and not numbers & marks_b[word]:
             return True
-    return bool(a.dated and b.dated and abs(a.dated - b.dated) > DATE_SLACK)
+    return abs(day_a - day_b) > DATE_SLACK
+
+
+Lists = dict[int, list[int]]
+
+
+@dataclass(slots=True)
+class _Section:
+    """Entries added in published order, numbered from ``first`` on: each list in it is in
+    time order too. Most band keys belong to one entry, so a band maps to that entry's
+    number and only becomes a list when a second entry shares it (a third of the memory
+    at 300,000 entries)."""
+
+    first: int
+    bands: dict[int, int | list[int]] = field(default_factory=dict)
+    postings: Lists = field(default_factory=dict)
+    newest: float = -math.inf
+
+
+def _drop_before(lists: dict[int, int | list[int]], cut: int) -> None:
+    """Remove the numbers below ``cut`` from every list (each sorted) of ``lists``."""
+    for key, found in list(lists.items()):
+        if isinstance(found, int):
+            if found < cut:
+                del lists[key]
+        elif found[0] < cut:
+            del found[: bisect.bisect_left(found, cut)]
+            if not found:
+                del lists[key]
 
 
 class _Index:
-    """Placed entries, reachable through LSH bands and through their set members.
+    """Placed entries, reachable through LSH bands and through their specific keys.
 
-    Within a section entries are added in published order, so each list is in time order
-    and a lookup walks it backwards until it leaves the window. The stored candidates are
-    one section and the new entries another: a late new entry may be older than a stored
-    one.
+    Entries go into the current section while they come in published order; an older one
+    starts a new section (a late entry, or stored candidates before new ones), so a lookup
+    walks each list backwards and stops at the first entry outside the window. Every key
+    is listed (a list's length within the window is the key's frequency), but only the
+    specific ones are walked to find candidates.
     """
 
-    def __init__(self, window: timedelta) -> None:
+    def __init__(self, window: float) -> None:
         self.window = window
-        self.targets: list[_Target] = []
-        self.times: list[float] = []  # published, as POSIX seconds: compared on every lookup
-        self.sections: list[tuple[dict[int, list[int]], dict[int, list[int]]]] = []
+        self.targets: dict[int, _Target] = {}
+        self.sections: list[_Section] = []
         self.urls: dict[str, int] = {}
         self.members: dict[int | str, list[int]] = {}
-        self.seal()
+        self.count = 0
 
-    def seal(self) -> None:
-        """Start a new section: what is added next may be older than what was added."""
-        self.sections.append(({}, {}))
-
-    def add(self, target: _Target) -> None:
-        number = len(self.targets)
-        self.targets.append(target)
-        self.times.append(target.entry.published.timestamp())
-        bands, postings = self.sections[-1]
-        for key in self._band_keys(target.signature):
-            bands.setdefault(key, []).append(number)
-        target.total = sum(self._weight(key) for key in target.keys)
+    def add(self, target: _Target, bands: list[int]) -> None:
+        number = self.count
+        self.count += 1
+        self.targets[number] = target
+        if not self.sections or target.time < self.sections[-1].newest:
+            self.sections.append(_Section(first=number))
+        section = self.sections[-1]
+        section.newest = target.time
+        lists, postings = section.bands, section.postings
+        for key in bands:
+            found = lists.get(key)
+            if found is None:
+                lists[key] = number
+            elif isinstance(found, int):
+                lists[key] = [found, number]
+            else:
+                found.append(number)
         for key in target.keys:
             postings.setdefault(key, []).append(number)
-        if target.entry.url:
-            self.urls.setdefault(target.entry.url, number)
+        if target.url:
+            self.urls.setdefault(target.url, number)
         self.members.setdefault(target.story, []).append(number)
 
-    @staticmethod
-    def _weight(key: int) -> float:
-        return WEIGHTS[key >> 32]
+    def evict(self, before: float) -> None:
+        """Forget the entries published before ``before``: no later lookup reaches them."""
+        old = [n for n, t in self.targets.items() if t.time < before]
+        if not old:
+            return
+        for number in old:
+            target = self.targets.pop(number)
+            if target.url and self.urls.get(target.url) == number:
+                del self.urls[target.url]
+        kept: list[_Section] = []
+        ends = [section.first for section in self.sections[1:]] + [self.count]
+        for section, end in zip(self.sections, ends, strict=True):
+            # Numbers are in time order within a section: the old ones are a prefix.
+            numbers = range(section.first, end)
+            cut = section.first + bisect.bisect_left(numbers, True, key=lambda n: n in self.targets)
+            _drop_before(section.bands, cut)
+            _drop_before(cast(dict[int, int | list[int]], section.postings), cut)
+            if section.bands or section.postings:
+                kept.append(section)
+        self.sections = kept
+        gone = set(old)
+        for story in list(self.members):
+            members = [n for n in self.members[story] if n not in gone]
+            if members:
+                self.members[story] = members
+            else:
+                del self.members[story]
+
+    def rename(self, stories: Mapping[int | str, int]) -> None:
+        """Give planned stories the ids the store created them with."""
+        for old, new in stories.items():
+            numbers = self.members.pop(old, [])
+            for number in numbers:
+                self.targets[number].story = new
+            self.members.setdefault(new, []).extend(numbers)
+
+    def _recent(self, lists: Lists, key: int, oldest: float) -> list[int]:
+        found: list[int] = []
+        for number in reversed(lists.get(key, ())):
+            if self.targets[number].time < oldest:
+                break
+            found.append(number)
+        return found
+
+    def _common(self, key: int, oldest: float) -> bool:
+        """Whether more than MAX_POSTINGS entries within the window have ``key``: like a
+        zero inverse document frequency, such a key counts for nothing."""
+        count = 0
+        for section in self.sections:
+            found = section.postings.get(key)
+            if found is None:
+                continue
+            if len(found) > MAX_POSTINGS and self.targets[found[-MAX_POSTINGS - 1]].time >= oldest:
+                return True
+            count += len(self._recent(section.postings, key, oldest))
+        return count > MAX_POSTINGS
 
     def _fits(self, target: _Target, story: int | str) -> bool:
         """No member of ``story`` conflicts with ``target``: the story is one event, and a
         headline without a date must not bridge two dated events."""
         members = self.members[story][-MAX_MEMBERS:]
-        return not any(conflict(target.signature, self.targets[m].signature) for m in members)
+        return not any(_conflicting(target.facts, self.targets[m].facts) for m in members)
 
-    @staticmethod
-    def _band_keys(signature: Signature) -> list[int]:
-        if signature.empty:
-            return []
-        rows = signature.minhash.reshape(BANDS, ROWS).tolist()
-        return [hash((band, *row)) for band, row in enumerate(rows)]
-
-    @staticmethod
-    def keys(signature: Signature) -> list[int]:
-        # The kind is part of the key: a number's hash must not meet a word's.
-        return [
-            (kind << 32) | member
-            for kind, (weight, members) in enumerate(zip(WEIGHTS, signature.sets, strict=True))
-            if weight
-            for member in members
-        ]
-
-    def _recent(self, numbers: list[int], oldest: float, limit: int | None) -> list[int]:
-        """The entries of a time-ordered list published since ``oldest``, newest first;
-        none when more than ``limit`` are (a key that common tells no event apart)."""
-        times = self.times
-        if limit is not None and len(numbers) > limit and times[numbers[-limit - 1]] >= oldest:
-            return []
-        found: list[int] = []
-        for number in reversed(numbers):
-            if times[number] < oldest:
-                break
-            found.append(number)
-        return found
-
-    def _lookup(self, target: _Target) -> tuple[set[int], dict[int, float], set[int]]:
-        """Near-duplicate candidates, paraphrase candidates with the weight they share, and
-        those of them that share a specific key (see ``SPECIFIC``)."""
-        near: set[int] = set()
-        shared: dict[int, float] = {}
-        specific: set[int] = set()
-        weights = {key: self._weight(key) for key in target.keys}
-        target.total = sum(weights.values())
-        oldest = target.entry.published.timestamp() - self.window.total_seconds()
-        band_keys = self._band_keys(target.signature)
-        for bands, postings in self.sections:
-            for key in band_keys:
-                if key in bands:
-                    near.update(self._recent(bands[key], oldest, None))
-            for key in target.keys:
-                if key in postings:
-                    weight = weights[key]
-                    found = self._recent(postings[key], oldest, MAX_POSTINGS)
-                    for number in found:
-                        shared[number] = shared.get(number, 0.0) + weight
-                    if key >> 32 in SPECIFIC:
-                        specific.update(found)
-        return near, shared, specific
-
-    def best(self, target: _Target, *, threshold: float, duplicate: float) -> int | str | None:
+    def best(
+        self, target: _Target, bands: list[int], *, threshold: float, duplicate: float
+    ) -> int | str | None:
         """The story of the best comparable match, or None.
 
-        The paraphrase score is the cosine of the two entries' keys weighted by kind
-        (``WEIGHTS``), summed through the postings; a key too common to count
-        (``MAX_POSTINGS``) adds nothing to the overlap, as a zero inverse document
-        frequency would.
+        A near-duplicate (estimated Jaccard at least ``duplicate``) beats any paraphrase.
+        A paraphrase shares a specific key that is not common, and scores the cosine of
+        the two entries' keys weighted by kind (``WEIGHTS``), common shared keys left out.
         """
-        entry = target.entry
-        same = self.urls.get(entry.url) if entry.url else None
+        same = self.urls.get(target.url) if target.url else None
         if same is not None and self._within(self.targets[same], target):
             return self.targets[same].story  # one article syndicated by several feeds
-        near, shared, specific = self._lookup(target)
+        oldest = target.time - self.window
         scored: list[tuple[float, int]] = []
-        for number in near:
+        duplicates: set[int] = set()
+        targets = self.targets
+        for section in self.sections:
+            lists = section.bands
+            for key in bands:
+                found = lists.get(key)
+                if found is None:  # the usual case: looked up without a call
+                    continue
+                for number in (found,) if isinstance(found, int) else reversed(found):
+                    other = targets[number]
+                    if other.time < oldest:
+                        break
+                    if number in duplicates:
+                        continue
+                    if _agreement(target.minhash, other.minhash) >= duplicate:
+                        scored.append((2.0, -number))
+                        duplicates.add(number)
+        common: dict[int, bool] = {}
+
+        def counts(key: int) -> bool:
+            if key not in common:
+                common[key] = self._common(key, oldest)
+            return not common[key]
+
+        related: set[int] = set()
+        for key in target.keys:
+            if key >> 32 in SPECIFIC and counts(key):
+                for section in self.sections:
+                    related.update(self._recent(section.postings, key, oldest))
+        for number in related - duplicates:
             other = self.targets[number]
-            if estimated_jaccard(target.signature, other.signature) >= duplicate:
-                scored.append((2.0, -number))  # a near-duplicate beats any paraphrase
-        for number in specific:
-            weight = shared[number]
-            other = self.targets[number]
-            if other.total > 0 and target.total > 0:
-                score = weight / math.sqrt(target.total * other.total)
-                if score >= threshold:
-                    scored.append((score, -number))
+            if other.total <= 0 or target.total <= 0:
+                continue
+            shared = sum(WEIGHTS[key >> 32] for key in target.keys & other.keys if counts(key))
+            score = shared / math.sqrt(target.total * other.total)
+            if score >= threshold:
+                scored.append((score, -number))
         tried: set[int | str] = set()
         for _, negative in sorted(scored, reverse=True):
             other = self.targets[-negative]
-            if not self._within(other, target) or conflict(target.signature, other.signature):
+            if not self._within(other, target) or _conflicting(target.facts, other.facts):
                 continue
             if other.story not in tried and self._fits(target, other.story):
                 return other.story
@@ -290,4 +464,4 @@ class _Index:
         return None
 
     def _within(self, other: _Target, target: _Target) -> bool:
-        return abs(target.entry.published - other.entry.published) <= self.window
+        return abs(target.time - other.time) <= self.window

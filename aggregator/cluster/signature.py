@@ -22,9 +22,12 @@ Set members are CRC-32 hashes (stable across processes and Python versions, unli
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 import zlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -57,7 +60,10 @@ NUM_PERM = 64
 U32 = npt.NDArray[np.uint32]
 
 _WORD = re.compile(r"\w+")
-_WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
+# Every upper-case letter of the Basic Multilingual Plane, for a pattern that finds
+# capitalised words without a Python loop over every word (re has no \p{Lu}).
+_UPPER = "".join(c for c in map(chr, range(0x10000)) if c.isupper() and c.isalpha())
+_CAPITALISED_RUN = re.compile(rf"[{re.escape(_UPPER)}]\w*(?:[^\S\n]+[{re.escape(_UPPER)}]\w*)*")
 STOPWORDS = frozenset(
     # English
     "a an and are as at be by for from has have in into is it its of on or that the this to "
@@ -95,12 +101,16 @@ _MONTHS = {
 }
 _NOT_NAMES = _NOT_NAMES | frozenset(_MONTHS)
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
-# "9/11", "22/9/2024" (day first, as Vietnamese writes it); "Nov 9", "Sept. 22"; "9 November".
-_DAY_MONTH = re.compile(r"(?<![\d/.,])(\d{1,2})/(\d{1,2})(?:/(\d{4}))?(?![\d/])")
-_MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES})\.?\s+(\d{{1,2}})\b(?!\s*[,.]?\d{{3}})")
-_DAY_MONTH_NAME = re.compile(rf"\b(\d{{1,2}})\s+({_MONTH_NAMES})\b")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAY = re.compile(rf"\b({'|'.join(_WEEKDAYS)})\b")
+# One pass over the case-folded text finds every date form: "9/11", "22/9/2024" (day first,
+# as Vietnamese writes it); "Nov 9", "Sept. 22" (not "Nov 1,200"); "9 November"; "Monday".
+_DATE = re.compile(
+    r"(?<![\d/.,])(?P<d1>\d{1,2})/(?P<m1>\d{1,2})(?:/(?P<y1>\d{4}))?(?![\d/])"
+    rf"|\b(?P<m2>{_MONTH_NAMES})\.?\s+(?P<d2>\d{{1,2}})\b(?!\s*[,.]?\d{{3}})"
+    rf"|\b(?P<d3>\d{{1,2}})\s+(?P<m3>{_MONTH_NAMES})\b"
+    rf"|\b(?P<wd>{'|'.join(_WEEKDAYS)})\b"
+)
+_DATE_WORDS = frozenset(_MONTHS) | frozenset(_WEEKDAYS)
 EVENT_DAYS = 7
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
@@ -138,10 +148,11 @@ def _hash(text: str) -> int:
 
 def tokenize(text: str) -> list[str]:
     """NFC, case-folded Unicode words, stopwords and single digits left out."""
-    text = unicodedata.normalize("NFC", text).casefold()
-    return [
-        t for t in _WORD.findall(text) if t not in STOPWORDS and (not t.isdigit() or len(t) > 1)
-    ]
+    return _content(_WORD.findall(unicodedata.normalize("NFC", text).casefold()))
+
+
+def _content(words: list[str]) -> list[str]:
+    return [t for t in words if t not in STOPWORDS and (not t.isdigit() or len(t) > 1)]
 
 
 def fold(text: str) -> str:
@@ -150,20 +161,36 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _name_form(word: str) -> str:
+    """The folded, case-folded form of a capitalised word that may be a name, else ""."""
+    if word[:1].isupper() and word.casefold() not in _NOT_NAMES:
+        return fold(word).casefold()
+    return ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _fold_word(word: str) -> str:
+    """:func:`fold` for one word, cached: words repeat, and folding is per character."""
+    return fold(word)
+
+
 def _names(text: str) -> set[str]:
     """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa")."""
     found: set[str] = set()
-    run: list[str] = []
-    # Punctuation tokens end a run: "Hà Nội. HANOI" is two names, not one.
-    for word in [*_WORD_OR_MARK.findall(unicodedata.normalize("NFC", text)), ""]:
-        if word[:1].isupper() and word.casefold() not in _NOT_NAMES:
-            run.append(fold(word).casefold())
-            continue
-        if run:
-            found.update(run)
-            if len(run) > 1:
-                found.add(" ".join(run))  # a run: joined without spaces by the caller
-            run = []
+    # A run is capitalised words separated by spaces only: "Hà Nội. HANOI" is two names.
+    for match in _CAPITALISED_RUN.findall(unicodedata.normalize("NFC", text)):
+        run: list[str] = []
+        for word in [*match.split(), ""]:
+            form = _name_form(word)
+            if form:
+                run.append(form)
+                continue
+            if run:
+                found.update(run)
+                if len(run) > 1:
+                    found.add(" ".join(run))  # a run: joined without spaces by the caller
+                run = []
     return found
 
 
@@ -174,29 +201,26 @@ def _number_key(number: str) -> str:
 
 
 def _dates(text: str, published: datetime) -> list[date]:
-    """Dates the text gives, in order of appearance, in the year of ``published`` unless it
-    says another; an English weekday is the last such day on or before ``published``."""
-    found: list[tuple[int, date]] = []
-    year = published.year
-
-    def add(position: int, day: int, month: int, in_year: int) -> None:
+    """Dates the (case-folded) text gives, in order of appearance, in the year of
+    ``published`` unless it says another; an English weekday is the last such day on or
+    before ``published``."""
+    found: list[date] = []
+    today = published.date()
+    for m in _DATE.finditer(text):
+        if m["wd"]:
+            found.append(today - timedelta(days=(today.weekday() - _WEEKDAYS.index(m["wd"])) % 7))
+            continue
+        if m["d1"]:
+            day, month, year = int(m["d1"]), int(m["m1"]), int(m["y1"] or today.year)
+        elif m["m2"]:
+            day, month, year = int(m["d2"]), _MONTHS[m["m2"]], today.year
+        else:
+            day, month, year = int(m["d3"]), _MONTHS[m["m3"]], today.year
         try:
-            found.append((position, date(in_year, month, day)))
+            found.append(date(year, month, day))
         except ValueError:  # "31/2", or a fraction that only looks like a date
             pass
-
-    for m in _DAY_MONTH.finditer(text):
-        add(m.start(), int(m[1]), int(m[2]), int(m[3]) if m[3] else year)
-    lowered = text.casefold()
-    for m in _MONTH_DAY.finditer(lowered):
-        add(m.start(), int(m[2]), _MONTHS[m[1]], year)
-    for m in _DAY_MONTH_NAME.finditer(lowered):
-        add(m.start(), int(m[1]), _MONTHS[m[2]], year)
-    today = published.date()
-    for m in _WEEKDAY.finditer(lowered):
-        back = (today.weekday() - _WEEKDAYS.index(m[1])) % 7
-        found.append((m.start(), today - timedelta(days=back)))
-    return [day for _, day in sorted(found)]
+    return found
 
 
 def _event_day(dates: Sequence[date], published: datetime) -> int:
@@ -228,9 +252,9 @@ def _marks(title: str) -> set[int]:
     "bão số 8" and "bão số 9", "magnitude 4.2" and "magnitude 3.9" give the same word with
     another number: a conflict. "15%" in one title and "2027" in another do not.
     """
-    tokens = _TITLE_TOKEN.findall(fold(title).casefold())
+    tokens = _TITLE_TOKEN.findall(title.casefold())
     return {
-        (_hash(word) & 0xFFFF) << 16 | (_hash(_number_key(number)) & 0xFFFF)
+        (_hash(_fold_word(word)) & 0xFFFF) << 16 | (_hash(_number_key(number)) & 0xFFFF)
         for word, number in zip(tokens, tokens[1:], strict=False)
         if number[0].isdigit() and not word[0].isdigit()
     }
@@ -249,23 +273,31 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     """The entry's bigram shingles (for its MinHash), its hashed sets and its first date."""
     title = unicodedata.normalize("NFC", entry.title)
     summary = unicodedata.normalize("NFC", entry.summary)
-    title_words = tokenize(title)
-    shingles = _bigrams(title_words + tokenize(summary))
-    dates = _dates(f"{title}\n{summary}", entry.published)
-    names = _names(title) | _names(summary)
-    numbers = {_number_key(n) for n in _NUMBER.findall(f"{title} {summary}")}
+    text = f"{title}\n{summary}"
+    lowered = text.casefold()
+    every = _WORD.findall(lowered)
+    title_words = _content(_WORD.findall(title.casefold()))
+    shingles = _bigrams(_content(every))
+    # The date pattern is the slowest part of signing: only text that may hold a date.
+    maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
+    dates = _dates(lowered, entry.published) if maybe_dated else []
+    names = _names(title) | _names(summary) if summary else _names(title)
+    numbers = {_number_key(n) for n in _NUMBER.findall(text)}
     sets = (
-        {fold(w) for w in title_words},
+        {_fold_word(w) for w in title_words},
         {n for n in names if " " not in n},
         {n.replace(" ", "") for n in names if " " in n},
         {n for n in numbers if len(n) > 1},
         {f"{d.month}-{d.day}" for d in dates},
         set(_YEAR.findall(title)),
     )
-    hashed = tuple(frozenset(_hash(value) for value in values) for values in sets)
+    hashed = tuple(frozenset(map(_hash, values)) for values in sets)
     hashed += (frozenset(_marks(title)),)
     return shingles, hashed, _event_day(dates, entry.published)
 
+
+# pack() writes uint32s through array("I"), which is 4 bytes on every platform we run on.
+assert array("I").itemsize == 4
 
 # Entries per rensa call: bounds the Python lists its digest matrix is read back through.
 _CHUNK = 8192
@@ -279,12 +311,12 @@ def minhashes(shingle_sets: Sequence[Sequence[str]]) -> npt.NDArray[np.uint32]:
     4 us a document, a numpy multiply-shift MinHash of our own 49 us (15 of them in
     hashing the shingles), datasketch's ``update_batch`` 290 us at 128 permutations.
     """
-    rows: list[list[int]] = []
+    out = np.empty((len(shingle_sets), NUM_PERM), dtype=np.uint32)
     for start in range(0, len(shingle_sets), _CHUNK):
-        chunk = [list(s) for s in shingle_sets[start : start + _CHUNK]]
+        chunk = shingle_sets[start : start + _CHUNK]
         matrix = RMinHash.digest_matrix_from_token_sets(chunk, num_perm=NUM_PERM, seed=SEED)
-        rows.extend(matrix.to_rows())
-    return np.array(rows, dtype=np.uint32).reshape(len(shingle_sets), NUM_PERM)
+        out[start : start + len(chunk)] = np.array(matrix.to_rows(), dtype=np.uint32)
+    return out
 
 
 def sign_many(entries: Sequence[Entry]) -> list[Signature]:
@@ -305,10 +337,13 @@ def pack(signature: Signature) -> EntrySignature:
     """Little-endian uint32s: the permutation count, the set sizes and the first date, then
     the MinHash, then each set's members."""
     sets = signature.sets
-    head = [len(signature.minhash), *(len(s) for s in sets), signature.dated]
-    parts = [np.array(head, dtype="<u4"), signature.minhash.astype("<u4")]
-    parts.extend(np.array(sorted(s), dtype="<u4") for s in sets)
-    return EntrySignature(version=VERSION, data=b"".join(p.tobytes() for p in parts))
+    values = array("I", [len(signature.minhash), *(len(s) for s in sets), signature.dated])
+    values.extend(signature.minhash.tolist())
+    for members in sets:
+        values.extend(sorted(members))
+    if sys.byteorder != "little":
+        values.byteswap()
+    return EntrySignature(version=VERSION, data=values.tobytes())
 
 
 def unpack(stored: EntrySignature) -> Signature | None:
@@ -317,13 +352,14 @@ def unpack(stored: EntrySignature) -> Signature | None:
         return None
     values = np.frombuffer(stored.data, dtype="<u4")
     head = 2 + len(KINDS)
-    perms, *counts, dated = (int(v) for v in values[:head])
+    perms, *counts, dated = values[:head].tolist()
     if perms != NUM_PERM:
         return None
     minhash = values[head : head + perms].astype(np.uint32)
-    position = head + perms
+    members = values[head + perms :].tolist()
     sets: list[frozenset[int]] = []
+    position = 0
     for count in counts:
-        sets.append(frozenset(values[position : position + count].tolist()))
+        sets.append(frozenset(members[position : position + count]))
         position += count
     return Signature(minhash, tuple(sets), dated)

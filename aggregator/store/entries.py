@@ -484,9 +484,10 @@ class EntryQueries:
                     found[row.entry_id] = EntrySignature(row.version, bytes(row.data))
         return found
 
-    def apply_cluster_plan(self, plan: ClusterPlan, *, now: datetime) -> None:
+    def apply_cluster_plan(self, plan: ClusterPlan, *, now: datetime) -> list[int]:
         """Create the plan's new stories, attach entries and keep the new signatures, in
-        one transaction."""
+        one transaction; returns the new stories' ids, in the plan's order."""
+        created: list[int] = []
         with self.db.write() as conn:
             if plan.signatures:
                 ids = list(plan.signatures)
@@ -518,6 +519,8 @@ class EntryQueries:
                     .where(entries.c.id.in_(group.entry_ids))
                     .values(story_id=story_id)
                 )
+                created.append(int(story_id))
+        return created
 
     def list_stories(
         self,
