@@ -175,8 +175,12 @@ def _fold_word(word: str) -> str:
     return fold(word)
 
 
-def _names(text: str) -> set[str]:
-    """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa")."""
+def _names(text: str, outlet: str = "") -> set[str]:
+    """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa").
+
+    A run that is the ``outlet``'s own name (its folded feed title, as in a dateline
+    "HANOI, Nov 9 (Mekong Wire)") is left out: every story of that outlet carries it.
+    """
     found: set[str] = set()
     # A run is capitalised words separated by spaces only: "Hà Nội. HANOI" is two names.
     for match in _CAPITALISED_RUN.findall(unicodedata.normalize("NFC", text)):
@@ -186,11 +190,11 @@ def _names(text: str) -> set[str]:
             if form:
                 run.append(form)
                 continue
-            if run:
+            if run and " ".join(run) != outlet:
                 found.update(run)
                 if len(run) > 1:
                     found.add(" ".join(run))  # a run: joined without spaces by the caller
-                run = []
+            run = []
     return found
 
 
@@ -281,7 +285,8 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     # The date pattern is the slowest part of signing: only text that may hold a date.
     maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
     dates = _dates(lowered, entry.published) if maybe_dated else []
-    names = _names(title) | _names(summary) if summary else _names(title)
+    outlet = " ".join(_name_form(w) or w.casefold() for w in entry.feed_title.split())
+    names = _names(title, outlet) | _names(summary, outlet) if summary else _names(title, outlet)
     numbers = {_number_key(n) for n in _NUMBER.findall(text)}
     sets = (
         {_fold_word(w) for w in title_words},

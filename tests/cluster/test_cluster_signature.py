@@ -202,3 +202,16 @@ def test_the_same_article_in_two_feeds_is_one_story_whatever_its_text() -> None:
     plan = plan_clusters([wire, copy, other], [], threshold=0.99, window=timedelta(hours=72))
     groups = [set(story.entry_ids) for story in plan.new_stories]
     assert {1, 2} in groups and {3} in groups
+
+
+def test_the_outlets_own_name_in_its_copy_is_not_a_name() -> None:
+    # Every story of a wire carries its dateline; two of them must not share a "name" by it.
+    wire = dataclasses.replace(
+        entry("Gold prices tumble", "HANOI, Nov 5 (Mekong Wire) - Gold fell."),
+        feed_title="Mekong Wire",
+    )
+    other = dataclasses.replace(wire, feed_title="Asia Brief")
+    kept, dropped = sign(other), sign(wire)
+    assert kept.kind("runs") - dropped.kind("runs")  # "mekongwire" only where it is not ours
+    assert dropped.kind("names") < kept.kind("names")  # "mekong", "wire" go with it
+    assert dropped.kind("names")  # "hanoi", "gold" stay

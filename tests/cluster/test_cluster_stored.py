@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 
+import pytest
 from sqlalchemy import update
 
 from aggregator import pipeline
@@ -44,61 +45,65 @@ def all_entries(store: Store) -> list[Entry]:
     return store.list_entries(limit=500)
 
 
-def test_a_later_pass_joins_stored_stories_through_their_stored_signatures(
+@pytest.fixture
+def first_pass(
     make_settings: Callable[..., Settings], database_url: str, now: datetime
-) -> None:
+) -> Iterator[tuple[Store, Settings]]:
+    """A store with tin-nhanh read and clustered: every entry in a story."""
     settings = make_settings(database_url=database_url)
     store = open_store(settings.storage.url)
     read(store, settings, TN, now)
     assert pipeline.cluster_new_entries(store, settings, now=now) == 10
+    yield store, settings
+    store.close()
+
+
+def second_pass(store: Store, settings: Settings, now: datetime) -> None:
+    """Saigon Times read and clustered against the stored tin-nhanh stories."""
+    read(store, settings, SG, now)
+    assert pipeline.cluster_new_entries(store, settings, now=now) == 10
+
+
+def test_a_later_pass_joins_stored_stories_through_their_stored_signatures(
+    first_pass: tuple[Store, Settings], now: datetime
+) -> None:
+    store, settings = first_pass
     ids = [e.id for e in all_entries(store) if e.id]
     assert set(store.entry_signatures(ids)) == set(ids)
     # Blank the stored text behind the store's back: only the signatures still know it.
     with store.db.write() as conn:
         conn.execute(update(entries).values(title="", summary="", content_html=""))
-    read(store, settings, SG, now)
-    assert pipeline.cluster_new_entries(store, settings, now=now) == 10
+    second_pass(store, settings, now)
     for tn_part, sg_part in SHARED.values():
         first = story_of(store, TN, tn_part)
         assert first is not None
         assert story_of(store, SG, sg_part) == first
     ids = [e.id for e in all_entries(store) if e.id]
     assert set(store.entry_signatures(ids)) == set(ids)
-    store.close()
 
 
 def test_signatures_of_another_version_are_computed_again_and_replaced(
-    make_settings: Callable[..., Settings], database_url: str, now: datetime
+    first_pass: tuple[Store, Settings], now: datetime
 ) -> None:
-    settings = make_settings(database_url=database_url)
-    store = open_store(settings.storage.url)
-    read(store, settings, TN, now)
-    pipeline.cluster_new_entries(store, settings, now=now)
+    store, settings = first_pass
     with store.db.write() as conn:
         conn.execute(update(entry_signatures).values(version=VERSION - 1, data=b"old"))
-    read(store, settings, SG, now)
-    pipeline.cluster_new_entries(store, settings, now=now)
+    second_pass(store, settings, now)
     for tn_part, sg_part in SHARED.values():
         assert story_of(store, SG, sg_part) == story_of(store, TN, tn_part)
     stored = store.entry_signatures([e.id for e in all_entries(store) if e.id])
     assert {s.version for s in stored.values()} == {VERSION}
-    store.close()
 
 
 def test_an_edited_entry_loses_its_signature_and_gets_a_fresh_one(
-    make_settings: Callable[..., Settings], database_url: str, now: datetime
+    first_pass: tuple[Store, Settings], now: datetime
 ) -> None:
-    settings = make_settings(database_url=database_url)
-    store = open_store(settings.storage.url)
-    read(store, settings, TN, now)
-    pipeline.cluster_new_entries(store, settings, now=now)
+    store, settings = first_pass
     (entry, *_) = all_entries(store)
     assert entry.id is not None
     before = store.entry_signatures([entry.id])[entry.id]
     store.upsert_entries(entry.feed_id, [replace(entry, title="Tin sửa: " + entry.title)], now=now)
     assert store.entry_signatures([entry.id]) == {}
-    read(store, settings, SG, now)
-    pipeline.cluster_new_entries(store, settings, now=now)
+    second_pass(store, settings, now)
     after = store.entry_signatures([entry.id])
     assert entry.id in after and after[entry.id] != before
-    store.close()
