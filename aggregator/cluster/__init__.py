@@ -12,14 +12,19 @@ Candidates come from two indexes, so no pass compares all pairs:
   lightly edited copies): an estimated Jaccard similarity at or above ``duplicate`` joins.
 * An inverted index over title words, names, numbers and dates finds paraphrases, also
   across Vietnamese and English (names are diacritic-folded, so "Hà Nội" meets "Hanoi"):
-  they join when their weighted overlap reaches ``threshold``.
+  they must share a full name, a number or a date, and join when their weighted overlap
+  reaches ``threshold``. A key that more than ``MAX_POSTINGS`` entries of the window
+  carry counts for nothing.
 
 Errs towards precision (two events wrongly merged hide news, two copies of one event are
-merely noise): conflicting facts veto any merge, near-duplicate or not: titles giving
-different years or disjoint numbers ("bão số 8" / "bão số 9"), or texts whose first
-dates are more than a day apart (two meetings of one minister in one week).
+merely noise): conflicting facts veto any merge, near-duplicate or not, with any member
+of the story: titles giving different years or different numbers after the same word
+("bão số 8" / "bão số 9"), or event days more than a day apart (two meetings of one
+minister in one week; an undated report's day is its publication day).
 
 Pure: entries and stored signatures in, a :class:`ClusterPlan` out; the store applies it.
+:func:`plan_clusters` plans one batch; a :class:`Clusterer` keeps the placed entries of
+the window in memory across the batches of a pass.
 """
 
 from __future__ import annotations
