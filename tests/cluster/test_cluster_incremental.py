@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from aggregator.cluster import plan_clusters
+from aggregator.cluster import Clusterer, plan_clusters
 from aggregator.config import ClusterSettings
 from aggregator.model import ClusterPlan, Entry
 from tests.bundled import EVENTS, SG, TN, find, load_bundled
@@ -127,3 +127,21 @@ def test_a_stored_story_outside_the_window_is_not_joined(
     far = plan_clusters([late], [tn], threshold=THRESHOLD, window=narrow)
     assert far.joins == {}
     assert [story.entry_ids for story in far.new_stories] == [(late.id,)]
+
+
+def test_a_clusterer_joins_later_batches_to_the_stories_the_store_created(
+    halves: tuple[list[Entry], list[Entry]],
+) -> None:
+    first, second = halves
+    clusterer = Clusterer(threshold=THRESHOLD, window=WINDOW)
+    plan = clusterer.plan(first)
+    created = list(range(FIRST_STORY_ID, FIRST_STORY_ID + len(plan.new_stories)))
+    clusterer.settle(created)
+    story_of = {i: s for s, g in zip(created, plan.new_stories, strict=True) for i in g.entry_ids}
+    later = clusterer.plan(second)
+    # The same decisions as planning the second half against the stored first half.
+    stored = [dataclasses.replace(e, story_id=story_of[e.id or 0]) for e in first]
+    assert later.joins == plan_clusters(second, stored, threshold=THRESHOLD, window=WINDOW).joins
+    assert later.joins and set(later.joins) <= set(created)
+    # It signs only the new entries: the first half is held in memory, not signed again.
+    assert set(later.signatures) == {e.id for e in second}
