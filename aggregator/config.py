@@ -164,8 +164,18 @@ class ClusterSettings:
         default=72, metadata=_help("An entry joins only stories active within this window.")
     )
     threshold: float = field(
-        default=0.22,
-        metadata=_help("Similarity (0 to 1) above which an entry joins a story."),
+        default=0.2,
+        metadata=_help(
+            "Weighted overlap (0 to 1) of title words, names, numbers and dates at which an"
+            " entry joins a story's entry (a paraphrase, also across languages)."
+        ),
+    )
+    duplicate: float = field(
+        default=0.4,
+        metadata=_help(
+            "Estimated Jaccard similarity (0 to 1) of word bigrams at which an entry joins"
+            " as a near-duplicate (a syndicated or lightly edited copy)."
+        ),
     )
 
 

@@ -162,12 +162,26 @@ class NewStory:
     entry_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class EntrySignature:
+    """An entry's clustering features as the store keeps them (``aggregator.cluster.signature``
+    packs and reads ``data``); another ``version`` means they must be computed again."""
+
+    version: int
+    data: bytes
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterPlan:
-    """What one clustering pass decided: entries joining stories, and new stories."""
+    """What one clustering pass decided: entries joining stories, and new stories.
+
+    ``signatures`` holds the features computed for entries that had none stored, so the
+    next pass reads them instead of computing them again.
+    """
 
     joins: dict[int, list[int]] = field(default_factory=dict)
     new_stories: list[NewStory] = field(default_factory=list)
+    signatures: dict[int, EntrySignature] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -51,6 +51,7 @@ from aggregator.model import (
     DeliveryState,
     DigestIssue,
     Entry,
+    EntrySignature,
     Feed,
     FetchOutcome,
     ParsedDocument,
@@ -418,31 +419,46 @@ def ingest_paths(
 # -- clustering --------------------------------------------------------------------
 
 
+# Entries clustered per plan. Each plan rebuilds its index from the stored signatures of
+# the window's entries, so a large batch spreads that cost over more new entries.
+CLUSTER_BATCH = 20_000
+
+
 def cluster_new_entries(
-    store: Store, settings: Settings, *, now: datetime, batch: int = 5000
+    store: Store, settings: Settings, *, now: datetime, batch: int = CLUSTER_BATCH
 ) -> int:
     """Give every entry without a story one; returns how many entries were placed.
 
     In batches (the store hands out a bounded number at a time), each seeing the
-    stories the previous ones formed, until none is left.
+    stories the previous ones formed, until none is left. The stored entries within the
+    window are read once, with their stored signatures, into one in-memory clusterer
+    that every batch of the pass plans with; signatures computed on the way are stored
+    with each plan.
     """
     window = timedelta(hours=settings.cluster.window_hours)
+    clusterer = cluster.Clusterer(
+        threshold=settings.cluster.threshold,
+        duplicate=settings.cluster.duplicate,
+        window=window,
+    )
     placed = 0
     previous: set[int | None] = set()
+    computed: dict[int, EntrySignature] | None = None
     while new := store.unclustered_entries(limit=batch):
         ids = {e.id for e in new}
         if ids == previous:  # nothing placed last time: never loop on it
             log.error("Clustering placed none of %d entries; left for the next pass", len(new))
             break
         previous = ids
-        oldest = min(e.published for e in new) - window
-        plan = cluster.plan_clusters(
-            new,
-            store.clustered_entries_since(oldest),
-            threshold=settings.cluster.threshold,
-            window=window,
-        )
-        store.apply_cluster_plan(plan, now=now)
+        if computed is None:  # the first batch is the oldest: its window reaches furthest back
+            candidates = store.clustered_entries_since(min(e.published for e in new) - window)
+            stored = store.entry_signatures([e.id for e in candidates if e.id])
+            computed = clusterer.place(candidates, stored)
+        plan = clusterer.plan(new, store.entry_signatures([e.id for e in new if e.id]))
+        if computed:
+            plan = replace(plan, signatures={**computed, **plan.signatures})
+            computed = {}
+        clusterer.settle(store.apply_cluster_plan(plan, now=now))
         placed += len(new)
     return placed
 

@@ -21,13 +21,21 @@ from sqlalchemy import (
     update,
 )
 
-from aggregator.model import ClusterPlan, DeliveryState, Entry, PruneReport, Story
+from aggregator.model import (
+    ClusterPlan,
+    DeliveryState,
+    Entry,
+    EntrySignature,
+    PruneReport,
+    Story,
+)
 from aggregator.store.database import Database
 from aggregator.store.schema import (
     UTCDateTime,
     deliveries,
     digest_issues,
     entries,
+    entry_signatures,
     feeds,
     stories,
     tombstones,
@@ -101,6 +109,10 @@ _COLUMNS = (
     "content_html",
     "tags",
 )
+
+
+# Ids per IN (...) list: under SQLite's and PostgreSQL's limits on bound parameters.
+_ID_CHUNK = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +231,10 @@ class EntryQueries:
                     if values["updated_at"] is None or values["updated_at"] == row.updated_at:
                         values["updated_at"] = now  # edited without saying so: mark it
                     conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
+                    # Its story stays, but later entries must be compared with the new text.
+                    conn.execute(
+                        delete(entry_signatures).where(entry_signatures.c.entry_id == row.id)
+                    )
             if fresh:
                 fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
             if not fresh:
@@ -457,9 +473,36 @@ class EntryQueries:
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query)]
 
-    def apply_cluster_plan(self, plan: ClusterPlan, *, now: datetime) -> None:
-        """Create the plan's new stories and attach entries, in one transaction."""
+    def entry_signatures(self, ids: Sequence[int]) -> dict[int, EntrySignature]:
+        """The stored clustering signatures of those of ``ids`` that have one."""
+        found: dict[int, EntrySignature] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = list(ids[start : start + _ID_CHUNK])
+                query = select(entry_signatures).where(entry_signatures.c.entry_id.in_(chunk))
+                for row in conn.execute(query):
+                    found[row.entry_id] = EntrySignature(row.version, bytes(row.data))
+        return found
+
+    def apply_cluster_plan(self, plan: ClusterPlan, *, now: datetime) -> list[int]:
+        """Create the plan's new stories, attach entries and keep the new signatures, in
+        one transaction; returns the new stories' ids, in the plan's order."""
+        created: list[int] = []
         with self.db.write() as conn:
+            if plan.signatures:
+                ids = list(plan.signatures)
+                for start in range(0, len(ids), _ID_CHUNK):
+                    chunk = ids[start : start + _ID_CHUNK]
+                    conn.execute(
+                        delete(entry_signatures).where(entry_signatures.c.entry_id.in_(chunk))
+                    )
+                conn.execute(
+                    insert(entry_signatures),
+                    [
+                        {"entry_id": i, "version": s.version, "data": s.data}
+                        for i, s in plan.signatures.items()
+                    ],
+                )
             for story_id, entry_ids in plan.joins.items():
                 conn.execute(
                     update(entries).where(entries.c.id.in_(entry_ids)).values(story_id=story_id)
@@ -476,6 +519,8 @@ class EntryQueries:
                     .where(entries.c.id.in_(group.entry_ids))
                     .values(story_id=story_id)
                 )
+                created.append(int(story_id))
+        return created
 
     def list_stories(
         self,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -53,8 +54,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration's revision: a database there needs no migration (and start-up need
 # not load Alembic to learn it). A test checks it against the migrations folder.
-# 0006 follows 0004 on this branch; 0005 comes from another branch and the two are
-# re-chained when merged (then this is whichever is last).
 SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
@@ -119,6 +118,17 @@ entries = Table(
     Index("ix_entries_published_at", "published_at"),
     Index("ix_entries_first_seen_at", "first_seen_at"),
     Index("ix_entries_story_id", "story_id"),
+)
+
+# 0005: an entry's clustering features (aggregator.cluster.signature packs ``data``), so a
+# clustering pass compares new entries with stored ones without reading their text again.
+# ``version`` names the feature format; a row of another version is recomputed.
+entry_signatures = Table(
+    "entry_signatures",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )
 
 # 0004: what retention pruned. An item its feed still lists is not new again, and

@@ -1,11 +1,8 @@
 """Subscriber confirmation (double opt-in), unsubscribe time, and stored secrets.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03
-
-Written on the email branch while another branch adds 0005: when both are merged,
-down_revision here becomes "0005" so the history stays one line.
 """
 
 import sqlalchemy as sa
@@ -14,7 +11,7 @@ from alembic import op
 from aggregator.store.schema import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

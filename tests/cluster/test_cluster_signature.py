@@ -1,0 +1,217 @@
+"""Signatures: Vietnamese syllables stay whole, spellings compare equal, facts veto merges."""
+
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.cluster import conflict, estimated_jaccard, plan_clusters
+from aggregator.cluster.signature import fold, pack, sign, sign_many, tokenize, unpack
+from aggregator.config import ClusterSettings
+from aggregator.model import Entry, EntrySignature
+
+WHEN = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
+
+
+def entry(title: str, summary: str = "", *, n: int = 1, when: datetime = WHEN) -> Entry:
+    return Entry(
+        id=n,
+        entry_key=str(n),
+        url=f"https://a.example/{n}",
+        title=title,
+        summary=summary,
+        published=when,
+    )
+
+
+THRESHOLD = ClusterSettings().threshold
+WINDOW = timedelta(hours=72)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("Đường sắt đô thị", ["đường", "sắt", "đô", "thị"]),
+        ("ĐÀ NẴNG thông xe", ["đà", "nẵng", "thông", "xe"]),
+        ("Hòa Xuân, sông Cẩm Lệ!", ["hòa", "xuân", "sông", "cẩm", "lệ"]),
+        ("Quỹ bình ổn giá", ["quỹ", "bình", "ổn", "giá"]),
+    ],
+)
+def test_vietnamese_syllables_stay_whole_tokens(text: str, tokens: list[str]) -> None:
+    assert tokenize(text) == tokens
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Đà Nẵng thông xe cầu Hòa Xuân 2 sớm hai tháng",
+        "Chủ tịch HĐND TP Phan Thị Mỹ Hạnh",
+        "Bán dẫn Hải Âu khánh thành nhà máy ở Bắc Ninh",
+    ],
+)
+def test_decomposed_text_gives_the_same_tokens_and_signature_as_composed(text: str) -> None:
+    decomposed = unicodedata.normalize("NFD", text)
+    assert decomposed != text
+    assert tokenize(decomposed) == tokenize(text)
+    composed, split = sign(entry(text, text)), sign(entry(decomposed, decomposed))
+    assert composed.sets == split.sets
+    assert estimated_jaccard(composed, split) == 1.0
+
+
+def test_stopwords_and_single_digits_are_not_tokens() -> None:
+    assert tokenize("Giá xăng của Việt Nam và thế giới") == [
+        "giá",
+        "xăng",
+        "việt",
+        "nam",
+        "thế",
+        "giới",
+    ]
+    assert tokenize("Cầu 6 làn xe khánh thành 2027, đường dây 500kV") == [
+        "cầu", "làn", "xe", "khánh", "thành", "2027", "đường", "dây", "500kv",
+    ]  # fmt: skip
+
+
+def test_folding_removes_marks_and_the_stroke_of_d() -> None:
+    assert fold("Đà Nẵng, Hà Nội, Phạm Đức Hòa") == "Da Nang, Ha Noi, Pham Duc Hoa"
+
+
+def test_a_vietnamese_report_joins_its_english_counterpart_through_folded_names() -> None:
+    vi = entry("Thủ tướng Phạm Đức Hòa rời Hà Nội", "Sáng 22/9, ông Phạm Đức Hòa lên đường.", n=1)
+    en = entry(
+        "Prime Minister Pham Duc Hoa leaves Hanoi", "HANOI, Sept 22 - Pham Duc Hoa left.", n=2
+    )
+    other = entry("Gold prices fall in Ho Chi Minh City", "Traders sold on Monday.", n=3)
+    a, b, c = sign_many([vi, en, other])
+    # "Phạm Đức Hòa" and "Pham Duc Hoa" are one run key, "22/9" and "Sept 22" one date.
+    assert a.kind("runs") & b.kind("runs")
+    assert a.kind("dates") == b.kind("dates")
+    assert not (a.kind("runs") | a.kind("names")) & (c.kind("runs") | c.kind("names"))
+    plan = plan_clusters([vi, en, other], [], threshold=THRESHOLD, window=WINDOW)
+    assert sorted(story.entry_ids for story in plan.new_stories) == [(1, 2), (3,)]
+
+
+def test_shared_common_words_alone_join_nothing() -> None:
+    # Same words, no shared name, number or date: two stories, whatever the overlap.
+    first = entry("prices fall again this week", "prices fall again as demand slows", n=1)
+    second = entry("prices fall again this month", "prices fall again as supply grows", n=2)
+    plan = plan_clusters([first, second], [], threshold=THRESHOLD, window=WINDOW, duplicate=1.0)
+    assert len(plan.new_stories) == 2
+
+
+def test_a_near_copy_has_a_high_estimated_jaccard_and_an_unrelated_text_none() -> None:
+    text = (
+        "The city council approved a budget of 52,700 billion dong for next year on Tuesday, "
+        "with most of the investment going to the new port and the first metro line."
+    )
+    copy = text.replace("approved", "passed").replace("most", "much")
+    original, edited = sign_many(
+        [entry("Council passes budget", text), entry("Council passes budget", copy)]
+    )
+    unrelated = sign(entry("Marathon draws a record field", "Runners from forty countries."))
+    assert estimated_jaccard(original, edited) >= 0.5
+    assert estimated_jaccard(original, unrelated) <= 0.1
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Thủ tướng thăm Hoa Kỳ năm 2024", "Thủ tướng thăm Hoa Kỳ năm 2026"),  # years
+        ("Bão số 8 đổ bộ Quảng Ninh", "Bão số 9 đổ bộ Nghệ An"),  # the same word, another number
+        ("Magnitude 4.2 quake at Mang Den", "Magnitude 3.9 quake at Mang Den"),
+    ],
+)
+def test_conflicting_facts_in_titles_veto(first: str, second: str) -> None:
+    assert conflict(sign(entry(first)), sign(entry(second)))
+
+
+def test_numbers_after_different_words_do_not_conflict() -> None:
+    a = sign(entry("Vé metro tăng khoảng 15%", ""))
+    b = sign(entry("Metro số 1 tăng giá vé từ 2027", ""))
+    assert not conflict(a, b)
+
+
+def test_event_days_apart_veto_but_a_day_of_slack_does_not() -> None:
+    week = datetime(2026, 11, 12, 12, tzinfo=UTC)
+    monday = sign(entry("Minister meets Japanese counterpart", "HANOI, Nov 9 - talks", when=week))
+    thursday = sign(entry("Minister meets Korean counterpart", "SEOUL, Nov 12 - talks", when=week))
+    late = sign(entry("Minister meets Japanese counterpart", "Chiều 10/11 tại Hà Nội", when=week))
+    # A date far from publication is background, not the event's day: the entry's day is
+    # then its publication day (10 November here, a day after Monday's talks).
+    recalled = sign(
+        entry(
+            "Minister meets Korean counterpart",
+            "Back in March 3 talks",
+            when=week - timedelta(days=2),
+        )
+    )
+    undated_thursday = sign(entry("Minister meets Korean counterpart", "Talks.", when=week))
+    assert conflict(monday, thursday)
+    assert not conflict(monday, late)
+    assert not conflict(monday, recalled)
+    assert conflict(monday, undated_thursday)
+
+
+def test_a_weekday_is_read_as_the_last_such_day_before_publication() -> None:
+    # WHEN is Sunday 22 November 2026: "on Thursday" is 19 November.
+    said = sign(entry("Company recalls cars", "the company said on Thursday"))
+    dated = sign(entry("Company recalls cars", "HANOI, Nov 19 - a recall"))
+    other = sign(entry("Company recalls cars", "HANOI, Nov 17 - a recall"))
+    assert not conflict(said, dated)
+    assert conflict(said, other)
+
+
+def test_a_signature_survives_packing_and_another_version_is_refused() -> None:
+    signature = sign(entry("Đà Nẵng thông xe cầu Hòa Xuân 2", "Ngày 22/11, cầu dài 720 m."))
+    packed = pack(signature)
+    back = unpack(packed)
+    assert back is not None
+    assert back.sets == signature.sets and back.dated == signature.dated
+    assert (back.minhash == signature.minhash).all()
+    assert unpack(dataclasses.replace(packed, version=packed.version + 1)) is None
+
+
+def test_the_plan_returns_signatures_only_for_entries_it_had_to_sign() -> None:
+    first, second = entry("Bão số 13 vào bờ", n=1), entry("Giá xăng giảm", n=2)
+    stored = {1: pack(sign(first))}
+    plan = plan_clusters(
+        [first, second], [], threshold=0.22, window=timedelta(hours=72), signatures=stored
+    )
+    assert set(plan.signatures) == {2}
+    assert isinstance(plan.signatures[2], EntrySignature)
+
+
+def test_the_same_article_in_two_feeds_is_one_story_whatever_its_text() -> None:
+    def stored(n: int, feed_id: int, url: str, title: str, summary: str) -> Entry:
+        return Entry(
+            id=n,
+            feed_id=feed_id,
+            entry_key=str(n),
+            url=url,
+            title=title,
+            summary=summary,
+            published=datetime(2026, 11, 20, tzinfo=UTC),
+        )
+
+    wire = stored(1, 1, "https://wire.example/bao-13", "Bão số 13 vào bờ", "Sơ tán 92.000 dân.")
+    copy = stored(2, 2, "https://wire.example/bao-13", "Storm makes landfall", "Syndicated.")
+    other = stored(3, 2, "https://other.example/x", "Petrol prices fall again", "A third cut.")
+    plan = plan_clusters([wire, copy, other], [], threshold=0.99, window=timedelta(hours=72))
+    groups = [set(story.entry_ids) for story in plan.new_stories]
+    assert {1, 2} in groups and {3} in groups
+
+
+def test_the_outlets_own_name_in_its_copy_is_not_a_name() -> None:
+    # Every story of a wire carries its dateline; two of them must not share a "name" by it.
+    wire = dataclasses.replace(
+        entry("Gold prices tumble", "HANOI, Nov 5 (Mekong Wire) - Gold fell."),
+        feed_title="Mekong Wire",
+    )
+    other = dataclasses.replace(wire, feed_title="Asia Brief")
+    kept, dropped = sign(other), sign(wire)
+    assert kept.kind("runs") - dropped.kind("runs")  # "mekongwire" only where it is not ours
+    assert dropped.kind("names") < kept.kind("names")  # "mekong", "wire" go with it
+    assert dropped.kind("names")  # "hanoi", "gold" stay
