@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import cluster, digest, instance, normalize, parse, sources, workers
+from aggregator import digest, instance, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import open_transport
 from aggregator.deliver.dkim import open_dkim
@@ -435,6 +435,13 @@ def cluster_new_entries(
     that every batch of the pass plans with; signatures computed on the way are stored
     with each plan.
     """
+    new = store.unclustered_entries(limit=batch)
+    if not new:
+        return 0
+    # Imported when there is work: numpy and the signature tables are a fifth of a second
+    # of start-up, and most polling passes bring nothing new.
+    from aggregator import cluster
+
     window = timedelta(hours=settings.cluster.window_hours)
     clusterer = cluster.Clusterer(
         threshold=settings.cluster.threshold,
@@ -444,7 +451,7 @@ def cluster_new_entries(
     placed = 0
     previous: set[int | None] = set()
     computed: dict[int, EntrySignature] | None = None
-    while new := store.unclustered_entries(limit=batch):
+    while new:
         ids = {e.id for e in new}
         if ids == previous:  # nothing placed last time: never loop on it
             log.error("Clustering placed none of %d entries; left for the next pass", len(new))
@@ -460,6 +467,7 @@ def cluster_new_entries(
             computed = {}
         clusterer.settle(store.apply_cluster_plan(plan, now=now))
         placed += len(new)
+        new = store.unclustered_entries(limit=batch)
     return placed
 
 
