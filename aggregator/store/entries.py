@@ -48,6 +48,18 @@ def _entry_select() -> Select[Any]:
     )
 
 
+def _candidate_select() -> Select[Any]:
+    """:func:`_entry_select` without the content: clustering compares stored signatures
+    (and titles and summaries for an entry without one), and a daemon reading every entry
+    of the window with its whole article each pass would hold megabytes it never reads."""
+    columns = [c for c in entries.c if c.name != "content_html"]
+    return select(
+        *columns,
+        literal("").label("content_html"),
+        func.coalesce(feeds.c.title, "").label("feed_title"),
+    ).join(feeds, feeds.c.id == entries.c.feed_id)
+
+
 def row_to_entry(row: Any) -> Entry:
     return Entry(
         id=row.id,
@@ -464,9 +476,10 @@ class EntryQueries:
             return [row_to_entry(r) for r in conn.execute(query.limit(limit))]
 
     def clustered_entries_since(self, since: datetime) -> list[Entry]:
-        """Entries already in a story and published after ``since``: candidates to join."""
+        """Entries already in a story and published after ``since``: candidates to join
+        (without their content, which clustering never reads)."""
         query = (
-            _entry_select()
+            _candidate_select()
             .where(entries.c.story_id.is_not(None), entries.c.published_at >= since)
             .order_by(entries.c.id)
         )
