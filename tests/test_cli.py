@@ -204,7 +204,7 @@ def test_publish_writes_the_atom_feed_and_home_page(workdir: Path) -> None:
     code, out = run(workdir, "publish")
     assert code == 0
     atom = (workdir / "var" / "public" / "feeds" / "all.atom").read_bytes()
-    assert atom.count(b"<entry>") == 48
+    assert atom.count(b"<entry") == 48
     assert (
         b'rel="alternate" type="application/atom+xml"'
         in (workdir / "var" / "public" / "index.html").read_bytes()

@@ -427,16 +427,73 @@ class EntryQueries:
                 )
         return stored | buried
 
-    def list_entries(self, *, limit: int = 50, feed_id: int | None = None) -> list[Entry]:
+    def list_entries(
+        self,
+        *,
+        limit: int = 50,
+        feed_id: int | None = None,
+        feed_ids: Sequence[int] | None = None,
+        offset: int = 0,
+    ) -> list[Entry]:
+        """Entries newest first; ``feed_ids`` keeps those of the given feeds (a tag's),
+        ``offset`` skips the newest (a feed's later pages)."""
         query = _entry_select().order_by(entries.c.published_at.desc(), entries.c.id.desc())
         if feed_id is not None:
             query = query.where(entries.c.feed_id == feed_id)
+        if feed_ids is not None:
+            query = query.where(entries.c.feed_id.in_(list(feed_ids)))
         with self.db.read() as conn:
-            return [row_to_entry(r) for r in conn.execute(query.limit(limit))]
+            return [row_to_entry(r) for r in conn.execute(query.limit(limit).offset(offset))]
 
-    def count_entries(self) -> int:
+    def count_entries(self, *, feed_ids: Sequence[int] | None = None) -> int:
+        query = select(func.count()).select_from(entries)
+        if feed_ids is not None:
+            query = query.where(entries.c.feed_id.in_(list(feed_ids)))
         with self.db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+            return int(conn.execute(query).scalar_one())
+
+    def count_stories(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(stories)).scalar_one())
+
+    def content_version(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever what we publish changes: one query of
+        counts and maxima, no row read. An entry edit always moves its ``updated_at``
+        (see :meth:`upsert_entries`), a story that gains a source its ``updated_at``, a
+        prune the counts, a new issue the issues' maximum id. Feed titles and tags are
+        read whole: a handful of rows, and a config change must show on the site."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(
+                    select(func.count()).select_from(entries).scalar_subquery(),
+                    select(func.max(entries.c.id)).scalar_subquery(),
+                    select(func.max(entries.c.updated_at)).scalar_subquery(),
+                    select(func.count()).select_from(stories).scalar_subquery(),
+                    select(func.max(stories.c.updated_at)).scalar_subquery(),
+                    select(func.max(digest_issues.c.id)).scalar_subquery(),
+                    select(func.count()).select_from(digest_issues).scalar_subquery(),
+                )
+            ).one()
+            labels = tuple(
+                (r.id, r.title, tuple(r.tags or ()))
+                for r in conn.execute(select(feeds.c.id, feeds.c.title, feeds.c.tags))
+            )
+        return (*row, hash(labels))
+
+    def story_members(self, story_ids: Sequence[int]) -> dict[int, list[Entry]]:
+        """The entries of each of ``story_ids``, oldest first (the lead first)."""
+        if not story_ids:
+            return {}
+        query = (
+            _entry_select()
+            .where(entries.c.story_id.in_(sorted(set(story_ids))))
+            .order_by(entries.c.id)
+        )
+        grouped: dict[int, list[Entry]] = {}
+        with self.db.read() as conn:
+            for row in conn.execute(query):
+                grouped.setdefault(row.story_id, []).append(row_to_entry(row))
+        return grouped
 
     def unclustered_entries(self, *, limit: int = 5000) -> list[Entry]:
         query = (
@@ -484,11 +541,15 @@ class EntryQueries:
         seen_after: datetime | None = None,
         seen_until: datetime | None = None,
         tags: Sequence[str] = (),
+        offset: int = 0,
+        story_id: int | None = None,
     ) -> list[Story]:
         """Stories, most recently updated first, each with all its entries (lead first).
 
         With ``seen_after``/``seen_until`` only stories with an entry first seen in
         that window; with ``tags`` only entries of feeds carrying one of the tags.
+        ``offset`` skips the most recently updated (later pages of a feed); ``story_id``
+        asks for that one story.
         """
         query = _entry_select().where(entries.c.story_id.is_not(None))
         with self.db.read() as conn:
@@ -504,13 +565,19 @@ class EntryQueries:
                     select(stories.c.id)
                     .order_by(stories.c.updated_at.desc(), stories.c.id.desc())
                     .limit(limit)
+                    .offset(offset)
                 )
+                if story_id is not None:
+                    newest = select(stories.c.id).where(stories.c.id == story_id)
                 query = query.where(entries.c.story_id.in_(newest.scalar_subquery()))
             rows = [row_to_entry(r) for r in conn.execute(query.order_by(entries.c.id))]
             feed_tags = {
                 r.id: set(r.tags or ()) for r in conn.execute(select(feeds.c.id, feeds.c.tags))
             }
-            story_rows = {r.id: r for r in conn.execute(select(stories))}
+            wanted_ids = sorted({r.story_id for r in rows if r.story_id is not None})
+            story_rows = {
+                r.id: r for r in conn.execute(select(stories).where(stories.c.id.in_(wanted_ids)))
+            }
         wanted = set(tags)
         grouped: dict[int, list[Entry]] = {}
         for entry in rows:
