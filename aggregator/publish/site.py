@@ -101,7 +101,7 @@ class Rendered:
 @dataclass
 class _Cached:
     version: tuple[Any, ...]
-    rendered: Rendered | None
+    rendered: Rendered
 
 
 @dataclass
@@ -146,10 +146,14 @@ class Site:
         # One thread renders a feed at a time; the others wait and take its bytes.
         with self._lock:
             version = self.version()
-            entry = self._feeds.get(ref.path)
-            if entry is None or entry.version != version:
-                entry = self._feeds[ref.path] = _Cached(version, self._render(ref))
-            return entry.rendered
+            entry = self._feeds.get(path)
+            if entry is not None and entry.version == version:
+                return entry.rendered
+            rendered = self._render(ref)
+            # Only feeds that exist are kept: a made-up page number costs no memory.
+            if rendered is not None:
+                self._feeds[path] = _Cached(version, rendered)
+            return rendered
 
     def _render(self, ref: FeedRef) -> Rendered | None:
         doc = self.document(ref)
