@@ -23,7 +23,7 @@ def render_atom(
     settings: PublishSettings,
     now: datetime,
     path: str = "/feeds/all.atom",
-    cache: FragmentCache | None = None,
+    cache: FragmentCache[bytes] | None = None,
 ) -> bytes:
     """The Atom document for ``entries`` (already newest first)."""
     base = settings.base_url.rstrip("/")

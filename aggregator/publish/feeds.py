@@ -4,7 +4,7 @@ Every feed we give out (all entries, one tag, stories, a digest's issues) is fir
 :class:`Document` of :class:`Item` values, built by ``site.py`` from the store; the three
 serializers here turn one into bytes. They are pure and know nothing of the store.
 
-Each item is serialized once and its bytes kept in a :class:`FragmentCache` keyed on the
+Each item is serialized and encoded once and its bytes kept in a :class:`FragmentCache` keyed on the
 item's value, so regenerating a feed after one new entry serializes that entry and joins
 the others' cached bytes. (feedgen, which this replaces, builds an lxml tree of the whole
 feed on every call and cannot set ``xml:lang`` per entry.)
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
@@ -34,6 +34,7 @@ MEDIA_TYPES = {"atom": ATOM_TYPE, "rss": RSS_TYPE, "json": JSON_FEED_TYPE}
 # Characters XML 1.0 forbids even escaped; a stray one would make the whole feed unreadable.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,28 +85,35 @@ def page_path(path: str, page: int, ext: str) -> str:
     return f"{path}.{ext}" if page <= 1 else f"{path}/page/{page}.{ext}"
 
 
-class FragmentCache:
-    """Serialized items by value, least recently used dropped past ``size``.
+class FragmentCache(Generic[V]):
+    """Values by key (serialized items, built items), least recently used dropped past
+    ``size``.
 
     An item whose entry changed is a different key, so an edit is never served stale;
-    its old bytes age out.
+    its old value ages out.
     """
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
-        self._data: OrderedDict[Hashable, str] = OrderedDict()
+        self._data: OrderedDict[Hashable, V] = OrderedDict()
         self.misses = 0
 
-    def get(self, key: Hashable, make: Callable[[], str]) -> str:
-        try:
+    def peek(self, key: Hashable) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
             self._data.move_to_end(key)
-            return self._data[key]
-        except KeyError:
-            self.misses += 1
-            value = self._data[key] = make()
-            if len(self._data) > self.size:
-                self._data.popitem(last=False)
-            return value
+        return value
+
+    def put(self, key: Hashable, value: V) -> V:
+        self.misses += 1
+        self._data[key] = value
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+        return value
+
+    def get(self, key: Hashable, make: Callable[[], V]) -> V:
+        value = self.peek(key)
+        return value if value is not None else self.put(key, make())
 
 
 def rfc3339(value: datetime) -> str:
@@ -144,11 +152,19 @@ def _paging(doc: Document, ext: str) -> list[tuple[str, str]]:
 
 
 def _fragments(
-    cache: FragmentCache | None, kind: str, items: Sequence[Item], make: Callable[[Item], str]
-) -> list[str]:
+    cache: FragmentCache[bytes] | None,
+    kind: str,
+    items: Sequence[Item],
+    make: Callable[[Item], str],
+) -> list[bytes]:
+    """Each item's bytes, encoded once: joining bytes spares encoding the whole feed."""
     if cache is None:
-        return [make(item) for item in items]
-    return [cache.get((kind, item), partial(make, item)) for item in items]
+        return [make(item).encode("utf-8") for item in items]
+    return [cache.get((kind, item), partial(_encoded, make, item)) for item in items]
+
+
+def _encoded(make: Callable[[Item], str], item: Item) -> bytes:
+    return make(item).encode("utf-8")
 
 
 # -- Atom 1.0 -------------------------------------------------------------------------
@@ -181,7 +197,7 @@ def _atom_entry(item: Item) -> str:
     return "".join(parts)
 
 
-def render_atom_document(doc: Document, cache: FragmentCache | None = None) -> bytes:
+def render_atom_document(doc: Document, cache: FragmentCache[bytes] | None = None) -> bytes:
     lang = language_tag(doc.language)
     head = [
         '<?xml version="1.0" encoding="utf-8"?>\n',
@@ -203,8 +219,8 @@ def render_atom_document(doc: Document, cache: FragmentCache | None = None) -> b
         *(_link(url, rel, "application/atom+xml") + "\n" for rel, url in _paging(doc, "atom")),
         "<generator>aggregator</generator>\n",
     ]
-    body = "".join(_fragments(cache, "atom", doc.items, _atom_entry))
-    return ("".join(head) + body + "</feed>\n").encode("utf-8")
+    body = b"".join(_fragments(cache, "atom", doc.items, _atom_entry))
+    return "".join(head).encode("utf-8") + body + b"</feed>\n"
 
 
 # -- RSS 2.0 --------------------------------------------------------------------------
@@ -232,7 +248,7 @@ def _paragraph(text: str) -> str:
     return f"<p>{escape(text)}</p>" if text else ""
 
 
-def render_rss_document(doc: Document, cache: FragmentCache | None = None) -> bytes:
+def render_rss_document(doc: Document, cache: FragmentCache[bytes] | None = None) -> bytes:
     lang = language_tag(doc.language)
     head = [
         '<?xml version="1.0" encoding="utf-8"?>\n',
@@ -252,8 +268,8 @@ def render_rss_document(doc: Document, cache: FragmentCache | None = None) -> by
             for rel, url in _paging(doc, "rss")
         ),
     ]
-    body = "".join(_fragments(cache, "rss", doc.items, _rss_item))
-    return ("".join(head) + body + "</channel>\n</rss>\n").encode("utf-8")
+    body = b"".join(_fragments(cache, "rss", doc.items, _rss_item))
+    return "".join(head).encode("utf-8") + body + b"</channel>\n</rss>\n"
 
 
 # -- JSON Feed 1.1 --------------------------------------------------------------------
@@ -281,7 +297,7 @@ def _json_item(item: Item) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def render_json_document(doc: Document, cache: FragmentCache | None = None) -> bytes:
+def render_json_document(doc: Document, cache: FragmentCache[bytes] | None = None) -> bytes:
     head: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": doc.title,
@@ -296,12 +312,12 @@ def render_json_document(doc: Document, cache: FragmentCache | None = None) -> b
     following = dict(_paging(doc, "json")).get("next")
     if following:
         head["next_url"] = following
-    body = ",".join(_fragments(cache, "json", doc.items, _json_item))
+    body = b",".join(_fragments(cache, "json", doc.items, _json_item))
     opening = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
-    return (opening + ',"items":[' + body + "]}\n").encode("utf-8")
+    return (opening + ',"items":[').encode("utf-8") + body + b"]}\n"
 
 
-RENDERERS: dict[str, Callable[[Document, FragmentCache | None], bytes]] = {
+RENDERERS: dict[str, Callable[[Document, FragmentCache[bytes] | None], bytes]] = {
     "atom": render_atom_document,
     "rss": render_rss_document,
     "json": render_json_document,

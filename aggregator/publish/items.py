@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from aggregator.model import DigestIssue, Entry, Story
@@ -21,6 +22,12 @@ from aggregator.normalize.sanitize import sanitize_html
 from aggregator.publish.feeds import Item, Link
 
 NAMESPACE = uuid.UUID("5b0c2d62-3f0e-4d55-9a51-7c1f4a9e2b10")
+
+
+@lru_cache(maxsize=20_000)
+def _sanitized(markup: str) -> str:
+    # Regenerating a feed builds every item again; each distinct content is cleaned once.
+    return sanitize_html(markup)
 
 
 def entry_atom_id(entry: Entry) -> str:
@@ -57,7 +64,7 @@ def entry_item(entry: Entry, *, related: Sequence[Link] = (), site_title: str = 
         summary=entry.summary,
         # Sanitized in normalize already; again here, with the same rules, because a row
         # written by an older version must not reach a reader unsanitized.
-        content_html=sanitize_html(entry.content_html),
+        content_html=_sanitized(entry.content_html),
         language=entry.language,
         categories=entry.tags,
     )

@@ -20,13 +20,13 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
 from aggregator.config import DigestSettings, Settings
-from aggregator.model import DigestIssue, Entry
+from aggregator.model import DigestIssue
 from aggregator.publish.feeds import (
     MEDIA_TYPES,
     RENDERERS,
@@ -38,6 +38,7 @@ from aggregator.publish.feeds import (
 )
 from aggregator.publish.items import entry_item, feed_id, issue_atom_id, issue_body, story_item
 from aggregator.store import Store
+from aggregator.store.entries import EntryStamp
 
 EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
 # At most this many related links per entry: a story of fifty sources stays readable.
@@ -111,8 +112,9 @@ class Site:
     store: Store
     settings: Settings
     recheck: float = 1.0
-    fragments: FragmentCache = field(default_factory=FragmentCache)
-    _issues: FragmentCache = field(default_factory=lambda: FragmentCache(2_000))
+    fragments: FragmentCache[bytes] = field(default_factory=FragmentCache)
+    _issues: FragmentCache[str] = field(default_factory=lambda: FragmentCache(2_000))
+    _items: FragmentCache[Item] = field(default_factory=FragmentCache)
     _feeds: dict[str, _Cached] = field(default_factory=dict)
     _version: tuple[Any, ...] = ()
     _checked_at: float = -math.inf
@@ -210,34 +212,45 @@ class Site:
         pages = self._pages(ref, self.store.count_entries(feed_ids=feed_ids))
         if pages is None:
             return None
-        rows = self.store.list_entries(limit=size, offset=(ref.page - 1) * size, feed_ids=feed_ids)
-        members = self.store.story_members([e.story_id for e in rows if e.story_id is not None])
-        items = [
-            entry_item(
-                entry,
-                related=self._related(entry, members.get(entry.story_id or 0, [])),
-                site_title=title,
-            )
-            for entry in rows
+        # Only the stamps of the page's entries are read; full rows only for entries not
+        # seen since their last change (after one new entry: that one).
+        stamps = self.store.entry_stamps(
+            limit=size, offset=(ref.page - 1) * size, feed_ids=feed_ids
+        )
+        links = self.store.story_links([s.story_id for s in stamps if s.story_id is not None])
+        keyed = [
+            (stamp, self._related(stamp, links.get(stamp.story_id or 0, []))) for stamp in stamps
         ]
+        items = {key: self._items.peek(key) for key in keyed}
+        missing = [stamp.id for (stamp, _), item in items.items() if item is None]
+        rows = {entry.id: entry for entry in self.store.entries_by_id(missing)}
+        for (stamp, related), item in items.items():
+            if item is None and stamp.id in rows:
+                entry = replace(rows[stamp.id], feed_title=stamp.feed_title)
+                made = entry_item(entry, related=related, site_title=title)
+                items[(stamp, related)] = self._items.put((stamp, related), made)
+        ready = [item for item in items.values() if item is not None]
         if ref.kind == "tag":
             return self._document(
-                ref, items, pages, title=f"{title}: {ref.name}", subtitle=f"#{ref.name}"
+                ref, ready, pages, title=f"{title}: {ref.name}", subtitle=f"#{ref.name}"
             )
         return self._document(
-            ref, items, pages, title=title, subtitle=f"Entries collected by {title}"
+            ref, ready, pages, title=title, subtitle=f"Entries collected by {title}"
         )
 
-    def _related(self, entry: Entry, members: Sequence[Entry]) -> list[Link]:
+    def _related(
+        self, stamp: EntryStamp, members: Sequence[tuple[int, str, str]]
+    ) -> tuple[Link, ...]:
         """Links to the other sources of the entry's story, and to the story's page."""
-        others = [m for m in members if m.id != entry.id and m.url][:MAX_RELATED]
+        others = [(url, t) for entry_id, url, t in members if entry_id != stamp.id and url]
         if not others:
-            return []
+            return ()
         links = [
-            Link(href=m.url, rel="related", type="text/html", title=m.feed_title) for m in others
+            Link(href=url, rel="related", type="text/html", title=t)
+            for url, t in others[:MAX_RELATED]
         ]
-        story = f"{self.base_url}/stories/{entry.story_id}"
-        return [*links, Link(href=story, rel="related", type="text/html", title="story")]
+        story = f"{self.base_url}/stories/{stamp.story_id}"
+        return (*links, Link(href=story, rel="related", type="text/html", title="story"))
 
     def _stories_document(self, ref: FeedRef) -> Document | None:
         size = self.settings.publish.max_entries

@@ -158,6 +158,15 @@ def _new_driver(dialect: Dialect) -> _Driver:
     )
 
 
+class EntryStamp(NamedTuple):
+    """What changes when an entry's published form does (see :meth:`entry_stamps`)."""
+
+    id: int
+    updated_at: datetime | None
+    story_id: int | None
+    feed_title: str
+
+
 class _Known(NamedTuple):
     """A stored entry, as much of it as an edit can change (plus its id)."""
 
@@ -480,19 +489,49 @@ class EntryQueries:
             )
         return (*row, hash(labels))
 
-    def story_members(self, story_ids: Sequence[int]) -> dict[int, list[Entry]]:
-        """The entries of each of ``story_ids``, oldest first (the lead first)."""
+    def entry_stamps(
+        self, *, limit: int, offset: int = 0, feed_ids: Sequence[int] | None = None
+    ) -> list[EntryStamp]:
+        """The entries :meth:`list_entries` would return, as what tells whether a copy
+        made earlier is still current: id, ``updated_at`` (every edit moves it, see
+        :meth:`upsert_entries`), story and feed title. No text column is read."""
+        query = (
+            select(
+                entries.c.id,
+                entries.c.updated_at,
+                entries.c.story_id,
+                func.coalesce(feeds.c.title, "").label("feed_title"),
+            )
+            .join(feeds, feeds.c.id == entries.c.feed_id)
+            .order_by(entries.c.published_at.desc(), entries.c.id.desc())
+        )
+        if feed_ids is not None:
+            query = query.where(entries.c.feed_id.in_(list(feed_ids)))
+        with self.db.read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset))
+            return [EntryStamp(*row) for row in rows]
+
+    def entries_by_id(self, ids: Sequence[int]) -> list[Entry]:
+        if not ids:
+            return []
+        with self.db.read() as conn:
+            rows = conn.execute(_entry_select().where(entries.c.id.in_(list(ids))))
+            return [row_to_entry(r) for r in rows]
+
+    def story_links(self, story_ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
+        """Each story's entries as (id, url, feed title), oldest first: its sources' links."""
         if not story_ids:
             return {}
         query = (
-            _entry_select()
+            select(entries.c.story_id, entries.c.id, entries.c.url, feeds.c.title)
+            .join(feeds, feeds.c.id == entries.c.feed_id)
             .where(entries.c.story_id.in_(sorted(set(story_ids))))
             .order_by(entries.c.id)
         )
-        grouped: dict[int, list[Entry]] = {}
+        grouped: dict[int, list[tuple[int, str, str]]] = {}
         with self.db.read() as conn:
-            for row in conn.execute(query):
-                grouped.setdefault(row.story_id, []).append(row_to_entry(row))
+            for story_id, entry_id, url, title in conn.execute(query):
+                grouped.setdefault(story_id, []).append((entry_id, url, title or ""))
         return grouped
 
     def unclustered_entries(self, *, limit: int = 5000) -> list[Entry]:
