@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -89,6 +90,8 @@ class Rendered:
         self.media_type = media_type
         self.last_modified = last_modified
         self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        self.gzip_etag = self.etag[:-1] + '-gz"'
+        self.http_date = format_datetime(last_modified.astimezone(UTC), usegmt=True)
         self._gzipped: bytes | None = None
 
     @property

@@ -12,8 +12,7 @@ and a 304 carries the same validators and caching headers as the 200 would.
 
 from __future__ import annotations
 
-from datetime import UTC
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -53,14 +52,13 @@ def feed_response(request: Request, rendered: Rendered, *, max_age: int = FEED_M
     zipped = wants_gzip(request)
     # Each encoding is its own representation, so each has its own strong ETag; a client
     # that saw either form may revalidate with it.
-    gzip_etag = rendered.etag[:-1] + '-gz"'
     headers = {
-        "ETag": gzip_etag if zipped else rendered.etag,
-        "Last-Modified": format_datetime(rendered.last_modified.astimezone(UTC), usegmt=True),
+        "ETag": rendered.gzip_etag if zipped else rendered.etag,
+        "Last-Modified": rendered.http_date,
         "Cache-Control": f"public, max-age={max_age}",
         "Vary": "Accept-Encoding",
     }
-    if _is_fresh(request, {rendered.etag, gzip_etag}, rendered):
+    if _is_fresh(request, {rendered.etag, rendered.gzip_etag}, rendered):
         return Response(status_code=304, headers=headers)
     body = rendered.gzipped if zipped else rendered.body
     if zipped:
