@@ -25,7 +25,7 @@ NAMESPACE = uuid.UUID("5b0c2d62-3f0e-4d55-9a51-7c1f4a9e2b10")
 
 
 @lru_cache(maxsize=20_000)
-def _sanitized(markup: str) -> str:
+def clean_content(markup: str) -> str:
     # Regenerating a feed builds every item again; each distinct content is cleaned once.
     return sanitize_html(markup)
 
@@ -64,7 +64,7 @@ def entry_item(entry: Entry, *, related: Sequence[Link] = (), site_title: str = 
         summary=entry.summary,
         # Sanitized in normalize already; again here, with the same rules, because a row
         # written by an older version must not reach a reader unsanitized.
-        content_html=_sanitized(entry.content_html),
+        content_html=clean_content(entry.content_html),
         language=entry.language,
         categories=entry.tags,
     )
