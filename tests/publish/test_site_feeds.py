@@ -16,7 +16,7 @@ from aggregator.model import ClusterPlan, Entry
 from aggregator.publish.items import entry_atom_id
 from aggregator.publish.site import Site, parse_feed_path
 from aggregator.store import Store
-from tests.issues import STORY
+from tests.issues import queue_issue
 from tests.site_data import fill_site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -162,20 +162,12 @@ def test_stories_feed_has_one_entry_per_story_updated_as_sources_join(
 def test_digest_feed_has_each_issue_as_sent(site: Site, now: datetime) -> None:
     store: Store = site.store
     assert not check_atom(body(site, "/digests/daily.atom")).entries
-    issue = store.create_issue(
-        digest="daily",
-        title="Bản tin 2026-11-23",
-        window_start=None,
-        window_end=now,
-        stories=[STORY],
-        now=now,
-        next_run_at=now + timedelta(days=1),
-    )
+    issue_id = queue_issue(store, now, title="Bản tin 2026-11-23")
     parsed = check_atom(body(site, "/digests/daily.atom"))
     assert parsed.feed.title == "Bản tin sáng"
     (entry,) = parsed.entries
-    assert entry.id == f"tag:agg.example,{now:%Y-%m-%d}:digest/daily/{issue.id}"
-    assert entry.link == f"https://agg.example/issues/{issue.id}"
+    assert entry.id == f"tag:agg.example,{now:%Y-%m-%d}:digest/daily/{issue_id}"
+    assert entry.link == f"https://agg.example/issues/{issue_id}"
     assert entry.title == "Bản tin 2026-11-23"
     assert "Bão" in entry.content[0].value and "news.example/a" in entry.content[0].value
     assert "Unsubscribe" not in entry.content[0].value  # the archive form, not a reader's

@@ -8,7 +8,7 @@ import gzip
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import feedparser
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from aggregator.config import Settings
 from aggregator.store import Store
 from aggregator.web import create_app
-from tests.issues import STORY
+from tests.issues import queue_issue
 from tests.site_data import fill_site
 from tests.web.test_web_app import Client
 
@@ -36,15 +36,7 @@ FEEDS = {
 @pytest.fixture
 def site(make_settings: Callable[..., Settings], now: datetime) -> tuple[Store, Settings]:
     store, settings = fill_site(make_settings, now)
-    store.create_issue(
-        digest="daily",
-        title="Bản tin 23/11",
-        window_start=None,
-        window_end=now,
-        stories=[STORY],
-        now=now,
-        next_run_at=now + timedelta(days=1),
-    )
+    queue_issue(store, now, title="Bản tin 23/11")
     return store, settings
 
 
