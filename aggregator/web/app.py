@@ -9,6 +9,7 @@ loop the scheduler shares. A feed whose bytes are current is answered on the loo
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from aggregator.publish.email import render_issue
 from aggregator.publish.html import render_digest_archive, render_home, render_story
 from aggregator.publish.site import Site
 from aggregator.store import Store
+from aggregator.web.admin import ADMIN_TOKEN_ENV, admin_routes
 from aggregator.web.feeds import serve_feed
 from aggregator.web.subscriptions import subscription_routes
 
@@ -47,9 +49,14 @@ def create_app(
     health: HealthCheck | None = None,
     clock: Clock = _utc_now,
     feed_recheck: float = 1.0,
+    admin_token: str | None = None,
 ) -> Starlette:
     """The routes over ``store``; ``clock`` is the time the pages and metrics are read at.
-    A change in the store shows in the feeds within ``feed_recheck`` seconds."""
+    A change in the store shows in the feeds within ``feed_recheck`` seconds. The admin
+    API takes ``admin_token`` (default: ``AGGREGATOR_ADMIN_TOKEN``; empty: the API is off).
+    """
+    if admin_token is None:
+        admin_token = os.environ.get(ADMIN_TOKEN_ENV, "")
 
     site = Site(store, settings, recheck=feed_recheck)
 
@@ -155,6 +162,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/metrics", metrics, middleware=zipped),
             *subscription_routes(store, settings, clock),
+            *admin_routes(store, settings, clock, admin_token),
         ],
     )
 
