@@ -33,7 +33,10 @@ def render_home(
     now: datetime,
     digests: Sequence[DigestSettings] = (),
     tags: Sequence[str] = (),
+    subscribe: bool = False,
 ) -> str:
+    """The home page; ``subscribe`` links the subscription form (the web server has it,
+    a static site does not)."""
     feeds = [{"title": f"{settings.title}: {tag}", "path": tag_feed_path(tag)} for tag in tags]
     return render_page(
         "home.html",
@@ -41,6 +44,7 @@ def render_home(
         stories=stories,
         now=now,
         digests=digests,
+        subscribe=subscribe,
         page_feeds=feeds + [digest_feed(d) for d in digests],
     )
 

@@ -68,6 +68,7 @@ def create_app(
             now=clock(),
             digests=settings.digests,
             tags=sorted(site.tag_feed_ids()),
+            subscribe=True,
         )
         return HTMLResponse(page)
 
