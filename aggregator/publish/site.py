@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -108,21 +108,24 @@ class _Cached:
     rendered: Rendered
 
 
-@dataclass
 class Site:
-    """Feeds over ``store``, each regenerated only when the store's version moves."""
+    """Feeds over ``store``, each regenerated only when the store's version moves.
 
-    store: Store
-    settings: Settings
-    recheck: float = 1.0
-    fragments: FragmentCache[bytes] = field(default_factory=FragmentCache)
-    _issues: FragmentCache[str] = field(default_factory=lambda: FragmentCache(2_000))
-    _items: FragmentCache[Item] = field(default_factory=FragmentCache)
-    _feeds: dict[str, _Cached] = field(default_factory=dict)
-    _version: tuple[Any, ...] = ()
-    _checked_at: float = -math.inf
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    renders: int = 0
+    ``recheck``: seconds between two reads of the version; ``renders`` counts renders.
+    """
+
+    def __init__(self, store: Store, settings: Settings, *, recheck: float = 1.0) -> None:
+        self.store = store
+        self.settings = settings
+        self.recheck = recheck
+        self.renders = 0
+        self.fragments: FragmentCache[bytes] = FragmentCache()
+        self._items: FragmentCache[Item] = FragmentCache()
+        self._issues: FragmentCache[str] = FragmentCache(2_000)
+        self._feeds: dict[str, _Cached] = {}
+        self._version: tuple[Any, ...] = ()
+        self._checked_at = -math.inf
+        self._lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
