@@ -41,7 +41,6 @@ from aggregator.errors import (
 )
 from aggregator.logs import LogFormat, configure_logging
 from aggregator.model import DeliveryState, DigestIssue, FetchOutcome
-from aggregator.publish import render_atom, render_home, write_file_atomically
 from aggregator.publish.email import render_issue
 from aggregator.sources import opml
 from aggregator.sources.discover import Discovery, discover
@@ -498,20 +497,12 @@ def stories_list(app: App, limit: int, as_json: bool) -> None:
 @cli.command()
 @pass_app
 def publish(app: App) -> None:
-    """Write the Atom feed and the home page into [publish] output_dir."""
-    settings, now = app.settings, utcnow()
-    out = Path(settings.publish.output_dir)
-    rows = app.store.list_entries(limit=settings.publish.max_entries)
-    write_file_atomically(
-        out / "feeds" / "all.atom", render_atom(rows, settings=settings.publish, now=now)
-    )
-    write_file_atomically(
-        out / "index.html",
-        render_home(app.store.list_stories(limit=50), settings=settings.publish, now=now).encode(
-            "utf-8"
-        ),
-    )
-    click.echo(f"wrote {out / 'feeds' / 'all.atom'} ({len(rows)} entries) and {out / 'index.html'}")
+    """Write every feed and page of the site into [publish] output_dir (static hosting)."""
+    from aggregator.publish.static import write_site
+
+    out = Path(app.settings.publish.output_dir)
+    written = write_site(app.store, app.settings, out, now=utcnow())
+    click.echo(f"wrote {written.feeds} feed files and {written.pages} pages to {out}")
 
 
 # -- digests -----------------------------------------------------------------------

@@ -189,7 +189,10 @@ class PublishSettings:
         metadata=_help("Public URL of the site, used in feed ids and email links."),
     )
     title: str = field(default="Aggregator", metadata=_help("Title of the published feeds."))
-    max_entries: int = field(default=500, metadata=_help("Entries in the published feed."))
+    max_entries: int = field(
+        default=500,
+        metadata=_help("Entries in one page of a published feed; older ones on its next pages."),
+    )
     locale: str = field(
         default="en", metadata=_help('Language of the web pages\' own words: "en" or "vi".')
     )

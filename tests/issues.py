@@ -19,12 +19,14 @@ STORY = IssueStory(
 )
 
 
-def queue_issue(store: Store, now: datetime, *, digest: str = "daily") -> int:
+def queue_issue(
+    store: Store, now: datetime, *, digest: str = "daily", title: str = "Daily news"
+) -> int:
     """A one-story issue of ``digest`` made at ``now``, one pending delivery per active
     subscriber; its id."""
     issue = store.create_issue(
         digest=digest,
-        title="Daily news",
+        title=title,
         window_start=None,
         window_end=now,
         stories=[STORY],

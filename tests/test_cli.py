@@ -9,6 +9,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import feedparser
 import pytest
 from click.testing import CliRunner
 
@@ -199,16 +200,27 @@ def test_the_preview_shows_where_the_unsubscribe_link_goes(workdir: Path) -> Non
     assert "Unsubscribe: http://127.0.0.1:8080/unsubscribe?token=..." in preview
 
 
-def test_publish_writes_the_atom_feed_and_home_page(workdir: Path) -> None:
+def test_publish_writes_every_feed_and_page_for_static_hosting(workdir: Path) -> None:
     run(workdir, "fetch")
+    run(workdir, "digest", "send", "daily")
     code, out = run(workdir, "publish")
-    assert code == 0
-    atom = (workdir / "var" / "public" / "feeds" / "all.atom").read_bytes()
-    assert atom.count(b"<entry>") == 48
-    assert (
-        b'rel="alternate" type="application/atom+xml"'
-        in (workdir / "var" / "public" / "index.html").read_bytes()
-    )
+    assert code == 0 and "feed files" in out
+    public = workdir / "var" / "public"
+    atom = (public / "feeds" / "all.atom").read_bytes()
+    assert atom.count(b"<entry") == 48
+    for name in ("all.atom", "all.rss", "stories.atom"):
+        assert feedparser.parse((public / "feeds" / name).read_bytes()).bozo == 0, name
+    assert len(json.loads((public / "feeds" / "all.json").read_bytes())["items"]) == 48
+    (issue,) = feedparser.parse((public / "digests" / "daily.atom").read_bytes()).entries
+    issue_id = issue.link.rsplit("/", 1)[1]
+    assert (public / "issues" / issue_id / "index.html").is_file()
+    assert issue.link in (public / "digests" / "daily" / "index.html").read_text()
+    home = (public / "index.html").read_text()
+    assert 'rel="alternate" type="application/atom+xml"' in home
+    stories = feedparser.parse((public / "feeds" / "stories.atom").read_bytes()).entries
+    assert stories
+    for story in stories:
+        assert (public / "stories" / story.link.rsplit("/", 1)[1] / "index.html").is_file()
 
 
 # -- user errors: one line, non-zero, no traceback (through the real entry point) ------

@@ -1,7 +1,10 @@
-"""Stage 7, publish: pure renderers of what we give out.
+"""Stage 7, publish: renderers of what we give out.
 
-``atom.py`` (our Atom feed), ``html.py`` (pages), ``email.py`` (digest messages);
-``write_site`` puts the static files in ``[publish] output_dir``.
+``feeds.py`` (Atom, RSS and JSON Feed serializers), ``items.py`` (what an entry, story or
+issue says as a feed item, and its stable id), ``site.py`` (every feed of the site from
+the store, kept as bytes until the store changes), ``atom.py`` (the main feed of a list
+of entries), ``html.py`` (pages), ``email.py`` (digest messages); ``static.py`` writes
+the whole site into ``[publish] output_dir``.
 """
 
 from __future__ import annotations

@@ -511,6 +511,28 @@ class DigestQueries:
             ).first()
         return None if row is None else row_to_issue(row)
 
+    def list_issues(self, digest: str, *, limit: int = 50, offset: int = 0) -> list[DigestIssue]:
+        """The digest's issues, newest first: its archive page and its feed."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(digest_issues)
+                .where(digest_issues.c.digest == digest)
+                .order_by(digest_issues.c.created_at.desc(), digest_issues.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [row_to_issue(r) for r in rows]
+
+    def count_issues(self, digest: str) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(digest_issues)
+                    .where(digest_issues.c.digest == digest)
+                ).scalar_one()
+            )
+
     def issue_deliveries(self, issue_id: int) -> list[Delivery]:
         with self.db.read() as conn:
             rows = conn.execute(

@@ -182,6 +182,15 @@ def _new_driver(dialect: Dialect) -> _Driver:
     )
 
 
+class EntryStamp(NamedTuple):
+    """What changes when an entry's published form does (see :meth:`entry_stamps`)."""
+
+    id: int
+    updated_at: datetime | None
+    story_id: int | None
+    feed_title: str
+
+
 class _Known(NamedTuple):
     """A stored entry, as much of it as an edit can change (plus its id)."""
 
@@ -455,16 +464,103 @@ class EntryQueries:
                 )
         return stored | buried
 
-    def list_entries(self, *, limit: int = 50, feed_id: int | None = None) -> list[Entry]:
+    def list_entries(
+        self,
+        *,
+        limit: int = 50,
+        feed_id: int | None = None,
+        feed_ids: Sequence[int] | None = None,
+        offset: int = 0,
+    ) -> list[Entry]:
+        """Entries newest first; ``feed_ids`` keeps those of the given feeds (a tag's),
+        ``offset`` skips the newest (a feed's later pages)."""
         query = _entry_select().order_by(entries.c.published_at.desc(), entries.c.id.desc())
         if feed_id is not None:
             query = query.where(entries.c.feed_id == feed_id)
+        if feed_ids is not None:
+            query = query.where(entries.c.feed_id.in_(list(feed_ids)))
         with self.db.read() as conn:
-            return [row_to_entry(r) for r in conn.execute(query.limit(limit))]
+            return [row_to_entry(r) for r in conn.execute(query.limit(limit).offset(offset))]
 
-    def count_entries(self) -> int:
+    def count_entries(self, *, feed_ids: Sequence[int] | None = None) -> int:
+        query = select(func.count()).select_from(entries)
+        if feed_ids is not None:
+            query = query.where(entries.c.feed_id.in_(list(feed_ids)))
         with self.db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+            return int(conn.execute(query).scalar_one())
+
+    def count_stories(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(stories)).scalar_one())
+
+    def content_version(self) -> tuple[Any, ...]:
+        """A cheap value that changes whenever what we publish changes: one query of
+        counts and maxima, no row read. An entry edit always moves its ``updated_at``
+        (see :meth:`upsert_entries`), a story that gains a source its ``updated_at``, a
+        prune the counts, a new issue the issues' maximum id. Feed titles and tags are
+        read whole: a handful of rows, and a config change must show on the site."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(
+                    select(func.count()).select_from(entries).scalar_subquery(),
+                    select(func.max(entries.c.id)).scalar_subquery(),
+                    select(func.max(entries.c.updated_at)).scalar_subquery(),
+                    select(func.count()).select_from(stories).scalar_subquery(),
+                    select(func.max(stories.c.updated_at)).scalar_subquery(),
+                    select(func.max(digest_issues.c.id)).scalar_subquery(),
+                    select(func.count()).select_from(digest_issues).scalar_subquery(),
+                )
+            ).one()
+            labels = tuple(
+                (r.id, r.title, tuple(r.tags or ()))
+                for r in conn.execute(select(feeds.c.id, feeds.c.title, feeds.c.tags))
+            )
+        return (*row, hash(labels))
+
+    def entry_stamps(
+        self, *, limit: int, offset: int = 0, feed_ids: Sequence[int] | None = None
+    ) -> list[EntryStamp]:
+        """The entries :meth:`list_entries` would return, as what tells whether a copy
+        made earlier is still current: id, ``updated_at`` (every edit moves it, see
+        :meth:`upsert_entries`), story and feed title. No text column is read."""
+        query = (
+            select(
+                entries.c.id,
+                entries.c.updated_at,
+                entries.c.story_id,
+                func.coalesce(feeds.c.title, "").label("feed_title"),
+            )
+            .join(feeds, feeds.c.id == entries.c.feed_id)
+            .order_by(entries.c.published_at.desc(), entries.c.id.desc())
+        )
+        if feed_ids is not None:
+            query = query.where(entries.c.feed_id.in_(list(feed_ids)))
+        with self.db.read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset))
+            return [EntryStamp(*row) for row in rows]
+
+    def entries_by_id(self, ids: Sequence[int]) -> list[Entry]:
+        if not ids:
+            return []
+        with self.db.read() as conn:
+            rows = conn.execute(_entry_select().where(entries.c.id.in_(list(ids))))
+            return [row_to_entry(r) for r in rows]
+
+    def story_links(self, story_ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
+        """Each story's entries as (id, url, feed title), oldest first: its sources' links."""
+        if not story_ids:
+            return {}
+        query = (
+            select(entries.c.story_id, entries.c.id, entries.c.url, feeds.c.title)
+            .join(feeds, feeds.c.id == entries.c.feed_id)
+            .where(entries.c.story_id.in_(sorted(set(story_ids))))
+            .order_by(entries.c.id)
+        )
+        grouped: dict[int, list[tuple[int, str, str]]] = {}
+        with self.db.read() as conn:
+            for story_id, entry_id, url, title in conn.execute(query):
+                grouped.setdefault(story_id, []).append((entry_id, url, title or ""))
+        return grouped
 
     def unclustered_entries(self, *, limit: int = 5000) -> list[Entry]:
         query = (
@@ -542,11 +638,15 @@ class EntryQueries:
         seen_after: datetime | None = None,
         seen_until: datetime | None = None,
         tags: Sequence[str] = (),
+        offset: int = 0,
+        story_id: int | None = None,
     ) -> list[Story]:
         """Stories, most recently updated first, each with all its entries (lead first).
 
         With ``seen_after``/``seen_until`` only stories with an entry first seen in
         that window; with ``tags`` only entries of feeds carrying one of the tags.
+        ``offset`` skips the most recently updated (later pages of a feed); ``story_id``
+        asks for that one story.
         """
         query = _entry_select().where(entries.c.story_id.is_not(None))
         with self.db.read() as conn:
@@ -562,13 +662,19 @@ class EntryQueries:
                     select(stories.c.id)
                     .order_by(stories.c.updated_at.desc(), stories.c.id.desc())
                     .limit(limit)
+                    .offset(offset)
                 )
+                if story_id is not None:
+                    newest = select(stories.c.id).where(stories.c.id == story_id)
                 query = query.where(entries.c.story_id.in_(newest.scalar_subquery()))
             rows = [row_to_entry(r) for r in conn.execute(query.order_by(entries.c.id))]
             feed_tags = {
                 r.id: set(r.tags or ()) for r in conn.execute(select(feeds.c.id, feeds.c.tags))
             }
-            story_rows = {r.id: r for r in conn.execute(select(stories))}
+            wanted_ids = sorted({r.story_id for r in rows if r.story_id is not None})
+            story_rows = {
+                r.id: r for r in conn.execute(select(stories).where(stories.c.id.in_(wanted_ids)))
+            }
         wanted = set(tags)
         grouped: dict[int, list[Entry]] = {}
         for entry in rows:

@@ -1,20 +1,22 @@
-"""The web server's routes: the Atom feed with conditional GET, the home page, health;
-subscribing and unsubscribing are in ``subscriptions.py``.
+"""The web server's routes: the feeds (answered from cached bytes, see ``feeds.py``),
+the pages (home, story, digest archive, issue), health and metrics; subscribing and
+unsubscribing are in ``subscriptions.py``.
 
-Endpoints are plain (sync) functions: Starlette runs them in its thread pool, so
-database reads never block the event loop the scheduler shares.
+Endpoints that read the database are plain (sync) functions or hand their work to a
+thread: Starlette runs them in its thread pool, so database reads never block the event
+loop the scheduler shares. A feed whose bytes are current is answered on the loop.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -24,43 +26,16 @@ from starlette.routing import Route
 from aggregator import pipeline
 from aggregator.config import DigestSettings, Settings
 from aggregator.errors import NotFoundError
-from aggregator.publish import render_atom, render_home
 from aggregator.publish.email import render_issue
+from aggregator.publish.html import render_digest_archive, render_home, render_story
+from aggregator.publish.site import Site
 from aggregator.store import Store
+from aggregator.web.admin import ADMIN_TOKEN_ENV, admin_routes
+from aggregator.web.feeds import serve_feed
 from aggregator.web.subscriptions import subscription_routes
 
 HealthCheck = Callable[[], dict[str, Any]]
 Clock = Callable[[], datetime]
-ATOM_TYPE = "application/atom+xml; charset=utf-8"
-
-
-def conditional_response(
-    request: Request, body: bytes, *, media_type: str, last_modified: datetime, max_age: int = 60
-) -> Response:
-    """200 with validators, or 304 when the client's copy is current (RFC 9110 §13)."""
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True),
-        "Cache-Control": f"public, max-age={max_age}",
-    }
-    if _is_fresh(request, etag, last_modified):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
-
-
-def _is_fresh(request: Request, etag: str, last_modified: datetime) -> bool:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:  # If-None-Match wins over If-Modified-Since
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return etag in tags or "*" in tags
-    since = request.headers.get("if-modified-since")
-    if since:
-        try:
-            return last_modified.replace(microsecond=0) <= parsedate_to_datetime(since)
-        except (TypeError, ValueError):
-            return False
-    return False
 
 
 def _utc_now() -> datetime:
@@ -73,19 +48,53 @@ def create_app(
     *,
     health: HealthCheck | None = None,
     clock: Clock = _utc_now,
+    feed_recheck: float = 1.0,
+    admin_token: str | None = None,
 ) -> Starlette:
-    """The routes over ``store``; ``clock`` is the time the pages and metrics are read at."""
+    """The routes over ``store``; ``clock`` is the time the pages and metrics are read at.
+    A change in the store shows in the feeds within ``feed_recheck`` seconds. The admin
+    API takes ``admin_token`` (default: ``AGGREGATOR_ADMIN_TOKEN``; empty: the API is off).
+    """
+    if admin_token is None:
+        admin_token = os.environ.get(ADMIN_TOKEN_ENV, "")
+
+    site = Site(store, settings, recheck=feed_recheck)
 
     def home(request: Request) -> Response:
         stories = store.list_stories(limit=50)
-        return HTMLResponse(render_home(stories, settings=settings.publish, now=clock()))
+        page = render_home(
+            stories,
+            settings=settings.publish,
+            now=clock(),
+            digests=settings.digests,
+            tags=sorted(site.tag_feed_ids()),
+            subscribe=True,
+        )
+        return HTMLResponse(page)
 
-    def all_atom(request: Request) -> Response:
-        entries = store.list_entries(limit=settings.publish.max_entries)
-        now = clock()
-        body = render_atom(entries, settings=settings.publish, now=now)
-        newest = max((e.first_seen_at or e.published for e in entries), default=now)
-        return conditional_response(request, body, media_type=ATOM_TYPE, last_modified=newest)
+    async def feed(request: Request) -> Response:
+        return await serve_feed(request, site, request.scope["path"])
+
+    def story_page(request: Request) -> Response:
+        found = store.list_stories(limit=1, story_id=request.path_params["story_id"])
+        if not found:
+            return PlainTextResponse("no such story", status_code=404)
+        return HTMLResponse(render_story(found[0], settings=settings.publish))
+
+    async def digest(request: Request) -> Response:
+        """``/digests/NAME.atom`` (and its pages) is the digest's feed; ``/digests/NAME``
+        its archive of issues."""
+        path = request.scope["path"]
+        if path.endswith(".atom"):
+            return await serve_feed(request, site, path)
+        return await run_in_threadpool(digest_archive, request.path_params["rest"])
+
+    def digest_archive(name: str) -> Response:
+        spec = settings.digest(name)
+        if spec is None:
+            return PlainTextResponse("no such digest", status_code=404)
+        issues = store.list_issues(spec.name, limit=1000)
+        return HTMLResponse(render_digest_archive(spec, issues, settings=settings.publish))
 
     def issue_page(request: Request) -> Response:
         """A digest issue on the web, whole: where an email trimmed to its size budget links."""
@@ -141,16 +150,21 @@ def create_app(
             "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    # Pages are compressed as they are sent; feeds carry their own gzip form, made once
+    # per change (the middleware would compress every response again, and add its Vary).
+    zipped = [Middleware(GZipMiddleware, minimum_size=1024)]
     return Starlette(
         routes=[
-            Route("/", home),
-            Route("/feeds/all.atom", all_atom),
-            Route("/issues/{issue_id:int}", issue_page),
+            Route("/", home, middleware=zipped),
+            Route("/feeds/{rest:path}", feed, methods=["GET", "HEAD"]),
+            Route("/stories/{story_id:int}", story_page, middleware=zipped),
+            Route("/digests/{rest:path}", digest, methods=["GET", "HEAD"]),
+            Route("/issues/{issue_id:int}", issue_page, middleware=zipped),
             Route("/healthz", healthz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics, middleware=zipped),
             *subscription_routes(store, settings, clock),
+            *admin_routes(store, settings, clock, admin_token),
         ],
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
     )
 
 

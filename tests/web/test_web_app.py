@@ -74,7 +74,7 @@ def client(store: Store, settings: Settings, health=None) -> Client:  # type: ig
     # The fixtures' clock: feed states (failing, stale) are judged at the same time as
     # the errors were recorded, whatever the date the tests run on.
     fixed = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-    return Client(create_app(store, settings, health=health, clock=lambda: fixed))
+    return Client(create_app(store, settings, health=health, clock=lambda: fixed, feed_recheck=0))
 
 
 def test_atom_feed_has_validators_and_answers_304(filled: tuple[Store, Settings]) -> None:
