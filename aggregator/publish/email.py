@@ -216,7 +216,7 @@ def build_message(
     unsubscribe: Unsubscribe,
 ) -> EmailMessage:
     """Personalize a rendered issue for one recipient, the general way (about 5 ms): the
-    reference the fast byte template is tested against, and the confirmation's builder."""
+    reference the byte template of :mod:`aggregator.publish.prepared` is tested against."""
     message = message_headers(
         rendered,
         recipient=recipient,
