@@ -220,13 +220,18 @@ class SmtpSettings:
         default=0.0,
         metadata=_help("Most messages sent per second (a provider's limit); 0: no limit."),
     )
+    connections: int = field(
+        default=4,
+        metadata=_help("SMTP connections open at once, each reused for many messages."),
+    )
     password: str = field(default="", repr=False, metadata=_help("", secret=True, internal=True))
 
 
 @dataclass(frozen=True, slots=True)
 class MailSettings:
     transport: str = field(
-        default="maildir", metadata=_help('How digests leave: "maildir" or "smtp".')
+        default="maildir",
+        metadata=_help('How digests leave: "maildir", "smtp", or "stdout" (a preview).'),
     )
     maildir: str = field(
         default="var/mail", metadata=_help("Maildir folder for the maildir transport.")
@@ -601,10 +606,12 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
     def fail(path: str, problem: str) -> ConfigError:
         return loader.error(path, problem) if loader else ConfigError(problem)
 
-    if settings.mail.transport not in {"maildir", "smtp"}:
-        raise fail("mail.transport", 'mail.transport must be "maildir" or "smtp"')
+    if settings.mail.transport not in {"maildir", "smtp", "stdout"}:
+        raise fail("mail.transport", 'mail.transport must be "maildir", "smtp" or "stdout"')
     if settings.mail.smtp.max_per_second < 0:
         raise fail("mail.smtp.max_per_second", "mail.smtp.max_per_second must be 0 or more")
+    if settings.mail.smtp.connections < 1:
+        raise fail("mail.smtp.connections", "mail.smtp.connections must be at least 1")
     dkim = (settings.mail.dkim_key_file, settings.mail.dkim_domain, settings.mail.dkim_selector)
     if any(dkim) and not all(dkim):
         raise fail(

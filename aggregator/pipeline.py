@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -34,7 +35,7 @@ import httpx
 
 from aggregator import digest, instance, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
-from aggregator.deliver import open_transport
+from aggregator.deliver import Outgoing, as_outgoing, open_transport
 from aggregator.deliver.dkim import open_dkim
 from aggregator.digest.addresses import check_email
 from aggregator.digest.tokens import Signer, resolve_secret
@@ -48,6 +49,7 @@ from aggregator.errors import (
     SourceError,
 )
 from aggregator.model import (
+    Delivery,
     DeliveryState,
     DigestIssue,
     Entry,
@@ -61,14 +63,14 @@ from aggregator.model import (
     UnchangedCheck,
 )
 from aggregator.publish.email import (
-    RenderedIssue,
     Unsubscribe,
     build_confirmation,
-    build_message,
     format_created,
+    header_text,
     render_issue,
     unsubscribe_mailto,
 )
+from aggregator.publish.prepared import PreparedIssue, prepare_issue
 from aggregator.sources import pages, polling
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.http import fetch_url
@@ -655,6 +657,55 @@ def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) ->
     )
 
 
+class _Ledger:
+    """Records each delivery's outcome in the store as its send completes."""
+
+    def __init__(self, store: Store, now: datetime) -> None:
+        self.store = store
+        self.now = now
+        self.sent = self.retrying = self.failed = 0
+        self.unreachable: DeliveryError | None = None
+        self.retry_at = now
+
+    def settle(self, delivery: Delivery, outcome: Future[None]) -> None:
+        store, now = self.store, self.now
+        try:
+            outcome.result()
+        except DeliveryError as exc:
+            attempts = delivery.attempts + 1
+            log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
+            if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
+                problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
+                store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=problem)
+                self.failed += 1
+                return
+            retry = now + retry_delay(attempts)
+            store.mark_delivery(
+                delivery.id, DeliveryState.PENDING, now=now, error=str(exc), next_attempt_at=retry
+            )
+            self.retrying += 1
+            if exc.unreachable and self.unreachable is None:
+                self.unreachable, self.retry_at = exc, retry
+            return
+        store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
+        self.sent += 1
+
+    def settle_until(self, in_flight: dict[Future[None], Delivery], *, at_most: int) -> None:
+        """Settle what has completed, waiting while more than ``at_most`` are in flight.
+
+        Each is recorded as soon as it completes, not in order: a message the server
+        took but the ledger has not recorded is the one a crash would send twice.
+        """
+        while in_flight:
+            done = [future for future in in_flight if future.done()]
+            if not done:
+                if len(in_flight) <= at_most:
+                    return
+                done = list(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            for future in done:
+                self.settle(in_flight.pop(future), future)
+
+
 def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> DeliveryReport:
     """Send every due pending delivery; each one ends sent, retrying or failed.
 
@@ -664,6 +715,13 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
     with the same Message-ID (Maildir recognizes it and writes nothing). A 5xx is
     recorded as failed and the pass goes on; a 4xx or a cut connection retries that
     one later with back-off; an unreachable server defers the whole batch.
+
+    Each issue is rendered and compiled to a byte template once
+    (:mod:`aggregator.publish.prepared`); each reader's copy is a substitution. Up to
+    the transport's ``window`` messages are in flight at once (SMTP: a few per
+    connection), but only one until the server has taken a message in this pass, so a
+    server that is down or refuses us costs one attempt, not a window's worth. Over
+    SMTP a crash can so leave up to one accepted but unrecorded message per connection.
     """
     lease = timedelta(seconds=settings.mail.sending_lease_seconds)
     recovered = store.recover_interrupted_deliveries(now=now, claimed_before=now - lease)
@@ -672,69 +730,53 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
     due = store.due_deliveries(now)
     if not due:
         return DeliveryReport()
-    sent = retrying = failed = 0
     signer = token_signer(store, now=now)
     dkim = open_dkim(settings.mail)
-    issues: dict[int, tuple[RenderedIssue, str]] = {}
+    envelope_from = parseaddr(header_text(settings.mail.sender))[1]
+    issues: dict[int, PreparedIssue] = {}
+    ledger = _Ledger(store, now)
+    in_flight: dict[Future[None], Delivery] = {}
     with open_transport(settings.mail) as transport:
-        while due:
+        while due and ledger.unreachable is None:
             for position, delivery in enumerate(due):
                 if not store.claim_delivery(delivery.id, now=now):
                     continue  # another sender has it
                 if delivery.issue_id not in issues:  # render once per issue
                     issue = store.get_issue(delivery.issue_id)
                     spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
-                    issues[issue.id] = (
+                    issues[issue.id] = prepare_issue(
                         render_issue(issue, digest=spec, publish=settings.publish),
-                        format_created(issue),
+                        sender=settings.mail.sender,
+                        created=format_created(issue),
+                        site_url=settings.publish.base_url,
                     )
-                body, created = issues[delivery.issue_id]
-                message = build_message(
-                    body,
-                    recipient=delivery.email,
-                    sender=settings.mail.sender,
-                    created=created,
-                    site_url=settings.publish.base_url,
-                    unsubscribe=unsubscribe_links(signer, settings, delivery.subscriber_id),
+                unsubscribe = unsubscribe_links(signer, settings, delivery.subscriber_id)
+                message = Outgoing(
+                    sender=envelope_from,
+                    recipient=delivery.email.strip(),
+                    data=issues[delivery.issue_id].personalize(delivery.email, unsubscribe),
                 )
                 if dkim is not None:
-                    dkim.sign(message)
-                try:
-                    transport.send(message, key=f"i{delivery.issue_id}s{delivery.subscriber_id}")
-                except DeliveryError as exc:
-                    attempts = delivery.attempts + 1
-                    log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
-                    if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
-                        problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
-                        store.mark_delivery(
-                            delivery.id, DeliveryState.FAILED, now=now, error=problem
-                        )
-                        failed += 1
-                        continue
-                    retry = now + retry_delay(attempts)
-                    store.mark_delivery(
-                        delivery.id,
-                        DeliveryState.PENDING,
-                        now=now,
-                        error=str(exc),
-                        next_attempt_at=retry,
+                    message = dkim.sign(message)
+                key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
+                in_flight[transport.submit(message, key=key)] = delivery
+                ledger.settle_until(in_flight, at_most=transport.window - 1 if ledger.sent else 0)
+                if ledger.unreachable is not None:  # the others would knock on the same door
+                    ledger.settle_until(in_flight, at_most=0)
+                    rest = [d.id for d in due[position + 1 :]]
+                    exc = ledger.unreachable
+                    store.defer_deliveries(rest, now=now, until=ledger.retry_at, error=str(exc))
+                    ledger.retrying += len(rest)
+                    log.warning(
+                        "Mail server unreachable; deliveries deferred",
+                        extra={"count": len(rest) + 1, "retry_at": ledger.retry_at.isoformat()},
                     )
-                    retrying += 1
-                    if exc.unreachable:  # the others would only knock on the same door
-                        rest = [d.id for d in due[position + 1 :]]
-                        store.defer_deliveries(rest, now=now, until=retry, error=str(exc))
-                        retrying += len(rest)
-                        log.warning(
-                            "Mail server unreachable; deliveries deferred",
-                            extra={"count": len(rest) + 1, "retry_at": retry.isoformat()},
-                        )
-                        due = []
-                        break
-                    continue
-                store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
-                sent += 1
+                    break
             else:
+                ledger.settle_until(in_flight, at_most=0)
                 due = store.due_deliveries(now)
+        ledger.settle_until(in_flight, at_most=0)
+    sent, retrying, failed = ledger.sent, ledger.retrying, ledger.failed
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
 
@@ -772,12 +814,13 @@ def request_subscription(
         now=now,
         locale=spec.locale,
     )
+    outgoing = as_outgoing(message)
     dkim = open_dkim(settings.mail)
     if dkim is not None:
-        dkim.sign(message)
+        outgoing = dkim.sign(outgoing)
     try:
         with open_transport(settings.mail) as transport:
-            transport.send(message, key=f"c{subscriber.id}t{int(now.timestamp())}")
+            transport.send(outgoing, key=f"c{subscriber.id}t{int(now.timestamp())}")
     except DeliveryError:
         store.forget_confirmation_sent(subscriber.id)  # so the visitor may try again at once
         raise

@@ -246,8 +246,12 @@ def report(
         )
     )
     print(f"memory: {'flat' if flat else 'NOT flat'} ({growth:+.1%} against the baseline)")
+    lines = log.splitlines()
     for line in error_lines[:5]:
         print(f"log: {line}")
+    if "Traceback" in log:  # the first one whole: the daemon survived it, a bug did not
+        start = next(i for i, line in enumerate(lines) if "Traceback" in line)
+        print("\n".join(lines[max(start - 1, 0) : start + 25]))
     if os.environ.get("SOAK_SHOW_LOG"):
         print(log)
 

@@ -107,6 +107,7 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.peers: list[object] = []  # the client end of each kept message's connection
         self.reject = reject
         self.fault = fault
         self.data_commands = 0
@@ -141,6 +142,7 @@ class _Collector:
             self.messages.append(message)
             self.raw.append(envelope.original_content or envelope.content)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.peers.append(session.peer)
         if fault in {"drop", "keep-and-drop"}:
             server.transport.abort()
         return "250 Message accepted"

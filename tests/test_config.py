@@ -55,6 +55,10 @@ def test_the_bundled_config_loads_and_points_at_the_bundled_feeds() -> None:
         ("[bogus]\nx = 1\n", "config.toml:1: unknown key 'bogus' in the top level"),
         ('[mail]\ntransport = "pigeon"\n', "config.toml:2: mail.transport must be"),
         (
+            "[mail.smtp]\nconnections = 0\n",
+            "config.toml:2: mail.smtp.connections must be at least 1",
+        ),
+        (
             '[[digests]]\nname = "d"\ntimezone = "Mars/Olympus"\n',
             "config.toml:3: unknown time zone 'Mars/Olympus'",
         ),

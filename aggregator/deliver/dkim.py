@@ -3,17 +3,20 @@
 The signature covers the headers a reader and a filter judge a list message by (From,
 To, Subject, Date, Message-ID, List-Id, List-Unsubscribe, List-Unsubscribe-Post, the
 MIME headers) and the body, with relaxed/relaxed canonicalization, so a relay that
-re-folds a header or trims trailing space does not break it. The message is
-serialized with our policy to sign, and every transport serializes it the same way.
+re-folds a header or trims trailing space does not break it. What is signed is the
+message's final bytes (:class:`~aggregator.deliver.message.Outgoing`), the very bytes
+every transport sends or writes; the signature is put in front of them.
 """
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from dataclasses import replace
 from pathlib import Path
 
 from aggregator.config import MailSettings
+from aggregator.deliver.message import Outgoing
 from aggregator.errors import ConfigError
+from aggregator.publish.email import POLICY
 
 SIGNED_HEADERS = (
     b"from",
@@ -35,13 +38,18 @@ class DkimSigner:
         self.selector = selector.encode("ascii")
         self._key = private_key
 
-    def sign(self, message: EmailMessage) -> None:
-        """Add a DKIM-Signature header to ``message``."""
+    def sign(self, message: Outgoing) -> Outgoing:
+        """``message`` with a DKIM-Signature header in front."""
         import dkim  # on first use: most installs sign nothing, and it costs 50 ms to load
 
-        present = {name.lower().encode("ascii") for name in message.keys()}
+        head = message.data.split(b"\r\n\r\n", 1)[0]
+        present = {
+            line.split(b":", 1)[0].strip().lower()
+            for line in head.split(b"\r\n")
+            if line[:1] not in (b" ", b"\t")
+        }
         header = dkim.sign(
-            message.as_bytes(),
+            message.data,
             self.selector,
             self.domain,
             self._key,
@@ -49,9 +57,10 @@ class DkimSigner:
             include_headers=[h for h in SIGNED_HEADERS if h in present],
         )
         name, _, value = header.decode("ascii").partition(":")
-        # dkimpy folds its value; the header is re-folded by our policy on the way out
-        # (relaxed canonicalization reads both the same).
-        message[name] = " ".join(value.split())
+        # dkimpy folds its value its own way; ours folds between tags, like every header
+        # we write (relaxed canonicalization reads both the same).
+        folded = POLICY.fold_binary(name, " ".join(value.split()))
+        return replace(message, data=folded + message.data)
 
 
 def open_dkim(settings: MailSettings) -> DkimSigner | None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import socket
+from concurrent.futures import Future
 from email.message import EmailMessage
 from pathlib import Path
 
+from aggregator.deliver.message import Outgoing, as_outgoing, run_now
 from aggregator.errors import DeliveryError
 
 
 class MaildirTransport:
+    window = 1  # one fsync'd file at a time: nothing gains from more in flight
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self._delivered: set[str] = set()
@@ -42,14 +46,18 @@ class MaildirTransport:
     def has_delivered(self, key: str) -> bool:
         return key in self._delivered
 
-    def send(self, message: EmailMessage, *, key: str) -> None:
+    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
+        return run_now(lambda: self.send(message, key=key))
+
+    def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         if self.has_delivered(key):
             return
+        outgoing = as_outgoing(message)
         name = f"{key}.{socket.gethostname().replace('/', '_').replace(':', '_')}"
         temporary = self.root / "tmp" / name
         try:
             with open(temporary, "wb") as handle:
-                handle.write(message.as_bytes())
+                handle.write(outgoing.data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.root / "new" / name)
@@ -57,7 +65,7 @@ class MaildirTransport:
         except OSError as exc:
             # A full disk or a lost permission stops every message, not just this one.
             raise DeliveryError(
-                str(message["To"]),
+                outgoing.recipient,
                 f"cannot write to {self.root} ({exc.strerror})",
                 unreachable=True,
             ) from None

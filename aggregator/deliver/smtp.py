@@ -1,121 +1,240 @@
-"""Deliver over SMTP: one connection for a whole batch, STARTTLS or implicit TLS, AUTH,
-and at most ``max_per_second`` messages a second when the provider limits the rate.
+"""Deliver over SMTP: a small pool of connections (``[mail.smtp] connections``), each
+reused for many messages, STARTTLS or implicit TLS, AUTH, and at most
+``max_per_second`` messages a second across the pool when the provider limits the rate.
+
+The pipeline is synchronous (the store is), so the pool runs on an asyncio loop of its
+own, in a thread this transport starts on ``__enter__`` and stops on ``__exit__``.
+:meth:`SmtpTransport.submit` hands a message to that loop and returns a
+``concurrent.futures.Future``; the pipeline keeps :attr:`SmtpTransport.window` of them
+in flight and records each outcome in the ledger from its own thread as it completes,
+so the store is never touched from the loop. One aiosmtplib client per connection: a
+message waits for a free connection, so the server sees one transaction per connection
+at a time.
 
 A 5xx reply for a recipient is permanent (recorded, never retried); anything else
-(connection refused, 4xx, timeouts) is temporary and retried later by the ledger. A
-server that cannot be reached, refuses the login or refuses our sender address is
-``unreachable``: the ledger defers the whole batch instead of trying every message.
+(connection refused, 4xx, timeouts, a connection dropped mid-DATA) is temporary and
+retried later by the ledger; the connection it happened on is closed and opened again
+for its next message, and the other connections carry on. A server that cannot be
+reached, refuses the login or refuses our sender address is ``unreachable``: the
+ledger defers the whole batch instead of trying every message. A connection that
+cannot be opened while others are open is not that (the server may cap connections
+per client): the pool shrinks by one and the message goes on another connection.
 """
 
 from __future__ import annotations
 
-import smtplib
+import asyncio
 import ssl
+import threading
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass
 from email.message import EmailMessage
 
+import aiosmtplib
+
 from aggregator.config import SmtpSettings
+from aggregator.deliver.message import Outgoing, as_outgoing
 from aggregator.errors import DeliveryError
+
+# Messages in flight per connection: one being sent and one waiting, so a connection
+# never idles while the pipeline prepares the next message.
+_IN_FLIGHT_PER_CONNECTION = 2
+
+
+@dataclass
+class _Connection:
+    client: aiosmtplib.SMTP | None = None
 
 
 class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
-        self._client: smtplib.SMTP | None = None
+        self.connections = max(1, settings.connections)
+        self.window = self.connections * _IN_FLIGHT_PER_CONNECTION
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._idle: asyncio.Queue[_Connection] | None = None
+        self._pool: list[_Connection] = []
         self._next_send = 0.0  # time.monotonic() before which the rate limit waits
 
     def __enter__(self) -> SmtpTransport:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="smtp-pool", daemon=True)
+        self._thread.start()
+        ready.wait()
+        asyncio.run_coroutine_threadsafe(self._open_pool(), loop).result()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._client is not None:
-            try:
-                self._client.quit()
-            except (smtplib.SMTPException, OSError):
-                self._client.close()
-            self._client = None
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            # QUIT politely, but never wait on a server that stopped answering.
+            closing = asyncio.run_coroutine_threadsafe(self._close_pool(), loop)
+            closing.result(timeout=self.settings.timeout + 5)
+        except TimeoutError:
+            pass
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            self._loop = self._thread = None
 
-    def _connect(self) -> smtplib.SMTP:
+    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
+        """Queue ``message`` on the pool; the future raises :class:`DeliveryError`."""
+        if self._loop is None:
+            raise RuntimeError("SmtpTransport used outside its with block")
+        return asyncio.run_coroutine_threadsafe(self._send(as_outgoing(message)), self._loop)
+
+    def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
+        self.submit(message, key=key).result()
+
+    # -- on the pool's loop ---------------------------------------------------------
+
+    async def _open_pool(self) -> None:
+        # Connections open lazily, on their first message: a small issue opens one.
+        self._idle = asyncio.Queue()
+        self._pool = [_Connection() for _ in range(self.connections)]
+        for connection in self._pool:
+            self._idle.put_nowait(connection)
+
+    async def _close_pool(self) -> None:
+        for connection in self._pool:
+            if connection.client is not None:
+                try:
+                    await connection.client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    connection.client.close()
+                connection.client = None
+
+    async def _send(self, message: Outgoing) -> None:
+        assert self._idle is not None
+        while True:
+            connection = await self._idle.get()
+            keep = True
+            try:
+                if connection.client is None:
+                    try:
+                        connection.client = await self._connect()
+                    except DeliveryError:
+                        if any(c.client is not None for c in self._pool):
+                            keep = False  # the others work: do without this one
+                            self._pool.remove(connection)
+                            continue
+                        raise
+                await self._pace()
+                await self._transact(connection, message)
+                return
+            finally:
+                if keep:
+                    self._idle.put_nowait(connection)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
         where = f"{s.host}:{s.port}"
-        client: smtplib.SMTP | None = None
+        tls = ssl.create_default_context() if s.ssl or s.starttls else None
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout,
+            use_tls=s.ssl,
+            start_tls=False,  # upgraded below, so a server without STARTTLS is explained
+            tls_context=tls,
+        )
         try:
-            if s.ssl:
-                context = ssl.create_default_context()
-                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-            else:
-                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-                if s.starttls:
-                    client.starttls(context=ssl.create_default_context())
+            await client.connect()
+            if s.starttls and not s.ssl:
+                await client.ehlo()
+                if not client.supports_extension("starttls"):
+                    raise DeliveryError(
+                        where,
+                        "the server does not offer STARTTLS "
+                        "(set [mail.smtp] starttls = false only on a trusted network)",
+                        unreachable=True,
+                    )
+                await client.starttls(tls_context=tls)
             if s.username:
-                client.login(s.username, s.password)
+                await client.login(s.username, s.password)
             return client
-        except (smtplib.SMTPException, OSError) as exc:
-            if client is not None:
-                client.close()
+        except DeliveryError:
+            client.close()
+            raise
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
             # Even a refused login is no reader's fault: every message waits for the fix.
             raise DeliveryError(where, _connect_problem(exc), unreachable=True) from None
 
-    def _pace(self) -> None:
-        if self.settings.max_per_second <= 0:
+    async def _pace(self) -> None:
+        rate = self.settings.max_per_second
+        if rate <= 0:
             return
-        wait = self._next_send - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self._next_send = max(self._next_send, time.monotonic()) + 1 / self.settings.max_per_second
+        now = time.monotonic()
+        start = max(self._next_send, now)
+        self._next_send = start + 1 / rate  # reserved before waiting: one loop, no lock
+        if start > now:
+            await asyncio.sleep(start - now)
 
-    def send(self, message: EmailMessage, *, key: str) -> None:
-        recipient = str(message["To"])
-        self._pace()
-        if self._client is None:
-            self._client = self._connect()
+    async def _transact(self, connection: _Connection, message: Outgoing) -> None:
+        client = connection.client
+        assert client is not None
+        recipient = message.recipient
         try:
-            self._client.send_message(message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            raise DeliveryError(
-                recipient,
-                f"refused with {code} {reply.decode(errors='replace')}",
-                permanent=500 <= code < 600,
-            ) from None
-        except smtplib.SMTPSenderRefused as exc:
+            # MAIL, RCPT and DATA one by one rather than sendmail(): sendmail normalizes
+            # every message's line ends once more to announce its SIZE, a regex pass over
+            # 40 KB that costs about as much as the rest of the transaction; our bytes
+            # are CRLF already, and SIZE is optional (RFC 1870).
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            await client.mail(message.sender)
+            try:
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                await client.rset()  # the envelope is ours to clear; the connection is fine
+                raise DeliveryError(
+                    recipient,
+                    f"refused with {exc.code} {exc.message}",
+                    permanent=500 <= exc.code < 600,
+                ) from None
+            await client.data(message.data)
+        except aiosmtplib.SMTPSenderRefused as exc:
             # Our From refused: no reader's fault, and every other message would fail alike.
-            self._drop()
+            self._drop(connection)
             raise DeliveryError(
                 recipient,
-                f"the server refused our sender address ({_reply(exc)})",
+                f"the server refused our sender address ({exc.code} {exc.message})",
                 unreachable=True,
             ) from None
-        except smtplib.SMTPResponseException as exc:
-            self._drop()
+        except aiosmtplib.SMTPResponseException as exc:
+            self._drop(connection)
             raise DeliveryError(
-                recipient, _reply(exc), permanent=500 <= exc.smtp_code < 600
+                recipient, f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600
             ) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            self._drop(connection)
             raise DeliveryError(recipient, f"SMTP connection failed ({exc})") from None
+        except ValueError as exc:  # an address aiosmtplib will not put in an envelope
+            raise DeliveryError(
+                recipient, f"not a deliverable address ({exc})", permanent=True
+            ) from None
 
-    def _drop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    @staticmethod
+    def _drop(connection: _Connection) -> None:
+        if connection.client is not None:
+            connection.client.close()
+            connection.client = None
 
 
 def _connect_problem(exc: Exception) -> str:
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"SMTP login refused ({_reply(exc)})"
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return (
-            "the server does not offer STARTTLS "
-            "(set [mail.smtp] starttls = false only on a trusted network)"
-        )
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return f"SMTP login refused ({exc.code} {exc.message})"
     return f"cannot connect to the SMTP server ({exc})"
-
-
-def _reply(exc: smtplib.SMTPResponseException) -> str:
-    message = (
-        exc.smtp_error.decode(errors="replace")
-        if isinstance(exc.smtp_error, bytes)
-        else str(exc.smtp_error)
-    )
-    return f"{exc.smtp_code} {message}"

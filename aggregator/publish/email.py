@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
+from typing import TypedDict, Unpack
 from urllib.parse import quote
 
 from aggregator.config import DigestSettings, PublishSettings
@@ -45,16 +46,16 @@ class _MailPolicy(EmailPolicy):
 
     def fold(self, name: str, value: str) -> str:
         if name.lower() in self._RAW:
-            return self._fold_raw(name, value)
+            return self.fold_raw(name, value)
         folded: str = super().fold(name, value)
         return folded
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in self._RAW:
-            return self._fold_raw(name, value).encode("ascii")
+            return self.fold_raw(name, value).encode("ascii")
         return super().fold_binary(name, value)
 
-    def _fold_raw(self, name: str, value: str) -> str:
+    def fold_raw(self, name: str, value: str) -> str:
         separator = self._RAW[name.lower()]
         parts = (part.strip() for part in str(value).split(separator))
         return f"{name}: " + f"{separator}{self.linesep} ".join(parts) + self.linesep
@@ -179,25 +180,41 @@ def _new_message(*, sender: str, recipient: str, subject: str) -> EmailMessage:
     return message
 
 
-def build_message(
-    rendered: RenderedIssue,
-    *,
-    recipient: str,
-    sender: str,
-    created: str,
-    site_url: str,
-    unsubscribe: Unsubscribe,
-) -> EmailMessage:
-    """Personalize a rendered issue for one recipient."""
+def list_unsubscribe(unsubscribe: Unsubscribe) -> str:
+    return f"<{unsubscribe.url}>, <{unsubscribe.mailto}>"
+
+
+class MessageFields(TypedDict):
+    """What a digest message needs besides the rendered issue."""
+
+    recipient: str
+    sender: str
+    created: str
+    site_url: str
+    unsubscribe: Unsubscribe
+
+
+def message_headers(rendered: RenderedIssue, **fields: Unpack[MessageFields]) -> EmailMessage:
+    """A digest message's headers for one recipient, and no body yet: shared by
+    :func:`build_message` and the byte template of :mod:`aggregator.publish.prepared`,
+    so both paths write the same headers in the same order."""
+    recipient, sender = fields["recipient"], fields["sender"]
     message = _new_message(sender=sender, recipient=recipient, subject=rendered.subject)
-    message["Date"] = created
+    message["Date"] = fields["created"]
     message["Message-ID"] = message_id(rendered.issue_id, recipient, sender)
-    message["List-Id"] = list_id(rendered.digest, site_url)
-    message["List-Unsubscribe"] = f"<{unsubscribe.url}>, <{unsubscribe.mailto}>"
+    message["List-Id"] = list_id(rendered.digest, fields["site_url"])
+    message["List-Unsubscribe"] = list_unsubscribe(fields["unsubscribe"])
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message["X-Aggregator-Issue"] = str(rendered.issue_id)
-    text, body = rendered.personalized(unsubscribe.url)
+    return message
+
+
+def build_message(rendered: RenderedIssue, **fields: Unpack[MessageFields]) -> EmailMessage:
+    """Personalize a rendered issue for one recipient, the general way (about 5 ms): the
+    reference the byte template of :mod:`aggregator.publish.prepared` is tested against."""
+    message = message_headers(rendered, **fields)
+    text, body = rendered.personalized(fields["unsubscribe"].url)
     message.set_content(text, subtype="plain", charset="utf-8")
     message.add_alternative(body, subtype="html", charset="utf-8")
     return message

@@ -208,3 +208,18 @@ def test_a_maildir_that_cannot_take_messages_defers_the_batch(
     assert (report.sent, report.retrying) == (0, 3)
     rows = store.issue_deliveries(issue)
     assert sum(d.attempts for d in rows) == 1 and all("cannot write" in d.last_error for d in rows)
+
+
+def test_the_stdout_preview_prints_each_message_and_the_ledger_marks_them_sent(
+    ledger: Any, now: datetime, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    store, settings = ledger
+    issue = queue(store, now, 2)
+    settings = replace(settings, mail=replace(settings.mail, transport="stdout"))
+    assert pipeline.deliver_pending(store, settings, now=now).sent == 2
+    out = capsysbinary.readouterr().out
+    assert out.startswith(b"From digest@localhost (i")
+    assert out.count(b"\nMessage-ID: <digest.") == 2
+    assert b"\nTo: r0@x.example\n" in out and b"\nTo: r1@x.example\n" in out
+    assert b"\r\n" not in out  # a terminal's line ends
+    assert set(states(store, issue).values()) == {DeliveryState.SENT}

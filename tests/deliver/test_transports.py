@@ -11,7 +11,7 @@ import pytest
 from aggregator.config import SmtpSettings
 from aggregator.deliver import MaildirTransport, SmtpTransport
 from aggregator.errors import DeliveryError
-from tests.loopback import smtp_server
+from tests.loopback import free_port, smtp_server
 
 
 def message(to: str, subject: str = "Daily digest") -> EmailMessage:
@@ -114,3 +114,60 @@ def test_smtp_rate_limit_spaces_the_messages() -> None:
     assert paced >= 5 / 20  # five gaps of 50 ms between six messages
     assert free < paced
     assert len(server.collector.messages) == 12
+
+
+def pool(port: int, connections: int, **extra: float) -> SmtpTransport:
+    return SmtpTransport(
+        SmtpSettings(host="127.0.0.1", port=port, starttls=False, connections=connections, **extra)
+    )
+
+
+def test_the_smtp_pool_spreads_a_batch_over_its_connections_and_reuses_each() -> None:
+    with smtp_server() as server:
+        with pool(server.port, 4) as transport:
+            futures = [transport.submit(message(f"r{n}@x.example"), key=f"k{n}") for n in range(40)]
+            for future in futures:
+                future.result(timeout=10)
+        peers = server.collector.peers
+    assert len(peers) == 40 and len(set(peers)) == 4  # four connections, ten messages each
+    assert sorted(rcpt for _, (rcpt,) in server.collector.envelopes) == sorted(
+        f"r{n}@x.example" for n in range(40)
+    )
+
+
+def test_a_connection_dropped_mid_data_costs_only_its_own_message() -> None:
+    with smtp_server(fault=lambda n: "drop" if n == 5 else None) as server:
+        with pool(server.port, 4) as transport:
+            futures = {
+                f"r{n}@x.example": transport.submit(message(f"r{n}@x.example"), key=f"k{n}")
+                for n in range(20)
+            }
+            failed = []
+            for recipient, future in futures.items():
+                try:
+                    future.result(timeout=10)
+                except DeliveryError as exc:
+                    assert not exc.permanent and not exc.unreachable
+                    failed.append(recipient)
+        received = [rcpt for _, (rcpt,) in server.collector.envelopes]
+    assert len(failed) == 1 and failed[0] not in received
+    assert sorted(received + failed) == sorted(futures)  # the other 19 all arrived, once
+    assert len(set(server.collector.peers)) == 5  # the cut connection was opened again
+
+
+def test_the_rate_limit_holds_across_the_whole_pool() -> None:
+    with smtp_server() as server:
+        started = time.monotonic()
+        with pool(server.port, 4, max_per_second=20) as transport:
+            futures = [transport.submit(message(f"r{n}@x.example"), key=f"k{n}") for n in range(6)]
+            for future in futures:
+                future.result(timeout=10)
+        elapsed = time.monotonic() - started
+    assert elapsed >= 5 / 20  # four connections, still 20 a second
+    assert len(server.collector.messages) == 6
+
+
+def test_a_pool_whose_server_is_down_reports_it_unreachable() -> None:
+    with pool(free_port(), 4, timeout=2) as transport, pytest.raises(DeliveryError) as caught:
+        transport.send(message("a@x.example"), key="a")
+    assert caught.value.unreachable and "cannot connect" in str(caught.value)
