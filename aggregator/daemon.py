@@ -223,8 +223,11 @@ class Daemon:
         finally:
             self.stopping.set()
             log.info("Stopping: finishing work in progress")
-            if self.scheduler is not None and self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
+            scheduling = self.scheduler is not None and self.scheduler.running
+            if self.scheduler is not None and scheduling:
+                # No new runs, but not shut down yet: shutting down cancels the job in
+                # progress, and the tick under way is to finish, within the timeout.
+                self.scheduler.pause()
             try:
                 async with asyncio.timeout(STOP_TIMEOUT), self.busy:
                     pass
@@ -232,6 +235,8 @@ class Daemon:
                 log.warning(
                     "Work still in progress after %s s; it resumes at next start", STOP_TIMEOUT
                 )
+            if self.scheduler is not None and scheduling:
+                self.scheduler.shutdown(wait=False)
             self.web.stop()
             await asyncio.gather(
                 server, stop, *([standby] if standby else []), *reloads, return_exceptions=True

@@ -366,3 +366,18 @@ def test_a_daemon_killed_mid_pass_loses_and_duplicates_no_entry(tmp_path: Path) 
             assert process.wait(timeout=30) == 0
     assert len(rows) == expected and len(set(rows)) == len(rows)
     assert {url for url, _ in rows} == urls
+
+
+def test_sigterm_during_a_pass_lets_it_finish_and_exits_cleanly(tmp_path: Path) -> None:
+    # Every answer takes 1.5 s: the SIGTERM lands while the first pass waits on them.
+    with FeedServer(BUNDLED, latency=1.5) as feeds, smtp_server() as smtp:
+        config = write_config(tmp_path, feeds.base_url, smtp.port, free_port())
+        with daemon(config) as process:
+            read_until(process, "Serving")
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output
+        assert "Traceback" not in output and "CancelledError" not in output
+        assert "Polling pass done" in output  # the pass in flight finished
+    assert len(entry_rows(tmp_path / "var" / "e2e.db")) == 48
