@@ -17,7 +17,30 @@ second half of the run).
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]`` (Linux: reads
 ``/proc``).
 
-Last recorded: not yet run to completion for the record; run it before quoting figures.
+Last recorded: 2026-12-03, 2 cores / 24 GiB (load average about 2 from other work),
+``python -m bench.soak --minutes 8`` (500 feeds, 3 to 6 new entries each a minute)::
+
+    minute    daemon MB  workers MB  total MB  entries  fetch errors  sent  mails  ratio
+    0.5           135.1        65.7     200.8    2,227             0     3      3  0.80x
+    baseline      186.1        66.4     252.5    4,473             0     6      6  1.00x
+    3.0           248.6        66.7     315.4    6,753             0     6      6  1.25x
+    5.0           313.6        67.4       381   10,735             0     9      9  1.51x
+    7.1             445        67.9     512.9   15,290             0    12     12  2.03x
+    8.1           520.1        68.1     588.2   17,524             0    15     15  2.33x
+    {"requests_served": 4264, "digest_issues_sent": 5, "log_errors": 1, "exit_status": 0}
+    memory: NOT flat (+133.0% against the baseline)
+
+Reading: not flat. The worker processes are (66 to 68 MB); the daemon grows with the
+entries inside the clustering window, about 30 KB of resident memory per entry here. An
+in-process trace of the same loop (tracemalloc, 200 feeds) shows what the daemon keeps
+between ticks flat (11 to 12 MB) while each clustering pass peaks in proportion to the
+window (16 MB at 870 entries, 59 MB at 5,400): every pass reads the window's entries
+and signatures into a new in-memory index, and the allocator keeps the high-water mark.
+At this load (2,250 new entries a minute, all inside the 72 h window) that never levels
+off; at a realistic few thousand entries a day it does, at the window's size. Keeping
+one clusterer across passes (adding new entries, evicting old ones) is the fix still to
+make. The one error line was a tick cancelled at shutdown, fixed since (the daemon now
+pauses the scheduler and lets the tick finish).
 """
 
 from __future__ import annotations
