@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -801,9 +800,12 @@ def reload(app: App) -> None:
     holder = instance.read_holder(path)
     if holder is None:
         raise DaemonRunningError(f"no aggregator daemon is running on {path.with_suffix('')}")
-    if holder.host != socket.gethostname():
+    alive = holder.alive()
+    if alive is None:
         raise DaemonRunningError(f"the daemon runs on another machine ({holder.describe()})")
     try:
+        if not alive:
+            raise ProcessLookupError(holder.pid)
         os.kill(holder.pid, signal.SIGHUP)
     except ProcessLookupError:
         raise DaemonRunningError(

@@ -61,6 +61,18 @@ class Holder:
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}, since {self.since}"
 
+    def alive(self) -> bool | None:
+        """Whether the recorded process still runs; None when it runs on another host."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, under another user
+            return True
+        return True
+
 
 def lock_path_for(database_url: str) -> Path | None:
     """``<database>.lock`` for a SQLite file; None for other databases (and in memory)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
@@ -861,7 +860,18 @@ def status_report(
     stale feeds, and per digest its next run and its last issue's deliveries by state.
     Plain data (JSON-ready): the store is the truth, not the daemon's memory."""
     stale_after = timedelta(hours=settings.fetch.stale_after_hours)
-    feeds = store.list_feeds()
+    return {
+        "daemon": _daemon_status(settings.storage.url),
+        **feed_status(store.list_feeds(), now=now, stale_after=stale_after, upcoming=upcoming),
+        "digests": digest_status(store, settings, now=now),
+        "deliveries": store.delivery_counts(),
+    }
+
+
+def feed_status(
+    feeds: Sequence[Feed], *, now: datetime, stale_after: timedelta, upcoming: int
+) -> dict[str, Any]:
+    """The feeds part of :func:`status_report`, from feeds already read (``/metrics`` has)."""
     by_state: dict[str, int] = {}
     for feed in feeds:
         state = feed.state(now, stale_after)
@@ -872,6 +882,24 @@ def status_report(
         key=lambda f: (f.next_check_at or now, f.id),
     )[:upcoming]
     successes = [f.last_success_at for f in feeds if f.last_success_at]
+    return {
+        "feeds": {
+            "total": len(feeds),
+            "by_state": by_state,
+            "with_errors": sum(1 for f in feeds if f.error_count),
+            "last_success_at": max(successes) if successes else None,
+        },
+        "next_fetches": [{"url": f.url, "at": f.next_check_at} for f in soonest],
+        "stale_feeds": [
+            {"url": f.url, "failing_since": f.failing_since, "last_error": f.last_error}
+            for f in feeds
+            if f.is_stale(now, stale_after)
+        ],
+    }
+
+
+def digest_status(store: Store, settings: Settings, *, now: datetime) -> list[dict[str, Any]]:
+    """Each digest's next run and its last issue with its deliveries by state."""
     digests = []
     for spec in settings.digests:
         state_of = store.digest_state(spec.name)
@@ -891,23 +919,7 @@ def status_report(
                 },
             }
         )
-    return {
-        "daemon": _daemon_status(settings.storage.url),
-        "feeds": {
-            "total": len(feeds),
-            "by_state": by_state,
-            "with_errors": sum(1 for f in feeds if f.error_count),
-            "last_success_at": max(successes) if successes else None,
-        },
-        "next_fetches": [{"url": f.url, "at": f.next_check_at} for f in soonest],
-        "stale_feeds": [
-            {"url": f.url, "failing_since": f.failing_since, "last_error": f.last_error}
-            for f in feeds
-            if f.is_stale(now, stale_after)
-        ],
-        "digests": digests,
-        "deliveries": store.delivery_counts(),
-    }
+    return digests
 
 
 def _daemon_status(database_url: str) -> dict[str, Any]:
@@ -918,16 +930,7 @@ def _daemon_status(database_url: str) -> dict[str, Any]:
     holder = instance.read_holder(path)
     if holder is None:
         return {"running": False, "detail": "no daemon running"}
-    if holder.host == socket.gethostname() and not _process_alive(holder.pid):
+    if holder.alive() is False:
         return {"running": False, "detail": f"no daemon running (last: {holder.describe()})"}
     return {"running": True, "detail": holder.describe()}
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, under another user
-        return True
     return True

@@ -81,6 +81,17 @@ def daemon(config: Path) -> Iterator[subprocess.Popen[str]]:
             process.stdout.close()
 
 
+def run_command(config: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """One short ``aggregator`` command as a process, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
 def wait_for(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,13 +173,7 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         config = write_config(tmp_path, "http://127.0.0.1:9", 9, port)
-        result = subprocess.run(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        result = run_command(config, "run", cwd=tmp_path)
     assert result.returncode == 1
     assert (
         result.stderr.strip()
@@ -264,13 +269,7 @@ def test_a_second_daemon_on_one_database_is_refused_naming_the_first(tmp_path: P
                 text.replace('url = "sqlite:///var/e2e.db"', f'url = "sqlite:///{database}"'),
                 encoding="utf-8",
             )
-            result = subprocess.run(
-                [sys.executable, "-m", "aggregator", "--config", str(second_config), "run"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                cwd=other,
-            )
+            result = run_command(second_config, "run", cwd=other)
             assert result.returncode == 1 and "Traceback" not in result.stderr
             (line,) = result.stderr.strip().splitlines()[-1:]
             assert line.startswith("error: another aggregator daemon is already running")
@@ -292,13 +291,7 @@ def test_sighup_reloads_the_config_and_a_bad_one_is_rejected(tmp_path: Path) -> 
         with daemon(config) as process:
             read_until(process, "Polling pass done")
             config.write_text(original, encoding="utf-8")
-            reload = subprocess.run(
-                [sys.executable, "-m", "aggregator", "--config", str(config), "reload"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                cwd=tmp_path,
-            )
+            reload = run_command(config, "reload", cwd=tmp_path)
             assert reload.returncode == 0, reload.stderr
             assert f"pid {process.pid}" in reload.stdout
             assert "feeds=5" in read_until(process, "Config reloaded")
@@ -306,13 +299,7 @@ def test_sighup_reloads_the_config_and_a_bad_one_is_rejected(tmp_path: Path) -> 
             read_until(process, "the-lantern.xml")
 
             config.write_text(original + "\n[fetch]\nconcurrency = 0\n", encoding="utf-8")
-            refused = subprocess.run(
-                [sys.executable, "-m", "aggregator", "--config", str(config), "reload"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                cwd=tmp_path,
-            )
+            refused = run_command(config, "reload", cwd=tmp_path)
             assert refused.returncode == 1 and refused.stderr.startswith("error: ")
             process.send_signal(signal.SIGHUP)  # the daemon checks for itself too
             assert "Config reload rejected" in read_until(process, "Config reload rejected")

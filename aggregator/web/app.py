@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from starlette.routing import Route
 from aggregator import pipeline
 from aggregator.config import DigestSettings, Settings
 from aggregator.errors import NotFoundError
+from aggregator.model import Feed
 from aggregator.publish.email import render_issue
 from aggregator.publish.html import render_digest_archive, render_home, render_story
 from aggregator.publish.site import Site
@@ -145,7 +146,7 @@ def create_app(
             f'aggregator_deliveries{{state="{state}"}} {deliveries.get(state, 0)}'
             for state in ("pending", "sending", "sent", "failed")
         ]
-        lines += _schedule_metrics(store, settings, now)
+        lines += _schedule_metrics(store, settings, now, feeds)
         return PlainTextResponse(
             "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -168,10 +169,14 @@ def create_app(
     )
 
 
-def _schedule_metrics(store: Store, settings: Settings, now: datetime) -> list[str]:
+def _schedule_metrics(
+    store: Store, settings: Settings, now: datetime, feeds: Sequence[Feed]
+) -> list[str]:
     """The figures of ``aggregator status``: next fetch, last success, digests' next runs
     and their last issue's deliveries by state (timestamps in Unix seconds)."""
-    report = pipeline.status_report(store, settings, now=now, upcoming=1)
+    stale_after = timedelta(hours=settings.fetch.stale_after_hours)
+    report = pipeline.feed_status(feeds, now=now, stale_after=stale_after, upcoming=1)
+    report["digests"] = pipeline.digest_status(store, settings, now=now)
     lines = [
         "# HELP aggregator_next_fetch_timestamp_seconds When the next feed is due.",
         "# TYPE aggregator_next_fetch_timestamp_seconds gauge",

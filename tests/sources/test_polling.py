@@ -132,6 +132,7 @@ def test_after_downtime_one_pass_polls_now_and_the_rest_spread_over_the_window()
 
 
 def test_a_pass_worth_of_overdue_feeds_is_not_delayed() -> None:
-    feeds = [Feed(id=i, url=f"https://f{i}.example/", next_check_at=NOW) for i in range(5)]
+    week_ago = NOW - timedelta(days=7)
+    feeds = [Feed(id=i, url=f"https://f{i}.example/", next_check_at=week_ago) for i in range(5)]
     assert spread_overdue(feeds, NOW, burst=10, window=timedelta(minutes=15)) == []
     assert spread_overdue(feeds * 3, NOW, burst=10, window=timedelta(0)) == []
