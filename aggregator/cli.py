@@ -502,6 +502,17 @@ def publish(app: App) -> None:
     out = Path(app.settings.publish.output_dir)
     written = write_site(app.store, app.settings, out, now=utcnow())
     click.echo(f"wrote {written.feeds} feed files and {written.pages} pages to {out}")
+    hubs = app.settings.publish.websub_hubs
+    if hubs and written.changed_topics:
+        from aggregator.publish.websub import Announcer
+
+        base = app.settings.publish.base_url.rstrip("/")
+        told = Announcer().announce(hubs, [base + path for path in written.changed_topics])
+        for failure in told.failures:
+            click.echo(failure, err=True)
+        click.echo(
+            f"WebSub: {len(told.accepted)} announcement(s) accepted, {len(told.failures)} failed"
+        )
 
 
 # -- digests -----------------------------------------------------------------------

@@ -196,6 +196,13 @@ class PublishSettings:
     locale: str = field(
         default="en", metadata=_help('Language of the web pages\' own words: "en" or "vi".')
     )
+    websub_hubs: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "WebSub hubs (http/https) named in every feed and told when a feed changes; "
+            "empty: no WebSub."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,6 +659,15 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
         if scheme not in {"http", "https", "file"}:
             raise fail(
                 f"feeds[{i}].url", f"feeds[{i}].url {feed.url!r} is not http, https or a path"
+            )
+    for i, hub in enumerate(settings.publish.websub_hubs):
+        parts = urlsplit(hub)
+        # The URL also goes into an HTTP Link header: nothing that could end or split it.
+        unsafe = any(c.isspace() or c in '<>"' for c in hub)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or unsafe:
+            raise fail(
+                f"publish.websub_hubs[{i}]",
+                f"publish.websub_hubs[{i}] {hub!r} is not an http or https URL",
             )
     from aggregator.publish.i18n import LOCALES  # local: the publish package imports this one
 

@@ -27,6 +27,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from aggregator import instance, pipeline
 from aggregator.config import Settings
 from aggregator.errors import AggregatorError
+from aggregator.publish.site import Site
+from aggregator.publish.websub import Announcer, log_announcement
 from aggregator.schedule import build_scheduler, set_tick_interval
 from aggregator.store import Store
 from aggregator.web import create_app
@@ -82,7 +84,11 @@ class Daemon:
         self.standby = False
         self.lock: instance.SchedulerLock | None = None
         self.scheduler: AsyncIOScheduler | None = None
-        self.web = WebServer(create_app(store, settings, health=self.health), settings.server)
+        self.site = Site(store, settings)
+        self.announcer = Announcer()
+        self.web = WebServer(
+            create_app(store, settings, health=self.health, site=self.site), settings.server
+        )
 
     def health(self) -> dict[str, Any]:
         if self.standby:
@@ -104,7 +110,20 @@ class Daemon:
                 await run_tick(self.store, self.settings)
             except Exception:
                 log.exception("Tick failed; the next tick retries")
+            await self.announce()
             self.last_tick = utcnow()
+
+    async def announce(self) -> None:
+        """Tell the WebSub hubs about the feeds this tick changed (none configured: no-op)."""
+        hubs = self.settings.publish.websub_hubs
+        if not hubs:
+            return
+        try:
+            told = await asyncio.to_thread(self.announcer.announce_changes, self.site, hubs)
+        except Exception:
+            log.exception("WebSub announcement failed; the next tick retries")
+            return
+        log_announcement(told)
 
     async def prune(self) -> None:
         """Retention, between two ticks; a failure is logged and retried the next day."""

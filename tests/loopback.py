@@ -39,14 +39,21 @@ Route = Callable[[dict[str, str]], Reply]
 
 
 class ScriptedHTTPServer:
-    """``server.routes[path] = lambda headers: Reply(...)``; records every request."""
+    """``server.routes[path] = lambda headers: Reply(...)``; records every request (and
+    the body of each POST, in ``posted``)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posted: list[tuple[str, bytes]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                owner.posted.append((self.path, self.rfile.read(length)))
+                self.do_GET()
+
             def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 owner.requests.append((self.path, headers))

@@ -79,6 +79,13 @@ class Document:
     home_path: str = "/"
     page: int = 1
     pages: int = 1
+    # WebSub hubs (W3C WebSub section 4) that announce this feed; named on page 1 only,
+    # the one address we announce and readers subscribe to.
+    hubs: tuple[str, ...] = ()
+
+    @property
+    def announced_hubs(self) -> tuple[str, ...]:
+        return self.hubs if self.page == 1 else ()
 
 
 def page_path(path: str, page: int, ext: str) -> str:
@@ -217,6 +224,7 @@ def render_atom_document(doc: Document, cache: FragmentCache[bytes] | None = Non
         _link(doc.base_url + doc.home_path, "alternate", "text/html"),
         "\n",
         *(_link(url, rel, "application/atom+xml") + "\n" for rel, url in _paging(doc, "atom")),
+        *(_link(hub, "hub") + "\n" for hub in doc.announced_hubs),
         "<generator>aggregator</generator>\n",
     ]
     body = b"".join(_fragments(cache, "atom", doc.items, _atom_entry))
@@ -267,6 +275,7 @@ def render_rss_document(doc: Document, cache: FragmentCache[bytes] | None = None
             f'<atom:link rel="{rel}" type="application/rss+xml" href={_attr(url)}/>\n'
             for rel, url in _paging(doc, "rss")
         ),
+        *(f'<atom:link rel="hub" href={_attr(hub)}/>\n' for hub in doc.announced_hubs),
     ]
     body = b"".join(_fragments(cache, "rss", doc.items, _rss_item))
     return "".join(head).encode("utf-8") + body + b"</channel>\n</rss>\n"
@@ -309,6 +318,8 @@ def render_json_document(doc: Document, cache: FragmentCache[bytes] | None = Non
         head["description"] = doc.subtitle
     if language_tag(doc.language):
         head["language"] = doc.language
+    if doc.announced_hubs:
+        head["hubs"] = [{"type": "WebSub", "url": hub} for hub in doc.announced_hubs]
     following = dict(_paging(doc, "json")).get("next")
     if following:
         head["next_url"] = following

@@ -85,10 +85,13 @@ def parse_feed_path(path: str) -> FeedRef | None:
 class Rendered:
     """One feed's bytes with their validators; the gzip form is made on first demand."""
 
-    def __init__(self, body: bytes, media_type: str, last_modified: datetime) -> None:
+    def __init__(
+        self, body: bytes, media_type: str, last_modified: datetime, *, links: str = ""
+    ) -> None:
         self.body = body
         self.media_type = media_type
         self.last_modified = last_modified
+        self.links = links  # an HTTP Link header value (WebSub discovery), or ""
         self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         self.gzip_etag = self.etag[:-1] + '-gz"'
         self.http_date = format_datetime(last_modified.astimezone(UTC), usegmt=True)
@@ -138,6 +141,10 @@ class Site:
             self._checked_at = now
         return self._version
 
+    def refresh(self) -> None:
+        """Read the store's version on the next request, whenever the last read was."""
+        self._checked_at = -math.inf
+
     def cached(self, path: str) -> Rendered | None:
         """The feed's bytes if they are known to be current, without touching the store:
         the web server answers these on its event loop."""
@@ -169,7 +176,15 @@ class Site:
             return None
         self.renders += 1
         body = RENDERERS[ref.ext](doc, self.fragments)
-        return Rendered(body, MEDIA_TYPES[ref.ext], doc.updated)
+        links = ""
+        if doc.announced_hubs:
+            # WebSub section 4: the hubs and the topic's own URL, also for clients that
+            # never look inside the body.
+            self_url = self.base_url + ref.path
+            links = ", ".join(
+                [*(f'<{hub}>; rel="hub"' for hub in doc.hubs), f'<{self_url}>; rel="self"']
+            )
+        return Rendered(body, MEDIA_TYPES[ref.ext], doc.updated, links=links)
 
     # -- documents ------------------------------------------------------------------
 
@@ -197,6 +212,7 @@ class Site:
             language=publish.locale,
             page=ref.page,
             pages=pages,
+            hubs=publish.websub_hubs,
             **extra,
         )
 
@@ -320,13 +336,22 @@ class Site:
 
     # -- static output --------------------------------------------------------------
 
-    def feed_paths(self) -> list[str]:
-        """Every feed and page of the site, for ``aggregator publish``."""
-        size = self.settings.publish.max_entries
+    def _first_pages(self) -> list[FeedRef]:
         refs = [FeedRef("all", "", 1, ext) for ext in ("atom", "rss", "json")]
         refs.append(FeedRef("stories", "", 1, "atom"))
         refs += [FeedRef("tag", tag, 1, "atom") for tag in sorted(self.tag_feed_ids())]
         refs += [FeedRef("digest", d.name, 1, "atom") for d in self.settings.digests]
+        return refs
+
+    def topic_paths(self) -> list[str]:
+        """The first page of every feed: the addresses readers subscribe to (and that
+        WebSub announces)."""
+        return [ref.path for ref in self._first_pages()]
+
+    def feed_paths(self) -> list[str]:
+        """Every feed and page of the site, for ``aggregator publish``."""
+        size = self.settings.publish.max_entries
+        refs = self._first_pages()
         counts = {
             "all": self.store.count_entries(),
             "stories": self.store.count_stories(),

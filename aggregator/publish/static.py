@@ -27,6 +27,7 @@ from aggregator.store import Store
 class Written:
     feeds: int
     pages: int
+    changed_topics: tuple[str, ...] = ()  # first pages whose bytes differ from the old files
 
 
 WritePage = Callable[[str, str], None]
@@ -43,11 +44,16 @@ def _inside(out: Path, relative: str) -> Path:
 def write_site(store: Store, settings: Settings, out: Path, *, now: datetime) -> Written:
     site = Site(store, settings)
     feeds = 0
+    topics = set(site.topic_paths())
+    changed: list[str] = []
     for path in site.feed_paths():
         rendered = site.feed(path)
         if rendered is not None:
             # The file under the name a static server looks for: the decoded path.
-            write_file_atomically(_inside(out, unquote(path)), rendered.body)
+            target = _inside(out, unquote(path))
+            if path in topics and _differs(target, rendered.body):
+                changed.append(path)
+            write_file_atomically(target, rendered.body)
             feeds += 1
     publish = settings.publish
 
@@ -70,7 +76,14 @@ def write_site(store: Store, settings: Settings, out: Path, *, now: datetime) ->
         pages += 1
     for digest in settings.digests:
         pages += _write_digest(store, settings, digest, page)
-    return Written(feeds=feeds, pages=pages)
+    return Written(feeds=feeds, pages=pages, changed_topics=tuple(changed))
+
+
+def _differs(path: Path, body: bytes) -> bool:
+    try:
+        return path.read_bytes() != body
+    except OSError:  # not written yet
+        return True
 
 
 def _write_digest(store: Store, settings: Settings, digest: DigestSettings, page: WritePage) -> int:

@@ -51,15 +51,18 @@ def create_app(
     clock: Clock = _utc_now,
     feed_recheck: float = 1.0,
     admin_token: str | None = None,
+    site: Site | None = None,
 ) -> Starlette:
     """The routes over ``store``; ``clock`` is the time the pages and metrics are read at.
     A change in the store shows in the feeds within ``feed_recheck`` seconds. The admin
     API takes ``admin_token`` (default: ``AGGREGATOR_ADMIN_TOKEN``; empty: the API is off).
+    ``site``: the feeds' cache, when the caller shares it (the daemon announces from it).
     """
     if admin_token is None:
         admin_token = os.environ.get(ADMIN_TOKEN_ENV, "")
 
-    site = Site(store, settings, recheck=feed_recheck)
+    if site is None:
+        site = Site(store, settings, recheck=feed_recheck)
 
     def home(request: Request) -> Response:
         stories = store.list_stories(limit=50)

@@ -58,6 +58,8 @@ def feed_response(request: Request, rendered: Rendered, *, max_age: int = FEED_M
         "Cache-Control": f"public, max-age={max_age}",
         "Vary": "Accept-Encoding",
     }
+    if rendered.links:
+        headers["Link"] = rendered.links
     if _is_fresh(request, {rendered.etag, rendered.gzip_etag}, rendered):
         return Response(status_code=304, headers=headers)
     body = rendered.gzipped if zipped else rendered.body
