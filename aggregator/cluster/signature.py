@@ -36,11 +36,13 @@ import numpy as np
 import numpy.typing as npt
 from rensa import RMinHash
 
+from aggregator.cluster.gazetteer import canonical_names
 from aggregator.model import Entry, EntrySignature
 
 __all__ = [
     "KINDS",
     "NUM_PERM",
+    "UNDATED",
     "VERSION",
     "Signature",
     "fold",
@@ -54,7 +56,7 @@ __all__ = [
 
 # Bumped whenever the features change: a stored signature of another version is recomputed.
 # rensa numbers its hashing scheme; a new scheme makes the stored MinHashes incomparable.
-FORMAT = 1
+FORMAT = 2  # 2: titles out of runs, gazetteer names, codes, numbers without separators
 VERSION = FORMAT * 1000 + int(RMinHash.ALGORITHM_VERSION)
 NUM_PERM = 64
 U32 = npt.NDArray[np.uint32]
@@ -63,6 +65,10 @@ _WORD = re.compile(r"\w+")
 # Every upper-case letter of the Basic Multilingual Plane, for a pattern that finds
 # capitalised words without a Python loop over every word (re has no \p{Lu}).
 _UPPER = "".join(c for c in map(chr, range(0x10000)) if c.isupper() and c.isalpha())
+# Capitals joined by dots, without spaces: "U.S.", "U.N.", "TP.HCM" (not "Hà Nội. HANOI").
+_ABBREVIATION = re.compile(
+    rf"(?<!\w)(?:[{re.escape(_UPPER)}]{{1,3}}\.)+[{re.escape(_UPPER)}]{{1,4}}\b\.?"
+)
 _CAPITALISED_RUN = re.compile(rf"[{re.escape(_UPPER)}]\w*(?:[^\S\n]+[{re.escape(_UPPER)}]\w*)*")
 STOPWORDS = frozenset(
     # English
@@ -77,6 +83,12 @@ _NOT_NAMES = STOPWORDS | frozenset(
     "he she they we i his her their but when while as if there here what who how why "
     "monday tuesday wednesday thursday friday saturday sunday mr mrs ms dr "
     "ông bà anh chị sáng chiều tối trưa đêm hôm thứ chủ nhật theo tại".split()
+    # Titles and offices, capitalised before a name ("Prime Minister Pham Duc Hoa", "Thủ
+    # tướng Phạm Đức Hòa"): left in, they glue the name into a run the other outlet,
+    # which writes "the premier" or no title at all, never repeats.
+    + "prime minister president premier deputy vice foreign chairman chairwoman governor "
+    "pm mayor secretary ceo director ambassador chief senator spokesman spokeswoman "
+    "thủ tổng chủ phó bộ sở ngoại".split()
 )
 _MONTHS = {
     name: number
@@ -112,6 +124,9 @@ _DATE = re.compile(
 )
 _DATE_WORDS = frozenset(_MONTHS) | frozenset(_WEEKDAYS)
 EVENT_DAYS = 7
+# Marks an event day that is only the publication day (the text gave no date): see
+# cluster._conflicting. Ordinals of our era stay far below this bit.
+UNDATED = 1 << 31
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
@@ -182,25 +197,39 @@ def _names(text: str, outlet: str = "") -> set[str]:
     "HANOI, Nov 9 (Mekong Wire)") is left out: every story of that outlet carries it.
     """
     found: set[str] = set()
+    text = unicodedata.normalize("NFC", text)
+    if "." in text:  # "U.S." is the name US, "TP.HCM" the name TPHCM
+        text = _ABBREVIATION.sub(lambda m: m[0].replace(".", ""), text)
     # A run is capitalised words separated by spaces only: "Hà Nội. HANOI" is two names.
-    for match in _CAPITALISED_RUN.findall(unicodedata.normalize("NFC", text)):
+    for match in _CAPITALISED_RUN.findall(text):
         run: list[str] = []
+        spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
         for word in [*match.split(), ""]:
             form = _name_form(word)
             if form:
                 run.append(form)
+                spelled.append(word.casefold())
                 continue
             if run and " ".join(run) != outlet:
-                found.update(run)
-                if len(run) > 1:
-                    found.add(" ".join(run))  # a run: joined without spaces by the caller
-            run = []
+                _add_name(found, " ".join(run))
+                for name in canonical_names(spelled, capitalised=True):
+                    _add_name(found, name)
+            run, spelled = [], []
     return found
+
+
+def _add_name(found: set[str], name: str) -> None:
+    """A name and, when it has several words, each of them (the caller joins the runs)."""
+    found.add(name)
+    if " " in name:
+        found.update(name.split())
 
 
 def _number_key(number: str) -> str:
     """Digits only, trailing zeros dropped: "9.240", "9,24" and "9.24" all give "924"
     (Vietnamese writes "." for thousands and "," for decimals, English the reverse)."""
+    if "." not in number and "," not in number:
+        return number  # "40%" stays 40, not 4: zeros only go where a separator may stand
     return number.replace(".", "").replace(",", "").rstrip("0") or "0"
 
 
@@ -230,13 +259,13 @@ def _dates(text: str, published: datetime) -> list[date]:
 def _event_day(dates: Sequence[date], published: datetime) -> int:
     """The first date near publication (the week before it, or the next day), as an
     ordinal: the event's day in news copy (dates far off are background or plans). Without
-    one, the publication day: news is filed the day of the event or the day after, so a
-    headline published on Thursday is not Monday's meeting."""
+    one, the publication day, flagged :data:`UNDATED`: such a report may come days after
+    its event (a feature, a follow-up), but not before it."""
     today = published.date()
     for day in dates:
         if -EVENT_DAYS <= (day - today).days <= 1:
             return day.toordinal()
-    return today.toordinal()
+    return today.toordinal() | UNDATED
 
 
 _TITLE_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:-\d+)?|\w+")
@@ -269,7 +298,7 @@ def _bigrams(words: list[str]) -> list[str]:
 
 
 def shingles(entry: Entry) -> list[str]:
-    """The word bigrams of title and summary that :func:`minhashes` works on."""
+    """The word bigrams of title, summary and lead that :func:`minhashes` works on."""
     return _bigrams(tokenize(entry.title) + tokenize(entry.summary))
 
 
@@ -287,11 +316,15 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     dates = _dates(lowered, entry.published) if maybe_dated else []
     outlet = " ".join(_name_form(w) or w.casefold() for w in entry.feed_title.split())
     names = _names(title, outlet) | _names(summary, outlet) if summary else _names(title, outlet)
+    for name in canonical_names(every, capitalised=False):
+        _add_name(names, name)
     numbers = {_number_key(n) for n in _NUMBER.findall(text)}
     sets = (
         {_fold_word(w) for w in title_words},
-        {n for n in names if " " not in n},
-        {n.replace(" ", "") for n in names if " " in n},
+        # A run joined is also a one-word name: "Hà Nội" gives "hanoi", as "Hanoi" does.
+        {n.replace(" ", "") for n in names},
+        # Runs, and codes that mix letters and digits ("SM5", "VN-A321"): as telling.
+        {n.replace(" ", "") for n in names if " " in n or not n.isalpha()},
         {n for n in numbers if len(n) > 1},
         {f"{d.month}-{d.day}" for d in dates},
         set(_YEAR.findall(title)),
