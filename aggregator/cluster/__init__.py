@@ -41,7 +41,6 @@ import numpy.typing as npt
 
 from aggregator.cluster.signature import (
     NUM_PERM,
-    UNDATED,
     Signature,
     marked_numbers,
     pack,
@@ -66,7 +65,6 @@ MAX_POSTINGS = 64
 # Members of a story a joining entry is checked against for conflicts (the newest ones).
 MAX_MEMBERS = 50
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
-REPORT_LAG = 1  # days an undated report may follow its event: as the slack (see _same_days)
 
 
 # What conflict() compares: title years, title numbers by the word before them, event day.
@@ -274,20 +272,7 @@ def _conflicting(a: _Facts, b: _Facts) -> bool:
     for word, numbers in marks_a.items():
         if word in marks_b and not numbers & marks_b[word]:
             return True
-    return not _same_days(day_a, day_b)
-
-
-def _same_days(a: int, b: int) -> bool:
-    """Whether two event days (see signature._event_day) may be one event's. A day the
-    text gave is exact (within ``DATE_SLACK``); an undated report's publication day may
-    follow its event by up to ``REPORT_LAG`` days, and never precede it by more than the
-    slack."""
-    undated_a, undated_b = bool(a & UNDATED), bool(b & UNDATED)
-    a, b = a & ~UNDATED, b & ~UNDATED
-    if undated_a == undated_b:
-        return abs(a - b) <= DATE_SLACK
-    published, event = (a, b) if undated_a else (b, a)
-    return -DATE_SLACK <= published - event <= REPORT_LAG
+    return abs(day_a - day_b) > DATE_SLACK
 
 
 Lists = dict[int, list[int]]

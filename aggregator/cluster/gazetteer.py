@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["MAX_WORDS", "PHRASES", "PLACES", "canonical_names"]
+__all__ = ["MAX_WORDS", "PHRASES", "canonical_names"]
 
 # (the English form, then every other way of writing it), case-folded.
-_NAMES: tuple[tuple[str, ...], ...] = (
+_PLACES: tuple[tuple[str, ...], ...] = (
     # Countries
     ("vietnam", "việt nam", "việt", "vietnamese", "viet nam"),
     ("united states", "mỹ", "hoa kỳ", "us", "usa", "america", "american"),
@@ -65,14 +65,15 @@ _NAMES: tuple[tuple[str, ...], ...] = (
     ("new zealand", "niu di-lân"),
     ("israel", "israeli"),
     ("iran", "iranian"),
-    # Cities (places too: see PLACES)
+    # Cities
     ("ho chi minh city", "tp.hcm", "tphcm", "tp hcm", "hcmc", "thành phố hồ chí minh"),
     ("saigon", "sài gòn"),
     ("beijing", "bắc kinh"),
     ("moscow", "mát-xcơ-va", "moskva"),
     ("london", "luân đôn"),
     ("ha long", "hạ long", "halong"),
-    # Bodies: the rest
+)
+_BODIES: tuple[tuple[str, ...], ...] = (
     ("white house", "nhà trắng"),
     ("united nations", "liên hợp quốc", "lhq", "un"),
     ("european union", "liên minh châu âu", "eu"),
@@ -89,11 +90,9 @@ _NAMES: tuple[tuple[str, ...], ...] = (
 # "Electric motorbike sales in Ho Chi Minh City"): they come out as one word, a name that
 # adds to a match but never makes one; a body ("Nhà Trắng") comes out as a run of words,
 # which alone can tie two reports together.
-PLACES = frozenset(forms[0] for forms in _NAMES[: _NAMES.index(("white house", "nhà trắng"))])
 PHRASES: dict[tuple[str, ...], str] = {
-    tuple(variant.split()): forms[0].replace(" ", "") if forms[0] in PLACES else forms[0]
-    for forms in _NAMES
-    for variant in forms
+    **{tuple(v.split()): forms[0].replace(" ", "") for forms in _PLACES for v in forms},
+    **{tuple(v.split()): forms[0] for forms in _BODIES for v in forms},
 }
 MAX_WORDS = max(len(words) for words in PHRASES)
 # Vietnamese writes many bodies with only the first syllable capitalised ("Liên hợp quốc",

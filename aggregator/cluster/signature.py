@@ -42,7 +42,6 @@ from aggregator.model import Entry, EntrySignature
 __all__ = [
     "KINDS",
     "NUM_PERM",
-    "UNDATED",
     "VERSION",
     "Signature",
     "fold",
@@ -124,9 +123,6 @@ _DATE = re.compile(
 )
 _DATE_WORDS = frozenset(_MONTHS) | frozenset(_WEEKDAYS)
 EVENT_DAYS = 7
-# Marks an event day that is only the publication day (the text gave no date): see
-# cluster._conflicting. Ordinals of our era stay far below this bit.
-UNDATED = 1 << 31
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
@@ -259,13 +255,13 @@ def _dates(text: str, published: datetime) -> list[date]:
 def _event_day(dates: Sequence[date], published: datetime) -> int:
     """The first date near publication (the week before it, or the next day), as an
     ordinal: the event's day in news copy (dates far off are background or plans). Without
-    one, the publication day, flagged :data:`UNDATED`: such a report may come days after
-    its event (a feature, a follow-up), but not before it."""
+    one, the publication day: news is filed the day of the event or the day after, so a
+    headline published on Thursday is not Monday's meeting."""
     today = published.date()
     for day in dates:
         if -EVENT_DAYS <= (day - today).days <= 1:
             return day.toordinal()
-    return today.toordinal() | UNDATED
+    return today.toordinal()
 
 
 _TITLE_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:-\d+)?|\w+")
@@ -298,7 +294,7 @@ def _bigrams(words: list[str]) -> list[str]:
 
 
 def shingles(entry: Entry) -> list[str]:
-    """The word bigrams of title, summary and lead that :func:`minhashes` works on."""
+    """The word bigrams of title and summary that :func:`minhashes` works on."""
     return _bigrams(tokenize(entry.title) + tokenize(entry.summary))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -215,3 +216,43 @@ def test_the_outlets_own_name_in_its_copy_is_not_a_name() -> None:
     assert kept.kind("runs") - dropped.kind("runs")  # "mekongwire" only where it is not ours
     assert dropped.kind("names") < kept.kind("names")  # "mekong", "wire" go with it
     assert dropped.kind("names")  # "hanoi", "gold" stay
+
+
+def key(text: str) -> int:
+    """The hashed set member a signature keeps for ``text`` (see signature._hash)."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def test_a_title_before_a_name_does_not_glue_into_its_run() -> None:
+    titled = sign(entry("Prime Minister Pham Duc Hoa arrives"))
+    bare = sign(entry("Phạm Đức Hòa đến nơi", n=2))
+    assert key("phamduchoa") in titled.kind("runs") & bare.kind("runs")
+    assert key("primeministerphamduchoa") not in titled.kind("runs")
+
+
+def test_the_gazetteer_names_a_body_alike_in_both_languages_and_a_place_only_weakly() -> None:
+    vi = sign(entry("Thủ tướng đến Mỹ, hội đàm tại Nhà Trắng"))
+    en = sign(entry("Vietnam PM arrives in the U.S. for White House talks", n=2))
+    # A body is a run in both: it can tie two reports together on its own.
+    assert key("whitehouse") in vi.kind("runs") & en.kind("runs")
+    # A country is a name in both ("Mỹ", "U.S."), never a run.
+    assert key("unitedstates") in vi.kind("names") & en.kind("names")
+    assert key("unitedstates") not in vi.kind("runs") | en.kind("runs")
+    # Nha Trang the city is not the White House: diacritics decide before folding.
+    city = sign(entry("Du lịch Nha Trang đông khách", n=3))
+    assert key("whitehouse") not in city.kind("runs") | city.kind("names")
+
+
+def test_a_one_word_country_inside_a_longer_name_is_not_the_country() -> None:
+    woman = sign(entry("Chị Nguyễn Thị Nga nhận giải"))
+    country = sign(entry("Nga tuyên bố ngừng bắn", n=2))
+    assert key("russia") in country.kind("names")
+    assert key("russia") not in woman.kind("names")
+
+
+def test_codes_are_runs_and_whole_numbers_keep_their_zeros() -> None:
+    signed = sign(entry("Sao Mai thu hồi 12.000 xe SM5", "Doanh số tăng 40%."))
+    assert key("sm5") in signed.kind("runs")
+    assert key("40") in signed.kind("numbers") and key("4") not in signed.kind("numbers")
+    # With a separator, zeros still go: "12.000" meets "12,000" and "12.0".
+    assert key("12") in signed.kind("numbers")
