@@ -87,7 +87,11 @@ def test_a_worker_killed_mid_document_costs_that_document_only() -> None:
 
         async def killed_while_working() -> Prepared:
             task = asyncio.ensure_future(workers.run(big_job()))
-            await asyncio.sleep(0.8)  # long enough for a worker to start and take it
+            # Kill once a worker holds the document (its box is locked while it works),
+            # not after a fixed delay: on an idle machine the document may be done by then.
+            async with asyncio.timeout(10):
+                while not any(box._lock.locked() for box in workers._boxes):  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
             kill_workers(workers)
             return await task
 
