@@ -924,13 +924,14 @@ def digest_status(store: Store, settings: Settings, *, now: datetime) -> list[di
 
 def _daemon_status(database_url: str) -> dict[str, Any]:
     """Whether a daemon schedules on this database, as far as this machine can tell."""
-    path = instance.lock_path_for(database_url)
-    if path is None:
-        return {"running": None, "detail": "not known for this database (no lock file)"}
-    holder = instance.read_holder(path)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        holder = instance.holder_of(database_url)
+    except SQLAlchemyError as exc:
+        return {"running": None, "detail": f"not known: {exc.__class__.__name__}"}
     if holder is None:
         return {"running": False, "detail": "no daemon running"}
     if holder.alive() is False:
         return {"running": False, "detail": f"no daemon running (last: {holder.describe()})"}
     return {"running": True, "detail": holder.describe()}
-    return True
