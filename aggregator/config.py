@@ -249,9 +249,13 @@ class MailSettings:
     )
     unsubscribe_address: str = field(
         default="",
+        metadata=_help("Address in the mailto: List-Unsubscribe header; empty: the From address."),
+    )
+    unsubscribe_maildir: str = field(
+        default="",
         metadata=_help(
-            "Address in the mailto: List-Unsubscribe header (read by the list owner; "
-            "the https link acts at once); empty: the From address."
+            "Maildir the mail to unsubscribe_address is delivered into; the daemon acts "
+            "on its requests each tick; empty: mailed requests are not read."
         ),
     )
     confirm_days: int = field(
@@ -562,6 +566,11 @@ def _resolve(settings: Settings, base: Path, environ: Mapping[str, str]) -> Sett
     mail = replace(
         settings.mail,
         maildir=str(_resolve_path(settings.mail.maildir, base)),
+        unsubscribe_maildir=(
+            str(_resolve_path(settings.mail.unsubscribe_maildir, base))
+            if settings.mail.unsubscribe_maildir
+            else ""
+        ),
         dkim_key_file=(
             str(_resolve_path(settings.mail.dkim_key_file, base))
             if settings.mail.dkim_key_file
