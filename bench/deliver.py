@@ -54,6 +54,12 @@ sessions), ``python -m bench.deliver`` (defaults)::
     ours, 16 connections                           10,000               2.31    217  1.52x
     ours + ledger (deliver_pending, SQLite), 16    10,000               5.13    110  0.77x
 
+Preparation again, 2026-12-04 (the templates' ``<style>`` now inlined once per issue by
+``render_issue``; the naive path inlines the template's own CSS per message): four runs
+of ``preparation_rows`` alone at load average 3 to 6, HTML 22.0 KB; naive 4.95 to 10.25
+ms a message, ours 0.049 to 0.088 ms (68x to 208x); css-inline 0.22 to 0.45 ms per
+naive message, 0.20 to 0.34 ms once per issue. The sending figures were not re-run.
+
 Reading, against the targets:
 
 * Preparation holds: 0.106 ms a message against 13.6 ms for the naive path, 128x (target
