@@ -104,6 +104,23 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
         clock=clock,
     )
     public_https = settings.publish.base_url.lower().startswith("https://")
+    untrusted_proxy_seen = False
+
+    def client_of(request: Request) -> str:
+        """The address the per-client limit counts; says once when a proxy seems to be
+        in front that the config does not trust (then all its clients count as one)."""
+        nonlocal untrusted_proxy_seen
+        if (
+            not settings.server.trusted_proxies
+            and "x-forwarded-for" in request.headers
+            and not untrusted_proxy_seen
+        ):
+            untrusted_proxy_seen = True
+            log.warning(
+                "A subscribe request came through a proxy (X-Forwarded-For) that "
+                "[server] trusted_proxies does not name: its clients count as one client"
+            )
+        return request.client.host if request.client else ""
 
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         body = render_page(template, settings=settings.publish, **context)
@@ -127,8 +144,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
     def limited(refusal: Refusal, email: str) -> HTMLResponse:
         texts = {
             Limited.CLIENT: _(
-                "Too many sign-ups came from your network in the last hour. "
-                "Please try again later."
+                "Too many sign-ups came from your network in the last hour. Please try again later."
             ),
             Limited.ADDRESS: _(
                 "%(email)s has been sent enough confirmation emails for today. "
@@ -136,8 +152,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
             )
             % {"email": email},
             Limited.EVERYONE: _(
-                "We are sending too many confirmation emails just now. "
-                "Please try again in an hour."
+                "We are sending too many confirmation emails just now. Please try again in an hour."
             ),
         }
         response = message(_("Too many requests"), texts[refusal.limit], 429)
@@ -191,7 +206,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
         except FormTooLarge:
             return too_large()
         email, digest = form.get("email", ""), form.get("digest", "")
-        refusal = limits.note_post(request.client.host if request.client else "")
+        refusal = limits.note_post(client_of(request))
         if refusal is not None:
             return limited(refusal, email.strip())
         try:

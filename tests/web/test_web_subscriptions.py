@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -356,3 +357,18 @@ def test_one_client_posts_a_bounded_number_of_times_an_hour(
         assert [a.status_code for a in answers] == [200, 200, 429]
         assert "Too many sign-ups came from your network" in answers[2].text
         assert len(site.mailbox()) == 2
+
+
+def test_a_proxy_the_config_does_not_trust_is_logged_once(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def through_proxy(c: httpx.AsyncClient) -> None:
+        for n in range(2):
+            csrf = csrf_of(await c.get("/subscribe"))
+            data = {"email": f"r{n}@x.example", "digest": "daily", "csrf": csrf}
+            await c.post("/subscribe", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
+
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        site.visit(through_proxy)
+    warned = [r for r in caplog.records if "trusted_proxies" in r.getMessage()]
+    assert len(warned) == 1
