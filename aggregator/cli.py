@@ -730,6 +730,27 @@ def subscribers_remove(app: App, email: str, name: str) -> None:
     click.echo(f"unsubscribed: {email.strip()} from {name}")
 
 
+@subscribers.command("process-unsubscribes")
+@click.option(
+    "--maildir",
+    default="",
+    help="Read this Maildir instead of [mail] unsubscribe_maildir.",
+)
+@pass_app
+def subscribers_process_unsubscribes(app: App, maildir: str) -> None:
+    """Act once on the unsubscribe requests mailed to [mail] unsubscribe_address (the
+    daemon does it every tick)."""
+    if not (maildir or app.settings.mail.unsubscribe_maildir):
+        raise ConfigError("no Maildir to read: set [mail] unsubscribe_maildir or pass --maildir")
+    report = pipeline.process_unsubscribe_mail(
+        app.store, app.settings, now=utcnow(), maildir=maildir
+    )
+    click.echo(
+        f"unsubscribed: {report.unsubscribed}, set aside as invalid: {report.invalid}, "
+        f"left for the next run: {report.retry}"
+    )
+
+
 # -- running -----------------------------------------------------------------------
 
 

@@ -57,7 +57,13 @@ async def run_tick(store: Store, settings: Settings) -> None:
                 "new": sum(o.new_entries for o in outcomes),
             },
         )
-    for step in (pipeline.cluster_new_entries, pipeline.run_due_digests, pipeline.deliver_pending):
+    steps = (
+        pipeline.cluster_new_entries,
+        pipeline.process_unsubscribe_mail,  # before sending: a mailed request acts at once
+        pipeline.run_due_digests,
+        pipeline.deliver_pending,
+    )
+    for step in steps:
         try:
             await asyncio.to_thread(step, store, settings, now=utcnow())
         except AggregatorError as exc:  # e.g. an unwritable Maildir: say it, retry next tick

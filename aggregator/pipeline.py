@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import digest, instance, normalize, parse, sources, workers
+from aggregator import digest, inbound, instance, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.deliver import Outgoing, as_outgoing, open_transport
 from aggregator.deliver.dkim import open_dkim
@@ -848,6 +848,30 @@ def unsubscribe(store: Store, token: str, *, now: datetime) -> Subscriber:
     subscriber = store.unsubscribe(subscriber_id, now=now)
     log.info("Unsubscribed", extra={"digest": subscriber.digest, "subscriber": subscriber.id})
     return subscriber
+
+
+def process_unsubscribe_mail(
+    store: Store, settings: Settings, *, now: datetime, maildir: str = ""
+) -> inbound.ScanReport:
+    """Act on the unsubscribe requests mailed to ``[mail] unsubscribe_address`` and
+    delivered into ``maildir`` (default ``[mail] unsubscribe_maildir``; neither: none)."""
+    root = maildir or settings.mail.unsubscribe_maildir
+    if not root:
+        return inbound.ScanReport()
+    signer = token_signer(store, now=now)
+
+    def act(token: str) -> Subscriber:
+        subscriber = store.unsubscribe(signer.read_unsubscribe(token, now=now), now=now)
+        log.info(
+            "Unsubscribed by mail", extra={"digest": subscriber.digest, "subscriber": subscriber.id}
+        )
+        return subscriber
+
+    try:
+        return inbound.process_maildir(Path(root), act)
+    except OSError as exc:  # e.g. the folder cannot be created: say so, retry next tick
+        problem = exc.strerror or str(exc)
+        raise AggregatorError(f"cannot read the unsubscribe Maildir {root}: {problem}") from None
 
 
 # -- status ------------------------------------------------------------------------

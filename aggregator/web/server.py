@@ -48,7 +48,18 @@ def bind_socket(settings: ServerSettings) -> socket.socket:
 class WebServer:
     def __init__(self, app: Starlette, settings: ServerSettings) -> None:
         self.socket = bind_socket(settings)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # uvicorn believes X-Forwarded-Proto/-For from 127.0.0.1 unless told otherwise; we
+        # believe them only from the proxies the config names (the scheme decides whether
+        # the form's cookie is Secure, the client address its rate limit).
+        trusted = list(settings.trusted_proxies)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or [],
+        )
         self._server = _Server(config)
 
     async def serve(self) -> None:
