@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.types import ASGIApp
 
 from aggregator import instance, pipeline
 from aggregator.config import Settings
@@ -32,7 +33,7 @@ from aggregator.publish.websub import Announcer, log_announcement
 from aggregator.schedule import build_scheduler, set_tick_interval
 from aggregator.store import Store
 from aggregator.web import create_app
-from aggregator.web.server import WebServer
+from aggregator.web.server import SwappableApp, WebServer
 
 log = logging.getLogger("aggregator")
 STOP_TIMEOUT = 30.0
@@ -92,9 +93,12 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.site = Site(store, settings)
         self.announcer = Announcer()
-        self.web = WebServer(
-            create_app(store, settings, health=self.health, site=self.site), settings.server
-        )
+        # A reload swaps in an app built from the new settings; the socket stays.
+        self.web_app = SwappableApp(self._create_app(settings))
+        self.web = WebServer(self.web_app, settings.server)
+
+    def _create_app(self, settings: Settings) -> ASGIApp:
+        return create_app(self.store, settings, health=self.health, site=self.site)
 
     def health(self) -> dict[str, Any]:
         if self.standby:
@@ -171,6 +175,10 @@ class Daemon:
                 log.error("Config reload failed; the running config stays: %s", exc)
                 return False
             self.settings = fresh
+            # Pages and feeds by the new settings ([publish] title, base_url, page size,
+            # WebSub hubs, digests); the subscribe form's rate counts start again.
+            self.site.reconfigure(fresh)
+            self.web_app.app = self._create_app(fresh)
             if self.scheduler is not None and self.scheduler.running:
                 set_tick_interval(self.scheduler, fresh.schedule)
         log.info(

@@ -134,6 +134,17 @@ class Site:
     def base_url(self) -> str:
         return self.settings.publish.base_url.rstrip("/")
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Serve by new settings (a daemon's reload): every cached feed and fragment was
+        rendered by the old ones (titles, addresses, page sizes), so all are dropped."""
+        with self._lock:
+            self.settings = settings
+            self.fragments = FragmentCache()
+            self._items = FragmentCache()
+            self._issues = FragmentCache(2_000)
+            self._feeds = {}
+            self._checked_at = -math.inf
+
     def version(self) -> tuple[Any, ...]:
         now = time.monotonic()
         if now - self._checked_at >= self.recheck:
