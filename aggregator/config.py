@@ -161,8 +161,9 @@ class FeedSettings:
 
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
-    window_hours: int = field(
-        default=72, metadata=_help("An entry joins only stories active within this window.")
+    window_hours: float = field(
+        default=72.0,
+        metadata=_help("An entry joins only stories active within this window."),
     )
     threshold: float = field(
         default=0.2,

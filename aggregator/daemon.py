@@ -15,6 +15,7 @@ lease is over (see ``pipeline.deliver_pending``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -44,8 +45,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def run_tick(store: Store, settings: Settings) -> None:
-    """One pass over everything that is due; a failing step is logged, never fatal."""
+async def run_tick(
+    store: Store, settings: Settings, *, kept: pipeline.KeptClusterer | None = None
+) -> None:
+    """One pass over everything that is due; a failing step is logged, never fatal.
+
+    ``kept`` is the clustering the daemon keeps between ticks (see
+    ``pipeline.cluster_new_entries``); without it each tick starts from the store.
+    """
     now = utcnow()
     outcomes = await pipeline.refresh_feeds(store, settings, now=now)
     if outcomes:
@@ -58,19 +65,21 @@ async def run_tick(store: Store, settings: Settings) -> None:
                 "new": sum(o.new_entries for o in outcomes),
             },
         )
-    steps = (
-        pipeline.cluster_new_entries,
-        pipeline.process_unsubscribe_mail,  # before sending: a mailed request acts at once
-        pipeline.run_due_digests,
-        pipeline.deliver_pending,
-    )
-    for step in steps:
+    cluster = functools.partial(pipeline.cluster_new_entries, kept=kept)
+    steps: list[tuple[str, Callable[..., object]]] = [
+        ("cluster_new_entries", cluster),
+        # Before sending: a mailed unsubscribe request acts at once.
+        ("process_unsubscribe_mail", pipeline.process_unsubscribe_mail),
+        ("run_due_digests", pipeline.run_due_digests),
+        ("deliver_pending", pipeline.deliver_pending),
+    ]
+    for name, step in steps:
         try:
             await asyncio.to_thread(step, store, settings, now=utcnow())
         except AggregatorError as exc:  # e.g. an unwritable Maildir: say it, retry next tick
-            log.warning("%s failed: %s; retrying next tick", step.__name__, exc)
+            log.warning("%s failed: %s; retrying next tick", name, exc)
         except Exception:
-            log.exception("Pipeline step %s failed; it will be retried next tick", step.__name__)
+            log.exception("Pipeline step %s failed; it will be retried next tick", name)
 
 
 class Daemon:
@@ -91,6 +100,7 @@ class Daemon:
         self.standby = False
         self.lock: instance.SchedulerLock | None = None
         self.scheduler: AsyncIOScheduler | None = None
+        self.kept = pipeline.KeptClusterer()  # the clusterer, from one tick to the next
         self.site = Site(store, settings)
         self.announcer = Announcer()
         # A reload swaps in an app built from the new settings; the socket stays.
@@ -117,7 +127,7 @@ class Daemon:
             return
         async with self.busy:
             try:
-                await run_tick(self.store, self.settings)
+                await run_tick(self.store, self.settings, kept=self.kept)
             except Exception:
                 log.exception("Tick failed; the next tick retries")
             await self.announce()

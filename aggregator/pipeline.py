@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -74,6 +74,9 @@ from aggregator.sources import pages, polling
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.http import fetch_url
 from aggregator.store import Store
+
+if TYPE_CHECKING:
+    from aggregator.cluster.standing import StandingClusterer
 
 log = logging.getLogger("aggregator")
 
@@ -420,55 +423,84 @@ def ingest_paths(
 # -- clustering --------------------------------------------------------------------
 
 
-# Entries clustered per plan. Each plan rebuilds its index from the stored signatures of
-# the window's entries, so a large batch spreads that cost over more new entries.
+# Entries clustered per plan: a backlog (a first fetch, a restart after days) is planned
+# in batches, each seeing the stories the previous ones formed.
 CLUSTER_BATCH = 20_000
 
 
+class KeptClusterer:
+    """What the daemon keeps of clustering from one pass to the next: a standing
+    clusterer (:mod:`aggregator.cluster.standing`), made at the first pass with work so
+    that starting the daemon does not import numpy and the signature tables."""
+
+    def __init__(self) -> None:
+        self.standing: StandingClusterer | None = None
+
+
 def cluster_new_entries(
-    store: Store, settings: Settings, *, now: datetime, batch: int = CLUSTER_BATCH
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    batch: int = CLUSTER_BATCH,
+    kept: KeptClusterer | None = None,
 ) -> int:
     """Give every entry without a story one; returns how many entries were placed.
 
     In batches (the store hands out a bounded number at a time), each seeing the
-    stories the previous ones formed, until none is left. The stored entries within the
-    window are read once, with their stored signatures, into one in-memory clusterer
-    that every batch of the pass plans with; signatures computed on the way are stored
-    with each plan.
+    stories the previous ones formed, until none is left. One clusterer plans every
+    batch of the pass; it holds the clustered entries within the window of the oldest
+    new one. Without ``kept`` it is made for the pass, reading those entries and their
+    stored signatures; with ``kept`` (the daemon) the one of the previous pass goes on,
+    reading only the entries it lacks. The plans are the same either way. Signatures
+    computed on the way are stored with each plan.
     """
     new = store.unclustered_entries(limit=batch)
     if not new:
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
-    from aggregator import cluster
+    from aggregator.cluster.standing import StandingClusterer
 
+    if kept is None:
+        kept = KeptClusterer()
+    if kept.standing is None:
+        kept.standing = StandingClusterer()
+    standing = kept.standing
     window = timedelta(hours=settings.cluster.window_hours)
-    clusterer = cluster.Clusterer(
+    # The first batch is the oldest: its window reaches furthest back.
+    since = min(e.published for e in new) - window
+    clusterer, missing = standing.begin(
         threshold=settings.cluster.threshold,
         duplicate=settings.cluster.duplicate,
         window=window,
+        stored=store.clustered_stories_since(since),
+        since=since,
     )
+    computed: dict[int, EntrySignature] = {}
     placed = 0
     previous: set[int | None] = set()
-    computed: dict[int, EntrySignature] | None = None
-    while new:
-        ids = {e.id for e in new}
-        if ids == previous:  # nothing placed last time: never loop on it
-            log.error("Clustering placed none of %d entries; left for the next pass", len(new))
-            break
-        previous = ids
-        if computed is None:  # the first batch is the oldest: its window reaches furthest back
-            candidates = store.clustered_entries_since(min(e.published for e in new) - window)
-            stored = store.entry_signatures([e.id for e in candidates if e.id])
-            computed = clusterer.place(candidates, stored)
-        plan = clusterer.plan(new, store.entry_signatures([e.id for e in new if e.id]))
-        if computed:
-            plan = replace(plan, signatures={**computed, **plan.signatures})
-            computed = {}
-        clusterer.settle(store.apply_cluster_plan(plan, now=now))
-        placed += len(new)
-        new = store.unclustered_entries(limit=batch)
+    try:
+        if missing:
+            computed = clusterer.place(
+                store.candidate_entries(missing), store.entry_signatures(missing)
+            )
+        while new:
+            ids = {e.id for e in new}
+            if ids == previous:  # nothing placed last time: never loop on it
+                log.error("Clustering placed none of %d entries; left for the next pass", len(new))
+                break
+            previous = ids
+            plan = clusterer.plan(new, store.entry_signatures([e.id for e in new if e.id]))
+            if computed:
+                plan = replace(plan, signatures={**computed, **plan.signatures})
+                computed = {}
+            clusterer.settle(store.apply_cluster_plan(plan, now=now))
+            placed += len(new)
+            new = store.unclustered_entries(limit=batch)
+    except BaseException:
+        standing.reset()  # memory may hold a plan the store did not take
+        raise
     return placed
 
 

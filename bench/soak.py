@@ -48,6 +48,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +57,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from urllib.request import ProxyHandler, build_opener
 
@@ -64,6 +68,13 @@ from bench.feed_server import FeedServer
 from bench.fetch import free_port
 
 LOOPBACK = build_opener(ProxyHandler({}))
+# The corpus's dates: ISO 8601 / RFC 3339 (Atom, JSON Feed, dc:date, "iso" pubDates) and
+# RFC 822 (RSS pubDate, lastBuildDate), as bench/corpus.py writes them.
+ISO_DATE = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
+RFC822_DATE = re.compile(
+    rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d "
+    rb"(?:[+-]\d{4}|GMT)"
+)
 
 
 @dataclass
@@ -115,7 +126,9 @@ def read_metrics(port: int) -> dict[str, float]:
     return samples
 
 
-def write_config(folder: Path, urls: list[str], port: int, server_port: int, digest: int) -> Path:
+def write_config(
+    folder: Path, urls: list[str], port: int, server_port: int, digest: int, window: float
+) -> Path:
     feeds = "".join(f'[[feeds]]\nurl = "{url}"\n' for url in urls)
     config = folder / "config.toml"
     config.write_text(
@@ -135,6 +148,8 @@ port = {port}
 maildir = "{folder / "mail"}"
 [schedule]
 tick_seconds = 5
+[cluster]
+window_hours = {window / 60!r}
 {feeds}
 [[digests]]
 name = "soak"
@@ -147,14 +162,114 @@ subscribers = ["a@soak.example", "b@soak.example", "c@soak.example"]
     return config
 
 
+def restamp(data: bytes, now: datetime, rng: random.Random) -> bytes:
+    """Every date of a feed moved into the minute before ``now``.
+
+    The corpus dates its entries weeks before a fixed day, spread over 19 days; as they
+    are, every pass would bring entries from all over those days, the clustering window
+    of the oldest would reach back over everything ever fetched, and nothing would ever
+    leave it. News arrives about when it is published: so do these entries.
+    """
+
+    def moment() -> datetime:
+        return (now - timedelta(seconds=rng.uniform(0, 60))).replace(microsecond=0)
+
+    data = ISO_DATE.sub(lambda _: moment().isoformat().encode(), data)
+    return RFC822_DATE.sub(lambda _: format_datetime(moment()).encode(), data)
+
+
+def feed_files(
+    feeds: int, seed: int, paths: list[str], now: datetime | None = None
+) -> dict[str, tuple[bytes, str | None]]:
+    """A corpus's feed files, dated ``now`` (by default: now), with their content types."""
+    corpus = generate_corpus(feeds=feeds, entries_per_feed=(3, 6), seed=seed)
+    now, rng = now or datetime.now(UTC), random.Random(seed)
+    return {p: (restamp(corpus.files[p], now, rng), corpus.content_types.get(p)) for p in paths}
+
+
 def change_feeds(server: FeedServer, paths: list[str], feeds: int, stop: threading.Event) -> None:
     """Every minute, new content for every feed (a corpus with another seed)."""
     minute = 1
     while not stop.wait(60):
-        corpus = generate_corpus(feeds=feeds, entries_per_feed=(3, 6), seed=1000 + minute)
-        for path in paths:
-            server.set_file(path, corpus.files[path], corpus.content_types.get(path))
+        for path, (data, content_type) in feed_files(feeds, 1000 + minute, paths).items():
+            server.set_file(path, data, content_type)
         minute += 1
+
+
+def trace(args: argparse.Namespace) -> None:
+    """The daemon's passes in this process, one simulated minute each, under tracemalloc:
+    what Python holds after each pass, and at the end the source lines whose allocations
+    grew from the pass the window filled to the last one (``--trace PASSES``)."""
+    import asyncio
+    import gc
+    import tracemalloc
+
+    from aggregator import pipeline
+    from aggregator.config import loads
+    from aggregator.store import open_store
+
+    names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
+    paths = sorted(p for p in names if p.startswith("feeds/"))
+    tracemalloc.start(args.frames)
+    rows: list[dict[str, object]] = []
+    kept = pipeline.KeptClusterer()
+    filled: tracemalloc.Snapshot | None = None
+    with tempfile.TemporaryDirectory() as tmp, FeedServer(dict.fromkeys(paths, b"")) as server:
+        folder = Path(tmp)
+        config = write_config(
+            folder,
+            [server.url(p) for p in paths],
+            free_port(),
+            server.port,
+            args.digest_minutes,
+            args.window_minutes,
+        )
+        settings = loads(config.read_text(), source=str(config), base_dir=folder, environ={})
+        store = open_store(settings.storage.url)
+        now = datetime.now(UTC)
+        pipeline.sync_config(store, settings, now=now)
+        for number in range(args.trace):
+            now += timedelta(minutes=1)
+            for path, (data, content_type) in feed_files(
+                args.feeds, 1000 + number, paths, now
+            ).items():
+                server.set_file(path, data, content_type)
+            asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+            for step in (pipeline.run_due_digests, pipeline.deliver_pending):
+                step(store, settings, now=now)
+            pipeline.cluster_new_entries(store, settings, now=now, kept=kept)
+            gc.collect()
+            current, peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            if number == int(args.window_minutes) + 1:
+                filled = tracemalloc.take_snapshot()
+            rows.append(
+                {
+                    "pass": number,
+                    "traced MB": round(current / 2**20, 1),
+                    "peak MB": round(peak / 2**20, 1),
+                    "RSS MB": round(rss_mb(os.getpid()), 1),
+                    "entries": store.count_entries(),
+                    "in memory": kept.standing.entries if kept.standing else 0,
+                }
+            )
+            print(rows[-1], flush=True)
+        store.close()
+    print_table(
+        f"trace: {args.feeds} feeds, {args.trace} passes of a simulated minute, clustering "
+        f"window {args.window_minutes:g} min",
+        rows,
+        baseline=str(min(int(args.window_minutes) + 1, args.trace - 1)),
+        key="pass",
+        metric="traced MB",
+    )
+    if filled is not None:
+        print("\ngrowth from the pass the window filled to the last, by line:")
+        grown = tracemalloc.take_snapshot().compare_to(filled, "traceback")
+        for stat in grown[:12]:
+            print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
+            for line in stat.traceback.format()[-2 * args.frames :]:
+                print(f"      {line}")
 
 
 def main() -> None:
@@ -162,22 +277,48 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--sample", type=float, default=30, help="seconds between samples")
-    parser.add_argument("--warmup", type=float, default=120, help="seconds before the baseline")
+    parser.add_argument(
+        "--window-minutes",
+        type=float,
+        default=3,
+        help="[cluster] window_hours, in minutes: the window must fill within the run",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds before the baseline (default: the window and two minutes more)",
+    )
     parser.add_argument("--digest-minutes", type=int, default=2)
+    parser.add_argument(
+        "--trace", type=int, metavar="PASSES", help="no daemon: passes in this process, traced"
+    )
+    parser.add_argument("--frames", type=int, default=4, help="traceback depth for --trace")
     args = parser.parse_args()
-    corpus = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000)
-    paths = sorted(p for p in corpus.files if p.startswith("feeds/"))
+    if args.trace:
+        trace(args)
+        return
+    if args.warmup is None:
+        args.warmup = args.window_minutes * 60 + 120
+    names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
+    paths = sorted(p for p in names if p.startswith("feeds/"))
+    first = feed_files(args.feeds, 1000, paths)
     samples: list[Sample] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         FeedServer(
-            {p: corpus.files[p] for p in paths}, content_types=corpus.content_types
+            {p: data for p, (data, _) in first.items()},
+            content_types={p: t for p, (_, t) in first.items() if t},
         ) as server,
     ):
         folder = Path(tmp)
         web_port = free_port()
         config = write_config(
-            folder, [server.url(p) for p in paths], web_port, server.port, args.digest_minutes
+            folder,
+            [server.url(p) for p in paths],
+            web_port,
+            server.port,
+            args.digest_minutes,
+            args.window_minutes,
         )
         log = (folder / "daemon.log").open("w", encoding="utf-8")
         daemon = subprocess.Popen(
@@ -242,7 +383,7 @@ def report(
         )
     print_table(
         f"soak: {args.feeds} feeds changing every minute, {args.minutes:g} min, "
-        f"sample every {args.sample:g} s",
+        f"clustering window {args.window_minutes:g} min, sample every {args.sample:g} s",
         rows,
         baseline="baseline",
         key="minute",

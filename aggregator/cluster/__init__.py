@@ -24,15 +24,17 @@ minister in one week; an undated report's day is its publication day).
 
 Pure: entries and stored signatures in, a :class:`ClusterPlan` out; the store applies it.
 :func:`plan_clusters` plans one batch; a :class:`Clusterer` keeps the placed entries of
-the window in memory across the batches of a pass.
+the window in memory across the batches of a pass, and the daemon keeps one across its
+passes (:mod:`aggregator.cluster.standing`).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import cast
 
@@ -64,6 +66,8 @@ SPECIFIC = frozenset({2, 3, 4})
 MAX_POSTINGS = 64
 # Members of a story a joining entry is checked against for conflicts (the newest ones).
 MAX_MEMBERS = 50
+# Entries out of the window kept in memory before they are dropped (or a quarter of all).
+STALE = 5_000
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
 
@@ -82,6 +86,8 @@ class _Target:
     keys: frozenset[int]  # its set members as index keys (see _keys)
     total: float  # the weight of all its keys, for normalizing overlaps
     facts: _Facts
+    entry: int  # the store id: the entry's number in the index
+    placed: int  # the pass that placed it (-1: already in a story when it came in)
 
 
 def plan_clusters(
@@ -112,7 +118,12 @@ class Clusterer:
     pass places the stored candidates once, then plans each batch and, once the store
     has created a plan's new stories, :meth:`settle` s their ids, so the next batch joins
     them without anything being read or signed again. Entries that fall out of the window
-    of the newest batch are dropped from memory.
+    of the newest batch leave every lookup, and memory soon after.
+
+    A clusterer can also outlive a pass (:class:`aggregator.cluster.standing.StandingClusterer`
+    keeps one in the daemon): :meth:`begin_pass` then makes the entries placed so far
+    count as stored ones, and its plans are the same as those of a clusterer made for
+    the pass from the store.
     """
 
     def __init__(
@@ -122,10 +133,21 @@ class Clusterer:
         self.duplicate = duplicate
         self.index = _Index(window.total_seconds())
         self._pending: list[int | str] = []  # the last plan's new stories, until settled
+        self._stand_ins = itertools.count(-1, -1)  # numbers for entries without an id
 
-    @staticmethod
+    def begin_pass(self) -> None:
+        """A new pass: what earlier ones planned now ranks as stored (see ``_Index.rank``)."""
+        self.index.passes += 1
+
+    def __contains__(self, entry_id: int) -> bool:
+        return entry_id in self.index.targets
+
+    def placed(self, since: float) -> dict[int, int | str]:
+        """The story of each entry in memory published at or after ``since``."""
+        return {n: t.story for n, t in self.index.targets.items() if t.time >= since}
+
     def _targets(
-        entries: Sequence[Entry], stored: Mapping[int, EntrySignature]
+        self, entries: Sequence[Entry], stored: Mapping[int, EntrySignature], *, placed: int
     ) -> tuple[list[tuple[Entry, _Target, list[int]]], dict[int, EntrySignature]]:
         """Entries in published order with their targets and band keys, and the
         signatures that had to be computed (packed for the store)."""
@@ -146,6 +168,8 @@ class Clusterer:
                     _keys(sig),
                     _total(sig),
                     _facts(sig),
+                    e.id if e.id is not None else next(self._stand_ins),
+                    placed,
                 ),
                 bands,
             )
@@ -156,8 +180,10 @@ class Clusterer:
     def place(
         self, entries: Sequence[Entry], signatures: Mapping[int, EntrySignature]
     ) -> dict[int, EntrySignature]:
-        """Add entries already in stories; returns the signatures it had to compute."""
-        targets, computed = self._targets([e for e in entries if e.story_id], signatures)
+        """Add entries already in stories; returns the signatures it had to compute.
+        Entries it holds already are left as they are."""
+        fresh = [e for e in entries if e.story_id and e.id not in self.index.targets]
+        targets, computed = self._targets(fresh, signatures, placed=-1)
         for _, target, bands in targets:
             self.index.add(target, bands)
         return computed
@@ -168,8 +194,8 @@ class Clusterer:
         """Decide a story for every entry of ``new`` (which must have store ids)."""
         if not new:
             return ClusterPlan()
-        targets, computed = self._targets(new, signatures or {})
-        self.index.evict(targets[0][1].time - self.index.window)
+        targets, computed = self._targets(new, signatures or {}, placed=self.index.passes)
+        self.index.forget(targets[0][1].time - self.index.window)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
         for entry, target, bands in targets:
@@ -278,99 +304,130 @@ def _conflicting(a: _Facts, b: _Facts) -> bool:
 Lists = dict[int, list[int]]
 
 
-@dataclass(slots=True)
-class _Section:
-    """Entries added in published order, numbered from ``first`` on: each list in it is in
-    time order too. Most band keys belong to one entry, so a band maps to that entry's
-    number and only becomes a list when a second entry shares it (a third of the memory
-    at 300,000 entries)."""
-
-    first: int
-    bands: dict[int, int | list[int]] = field(default_factory=dict)
-    postings: Lists = field(default_factory=dict)
-    newest: float = -math.inf
-
-
-def _drop_before(lists: dict[int, int | list[int]], cut: int) -> None:
-    """Remove the numbers below ``cut`` from every list (each sorted) of ``lists``."""
-    for key, found in list(lists.items()):
-        if isinstance(found, int):
-            if found < cut:
-                del lists[key]
-        elif found[0] < cut:
-            del found[: bisect.bisect_left(found, cut)]
-            if not found:
-                del lists[key]
+def _time_of(targets: Mapping[int, _Target]) -> Callable[[int], float]:
+    return lambda number: targets[number].time
 
 
 class _Index:
     """Placed entries, reachable through LSH bands and through their specific keys.
 
-    Entries go into the current section while they come in published order; an older one
-    starts a new section (a late entry, or stored candidates before new ones), so a lookup
-    walks each list backwards and stops at the first entry outside the window. Every key
-    is listed (a list's length within the window is the key's frequency), but only the
-    specific ones are walked to find candidates.
+    An entry's number is its store id. Every list of numbers (a band's, a key's) is kept
+    in published order: entries mostly come in that order and are appended, a late one is
+    inserted in its place. So a lookup walks a list backwards and stops at the first entry
+    outside the window. Every key is listed (a list's length within the window is the
+    key's frequency), but only the specific ones are walked to find candidates.
+
+    Entries published before ``cut`` are out of every lookup; they stay in memory until
+    they are a good share of it (:meth:`forget`), so a daemon's small passes do not each
+    walk the whole index to drop a few.
     """
 
     def __init__(self, window: float) -> None:
         self.window = window
         self.targets: dict[int, _Target] = {}
-        self.sections: list[_Section] = []
-        self.urls: dict[str, int] = {}
+        self.bands: dict[int, int | list[int]] = {}
+        self.postings: Lists = {}
+        self.urls: dict[str, int | list[int]] = {}
         self.members: dict[int | str, list[int]] = {}
-        self.count = 0
+        self.cut = -math.inf
+        self.newest = -math.inf  # the latest publication added: later ones append
+        self.passes = 0  # see rank()
+
+    def rank(self, number: int) -> tuple[bool, float, int]:
+        """The order ties are broken in: entries placed before this pass first, each
+        group by publication then id, the order a clusterer made for the pass alone
+        would have added them in (stored candidates in published order, then the new)."""
+        target = self.targets[number]
+        return target.placed == self.passes, target.time, number
 
     def add(self, target: _Target, bands: list[int]) -> None:
-        number = self.count
-        self.count += 1
-        self.targets[number] = target
-        if not self.sections or target.time < self.sections[-1].newest:
-            self.sections.append(_Section(first=number))
-        section = self.sections[-1]
-        section.newest = target.time
-        lists, postings = section.bands, section.postings
-        for key in bands:
-            found = lists.get(key)
-            if found is None:
-                lists[key] = number
-            elif isinstance(found, int):
-                lists[key] = [found, number]
-            else:
-                found.append(number)
-        for key in target.keys:
-            postings.setdefault(key, []).append(number)
+        number = target.entry
+        targets = self.targets
+        targets[number] = target
+        time = target.time
+        lists, postings = self.bands, self.postings
+        if time >= self.newest:  # the usual case: no list has a later entry
+            self.newest = time
+            for key in bands:
+                found = lists.get(key)
+                if found is None:
+                    lists[key] = number
+                elif isinstance(found, int):
+                    lists[key] = [found, number]
+                else:
+                    found.append(number)
+            for key in target.keys:
+                postings.setdefault(key, []).append(number)
+        else:
+            for key in bands:
+                found = lists.get(key)
+                if found is None:
+                    lists[key] = number
+                elif isinstance(found, int):
+                    later = targets[found].time > time
+                    lists[key] = [number, found] if later else [found, number]
+                else:
+                    self._insert(found, number, time)
+            for key in target.keys:
+                listed = postings.get(key)
+                if listed is None:
+                    postings[key] = [number]
+                else:
+                    self._insert(listed, number, time)
         if target.url:
-            self.urls.setdefault(target.url, number)
+            same = self.urls.get(target.url)
+            if same is None:
+                self.urls[target.url] = number
+            elif isinstance(same, int):
+                self.urls[target.url] = [same, number]
+            else:
+                same.append(number)
         self.members.setdefault(target.story, []).append(number)
 
-    def evict(self, before: float) -> None:
-        """Forget the entries published before ``before``: no later lookup reaches them."""
+    def _insert(self, found: list[int], number: int, time: float) -> None:
+        if self.targets[found[-1]].time <= time:
+            found.append(number)  # the usual case: in published order
+        else:
+            bisect.insort(found, number, key=_time_of(self.targets))
+
+    def forget(self, before: float) -> None:
+        """Take the entries published before ``before`` out of every later lookup, and out
+        of memory once they are a quarter of it (or more than a few thousand)."""
+        self.cut = before
         old = [n for n, t in self.targets.items() if t.time < before]
-        if not old:
-            return
+        if len(old) * 4 > len(self.targets) or len(old) > STALE:
+            self._evict(old, before)
+
+    def _evict(self, old: Sequence[int], before: float) -> None:
+        targets = self.targets
+        time = _time_of(targets)
+        for lists in (self.bands, cast(dict[int, int | list[int]], self.postings)):
+            for key, found in list(lists.items()):
+                if isinstance(found, int):
+                    if targets[found].time < before:
+                        del lists[key]
+                elif targets[found[0]].time < before:
+                    # Published order: the old ones are a prefix.
+                    del found[: bisect.bisect_left(found, before, key=time)]
+                    if not found:
+                        del lists[key]
+        stories = {targets[n].story for n in old}
+        urls = {targets[n].url for n in old if targets[n].url}
         for number in old:
-            target = self.targets.pop(number)
-            if target.url and self.urls.get(target.url) == number:
-                del self.urls[target.url]
-        kept: list[_Section] = []
-        ends = [section.first for section in self.sections[1:]] + [self.count]
-        for section, end in zip(self.sections, ends, strict=True):
-            # Numbers are in time order within a section: the old ones are a prefix.
-            numbers = range(section.first, end)
-            cut = section.first + bisect.bisect_left(numbers, True, key=lambda n: n in self.targets)
-            _drop_before(section.bands, cut)
-            _drop_before(cast(dict[int, int | list[int]], section.postings), cut)
-            if section.bands or section.postings:
-                kept.append(section)
-        self.sections = kept
-        gone = set(old)
-        for story in list(self.members):
-            members = [n for n in self.members[story] if n not in gone]
-            if members:
-                self.members[story] = members
+            del targets[number]
+        for story in stories:
+            kept = [n for n in self.members[story] if n in targets]
+            if kept:
+                self.members[story] = kept
             else:
                 del self.members[story]
+        for url in urls:
+            same = self.urls[url]
+            left = [n for n in ((same,) if isinstance(same, int) else same) if n in targets]
+            if not left:
+                del self.urls[url]
+            else:
+                self.urls[url] = left[0] if len(left) == 1 else left
 
     def rename(self, stories: Mapping[int | str, int]) -> None:
         """Give planned stories the ids the store created them with."""
@@ -380,9 +437,12 @@ class _Index:
                 self.targets[number].story = new
             self.members.setdefault(new, []).extend(numbers)
 
-    def _recent(self, lists: Lists, key: int, oldest: float) -> list[int]:
+    def _live(self, numbers: Iterable[int]) -> list[int]:
+        return [n for n in numbers if self.targets[n].time >= self.cut]
+
+    def _recent(self, key: int, oldest: float) -> list[int]:
         found: list[int] = []
-        for number in reversed(lists.get(key, ())):
+        for number in reversed(self.postings.get(key, ())):
             if self.targets[number].time < oldest:
                 break
             found.append(number)
@@ -391,21 +451,29 @@ class _Index:
     def _common(self, key: int, oldest: float) -> bool:
         """Whether more than MAX_POSTINGS entries within the window have ``key``: like a
         zero inverse document frequency, such a key counts for nothing."""
-        count = 0
-        for section in self.sections:
-            found = section.postings.get(key)
-            if found is None:
-                continue
-            if len(found) > MAX_POSTINGS and self.targets[found[-MAX_POSTINGS - 1]].time >= oldest:
-                return True
-            count += len(self._recent(section.postings, key, oldest))
-        return count > MAX_POSTINGS
+        found = self.postings.get(key)
+        if found is None or len(found) <= MAX_POSTINGS:
+            return False
+        return self.targets[found[-MAX_POSTINGS - 1]].time >= oldest
 
     def _fits(self, target: _Target, story: int | str) -> bool:
         """No member of ``story`` conflicts with ``target``: the story is one event, and a
-        headline without a date must not bridge two dated events."""
-        members = self.members[story][-MAX_MEMBERS:]
+        headline without a date must not bridge two dated events. A large story is
+        checked against its newest MAX_MEMBERS members."""
+        members = self._live(self.members[story])
+        if len(members) > MAX_MEMBERS:
+            members = sorted(members, key=self.rank)[-MAX_MEMBERS:]
         return not any(_conflicting(target.facts, self.targets[m].facts) for m in members)
+
+    def _same_url(self, url: str) -> int | None:
+        """The first placed entry of the window with this URL."""
+        found = self.urls.get(url) if url else None
+        if found is None:
+            return None
+        if isinstance(found, int):  # the usual case: one entry has it
+            return found if self.targets[found].time >= self.cut else None
+        live = self._live(found)
+        return min(live, key=self.rank) if live else None
 
     def best(
         self, target: _Target, bands: list[int], *, threshold: float, duplicate: float
@@ -416,28 +484,27 @@ class _Index:
         A paraphrase shares a specific key that is not common, and scores the cosine of
         the two entries' keys weighted by kind (``WEIGHTS``), common shared keys left out.
         """
-        same = self.urls.get(target.url) if target.url else None
+        same = self._same_url(target.url)
         if same is not None and self._within(self.targets[same], target):
             return self.targets[same].story  # one article syndicated by several feeds
         oldest = target.time - self.window
         scored: list[tuple[float, int]] = []
         duplicates: set[int] = set()
         targets = self.targets
-        for section in self.sections:
-            lists = section.bands
-            for key in bands:
-                found = lists.get(key)
-                if found is None:  # the usual case: looked up without a call
+        lists = self.bands
+        for key in bands:
+            found = lists.get(key)
+            if found is None:  # the usual case: looked up without a call
+                continue
+            for number in (found,) if isinstance(found, int) else reversed(found):
+                other = targets[number]
+                if other.time < oldest:
+                    break
+                if number in duplicates:
                     continue
-                for number in (found,) if isinstance(found, int) else reversed(found):
-                    other = targets[number]
-                    if other.time < oldest:
-                        break
-                    if number in duplicates:
-                        continue
-                    if _agreement(target.minhash, other.minhash) >= duplicate:
-                        scored.append((2.0, -number))
-                        duplicates.add(number)
+                if _agreement(target.minhash, other.minhash) >= duplicate:
+                    scored.append((2.0, number))
+                    duplicates.add(number)
         common: dict[int, bool] = {}
 
         def counts(key: int) -> bool:
@@ -448,19 +515,18 @@ class _Index:
         related: set[int] = set()
         for key in target.keys:
             if key >> 32 in SPECIFIC and counts(key):
-                for section in self.sections:
-                    related.update(self._recent(section.postings, key, oldest))
+                related.update(self._recent(key, oldest))
         for number in related - duplicates:
-            other = self.targets[number]
+            other = targets[number]
             if other.total <= 0 or target.total <= 0:
                 continue
             shared = sum(WEIGHTS[key >> 32] for key in target.keys & other.keys if counts(key))
             score = shared / math.sqrt(target.total * other.total)
             if score >= threshold:
-                scored.append((score, -number))
+                scored.append((score, number))
         tried: set[int | str] = set()
-        for _, negative in sorted(scored, reverse=True):
-            other = self.targets[-negative]
+        for _, number in sorted(scored, key=lambda s: (-s[0], self.rank(s[1]))):
+            other = targets[number]
             if not self._within(other, target) or _conflicting(target.facts, other.facts):
                 continue
             if other.story not in tried and self._fits(target, other.story):

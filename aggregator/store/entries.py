@@ -571,16 +571,24 @@ class EntryQueries:
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query.limit(limit))]
 
-    def clustered_entries_since(self, since: datetime) -> list[Entry]:
-        """Entries already in a story and published after ``since``: candidates to join
-        (without their content, which clustering never reads)."""
-        query = (
-            _candidate_select()
-            .where(entries.c.story_id.is_not(None), entries.c.published_at >= since)
-            .order_by(entries.c.id)
+    def clustered_stories_since(self, since: datetime) -> dict[int, int]:
+        """The story of each entry in a story and published after ``since``: what a
+        standing clusterer checks its memory against (ids only, no rows to build)."""
+        query = select(entries.c.id, entries.c.story_id).where(
+            entries.c.story_id.is_not(None), entries.c.published_at >= since
         )
         with self.db.read() as conn:
-            return [row_to_entry(r) for r in conn.execute(query)]
+            return {int(i): int(story) for i, story in conn.execute(query)}
+
+    def candidate_entries(self, ids: Sequence[int]) -> list[Entry]:
+        """The entries of ``ids`` as clustering reads candidates (without content)."""
+        found: list[Entry] = []
+        with self.db.read() as conn:
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = list(ids[start : start + _ID_CHUNK])
+                query = _candidate_select().where(entries.c.id.in_(chunk))
+                found += [row_to_entry(r) for r in conn.execute(query)]
+        return found
 
     def entry_signatures(self, ids: Sequence[int]) -> dict[int, EntrySignature]:
         """The stored clustering signatures of those of ``ids`` that have one."""

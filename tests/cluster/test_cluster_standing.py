@@ -1,0 +1,165 @@
+"""The daemon's standing clusterer: the same stories as a clusterer made for each pass from
+the store, entry by entry, while it drops entries that leave the window and starts again
+from the store after a restart or when the store changed behind it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator import pipeline
+from aggregator.cluster import Clusterer
+from aggregator.config import Settings
+from aggregator.model import Entry
+from aggregator.store import Store, open_store
+from bench.cluster_scale import generate
+
+FEEDS = 5
+WINDOW_HOURS = 2.0  # the generated entries span about 13 hours
+PASS = 40  # entries that arrive between two passes
+
+
+def arrivals(count: int, seed: int) -> list[Entry]:
+    """Reports of generated stories (near-duplicates and copies), in the order a poller
+    meets them: each up to an hour after it was published, so passes bring late
+    ones, some older than what the window of the previous pass kept."""
+    entries, _ = generate(count, seed)
+    rng = random.Random(seed)
+    late = {e.id: timedelta(minutes=60 * rng.random() ** 2) for e in entries}
+    return sorted(entries, key=lambda e: e.published + late[e.id])
+
+
+def stories(store: Store) -> dict[str, int | None]:
+    return {e.entry_key: e.story_id for e in store.list_entries(limit=10_000)}
+
+
+class Twin:
+    """A store of its own, fed the same entries in the same order (so the same ids)."""
+
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.settings = replace(settings, storage=replace(settings.storage, url=url))
+        self.store = open_store(url)
+        self.feeds = [
+            self.store.add_feed(f"https://outlet{i}.example/feed", now=START)[0].id
+            for i in range(FEEDS)
+        ]
+
+    def arrive(self, batch: Sequence[Entry]) -> None:
+        for entry in batch:
+            feed = self.feeds[entry.feed_id % FEEDS]
+            self.store.upsert_entries(feed, [replace(entry, id=None, feed_id=feed)], now=START)
+
+    def cluster(self, kept: pipeline.KeptClusterer | None) -> int:
+        return pipeline.cluster_new_entries(self.store, self.settings, now=START, kept=kept)
+
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def twins(
+    make_settings: Callable[..., Settings], tmp_path: pytest.TempPathFactory
+) -> Iterator[tuple[Twin, Twin]]:
+    settings = make_settings(f"[cluster]\nwindow_hours = {WINDOW_HOURS}\n")
+    kept, fresh = (Twin(settings, f"sqlite:///{tmp_path}/{name}.db") for name in ("a", "b"))
+    yield kept, fresh
+    kept.store.close()
+    fresh.store.close()
+
+
+def test_standing_placements_are_those_of_a_clusterer_made_each_pass(
+    twins: tuple[Twin, Twin],
+) -> None:
+    standing, fresh = twins
+    kept = pipeline.KeptClusterer()
+    incoming = arrivals(600, seed=4)
+    joined = 0
+    for start in range(0, len(incoming), PASS):
+        batch = incoming[start : start + PASS]
+        standing.arrive(batch)
+        fresh.arrive(batch)
+        assert standing.cluster(kept) == fresh.cluster(None) == len(batch)
+        placed = stories(standing.store)
+        assert placed == stories(fresh.store), f"pass from entry {start}"
+        joined = len(placed) - len(set(placed.values()))
+    assert joined > 50  # copies did join stories: the comparison is not between singletons
+    assert kept.standing is not None
+    assert kept.standing.rebuilds == 1  # it never had to start again
+    # It dropped what left the window: far fewer entries than it placed.
+    assert kept.standing.entries < len(incoming) / 2
+
+
+def test_a_restart_and_another_process_are_read_from_the_store(
+    twins: tuple[Twin, Twin],
+) -> None:
+    standing, fresh = twins
+    kept = pipeline.KeptClusterer()
+    incoming = arrivals(400, seed=7)
+    for number, start in enumerate(range(0, len(incoming), PASS)):
+        batch = incoming[start : start + PASS]
+        standing.arrive(batch)
+        fresh.arrive(batch)
+        if number == 3:
+            kept = pipeline.KeptClusterer()  # a restart: nothing in memory
+        if number == 6:
+            standing.cluster(None)  # `aggregator cluster` run beside the daemon
+        else:
+            standing.cluster(kept)
+        fresh.cluster(None)
+        assert stories(standing.store) == stories(fresh.store), f"pass {number}"
+    assert kept.standing is not None
+    assert kept.standing.rebuilds == 1  # after the restart; the other process only added
+
+
+def test_memory_that_disagrees_with_the_store_starts_again(twins: tuple[Twin, Twin]) -> None:
+    standing, _ = twins
+    kept = pipeline.KeptClusterer()
+    incoming = arrivals(120, seed=9)
+    standing.arrive(incoming[:60])
+    standing.cluster(kept)
+
+    def fail(*args: object, **kwargs: object) -> list[int]:
+        raise RuntimeError("the database went away")
+
+    store = standing.store
+    writes = store.apply_cluster_plan
+    store.apply_cluster_plan = fail  # type: ignore[method-assign]
+    standing.arrive(incoming[60:90])
+    with pytest.raises(RuntimeError):
+        standing.cluster(kept)  # planned in memory, never stored
+    store.apply_cluster_plan = writes  # type: ignore[method-assign]
+    standing.arrive(incoming[90:])
+    assert standing.cluster(kept) == 60
+    assert kept.standing is not None and kept.standing.rebuilds == 2
+    assert None not in stories(store).values()
+
+
+def entry(number: int, when: datetime, title: str) -> Entry:
+    return Entry(
+        id=number,
+        feed_id=1,
+        entry_key=str(number),
+        url=f"https://outlet.example/{number}",
+        title=title,
+        summary=f"{title}. Giá vàng SJC hôm nay tăng mạnh theo thị trường thế giới.",
+        published=when,
+    )
+
+
+def test_entries_leave_lookups_with_the_window_and_memory_soon_after() -> None:
+    clusterer = Clusterer(threshold=0.2, window=timedelta(hours=1))
+    title = "Giá vàng SJC tăng lên 85 triệu đồng mỗi lượng tại Hà Nội"
+    first = clusterer.plan([entry(1, START, title)])
+    clusterer.settle([101])
+    assert len(first.new_stories) == 1
+    copy = clusterer.plan([entry(2, START + timedelta(minutes=30), title)])
+    assert copy.joins == {101: [2]}  # within the window: a copy joins
+    late = clusterer.plan([entry(3, START + timedelta(hours=3), title)])
+    assert not late.joins and len(late.new_stories) == 1  # the window passed: a new story
+    clusterer.settle([102])
+    assert 1 not in clusterer and 2 not in clusterer  # and memory let them go
+    assert 3 in clusterer
