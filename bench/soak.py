@@ -46,6 +46,7 @@ pauses the scheduler and lets the tick finish).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -196,6 +197,32 @@ def change_feeds(server: FeedServer, paths: list[str], feeds: int, stop: threadi
         minute += 1
 
 
+class _Mallinfo(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012 (ctypes wants a plain list)
+        (name, ctypes.c_size_t)
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks "
+        "keepcost".split()
+    ]
+
+
+def native_mb() -> dict[str, float]:
+    """What C code holds (Linux, glibc): SQLite's own allocations (the page caches of
+    every connection), and glibc malloc's in use and free (kept by the process) bytes."""
+    found: dict[str, float] = {}
+    try:
+        sqlite = ctypes.CDLL("libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        found["sqlite MB"] = round(sqlite.sqlite3_memory_used() / 2**20, 1)
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo
+        info = libc.mallinfo2()
+        found["malloc used MB"] = round((info.uordblks + info.hblkhd) / 2**20, 1)
+        found["malloc free MB"] = round(info.fordblks / 2**20, 1)
+    except (OSError, AttributeError):  # not Linux with glibc and a shared libsqlite3
+        pass
+    return found
+
+
 def trace(args: argparse.Namespace) -> None:
     """The daemon's passes in this process, one simulated minute each, under tracemalloc:
     what Python holds after each pass, and at the end the source lines whose allocations
@@ -251,6 +278,7 @@ def trace(args: argparse.Namespace) -> None:
                     "RSS MB": round(rss_mb(os.getpid()), 1),
                     "entries": store.count_entries(),
                     "in memory": kept.standing.entries if kept.standing else 0,
+                    **native_mb(),
                 }
             )
             print(rows[-1], flush=True)

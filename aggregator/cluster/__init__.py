@@ -249,12 +249,18 @@ _MIX = np.array(
 
 def _band_keys(signatures: Sequence[Signature]) -> list[list[int]]:
     """Each signature's LSH band keys, computed for all at once; none for an empty one."""
-    if not signatures:
+    keys = _bands([s.minhash for s in signatures])
+    return [[] if s.empty else k for s, k in zip(signatures, keys, strict=True)]
+
+
+def _bands(minhashes: Sequence[npt.NDArray[np.uint32]]) -> list[list[int]]:
+    """The LSH band keys of each MinHash row."""
+    if not minhashes:
         return []
-    rows = np.stack([s.minhash for s in signatures]).astype(np.uint64)
-    rows = rows.reshape(len(signatures), BANDS, ROWS) * _MIX[:ROWS]
+    rows = np.stack(minhashes).astype(np.uint64)
+    rows = rows.reshape(len(minhashes), BANDS, ROWS) * _MIX[:ROWS]
     keys = np.bitwise_xor.reduce(rows, axis=2) + np.arange(BANDS, dtype=np.uint64)
-    return [[] if s.empty else k for s, k in zip(signatures, keys.tolist(), strict=True)]
+    return cast(list[list[int]], keys.tolist())
 
 
 def _total(signature: Signature) -> float:
@@ -399,18 +405,26 @@ class _Index:
             self._evict(old, before)
 
     def _evict(self, old: Sequence[int], before: float) -> None:
+        # Only the lists the old entries are in: walking every list of the index would
+        # cost time and, at a 72 h window, tens of MB of (key, list) pairs at its peak.
         targets = self.targets
         time = _time_of(targets)
-        for lists in (self.bands, cast(dict[int, int | list[int]], self.postings)):
-            for key, found in list(lists.items()):
-                if isinstance(found, int):
-                    if targets[found].time < before:
-                        del lists[key]
-                elif targets[found[0]].time < before:
-                    # Published order: the old ones are a prefix.
-                    del found[: bisect.bisect_left(found, before, key=time)]
-                    if not found:
-                        del lists[key]
+        bands = _bands([targets[n].minhash for n in old])  # an empty one's are in no list
+        postings = cast(dict[int, int | list[int]], self.postings)
+        for lists, rows in ((self.bands, bands), (postings, [targets[n].keys for n in old])):
+            for row in rows:
+                for key in row:
+                    found = lists.get(key)
+                    if found is None:  # emptied for an older entry already
+                        continue
+                    if isinstance(found, int):
+                        if targets[found].time < before:
+                            del lists[key]
+                    elif targets[found[0]].time < before:
+                        # Published order: the old ones are a prefix.
+                        del found[: bisect.bisect_left(found, before, key=time)]
+                        if not found:
+                            del lists[key]
         stories = {targets[n].story for n in old}
         urls = {targets[n].url for n in old if targets[n].url}
         for number in old:
