@@ -197,6 +197,45 @@ def change_feeds(server: FeedServer, paths: list[str], feeds: int, stop: threadi
         minute += 1
 
 
+# ``--tracemalloc``: the daemon started under tracemalloc, dumping a snapshot on SIGUSR1
+# (into the file named by the environment) and otherwise exactly ``python -m aggregator``.
+TRACED_DAEMON = """
+import os, runpy, signal, sys, tracemalloc
+tracemalloc.start(int(os.environ["SOAK_FRAMES"]))
+def dump(signum, frame):
+    tracemalloc.take_snapshot().dump(os.environ["SOAK_SNAPSHOT"])
+signal.signal(signal.SIGUSR1, dump)
+sys.argv[0] = "aggregator"
+runpy.run_module("aggregator", run_name="__main__", alter_sys=True)
+"""
+
+
+def snapshot(daemon: subprocess.Popen[bytes], path: Path) -> object:
+    """The traced daemon's allocations now (``--tracemalloc``)."""
+    import tracemalloc
+
+    path.unlink(missing_ok=True)
+    daemon.send_signal(signal.SIGUSR1)
+    for _ in range(600):
+        time.sleep(0.1)
+        try:
+            return tracemalloc.Snapshot.load(str(path))
+        except (OSError, EOFError, ValueError):  # not (completely) written yet
+            continue
+    raise TimeoutError("the daemon wrote no snapshot")
+
+
+def print_growth(first: object, last: object, frames: int, lines: int = 12) -> None:
+    import tracemalloc
+
+    assert isinstance(first, tracemalloc.Snapshot) and isinstance(last, tracemalloc.Snapshot)
+    print("\ngrowth of the daemon's traced allocations from the baseline to the end:")
+    for stat in last.compare_to(first, "traceback")[:lines]:
+        print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
+        for line in stat.traceback.format()[-2 * frames :]:
+            print(f"      {line}")
+
+
 class _Mallinfo(ctypes.Structure):
     _fields_ = [  # noqa: RUF012 (ctypes wants a plain list)
         (name, ctypes.c_size_t)
@@ -320,7 +359,12 @@ def main() -> None:
     parser.add_argument(
         "--trace", type=int, metavar="PASSES", help="no daemon: passes in this process, traced"
     )
-    parser.add_argument("--frames", type=int, default=4, help="traceback depth for --trace")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the daemon's allocations, and print what grew after the baseline",
+    )
+    parser.add_argument("--frames", type=int, default=4, help="traceback depth of the traces")
     args = parser.parse_args()
     if args.trace:
         trace(args)
@@ -349,12 +393,19 @@ def main() -> None:
             args.window_minutes,
         )
         log = (folder / "daemon.log").open("w", encoding="utf-8")
+        start = [sys.executable, "-m", "aggregator"]
+        environ = dict(os.environ)
+        if args.tracemalloc:
+            start = [sys.executable, "-c", TRACED_DAEMON]
+            environ |= {"SOAK_FRAMES": str(args.frames), "SOAK_SNAPSHOT": str(folder / "snap")}
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            [*start, "--config", str(config), "run"],
             cwd=folder,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=environ,
         )
+        snapshots: list[object] = []
         stop = threading.Event()
         changer = threading.Thread(
             target=change_feeds, args=(server, paths, args.feeds, stop), daemon=True
@@ -378,6 +429,10 @@ def main() -> None:
                     )
                 )
                 print(f"  {samples[-1].elapsed:6.0f} s  {samples[-1].total_mb:7.1f} MB", flush=True)
+                if args.tracemalloc and not snapshots and samples[-1].elapsed >= args.warmup:
+                    snapshots.append(snapshot(daemon, folder / "snap"))
+            if args.tracemalloc and snapshots and daemon.poll() is None:
+                snapshots.append(snapshot(daemon, folder / "snap"))
         finally:
             stop.set()
             daemon.send_signal(signal.SIGTERM)
@@ -386,6 +441,8 @@ def main() -> None:
         requests = server.stats.requests
         text = (folder / "daemon.log").read_text(encoding="utf-8")
     report(samples, args, requests=requests, status=status, log=text)
+    if len(snapshots) == 2:
+        print_growth(snapshots[0], snapshots[1], frames=args.frames)
 
 
 def report(
