@@ -271,6 +271,20 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryOutcome:
+    """What one try of a delivery came to, as the ledger records it.
+
+    ``state`` is SENT, FAILED (permanent: never tried again) or PENDING (a temporary
+    failure, due again at ``next_attempt_at``); ``error`` says why it did not go.
+    """
+
+    delivery_id: int
+    state: DeliveryState
+    error: str = ""
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FetchOutcome:
     """What one polling of one feed did, for logs and progress output."""
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
@@ -34,7 +36,7 @@ import httpx
 
 from aggregator import digest, instance, normalize, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
-from aggregator.deliver import Outgoing, as_outgoing, open_transport
+from aggregator.deliver import Outgoing, Transport, as_outgoing, crlf_only, open_transport
 from aggregator.deliver.dkim import open_dkim
 from aggregator.digest.addresses import check_email
 from aggregator.digest.tokens import Signer, resolve_secret
@@ -49,6 +51,7 @@ from aggregator.errors import (
 )
 from aggregator.model import (
     Delivery,
+    DeliveryOutcome,
     DeliveryState,
     DigestIssue,
     Entry,
@@ -656,125 +659,197 @@ def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) ->
     )
 
 
-class _Ledger:
-    """Records each delivery's outcome in the store as its send completes."""
+# Rows per claim once the server has taken a message: a few round trips of the pool,
+# so a claimed row goes out within moments of the stamp its lease counts from.
+CLAIM_BATCH = 64
 
-    def __init__(self, store: Store, now: datetime) -> None:
+
+def _pass_clock(now: datetime) -> Callable[[], datetime]:
+    """``now`` moved on by the time the pass has taken since: the caller's clock comes
+    in once, and each claim and outcome is stamped when it happens."""
+    started = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - started)
+
+
+class _Ledger:
+    """Records outcomes by group commit: the sends that completed since the last commit
+    are written in one transaction, then each one's ``recorded`` future is completed,
+    which lets its SMTP connection take its next message.
+
+    So a connection never has two accepted messages the ledger does not know of: after a
+    crash, at most one per connection is sent again (with the same Message-ID). A
+    commit happens whenever a send has completed and the pipeline is not preparing the
+    next message; what completes during a commit joins the next one, so the batches
+    grow with the rate and no outcome waits for a timer.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
-        self.now = now
+        self.clock = clock
+        self.in_flight: dict[Future[None], tuple[Delivery, Future[None]]] = {}
         self.sent = self.retrying = self.failed = 0
         self.unreachable: DeliveryError | None = None
-        self.retry_at = now
+        self.retry_at = clock()
 
-    def settle(self, delivery: Delivery, outcome: Future[None]) -> None:
-        store, now = self.store, self.now
-        try:
-            outcome.result()
-        except DeliveryError as exc:
-            attempts = delivery.attempts + 1
-            log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
-            if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
-                problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
-                store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=problem)
-                self.failed += 1
+    def submit(self, transport: Transport, delivery: Delivery, message: Outgoing) -> None:
+        recorded: Future[None] = Future()
+        key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
+        self.in_flight[transport.submit(message, key=key, recorded=recorded)] = (
+            delivery,
+            recorded,
+        )
+
+    def settle(self, *, at_most: int) -> None:
+        """Commit what has completed, waiting while more than ``at_most`` are in flight."""
+        while True:
+            done = [future for future in self.in_flight if future.done()]
+            if done:
+                self._commit([(self.in_flight.pop(f), f) for f in done])
+            if len(self.in_flight) <= at_most:
                 return
+            wait(self.in_flight, return_when=FIRST_COMPLETED)
+
+    def _commit(self, completed: list[tuple[tuple[Delivery, Future[None]], Future[None]]]) -> None:
+        now = self.clock()
+        outcomes = [self._outcome(delivery, sending, now) for (delivery, _), sending in completed]
+        try:
+            self.store.record_deliveries(outcomes, now=now)
+        finally:
+            # Even when the commit failed: the pass is ending and must not wedge the pool.
+            for (_, recorded), _ in completed:
+                recorded.set_result(None)
+
+    def _outcome(self, delivery: Delivery, sending: Future[None], now: datetime) -> DeliveryOutcome:
+        try:
+            sending.result()
+        except DeliveryError as exc:
+            log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
+            attempts = delivery.attempts  # counted by the claim
+            if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
+                self.failed += 1
+                problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
+                return DeliveryOutcome(
+                    delivery_id=delivery.id, state=DeliveryState.FAILED, error=problem
+                )
             retry = now + retry_delay(attempts)
-            store.mark_delivery(
-                delivery.id, DeliveryState.PENDING, now=now, error=str(exc), next_attempt_at=retry
-            )
             self.retrying += 1
             if exc.unreachable and self.unreachable is None:
                 self.unreachable, self.retry_at = exc, retry
-            return
-        store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
+            return DeliveryOutcome(
+                delivery_id=delivery.id,
+                state=DeliveryState.PENDING,
+                error=str(exc),
+                next_attempt_at=retry,
+            )
         self.sent += 1
+        return DeliveryOutcome(delivery_id=delivery.id, state=DeliveryState.SENT)
 
-    def settle_until(self, in_flight: dict[Future[None], Delivery], *, at_most: int) -> None:
-        """Settle what has completed, waiting while more than ``at_most`` are in flight.
 
-        Each is recorded as soon as it completes, not in order: a message the server
-        took but the ledger has not recorded is the one a crash would send twice.
-        """
-        while in_flight:
-            done = [future for future in in_flight if future.done()]
-            if not done:
-                if len(in_flight) <= at_most:
-                    return
-                done = list(wait(in_flight, return_when=FIRST_COMPLETED).done)
-            for future in done:
-                self.settle(in_flight.pop(future), future)
+class _Messages:
+    """Each delivery's message: every issue rendered and compiled once, then a byte
+    substitution per reader (and a DKIM signature when configured)."""
+
+    def __init__(self, store: Store, settings: Settings, *, now: datetime) -> None:
+        self.store = store
+        self.settings = settings
+        self.signer = token_signer(store, now=now)
+        self.dkim = open_dkim(settings.mail)
+        self.envelope_from = parseaddr(header_text(settings.mail.sender))[1]
+        self.issues: dict[int, tuple[PreparedIssue, bool]] = {}
+
+    def build(self, delivery: Delivery) -> Outgoing:
+        if delivery.issue_id not in self.issues:
+            self.issues[delivery.issue_id] = self._prepare(delivery.issue_id)
+        prepared, clean = self.issues[delivery.issue_id]
+        unsubscribe = unsubscribe_links(self.signer, self.settings, delivery.subscriber_id)
+        message = Outgoing(
+            sender=self.envelope_from,
+            recipient=delivery.email.strip(),
+            data=prepared.personalize(delivery.email, unsubscribe),
+            crlf_only=clean,
+        )
+        # The signature is a header folded by our policy: CRLF too.
+        return message if self.dkim is None else self.dkim.sign(message)
+
+    def _prepare(self, issue_id: int) -> tuple[PreparedIssue, bool]:
+        settings = self.settings
+        issue = self.store.get_issue(issue_id)
+        spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+        prepared = prepare_issue(
+            render_issue(issue, digest=spec, publish=settings.publish),
+            sender=settings.mail.sender,
+            created=format_created(issue),
+            site_url=settings.publish.base_url,
+        )
+        # Checked once for all its copies: what a copy adds between the pieces is header
+        # lines folded by our policy and quoted-printable lines, CRLF-ended by make.
+        return prepared, crlf_only(*prepared.pieces)
 
 
 def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> DeliveryReport:
     """Send every due pending delivery; each one ends sent, retrying or failed.
 
-    The ledger makes this exactly-once: a delivery is claimed (pending -> sending,
-    committed) before its message leaves and marked sent after, so a crash leaves it
-    in ``sending``; the next pass after ``[mail] sending_lease_seconds`` sends it again
-    with the same Message-ID (Maildir recognizes it and writes nothing). A 5xx is
-    recorded as failed and the pass goes on; a 4xx or a cut connection retries that
-    one later with back-off; an unreachable server defers the whole batch.
+    The ledger makes this exactly-once: deliveries are claimed in batches (pending ->
+    sending, committed, stamped with the claim's time) before their messages leave and
+    recorded after, so a crash leaves them in ``sending``; the next pass after ``[mail]
+    sending_lease_seconds`` sends them again with the same Message-ID (Maildir
+    recognizes them and writes nothing). A 5xx is recorded as failed and the pass goes
+    on; a 4xx or a cut connection retries that one later with back-off; an unreachable
+    server defers everything due, and what was claimed but not tried is given back.
 
     Each issue is rendered and compiled to a byte template once
     (:mod:`aggregator.publish.prepared`); each reader's copy is a substitution. Up to
-    the transport's ``window`` messages are in flight at once (SMTP: a few per
+    the transport's ``window`` messages are in flight at once (SMTP: two per
     connection), but only one until the server has taken a message in this pass, so a
-    server that is down or refuses us costs one attempt, not a window's worth. Over
-    SMTP a crash can so leave up to one accepted but unrecorded message per connection.
+    server that is down or refuses us costs one attempt, not a window's worth.
+    Outcomes are committed in groups (:class:`_Ledger`) and an SMTP connection starts
+    its next message only once its last outcome is committed: a crash leaves at most
+    one accepted but unrecorded message per connection.
     """
     lease = timedelta(seconds=settings.mail.sending_lease_seconds)
     recovered = store.recover_interrupted_deliveries(now=now, claimed_before=now - lease)
     if recovered:
         log.warning("Resending deliveries interrupted by a crash", extra={"count": recovered})
-    due = store.due_deliveries(now)
-    if not due:
+    clock = _pass_clock(now)
+    claimed = deque(store.claim_deliveries(now=clock(), limit=1))
+    if not claimed:
         return DeliveryReport()
-    signer = token_signer(store, now=now)
-    dkim = open_dkim(settings.mail)
-    envelope_from = parseaddr(header_text(settings.mail.sender))[1]
-    issues: dict[int, PreparedIssue] = {}
-    ledger = _Ledger(store, now)
-    in_flight: dict[Future[None], Delivery] = {}
-    with open_transport(settings.mail) as transport:
-        while due and ledger.unreachable is None:
-            for position, delivery in enumerate(due):
-                if not store.claim_delivery(delivery.id, now=now):
-                    continue  # another sender has it
-                if delivery.issue_id not in issues:  # render once per issue
-                    issue = store.get_issue(delivery.issue_id)
-                    spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
-                    issues[issue.id] = prepare_issue(
-                        render_issue(issue, digest=spec, publish=settings.publish),
-                        sender=settings.mail.sender,
-                        created=format_created(issue),
-                        site_url=settings.publish.base_url,
-                    )
-                unsubscribe = unsubscribe_links(signer, settings, delivery.subscriber_id)
-                message = Outgoing(
-                    sender=envelope_from,
-                    recipient=delivery.email.strip(),
-                    data=issues[delivery.issue_id].personalize(delivery.email, unsubscribe),
-                )
-                if dkim is not None:
-                    message = dkim.sign(message)
-                key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
-                in_flight[transport.submit(message, key=key)] = delivery
-                ledger.settle_until(in_flight, at_most=transport.window - 1 if ledger.sent else 0)
-                if ledger.unreachable is not None:  # the others would knock on the same door
-                    ledger.settle_until(in_flight, at_most=0)
-                    rest = [d.id for d in due[position + 1 :]]
-                    exc = ledger.unreachable
-                    store.defer_deliveries(rest, now=now, until=ledger.retry_at, error=str(exc))
-                    ledger.retrying += len(rest)
-                    log.warning(
-                        "Mail server unreachable; deliveries deferred",
-                        extra={"count": len(rest) + 1, "retry_at": ledger.retry_at.isoformat()},
-                    )
-                    break
-            else:
-                ledger.settle_until(in_flight, at_most=0)
-                due = store.due_deliveries(now)
-        ledger.settle_until(in_flight, at_most=0)
+    ledger = _Ledger(store, clock)
+    try:
+        messages = _Messages(store, settings, now=now)
+        with open_transport(settings.mail) as transport:
+            try:
+                while ledger.unreachable is None:
+                    if not claimed:
+                        ledger.settle(at_most=transport.window - 1 if ledger.sent else 0)
+                        if ledger.unreachable is not None:
+                            break
+                        limit = CLAIM_BATCH if ledger.sent else 1
+                        claimed.extend(store.claim_deliveries(now=clock(), limit=limit))
+                        if not claimed:
+                            break
+                    message = messages.build(claimed[0])
+                    ledger.submit(transport, claimed.popleft(), message)
+                    ledger.settle(at_most=transport.window - 1 if ledger.sent else 0)
+            finally:
+                ledger.settle(at_most=0)
+    finally:
+        # Claimed but never tried (the server went away, or this pass failed): back to
+        # pending now, not after the lease; when unreachable, to wait with the rest.
+        exc = ledger.unreachable
+        given_back = store.unclaim_deliveries(
+            [d.id for d in claimed],
+            now=clock(),
+            until=ledger.retry_at if exc else None,
+            error=str(exc) if exc else None,
+        )
+    if exc is not None:  # the others would knock on the same door
+        deferred = store.defer_due_deliveries(now=clock(), until=ledger.retry_at, error=str(exc))
+        ledger.retrying += given_back + deferred
+        log.warning(
+            "Mail server unreachable; deliveries deferred",
+            extra={"count": given_back + deferred + 1, "retry_at": ledger.retry_at.isoformat()},
+        )
     sent, retrying, failed = ledger.sent, ledger.retrying, ledger.failed
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)

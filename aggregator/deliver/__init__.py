@@ -5,7 +5,9 @@ future that completes when the message has gone (or raises :class:`DeliveryError
 and ``send``, which waits for it. ``window`` is how many messages the transport can
 usefully have in flight: 1 for the Maildir and stdout, a few per connection for SMTP.
 ``key`` names the (issue, subscriber) pair so a transport that can detect a repeat
-(Maildir) does. The ledger states (pending -> sending -> sent | failed) live in the
+(Maildir) does. ``recorded``, a future the caller completes once it has recorded the
+outcome, keeps an SMTP connection from its next message until then (see
+:mod:`aggregator.deliver.smtp`). The ledger states (pending -> sending -> sent | failed) live in the
 store; ``aggregator.pipeline.deliver_pending`` moves rows between them.
 
 Messages travel as :class:`Outgoing`: the envelope and the final bytes (DKIM-signed
@@ -22,7 +24,7 @@ from typing import Protocol
 
 from aggregator.config import MailSettings
 from aggregator.deliver.maildir import MaildirTransport
-from aggregator.deliver.message import Outgoing, as_outgoing
+from aggregator.deliver.message import Outgoing, as_outgoing, crlf_only
 from aggregator.deliver.smtp import SmtpTransport
 from aggregator.deliver.stdout import StdoutTransport
 
@@ -33,6 +35,7 @@ __all__ = [
     "StdoutTransport",
     "Transport",
     "as_outgoing",
+    "crlf_only",
     "open_transport",
 ]
 
@@ -42,7 +45,13 @@ class Transport(Protocol):
 
     def __enter__(self) -> Transport: ...
     def __exit__(self, *exc_info: object) -> None: ...
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]: ...
+    def submit(
+        self,
+        message: EmailMessage | Outgoing,
+        *,
+        key: str,
+        recorded: Future[None] | None = None,
+    ) -> Future[None]: ...
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None: ...
 
 

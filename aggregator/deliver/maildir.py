@@ -46,7 +46,13 @@ class MaildirTransport:
     def has_delivered(self, key: str) -> bool:
         return key in self._delivered
 
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
+    def submit(
+        self,
+        message: EmailMessage | Outgoing,
+        *,
+        key: str,
+        recorded: Future[None] | None = None,  # sent before this returns: nothing to hold
+    ) -> Future[None]:
         return run_now(lambda: self.send(message, key=key))
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:

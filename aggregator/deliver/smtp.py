@@ -9,7 +9,13 @@ own, in a thread this transport starts on ``__enter__`` and stops on ``__exit__`
 in flight and records each outcome in the ledger from its own thread as it completes,
 so the store is never touched from the loop. One aiosmtplib client per connection: a
 message waits for a free connection, so the server sees one transaction per connection
-at a time.
+at a time. A message submitted with ``recorded`` holds its connection after its
+transaction until that future is done (the ledger has committed the outcome), so a
+crash leaves at most one accepted but unrecorded message per connection.
+
+DATA goes out as the message's bytes with only their dots stuffed when the message
+says its line ends are CRLF already (:attr:`~aggregator.deliver.message.Outgoing.crlf_only`);
+otherwise through aiosmtplib's ``data()``, which normalizes line ends first.
 
 A 5xx reply for a recipient is permanent (recorded, never retried); anything else
 (connection refused, 4xx, timeouts, a connection dropped mid-DATA) is temporary and
@@ -34,7 +40,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from aggregator.config import SmtpSettings
-from aggregator.deliver.message import Outgoing, as_outgoing
+from aggregator.deliver.message import Outgoing, as_outgoing, stuff_dots
 from aggregator.errors import DeliveryError
 
 # Messages in flight per connection: one being sent and one waiting, so a connection
@@ -90,11 +96,24 @@ class SmtpTransport:
             loop.close()
             self._loop = self._thread = None
 
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
-        """Queue ``message`` on the pool; the future raises :class:`DeliveryError`."""
+    def submit(
+        self,
+        message: EmailMessage | Outgoing,
+        *,
+        key: str,
+        recorded: Future[None] | None = None,
+    ) -> Future[None]:
+        """Queue ``message`` on the pool; the future raises :class:`DeliveryError`.
+
+        With ``recorded``, the connection that sends it takes no other message until
+        ``recorded`` is done (whatever its result): the caller completes it once the
+        outcome is in its ledger.
+        """
         if self._loop is None:
             raise RuntimeError("SmtpTransport used outside its with block")
-        return asyncio.run_coroutine_threadsafe(self._send(as_outgoing(message)), self._loop)
+        return asyncio.run_coroutine_threadsafe(
+            self._send(as_outgoing(message), recorded), self._loop
+        )
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         self.submit(message, key=key).result()
@@ -117,11 +136,12 @@ class SmtpTransport:
                     connection.client.close()
                 connection.client = None
 
-    async def _send(self, message: Outgoing) -> None:
+    async def _send(self, message: Outgoing, recorded: Future[None] | None) -> None:
         assert self._idle is not None
         while True:
             connection = await self._idle.get()
             keep = True
+            tried = False
             try:
                 if connection.client is None:
                     try:
@@ -133,11 +153,22 @@ class SmtpTransport:
                             continue
                         raise
                 await self._pace()
+                tried = True
                 await self._transact(connection, message)
                 return
             finally:
                 if keep:
-                    self._idle.put_nowait(connection)
+                    self._release(connection, recorded if tried else None)
+
+    def _release(self, connection: _Connection, recorded: Future[None] | None) -> None:
+        """Back to the idle connections now, or once ``recorded`` is done."""
+        assert self._idle is not None
+        idle = self._idle
+        if recorded is None:
+            idle.put_nowait(connection)
+        else:
+            # The caller completes it from its own thread: wrap_future hops to this loop.
+            asyncio.wrap_future(recorded).add_done_callback(lambda _: idle.put_nowait(connection))
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -205,7 +236,7 @@ class SmtpTransport:
                     f"refused with {exc.code} {exc.message}",
                     permanent=500 <= exc.code < 600,
                 ) from None
-            await client.data(message.data)
+            await self._data(client, message)
         except aiosmtplib.SMTPSenderRefused as exc:
             # Our From refused: no reader's fault, and every other message would fail alike.
             self._drop(connection)
@@ -226,6 +257,30 @@ class SmtpTransport:
             raise DeliveryError(
                 recipient, f"not a deliverable address ({exc})", permanent=True
             ) from None
+
+    @staticmethod
+    async def _data(client: aiosmtplib.SMTP, message: Outgoing) -> None:
+        if not message.crlf_only:
+            await client.data(message.data)  # normalizes line ends, stuffs dots
+            return
+        # What aiosmtplib's data() does, minus its two regex passes: DATA, the stuffed
+        # bytes and the final dot, and the reply. One transaction per connection at a
+        # time (see _send), so nothing else waits on this client's replies.
+        reply = await client.execute_command(b"DATA")
+        if reply.code != aiosmtplib.SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        protocol.write(stuff_dots(message.data))
+        protocol.write(b".\r\n")
+        try:
+            reply = await protocol.read_response(timeout=client.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            client.close()
+            raise
+        if reply.code != aiosmtplib.SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
 
     @staticmethod
     def _drop(connection: _Connection) -> None:

@@ -37,5 +37,11 @@ class StdoutTransport:
         stream.write(outgoing.data.replace(b"\r\n", b"\n"))
         stream.write(b"\n")
 
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
+    def submit(
+        self,
+        message: EmailMessage | Outgoing,
+        *,
+        key: str,
+        recorded: Future[None] | None = None,  # sent before this returns: nothing to hold
+    ) -> Future[None]:
         return run_now(lambda: self.send(message, key=key))
