@@ -672,52 +672,43 @@ def _pass_clock(now: datetime) -> Callable[[], datetime]:
 
 
 class _Ledger:
-    """Records outcomes by group commit: the sends that completed since the last commit
-    are written in one transaction, then each one's ``recorded`` future is completed,
-    which lets its SMTP connection take its next message.
+    """Records outcomes by group commit: all the sends that completed since the last
+    commit are written in one transaction, then their connections are released (each
+    message is submitted with ``hold``), so an SMTP connection takes its next message
+    only once the ledger knows how its last one went.
 
     So a connection never has two accepted messages the ledger does not know of: after a
-    crash, at most one per connection is sent again (with the same Message-ID). A
-    commit happens whenever a send has completed and the pipeline is not preparing the
-    next message; what completes during a commit joins the next one, so the batches
-    grow with the rate and no outcome waits for a timer.
+    crash, at most one per connection is sent again (with the same Message-ID). What
+    completes during a commit joins the next one, so the batches grow with the rate,
+    and no outcome waits for a timer.
     """
 
     def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
-        self.in_flight: dict[Future[None], tuple[Delivery, Future[None]]] = {}
+        self.in_flight: dict[Future[None], Delivery] = {}
         self.sent = self.retrying = self.failed = 0
         self.unreachable: DeliveryError | None = None
         self.retry_at = clock()
 
     def submit(self, transport: Transport, delivery: Delivery, message: Outgoing) -> None:
-        recorded: Future[None] = Future()
         key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
-        self.in_flight[transport.submit(message, key=key, recorded=recorded)] = (
-            delivery,
-            recorded,
-        )
+        self.in_flight[transport.submit(message, key=key, hold=True)] = delivery
 
-    def settle(self, *, at_most: int) -> None:
-        """Commit what has completed, waiting while more than ``at_most`` are in flight."""
-        while True:
-            done = [future for future in self.in_flight if future.done()]
-            if done:
-                self._commit([(self.in_flight.pop(f), f) for f in done])
-            if len(self.in_flight) <= at_most:
-                return
-            wait(self.in_flight, return_when=FIRST_COMPLETED)
-
-    def _commit(self, completed: list[tuple[tuple[Delivery, Future[None]], Future[None]]]) -> None:
+    def settle(self, transport: Transport) -> None:
+        """Wait for a send to complete, then commit every completed one."""
+        done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
         now = self.clock()
-        outcomes = [self._outcome(delivery, sending, now) for (delivery, _), sending in completed]
+        outcomes = [self._outcome(self.in_flight.pop(sending), sending, now) for sending in done]
         try:
             self.store.record_deliveries(outcomes, now=now)
         finally:
             # Even when the commit failed: the pass is ending and must not wedge the pool.
-            for (_, recorded), _ in completed:
-                recorded.set_result(None)
+            transport.release(done)
+
+    def drain(self, transport: Transport) -> None:
+        while self.in_flight:
+            self.settle(transport)
 
     def _outcome(self, delivery: Delivery, sending: Future[None], now: datetime) -> DeliveryOutcome:
         try:
@@ -819,20 +810,23 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
         messages = _Messages(store, settings, now=now)
         with open_transport(settings.mail) as transport:
             try:
+                more = True  # the store may have more due rows to claim
                 while ledger.unreachable is None:
-                    if not claimed:
-                        ledger.settle(at_most=transport.window - 1 if ledger.sent else 0)
-                        if ledger.unreachable is not None:
-                            break
-                        limit = CLAIM_BATCH if ledger.sent else 1
-                        claimed.extend(store.claim_deliveries(now=clock(), limit=limit))
+                    # One in flight until the server has taken a message in this pass.
+                    window = transport.window if ledger.sent else 1
+                    while len(ledger.in_flight) < window and (claimed or more):
                         if not claimed:
-                            break
-                    message = messages.build(claimed[0])
-                    ledger.submit(transport, claimed.popleft(), message)
-                    ledger.settle(at_most=transport.window - 1 if ledger.sent else 0)
+                            limit = CLAIM_BATCH if ledger.sent else 1
+                            claimed.extend(store.claim_deliveries(now=clock(), limit=limit))
+                            more = bool(claimed)
+                            continue
+                        message = messages.build(claimed[0])
+                        ledger.submit(transport, claimed.popleft(), message)
+                    if not ledger.in_flight:
+                        break
+                    ledger.settle(transport)
             finally:
-                ledger.settle(at_most=0)
+                ledger.drain(transport)
     finally:
         # Claimed but never tried (the server went away, or this pass failed): back to
         # pending now, not after the lease; when unreachable, to wait with the rest.

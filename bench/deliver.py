@@ -99,7 +99,7 @@ import css_inline
 
 from aggregator import pipeline
 from aggregator.config import DigestSettings, PublishSettings, Settings, SmtpSettings, load
-from aggregator.deliver import Outgoing, SmtpTransport
+from aggregator.deliver import Outgoing, SmtpTransport, crlf_only
 from aggregator.digest.tokens import Signer
 from aggregator.model import DigestIssue, IssueSource, IssueStory
 from aggregator.publish.email import (
@@ -339,11 +339,13 @@ def our_pipeline(
         created=format_created(issue),
         site_url=SITE,
     )
+    clean = crlf_only(*prepared.pieces)  # once per template, as deliver_pending does
     smtp = SmtpSettings(host="127.0.0.1", port=port, starttls=False, connections=connections)
     with SmtpTransport(smtp) as transport:
         in_flight: set[Future[None]] = set()
         for sid, email in readers:
-            message = Outgoing(ENVELOPE_FROM, email, prepared.personalize(email, links(sid)))
+            data = prepared.personalize(email, links(sid))
+            message = Outgoing(ENVELOPE_FROM, email, data, crlf_only=clean)
             in_flight.add(transport.submit(message, key=f"s{sid}"))
             if len(in_flight) >= transport.window:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)

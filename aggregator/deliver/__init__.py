@@ -5,8 +5,8 @@ future that completes when the message has gone (or raises :class:`DeliveryError
 and ``send``, which waits for it. ``window`` is how many messages the transport can
 usefully have in flight: 1 for the Maildir and stdout, a few per connection for SMTP.
 ``key`` names the (issue, subscriber) pair so a transport that can detect a repeat
-(Maildir) does. ``recorded``, a future the caller completes once it has recorded the
-outcome, keeps an SMTP connection from its next message until then (see
+(Maildir) does. ``hold`` keeps an SMTP connection from its next message until the
+caller, having recorded the outcome, passes the future to ``release`` (see
 :mod:`aggregator.deliver.smtp`). The ledger states (pending -> sending -> sent | failed) live in the
 store; ``aggregator.pipeline.deliver_pending`` moves rows between them.
 
@@ -17,6 +17,7 @@ when configured), which is what the digest's byte template makes; an ``EmailMess
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import Future
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,12 +47,9 @@ class Transport(Protocol):
     def __enter__(self) -> Transport: ...
     def __exit__(self, *exc_info: object) -> None: ...
     def submit(
-        self,
-        message: EmailMessage | Outgoing,
-        *,
-        key: str,
-        recorded: Future[None] | None = None,
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
     ) -> Future[None]: ...
+    def release(self, sent: Iterable[Future[None]]) -> None: ...
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None: ...
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from concurrent.futures import Future
 from email.message import EmailMessage
 from pathlib import Path
@@ -47,13 +48,12 @@ class MaildirTransport:
         return key in self._delivered
 
     def submit(
-        self,
-        message: EmailMessage | Outgoing,
-        *,
-        key: str,
-        recorded: Future[None] | None = None,  # sent before this returns: nothing to hold
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
     ) -> Future[None]:
         return run_now(lambda: self.send(message, key=key))
+
+    def release(self, sent: Iterable[Future[None]]) -> None:
+        return None  # each message is written before submit returns: nothing is held
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         if self.has_delivered(key):

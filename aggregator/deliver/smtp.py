@@ -9,13 +9,15 @@ own, in a thread this transport starts on ``__enter__`` and stops on ``__exit__`
 in flight and records each outcome in the ledger from its own thread as it completes,
 so the store is never touched from the loop. One aiosmtplib client per connection: a
 message waits for a free connection, so the server sees one transaction per connection
-at a time. A message submitted with ``recorded`` holds its connection after its
-transaction until that future is done (the ledger has committed the outcome), so a
-crash leaves at most one accepted but unrecorded message per connection.
+at a time. A message submitted with ``hold`` keeps its connection after its
+transaction until the caller gives it back with :meth:`~SmtpTransport.release` (its
+ledger has committed the outcome), so a crash leaves at most one accepted but
+unrecorded message per connection. Messages and releases cross to the loop in
+batches, one wake-up each.
 
 DATA goes out as the message's bytes with only their dots stuffed when the message
-says its line ends are CRLF already (:attr:`~aggregator.deliver.message.Outgoing.crlf_only`);
-otherwise through aiosmtplib's ``data()``, which normalizes line ends first.
+says its line ends are CRLF already (``Outgoing.crlf_only``); otherwise through
+aiosmtplib's ``data()``, which normalizes line ends first.
 
 A 5xx reply for a recipient is permanent (recorded, never retried); anything else
 (connection refused, 4xx, timeouts, a connection dropped mid-DATA) is temporary and
@@ -33,9 +35,13 @@ import asyncio
 import ssl
 import threading
 import time
+from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import partial
+from typing import Any
 
 import aiosmtplib
 
@@ -63,6 +69,12 @@ class SmtpTransport:
         self._idle: asyncio.Queue[_Connection] | None = None
         self._pool: list[_Connection] = []
         self._next_send = 0.0  # time.monotonic() before which the rate limit waits
+        # Handed from the caller's thread to the loop's (see _hand_over).
+        self._inbox: deque[tuple[Outgoing, bool, Future[None]]] = deque()
+        self._released: deque[Future[None]] = deque()
+        self._handover_lock = threading.Lock()
+        self._wake_pending = False
+        self._held: dict[Future[None], _Connection] = {}  # connections kept by hold=True
 
     def __enter__(self) -> SmtpTransport:
         loop = asyncio.new_event_loop()
@@ -97,26 +109,41 @@ class SmtpTransport:
             self._loop = self._thread = None
 
     def submit(
-        self,
-        message: EmailMessage | Outgoing,
-        *,
-        key: str,
-        recorded: Future[None] | None = None,
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
     ) -> Future[None]:
         """Queue ``message`` on the pool; the future raises :class:`DeliveryError`.
 
-        With ``recorded``, the connection that sends it takes no other message until
-        ``recorded`` is done (whatever its result): the caller completes it once the
-        outcome is in its ledger.
+        With ``hold``, the connection that sends it takes no other message until
+        :meth:`release` is given the future (the caller's ledger has the outcome).
         """
         if self._loop is None:
             raise RuntimeError("SmtpTransport used outside its with block")
-        return asyncio.run_coroutine_threadsafe(
-            self._send(as_outgoing(message), recorded), self._loop
-        )
+        future: Future[None] = Future()
+        self._hand_over(self._inbox, (as_outgoing(message), hold, future))
+        return future
+
+    def release(self, sent: Iterable[Future[None]]) -> None:
+        """The connections held for these completed submissions may go on."""
+        for future in sent:
+            self._hand_over(self._released, future)
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         self.submit(message, key=key).result()
+
+    def _hand_over(self, box: deque[Any], item: Any) -> None:
+        """Put ``item`` in ``box`` for the loop, waking it only if nobody has yet.
+
+        Waking the loop from another thread writes to a socket, and each such call
+        hands the GIL to the loop's thread and waits to get it back: per message, that
+        wait costs more than the message. The loop empties both boxes on one wake-up.
+        """
+        assert self._loop is not None
+        box.append(item)
+        with self._handover_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._loop.call_soon_threadsafe(self._take_handovers)
 
     # -- on the pool's loop ---------------------------------------------------------
 
@@ -136,7 +163,19 @@ class SmtpTransport:
                     connection.client.close()
                 connection.client = None
 
-    async def _send(self, message: Outgoing, recorded: Future[None] | None) -> None:
+    def _take_handovers(self) -> None:
+        with self._handover_lock:
+            self._wake_pending = False
+        while self._released:
+            connection = self._held.pop(self._released.popleft(), None)
+            if connection is not None and self._idle is not None:
+                self._idle.put_nowait(connection)
+        while self._inbox:
+            message, hold, future = self._inbox.popleft()
+            task = asyncio.ensure_future(self._send(message, future if hold else None))
+            task.add_done_callback(partial(_settle, future))
+
+    async def _send(self, message: Outgoing, held_by: Future[None] | None) -> None:
         assert self._idle is not None
         while True:
             connection = await self._idle.get()
@@ -157,18 +196,10 @@ class SmtpTransport:
                 await self._transact(connection, message)
                 return
             finally:
-                if keep:
-                    self._release(connection, recorded if tried else None)
-
-    def _release(self, connection: _Connection, recorded: Future[None] | None) -> None:
-        """Back to the idle connections now, or once ``recorded`` is done."""
-        assert self._idle is not None
-        idle = self._idle
-        if recorded is None:
-            idle.put_nowait(connection)
-        else:
-            # The caller completes it from its own thread: wrap_future hops to this loop.
-            asyncio.wrap_future(recorded).add_done_callback(lambda _: idle.put_nowait(connection))
+                if keep and held_by is not None and tried:
+                    self._held[held_by] = connection  # until release() names held_by
+                elif keep:
+                    self._idle.put_nowait(connection)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -287,6 +318,16 @@ class SmtpTransport:
         if connection.client is not None:
             connection.client.close()
             connection.client = None
+
+
+def _settle(future: Future[None], task: asyncio.Task[None]) -> None:
+    """Hand a send's result to the caller's future (the task ran on the pool's loop)."""
+    if task.cancelled():
+        future.cancel()
+    elif (exc := task.exception()) is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(None)
 
 
 def _connect_problem(exc: Exception) -> str:

@@ -9,6 +9,7 @@ the ledger marks the deliveries sent, as with any transport.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from concurrent.futures import Future
 from email.message import EmailMessage
 from typing import BinaryIO
@@ -38,10 +39,9 @@ class StdoutTransport:
         stream.write(b"\n")
 
     def submit(
-        self,
-        message: EmailMessage | Outgoing,
-        *,
-        key: str,
-        recorded: Future[None] | None = None,  # sent before this returns: nothing to hold
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
     ) -> Future[None]:
         return run_now(lambda: self.send(message, key=key))
+
+    def release(self, sent: Iterable[Future[None]]) -> None:
+        return None  # each message is written before submit returns: nothing is held

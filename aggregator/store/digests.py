@@ -439,17 +439,21 @@ class DigestQueries:
         due = (deliveries.c.state == DeliveryState.PENDING.value) & (
             deliveries.c.next_attempt_at.is_(None) | (deliveries.c.next_attempt_at <= now)
         )
+        # A CTE, materialized: as a plain subquery PostgreSQL may run the LIMIT once per
+        # row it updates (and so claim every due row).
         picked = (
             select(deliveries.c.id)
             .where(due)
             .order_by(deliveries.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks
+            .cte("picked")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         with self.db.write() as conn:
             rows = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(picked), due)
+                .where(deliveries.c.id.in_(select(picked.c.id)), due)
                 .values(
                     state=DeliveryState.SENDING.value,
                     updated_at=now,

@@ -32,8 +32,9 @@ LATER = timedelta(hours=7)  # past any back-off
 
 
 @pytest.fixture
-def ledger(make_settings: Callable[..., Settings], now: datetime) -> Any:
-    settings = make_settings(DIGEST)
+def ledger(make_settings: Callable[..., Settings], database_url: str) -> Any:
+    """The store (on every backend, see ``database_url``) and settings over it."""
+    settings = make_settings(DIGEST, database_url=database_url)
     store = open_store(settings.storage.url)
     yield store, settings
     store.close()
