@@ -6,7 +6,8 @@ and ``send``, which waits for it. ``window`` is how many messages the transport 
 usefully have in flight: 1 for the Maildir and stdout, a few per connection for SMTP.
 ``key`` names the (issue, subscriber) pair so a transport that can detect a repeat
 (Maildir) does. ``hold`` keeps an SMTP connection from its next message until the
-caller, having recorded the outcome, passes the future to ``release`` (see
+caller, having recorded the outcome, passes the future to ``release``; what is
+submitted and released inside ``together()`` reaches the SMTP pool's thread at once (see
 :mod:`aggregator.deliver.smtp`). The ledger states (pending -> sending -> sent | failed) live in the
 store; ``aggregator.pipeline.deliver_pending`` moves rows between them.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -50,6 +52,7 @@ class Transport(Protocol):
         self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
     ) -> Future[None]: ...
     def release(self, sent: Iterable[Future[None]]) -> None: ...
+    def together(self) -> AbstractContextManager[None]: ...
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None: ...
 
 

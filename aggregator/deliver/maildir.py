@@ -12,6 +12,7 @@ import os
 import socket
 from collections.abc import Iterable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class MaildirTransport:
 
     def release(self, sent: Iterable[Future[None]]) -> None:
         return None  # each message is written before submit returns: nothing is held
+
+    def together(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing crosses a thread
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         if self.has_delivered(key):

@@ -13,7 +13,7 @@ at a time. A message submitted with ``hold`` keeps its connection after its
 transaction until the caller gives it back with :meth:`~SmtpTransport.release` (its
 ledger has committed the outcome), so a crash leaves at most one accepted but
 unrecorded message per connection. Messages and releases cross to the loop in
-batches, one wake-up each.
+batches (see :meth:`~SmtpTransport.together`), one wake-up each.
 
 DATA goes out as the message's bytes with only their dots stuffed when the message
 says its line ends are CRLF already (``Outgoing.crlf_only``); otherwise through
@@ -36,8 +36,9 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from functools import partial
@@ -74,6 +75,7 @@ class SmtpTransport:
         self._released: deque[Future[None]] = deque()
         self._handover_lock = threading.Lock()
         self._wake_pending = False
+        self._deferring = 0  # inside together(): hand over on the way out
         self._held: dict[Future[None], _Connection] = {}  # connections kept by hold=True
 
     def __enter__(self) -> SmtpTransport:
@@ -124,23 +126,39 @@ class SmtpTransport:
 
     def release(self, sent: Iterable[Future[None]]) -> None:
         """The connections held for these completed submissions may go on."""
-        for future in sent:
-            self._hand_over(self._released, future)
+        with self.together():
+            for future in sent:
+                self._hand_over(self._released, future)
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Submissions and releases made inside reach the loop together, on one wake-up.
+
+        Waking the loop from another thread writes to a socket, which hands the GIL to
+        the loop's thread; getting it back can take milliseconds while the loop is busy,
+        more than a message costs. For the caller's thread only.
+        """
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring:
+                self._wake()
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         self.submit(message, key=key).result()
 
     def _hand_over(self, box: deque[Any], item: Any) -> None:
-        """Put ``item`` in ``box`` for the loop, waking it only if nobody has yet.
-
-        Waking the loop from another thread writes to a socket, and each such call
-        hands the GIL to the loop's thread and waits to get it back: per message, that
-        wait costs more than the message. The loop empties both boxes on one wake-up.
-        """
-        assert self._loop is not None
         box.append(item)
+        if not self._deferring:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Have the loop empty both boxes, unless a wake-up is on its way already."""
+        assert self._loop is not None
         with self._handover_lock:
-            if self._wake_pending:
+            if self._wake_pending or not (self._inbox or self._released):
                 return
             self._wake_pending = True
         self._loop.call_soon_threadsafe(self._take_handovers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from email.message import EmailMessage
 from typing import BinaryIO
 
@@ -45,3 +46,6 @@ class StdoutTransport:
 
     def release(self, sent: Iterable[Future[None]]) -> None:
         return None  # each message is written before submit returns: nothing is held
+
+    def together(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing crosses a thread
