@@ -88,16 +88,16 @@ Reading, against the targets:
   (the template was checked for CRLF line ends once): our client CPU per message went
   from 2.3 ms (2026-12-03) to 0.55 to 0.83 ms.
 * With the ledger, ``deliver_pending`` does not hold: 185 to 282/s, 47% to 59% of the
-  sink and 0.68x to 1.43x a connection per message (389/s, 61% and 1.21x in run 4) (it was 110/s, 0.77x, with a claim
-  and a mark committed per message). Claims are one statement per 64 rows; outcomes
-  are committed in groups of up to half the connections (at most 3 ms after a group's
-  first), and each connection waits for its outcome's commit before its next message,
-  which is what bounds a crash to one duplicate per connection. What remains is the
-  hand-off between the pipeline's thread (store, preparation) and the pool's loop:
-  each group costs a wake-up of the other thread and a GIL hand-over, and the held
-  connections wait through it. In a 3,000-reader probe of the same setup a commit and
-  a wake-up per message ran at about 108/s, a wake-up per message with commits in
-  groups at about 200/s.
+  sink and 0.68x to 1.43x a connection per message (389/s, 61% and 1.21x in run 4; it
+  was 110/s, 0.77x, with a claim and a mark committed per message). Claims are one
+  statement per 64 rows; outcomes are committed in groups of up to half the connections
+  (at most 3 ms after a group's first), and each connection waits for its outcome's
+  commit before its next message, which is what bounds a crash to one duplicate per
+  connection. What remains is the hand-off between the pipeline's thread (store,
+  preparation) and the pool's loop: each group costs a wake-up of the other thread and a
+  GIL hand-over, and the held connections wait through it. In a 3,000-reader probe of
+  the same setup a commit and a wake-up per message ran at about 108/s, a wake-up per
+  message with commits in groups at about 200/s.
 * The naive pipeline is 0.29x to 0.42x the baseline: its preparation, not its
   connections, is what limits it.
 """
