@@ -47,8 +47,6 @@ DROPPED_WITH_CONTENT = frozenset({"script", "style", "template"})
 # NULs (dropped), and lone surrogates (which cannot reach it). Text with none of them
 # comes out as it went in (checked in tests/normalize/test_normalize_sanitize.py).
 _NOT_PLAIN = re.compile("[<>&\r\x00\xa0\ud800-\udfff]")
-# The only attributes with URLs that pass (see ALLOWED_ATTRIBUTES), any case.
-_URL_ATTRIBUTE = re.compile("href|src", re.IGNORECASE)
 
 
 def sanitize_html(markup: str, base_url: str = "") -> str:
@@ -58,10 +56,6 @@ def sanitize_html(markup: str, base_url: str = "") -> str:
     if not _NOT_PLAIN.search(markup):  # plain text, as in many titles and Atom text
         cleaned = markup
     else:
-        # Without a URL attribute the base resolves nothing: any cleaner will do, and
-        # feeds with a base per entry (JSON Feed: the item's URL) build none per entry.
-        if base_url and not _URL_ATTRIBUTE.search(markup):
-            base_url = ""
         cleaned = _cleaner(base_url).clean(markup)
     # nh3 decodes character references, a few of them into characters we cannot store,
     # and decoded combining marks may need composing again.
