@@ -739,6 +739,27 @@ def subscribers_remove(app: App, email: str, name: str) -> None:
     click.echo(f"unsubscribed: {email.strip()} from {name}")
 
 
+@subscribers.command("process-unsubscribes")
+@click.option(
+    "--maildir",
+    default="",
+    help="Read this Maildir instead of [mail] unsubscribe_maildir.",
+)
+@pass_app
+def subscribers_process_unsubscribes(app: App, maildir: str) -> None:
+    """Act once on the unsubscribe requests mailed to [mail] unsubscribe_address (the
+    daemon does it every tick)."""
+    if not (maildir or app.settings.mail.unsubscribe_maildir):
+        raise ConfigError("no Maildir to read: set [mail] unsubscribe_maildir or pass --maildir")
+    report = pipeline.process_unsubscribe_mail(
+        app.store, app.settings, now=utcnow(), maildir=maildir
+    )
+    click.echo(
+        f"unsubscribed: {report.unsubscribed}, set aside as invalid: {report.invalid}, "
+        f"left for the next run: {report.retry}"
+    )
+
+
 # -- running -----------------------------------------------------------------------
 
 
@@ -810,26 +831,23 @@ def reload(app: App) -> None:
     """Make the running daemon re-read its config (SIGHUP), after checking the config."""
     from aggregator import instance
 
-    app.settings  # noqa: B018 (loads and validates: a bad config is refused here already)
-    path = instance.lock_path_for(app.settings.storage.url)
-    if path is None:
-        raise DaemonRunningError(
-            "this database keeps no daemon lock file (only SQLite does): send SIGHUP to "
-            "the daemon's process yourself, e.g. `systemctl reload aggregator`"
-        )
-    holder = instance.read_holder(path)
+    url = app.settings.storage.url  # loads and validates: a bad config is refused here
+    holder = instance.holder_of(url)
     if holder is None:
-        raise DaemonRunningError(f"no aggregator daemon is running on {path.with_suffix('')}")
+        raise DaemonRunningError("no aggregator daemon is running on this database")
     alive = holder.alive()
     if alive is None:
-        raise DaemonRunningError(f"the daemon runs on another machine ({holder.describe()})")
+        raise DaemonRunningError(
+            f"the daemon runs on another machine or is not known ({holder.describe()}): "
+            "send it SIGHUP there, e.g. `systemctl reload aggregator`"
+        )
     try:
         if not alive:
             raise ProcessLookupError(holder.pid)
         os.kill(holder.pid, signal.SIGHUP)
     except ProcessLookupError:
         raise DaemonRunningError(
-            f"the daemon recorded in {path} ({holder.describe()}) is not running"
+            f"the daemon recorded for this database ({holder.describe()}) is not running"
         ) from None
     click.echo(f"asked the daemon ({holder.describe()}) to reload; its log tells the outcome")
 

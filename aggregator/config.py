@@ -11,6 +11,7 @@ the file names an environment variable (``password_env``) and the value is read 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -209,6 +210,17 @@ class PublishSettings:
 class ServerSettings:
     host: str = field(default="127.0.0.1", metadata=_help("Address the web server binds to."))
     port: int = field(default=8080, metadata=_help("Port the web server listens on."))
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "Addresses of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are "
+            "believed; empty: those headers are ignored."
+        ),
+    )
+    subscribe_per_client_hour: int = field(
+        default=10,
+        metadata=_help("Most subscribe form posts from one client address an hour; 0: no limit."),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,13 +261,25 @@ class MailSettings:
     )
     unsubscribe_address: str = field(
         default="",
+        metadata=_help("Address in the mailto: List-Unsubscribe header; empty: the From address."),
+    )
+    unsubscribe_maildir: str = field(
+        default="",
         metadata=_help(
-            "Address in the mailto: List-Unsubscribe header (read by the list owner; "
-            "the https link acts at once); empty: the From address."
+            "Maildir the mail to unsubscribe_address is delivered into; the daemon acts "
+            "on its requests each tick; empty: mailed requests are not read."
         ),
     )
     confirm_days: int = field(
         default=7, metadata=_help("Days a subscription confirmation link stays valid.")
+    )
+    confirmations_per_address_day: int = field(
+        default=3,
+        metadata=_help("Most confirmation emails to one address in 24 hours; 0: no limit."),
+    )
+    confirmations_per_hour: int = field(
+        default=100,
+        metadata=_help("Most confirmation emails to anyone in an hour; 0: no limit."),
     )
     dkim_key_file: str = field(
         default="",
@@ -562,6 +586,11 @@ def _resolve(settings: Settings, base: Path, environ: Mapping[str, str]) -> Sett
     mail = replace(
         settings.mail,
         maildir=str(_resolve_path(settings.mail.maildir, base)),
+        unsubscribe_maildir=(
+            str(_resolve_path(settings.mail.unsubscribe_maildir, base))
+            if settings.mail.unsubscribe_maildir
+            else ""
+        ),
         dkim_key_file=(
             str(_resolve_path(settings.mail.dkim_key_file, base))
             if settings.mail.dkim_key_file
@@ -627,6 +656,21 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
         )
     if not 0 < settings.server.port < 65536:
         raise fail("server.port", "server.port must be between 1 and 65535")
+    for key, value in (
+        ("server.subscribe_per_client_hour", settings.server.subscribe_per_client_hour),
+        ("mail.confirmations_per_address_day", settings.mail.confirmations_per_address_day),
+        ("mail.confirmations_per_hour", settings.mail.confirmations_per_hour),
+    ):
+        if value < 0:
+            raise fail(key, f"{key} must be 0 (no limit) or more")
+    for i, proxy in enumerate(settings.server.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy)
+        except ValueError:
+            raise fail(
+                "server.trusted_proxies",
+                f"server.trusted_proxies[{i}] {proxy!r} is not an IP address or network",
+            ) from None
     for name in (
         "concurrency",
         "per_host",

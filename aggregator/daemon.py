@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.types import ASGIApp
 
 from aggregator import instance, pipeline
 from aggregator.config import Settings
@@ -32,7 +33,7 @@ from aggregator.publish.websub import Announcer, log_announcement
 from aggregator.schedule import build_scheduler, set_tick_interval
 from aggregator.store import Store
 from aggregator.web import create_app
-from aggregator.web.server import WebServer
+from aggregator.web.server import SwappableApp, WebServer
 
 log = logging.getLogger("aggregator")
 STOP_TIMEOUT = 30.0
@@ -57,7 +58,13 @@ async def run_tick(store: Store, settings: Settings) -> None:
                 "new": sum(o.new_entries for o in outcomes),
             },
         )
-    for step in (pipeline.cluster_new_entries, pipeline.run_due_digests, pipeline.deliver_pending):
+    steps = (
+        pipeline.cluster_new_entries,
+        pipeline.process_unsubscribe_mail,  # before sending: a mailed request acts at once
+        pipeline.run_due_digests,
+        pipeline.deliver_pending,
+    )
+    for step in steps:
         try:
             await asyncio.to_thread(step, store, settings, now=utcnow())
         except AggregatorError as exc:  # e.g. an unwritable Maildir: say it, retry next tick
@@ -86,9 +93,12 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.site = Site(store, settings)
         self.announcer = Announcer()
-        self.web = WebServer(
-            create_app(store, settings, health=self.health, site=self.site), settings.server
-        )
+        # A reload swaps in an app built from the new settings; the socket stays.
+        self.web_app = SwappableApp(self._create_app(settings))
+        self.web = WebServer(self.web_app, settings.server)
+
+    def _create_app(self, settings: Settings) -> ASGIApp:
+        return create_app(self.store, settings, health=self.health, site=self.site)
 
     def health(self) -> dict[str, Any]:
         if self.standby:
@@ -165,6 +175,10 @@ class Daemon:
                 log.error("Config reload failed; the running config stays: %s", exc)
                 return False
             self.settings = fresh
+            # Pages and feeds by the new settings ([publish] title, base_url, page size,
+            # WebSub hubs, digests); the subscribe form's rate counts start again.
+            self.site.reconfigure(fresh)
+            self.web_app.app = self._create_app(fresh)
             if self.scheduler is not None and self.scheduler.running:
                 set_tick_interval(self.scheduler, fresh.schedule)
         log.info(

@@ -10,7 +10,9 @@ send a digest twice. So the daemon takes a lock before it schedules anything:
   lock behind.
 * PostgreSQL: a session-level advisory lock, held on a connection of its own. Daemons on
   several machines may share one database: the one that holds the lock schedules, the
-  others serve the web and wait as standbys, taking over when it stops.
+  others serve the web and wait as standbys, taking over when it stops. The lock's
+  session is named after the daemon (``application_name``: pid and host), which is how
+  ``aggregator reload`` and ``status`` find it there (:func:`holder_of`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from aggregator.errors import DaemonRunningError
 
@@ -54,16 +57,23 @@ class SchedulerLock(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    pid: int
-    host: str
+    pid: int  # 0: not known (a PostgreSQL session that does not name its daemon)
+    host: str  # may be cut short (PostgreSQL keeps 63 bytes of a session's name)
     since: str
+    session: str = ""  # the database session holding the lock, in words (PostgreSQL)
 
     def describe(self) -> str:
-        return f"pid {self.pid} on {self.host}, since {self.since}"
+        where = f"pid {self.pid} on {self.host}, since {self.since}" if self.pid else ""
+        return "; ".join(part for part in (where, self.session) if part)
 
     def alive(self) -> bool | None:
-        """Whether the recorded process still runs; None when it runs on another host."""
-        if self.host != socket.gethostname():
+        """Whether the recorded process still runs; None when it runs on another host
+        (or is not known)."""
+        here = socket.gethostname()
+        # A host name cut short by PostgreSQL still has 36 bytes or more.
+        if not self.pid or not (
+            self.host == here or len(self.host) >= 36 and here.startswith(self.host)
+        ):
             return None
         try:
             os.kill(self.pid, 0)
@@ -151,6 +161,13 @@ class AdvisoryLock:
             taken = connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
             ).scalar_one()
+            if taken:
+                # Names this process on its session, so `aggregator reload` and `status`
+                # on any machine can tell which daemon holds the lock (see holder_of).
+                connection.execute(
+                    text("SELECT set_config('application_name', :name, false)"),
+                    {"name": _session_name()},
+                )
             connection.commit()  # the lock is the session's, not the transaction's
         except Exception:
             connection.close()
@@ -176,23 +193,62 @@ class AdvisoryLock:
     def _key(connection: Connection) -> int:
         return int(connection.execute(text(_ADVISORY_KEY_SQL)).scalar_one())
 
-    @property
-    def holder(self) -> str:
+    def session(self) -> Holder | None:
+        """Who holds the lock: its daemon as the session names it (pid 0 when it does
+        not) and the database session; None when nobody holds it."""
         with self.engine.connect() as connection:
             key = self._key(connection)
             row = connection.execute(
                 text(
-                    "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l"
-                    " JOIN pg_stat_activity a ON a.pid = l.pid"
+                    "SELECT a.pid, a.client_addr, a.backend_start, a.application_name"
+                    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                     " WHERE l.locktype = 'advisory' AND l.granted"
                     " AND (l.classid::bigint << 32) | l.objid::bigint = :key"
                 ),
                 {"key": key},
             ).first()
         if row is None:
-            return "another daemon"
+            return None
         where = row.client_addr or "a local socket"
-        return f"database session {row.pid} from {where}, since {row.backend_start:%Y-%m-%d %H:%M}"
+        since = f"{row.backend_start:%Y-%m-%d %H:%M}"
+        session = f"database session {row.pid} from {where}, since {since}"
+        pid, host = _parse_session_name(row.application_name or "")
+        return Holder(pid=pid, host=host, since=since, session=session)
+
+    @property
+    def holder(self) -> str:
+        found = self.session()
+        return "another daemon" if found is None else found.describe()
+
+
+_SESSION_PREFIX = "aggregator daemon "
+
+
+def _session_name() -> str:
+    # application_name keeps 63 bytes: a long host name is cut, never the pid.
+    return f"{_SESSION_PREFIX}{os.getpid()} {socket.gethostname()}"[:63]
+
+
+def _parse_session_name(name: str) -> tuple[int, str]:
+    """(pid, host) from a session name of ours; (0, "") from any other."""
+    pid, _, host = name.removeprefix(_SESSION_PREFIX).partition(" ")
+    if not name.startswith(_SESSION_PREFIX) or not pid.isdigit():
+        return 0, ""
+    return int(pid), host
+
+
+def holder_of(database_url: str) -> Holder | None:
+    """The daemon scheduling on this database, as its lock records it: the lock file's
+    record (SQLite) or the advisory lock's session (PostgreSQL); None when no daemon
+    holds the lock."""
+    path = lock_path_for(database_url)
+    if path is not None:
+        return read_holder(path)
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        return AdvisoryLock(engine).session() if engine.dialect.name == "postgresql" else None
+    finally:
+        engine.dispose()
 
 
 def scheduler_lock(database_url: str, engine: Engine) -> SchedulerLock | None:

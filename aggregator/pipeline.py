@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import instance, parse, sources, workers
+from aggregator import inbound, instance, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
 from aggregator.errors import (
     AggregatorError,
@@ -874,6 +874,30 @@ def unsubscribe(store: Store, token: str, *, now: datetime) -> Subscriber:
     return subscriber
 
 
+def process_unsubscribe_mail(
+    store: Store, settings: Settings, *, now: datetime, maildir: str = ""
+) -> inbound.ScanReport:
+    """Act on the unsubscribe requests mailed to ``[mail] unsubscribe_address`` and
+    delivered into ``maildir`` (default ``[mail] unsubscribe_maildir``; neither: none)."""
+    root = maildir or settings.mail.unsubscribe_maildir
+    if not root:
+        return inbound.ScanReport()
+    signer = token_signer(store, now=now)
+
+    def act(token: str) -> Subscriber:
+        subscriber = store.unsubscribe(signer.read_unsubscribe(token, now=now), now=now)
+        log.info(
+            "Unsubscribed by mail", extra={"digest": subscriber.digest, "subscriber": subscriber.id}
+        )
+        return subscriber
+
+    try:
+        return inbound.process_maildir(Path(root), act)
+    except OSError as exc:  # e.g. the folder cannot be created: say so, retry next tick
+        problem = exc.strerror or str(exc)
+        raise AggregatorError(f"cannot read the unsubscribe Maildir {root}: {problem}") from None
+
+
 # -- status ------------------------------------------------------------------------
 
 
@@ -948,13 +972,14 @@ def digest_status(store: Store, settings: Settings, *, now: datetime) -> list[di
 
 def _daemon_status(database_url: str) -> dict[str, Any]:
     """Whether a daemon schedules on this database, as far as this machine can tell."""
-    path = instance.lock_path_for(database_url)
-    if path is None:
-        return {"running": None, "detail": "not known for this database (no lock file)"}
-    holder = instance.read_holder(path)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        holder = instance.holder_of(database_url)
+    except SQLAlchemyError as exc:
+        return {"running": None, "detail": f"not known: {exc.__class__.__name__}"}
     if holder is None:
         return {"running": False, "detail": "no daemon running"}
     if holder.alive() is False:
         return {"running": False, "detail": f"no daemon running (last: {holder.describe()})"}
     return {"running": True, "detail": holder.describe()}
-    return True

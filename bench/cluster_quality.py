@@ -27,7 +27,8 @@ Targets (issue 5): precision >= 0.95 and recall >= 0.90.
 
 Run: ``python -m bench.cluster_quality``
 
-Last recorded: 2026-12-04, 2 cores / 24 GiB, ``python -m bench.cluster_quality``::
+Last recorded: 2026-12-04 (signature format 3), 2 cores / 24 GiB,
+``python -m bench.cluster_quality``::
 
     92 articles, 26 stories, 6 outlets, 8 near-miss pairs; window 72 h, threshold 0.2, duplicate 0.4
     normalization: 17 articles written in NFD, 0 entries not NFC after normalize;
@@ -38,8 +39,8 @@ Last recorded: 2026-12-04, 2 cores / 24 GiB, ``python -m bench.cluster_quality``
     --------------------  --------  ---------  -------  ---------  ------  -----  ------
     same URL (baseline)        139          3        3          1   0.022  0.042   1.00x
     exact title                139          0        0          -       0      0   0.00x
-    current, by day            139        122      122          1   0.878  0.935  22.26x
-    current, one batch         139        122      122          1   0.878  0.935  22.26x
+    current, by day            139        129      129          1   0.928  0.963  22.93x
+    current, one batch         139        129      129          1   0.928  0.963  22.93x
     near-duplicates only       139          3        3          1   0.022  0.042   1.00x
 
     same-language pairs: 92 articles, pairwise (ratio: F1)
@@ -47,8 +48,8 @@ Last recorded: 2026-12-04, 2 cores / 24 GiB, ``python -m bench.cluster_quality``
     --------------------  --------  ---------  -------  ---------  ------  -----  -----
     same URL (baseline)         59          3        3          1   0.051  0.097  1.00x
     exact title                 59          0        0          -       0      0  0.00x
-    current, by day             59         50       50          1   0.847  0.917  9.45x
-    current, one batch          59         50       50          1   0.847  0.917  9.45x
+    current, by day             59         54       54          1   0.915  0.956  9.86x
+    current, one batch          59         54       54          1   0.915  0.956  9.86x
     near-duplicates only        59          3        3          1   0.051  0.097  1.00x
 
     cross-language pairs: 92 articles, pairwise (ratio: F1)
@@ -56,30 +57,48 @@ Last recorded: 2026-12-04, 2 cores / 24 GiB, ``python -m bench.cluster_quality``
     --------------------  --------  ---------  -------  ---------  ------  -----  -----
     same URL (baseline)         80          0        0          -       0      0      -
     exact title                 80          0        0          -       0      0      -
-    current, by day             80         72       72          1     0.9  0.947      -
-    current, one batch          80         72       72          1     0.9  0.947      -
+    current, by day             80         75       75          1   0.938  0.968      -
+    current, one batch          80         75       75          1   0.938  0.968      -
     near-duplicates only        80          0        0          -       0      0      -
 
-    targets, all pairs: precision 1.000 (met, >= 0.95), recall 0.878 (NOT met, >= 0.9)
-    targets, same-language pairs: precision 1.000 (met, >= 0.95), recall 0.847 (NOT met, >= 0.9)
+    targets, all pairs: precision 1.000 (met, >= 0.95), recall 0.928 (met, >= 0.9)
+    targets, same-language pairs: precision 1.000 (met, >= 0.95), recall 0.915 (met, >= 0.9)
 
-Reading: precision is met (1.0: no false merge), recall is not (0.878; 0.847 for
-same-language pairs, 0.90 across languages; 0.755, 0.831 and 0.70 on 2026-12-03, before
-titles were kept out of name runs and the gazetteer mapped "Nhà Trắng" to "White House",
-"Mỹ" and "U.S." to one name). Every near-miss pair stays apart, by the
+    held-out set: 20 articles, 6 stories, all pairs (ratio: F1)
+    variant              labelled  predicted  correct  precision  recall     F1  ratio
+    -------------------  --------  ---------  -------  ---------  ------  -----  -----
+    same URL (baseline)        24          0        0          -       0      0      -
+    current, by day            24         19       19          1   0.792  0.884      -
+
+Reading: both targets are met: precision 1.0 (no false merge) and recall 0.928 (0.915
+for same-language pairs, 0.938 across languages; 0.878, 0.847 and 0.90 with signature
+format 2 earlier the same day, 0.755 on 2026-12-03). Format 3 added: a date that bounds
+a period ("từ đầu năm đến ngày 1/11", "as of Nov 1") is not the event's day, so a tally
+published on the 3rd no longer conflicts with an undated headline of the same day; "An"
+in "Luật An toàn thực phẩm" stays in its name in Vietnamese text (it was an English
+stopword); amounts with a scale word meet across languages ("5 triệu đồng", "5 million
+dong": "5m"); counts of thousands also meet at two significant digits ("hơn 21.500 ca",
+"21,560 cases"). These were written looking at this set's misses, so the figures flatter
+them: on the held-out set (``cluster_eval/heldout/``, 20 articles in 6 stories written
+after format 3 was fixed) precision is 1.0 but recall only 0.792, the misses cross-
+language pairs just under the threshold (0.185 and 0.196: "Red Earth Coffee" and "Cà phê
+Đất Đỏ" share no name, only their figures). Every near-miss pair stays apart, by the
 fact vetoes (title years, numbers after the same word, event days more than a day apart,
 the publication day standing in for an undated report) checked against every member of a
 story. An outlet's own name in its copy (the "(Mekong Wire)" dateline) is not a name:
-before that rule it merged the gold-plunge and rice-exports wires. The misses are
-headline-only and feature entries whose wording does not translate into shared keys
-("vàng" and "gold", "sốt xuất huyết" and "dengue"), and stories told with no
-shared name, number or date (dengue-hcmc: three Vietnamese pieces, three stories).
-MinHash alone finds only the three syndicated copies: paraphrases share too few word
-bigrams, so recall comes from the names/numbers/dates overlap. One batch and one batch per
-day give the same stories: the result depends on arrival order, not on batching. The
-threshold (0.2) and the weights were chosen looking at this set and the bundled feeds
-(0.12 gives recall 0.863 here at precision 1.0, but merges unrelated bundled stories and
-splits the bundled typhoon story), so these figures flatter them.
+before that rule it merged the gold-plunge and rice-exports wires. The misses left are
+headline-only entries that share only common words with the rest of their story ("Gạo
+Việt xuất khẩu nhiều nhất từ trước tới nay", "HCMC metro outage strands evening
+commuters", "Vietnam gold slumps after record run"), and a feature whose figures come
+after its summary (dengue-hcmc's ph-012). Joining on title words alone at a high overlap
+would take one more pair but goes against the rule that common words alone join nothing
+(a test keeps it). MinHash alone finds only the three syndicated copies: paraphrases
+share too few word bigrams, so recall comes from the names/numbers/dates overlap. One
+batch and one batch per day give the same stories: the result depends on arrival order,
+not on batching. The threshold (0.2) and the weights were chosen looking at this set and
+the bundled feeds (0.18 gives the same figures here but merges an unrelated bundled
+pair, the Da Nang data centre and SongPay's funding round), so these figures flatter
+them.
 """
 
 from __future__ import annotations
@@ -106,6 +125,7 @@ from aggregator.parse import parse_document
 from bench._table import print_table
 
 DATA = Path(__file__).resolve().parent / "cluster_eval"
+HELD_OUT = DATA / "heldout"  # stories written after the features were fixed
 # The moment the feeds are read: after every article of the set.
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TARGET_PRECISION = 0.95
@@ -547,6 +567,43 @@ def main() -> None:
         )
     report_failures(data, dict(variants)[CURRENT], entries)
     report_styles(data, dict(variants)[CURRENT])
+    report_held_out(settings)
+
+
+def report_held_out(settings: ClusterSettings) -> None:
+    """The same clustering on ``cluster_eval/heldout/``: stories written after the
+    features were fixed, so its figures are not flattered by the choices made above."""
+    data = load_eval_set(HELD_OUT)
+    entries = to_pipeline_entries(data)
+    articles = data.articles
+    variants = {
+        BASELINE: group_by(articles, lambda a: entries[a.id].url or a.id),
+        CURRENT: cluster_incrementally(entries, settings),
+    }
+    rows = []
+    for name, predicted in variants.items():
+        s = score(articles, predicted)["all pairs"]
+        rows.append(
+            {
+                "variant": name,
+                "labelled": s.true_pairs,
+                "predicted": s.predicted,
+                "correct": s.hits,
+                "precision": _round(s.precision),
+                "recall": _round(s.recall),
+                "F1": _round(s.f1),
+            }
+        )
+    print()
+    print_table(
+        f"held-out set: {len(articles)} articles, {len(data.stories)} stories, all pairs"
+        " (ratio: F1)",
+        rows,
+        baseline=BASELINE,
+        key="variant",
+        metric="F1",
+    )
+    report_failures(data, variants[CURRENT], entries)
 
 
 if __name__ == "__main__":

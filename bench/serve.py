@@ -19,25 +19,29 @@ regeneration no slower than feedgen from scratch (73 ms measured when the issue 
 Run: ``python -m bench.serve [--seconds 5] [--connections 8] [--repeat 7]``
 (needs the ``bench`` extra for feedgen).
 
-Last recorded: 2026-12-03, 2 cores / 24 GiB shared with other work (load average 3.2 to
-3.8 during the run), ``python -m bench.serve`` (5 s per row, 8 connections, median of 7)::
+Last recorded: 2026-12-04, 2 cores / 24 GiB shared with other work (four helpers' test
+runs), ``python -m bench.serve`` (5 s per row, 8 connections, median of 7)::
 
     GET /feeds/all.atom (1,000 entries), 8 connections, 5 s each, loopback
     variant                     responses  other  bytes_each  req_per_s   ratio
     --------------------------  ---------  -----  ----------  ---------  ------
-    http.server static, 200         1,318      0   1,568,813      263.4   1.00x
-    http.server static, 304         4,860      0           0      916.7   3.48x
-    aggregator serve, 200           2,113      0   1,568,813      421.8   1.60x
-    aggregator serve, 200 gzip     14,796      0      61,810      2,958  11.23x
-    aggregator serve, 304          20,568      0           0      4,112  15.61x
+    http.server static, 200         1,656      0   1,568,813      293.7   1.00x
+    http.server static, 304        11,146      0           0      2,085   7.10x
+    aggregator serve, 200           9,224      0   1,568,813      1,844   6.28x
+    aggregator serve, 200 gzip     49,551      0      61,809      9,899  33.70x
+    aggregator serve, 304          63,041      0           0  1.261e+04  42.92x
 
     regenerate /feeds/all.atom (1,000 entries), median of 7
-    variant                      input                                 ms  ratio
-    ---------------------------  ---------------------------------  -----  -----
-    feedgen, from scratch        1,000 entries in memory            58.86  1.00x
-    ours, from scratch           1,000 entries in memory            71.46  1.21x
-    Site.feed after 1 new entry  store: version, read 1,000, 1 new  12.99  0.22x
-    Site.feed, unchanged         store: version only                1.007  0.02x
+    variant                      input                                  ms  ratio
+    ---------------------------  ---------------------------------  ------  -----
+    feedgen, from scratch        1,000 entries in memory             37.28  1.00x
+    ours, from scratch           1,000 entries in memory              39.6  1.06x
+    Site.feed after 1 new entry  store: version, read 1,000, 1 new   8.089  0.22x
+    Site.feed, unchanged         store: version only                0.4557  0.01x
+
+On 2026-12-04 every target held with a wide margin: 304s 12,610/s, full 200s 6.28x
+the static server, regeneration after one new entry 8.1 ms (0.22x feedgen). The
+reading below is of the 2026-12-03 run (304s 4,112/s, 200s 1.60x, regeneration 13 ms).
 
 Reading: the targets hold in this run. 304s: 4,112/s (target 2,000). Full 200s of the
 1.57 MB feed: 1.60x the static server, which opens a connection per request (it speaks

@@ -162,7 +162,7 @@ def test_digest_preview_send_and_subscribers(workdir: Path) -> None:
     _, preview = run(workdir, "digest", "preview", "daily")
     assert preview.startswith("Daily digest – ") and "Also reported by" in preview
     _, html = run(workdir, "digest", "preview", "daily", "--format", "html")
-    assert html.lstrip().startswith("<!doctype html>")
+    assert html.lstrip().lower().startswith("<!doctype html>")
     _, dry = run(workdir, "digest", "send", "daily", "--dry-run")
     assert "to 2 subscribers" in dry and not (workdir / "var" / "mail" / "new").exists()
     code, out = run(workdir, "digest", "send", "daily")

@@ -71,6 +71,14 @@ def test_the_bundled_config_loads_and_points_at_the_bundled_feeds() -> None:
             '[[feeds]]\nurl = "ftp://a.example/f"\n',
             "config.toml:2: feeds[0].url 'ftp://a.example/f' is not http",
         ),
+        (
+            "[mail]\nconfirmations_per_hour = -1\n",
+            "config.toml:2: mail.confirmations_per_hour must be 0 (no limit) or more",
+        ),
+        (
+            '[server]\ntrusted_proxies = ["proxy.local"]\n',
+            "config.toml:2: server.trusted_proxies[0] 'proxy.local' is not an IP address",
+        ),
     ],
 )
 def test_errors_name_the_line_and_the_key(tmp_path: Path, text: str, expected: str) -> None:

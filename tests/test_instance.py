@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from aggregator.instance import AdvisoryLock, FileLock, lock_path_for, read_holder
+from aggregator.instance import AdvisoryLock, FileLock, holder_of, lock_path_for, read_holder
 from tests.conftest import PG_ENV, PG_URL, postgres_schema
 
 
@@ -88,6 +88,10 @@ def test_postgres_elects_one_scheduler_per_schema() -> None:
             assert first.acquire()
             assert not second.acquire()
             assert "database session" in second.holder
+            # The lock's session names the daemon's process, for reload and status.
+            assert f"pid {os.getpid()}" in second.holder
+            found = holder_of(url)
+            assert found is not None and found.pid == os.getpid() and found.alive() is True
             assert elsewhere.acquire()  # another schema is another deployment
             first.release()
             assert second.acquire()  # the standby takes over

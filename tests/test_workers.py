@@ -6,12 +6,14 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from aggregator.errors import ParseError
 from aggregator.model import RawDocument
 from aggregator.parse import ParseLimits
+from aggregator.parse.sandbox import Sandbox
 from aggregator.workers import Job, Prepared, Workers, prepare
 from tests.bundled import BUNDLED_FEEDS, FEEDS, FIXED_NOW
 
@@ -80,17 +82,33 @@ def kill_workers(workers: Workers) -> None:
             box._process.wait(5)
 
 
+def cpu_ticks(box: Sandbox) -> int:
+    """The user and system clock ticks a worker process has used (Linux /proc)."""
+    if box._process is None:
+        return 0
+    try:
+        fields = Path(f"/proc/{box._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_a_worker_killed_mid_document_costs_that_document_only() -> None:
     workers = Workers(2)
     try:
         assert asyncio.run(workers.run(job("tin-nhanh.xml"))).entries  # a worker is up
 
         async def killed_while_working() -> Prepared:
+            idle = {box: cpu_ticks(box) for box in workers._boxes}
             task = asyncio.ensure_future(workers.run(big_job()))
-            # Kill once a worker holds the document (its box is locked while it works),
-            # not after a fixed delay: on an idle machine the document may be done by then.
+            # Kill once a worker is busy with the document (its box locked and its process
+            # using CPU), not after a fixed delay: an idle machine may finish the document
+            # first, and a kill before the document is sent counts as dying while idle.
             async with asyncio.timeout(10):
-                while not any(box._lock.locked() for box in workers._boxes):  # noqa: ASYNC110
+                while not any(  # noqa: ASYNC110
+                    box._lock.locked() and cpu_ticks(box) > idle[box] + 1 for box in workers._boxes
+                ):
                     await asyncio.sleep(0.005)
             kill_workers(workers)
             return await task

@@ -8,10 +8,13 @@ without reading or tokenizing their text again. A signature holds:
   detection (syndicated or lightly edited copies) through LSH banding;
 * ``words``: hashes of the title's content words, for title similarity in one language;
 * ``names``: hashes of diacritic-folded capitalised words and runs of them ("Hà Nội" gives
-  "ha", "noi" and "hanoi", as does "Hanoi"), of numbers and of dates, the signal that
-  survives translation between Vietnamese and English;
+  "ha", "noi" and "hanoi", as does "Hanoi"), of numbers (amounts also with their scale
+  word, "5 triệu" and "5 million" as "5m"; counts of thousands also to two significant
+  digits, as outlets round them) and of dates, the signal that survives translation
+  between Vietnamese and English;
 * ``years``, ``marks`` and ``dated``: the facts that veto a merge when they conflict (years
-  and numbers in the title, the first date the text gives).
+  and numbers in the title, the first date the text gives that does not bound a period:
+  "đến ngày 1/11", "as of Nov 1" are cut-offs for figures, not the event's day).
 
 Text is NFC-normalized and case-folded first, and tokens are Unicode word runs, so a
 Vietnamese syllable with its marks ("đường") is one token, whatever the source's normal form.
@@ -55,7 +58,7 @@ __all__ = [
 
 # Bumped whenever the features change: a stored signature of another version is recomputed.
 # rensa numbers its hashing scheme; a new scheme makes the stored MinHashes incomparable.
-FORMAT = 2  # 2: titles out of runs, gazetteer names, codes, numbers without separators
+FORMAT = 3  # 2: titles out of runs, gazetteer, codes; 3: bound dates, scaled and rounded amounts
 VERSION = FORMAT * 1000 + int(RMinHash.ALGORITHM_VERSION)
 NUM_PERM = 64
 U32 = npt.NDArray[np.uint32]
@@ -69,14 +72,15 @@ _ABBREVIATION = re.compile(
     rf"(?<!\w)(?:[{re.escape(_UPPER)}]{{1,3}}\.)+[{re.escape(_UPPER)}]{{1,4}}\b\.?"
 )
 _CAPITALISED_RUN = re.compile(rf"[{re.escape(_UPPER)}]\w*(?:[^\S\n]+[{re.escape(_UPPER)}]\w*)*")
-STOPWORDS = frozenset(
-    # English
+_ENGLISH_STOPWORDS = frozenset(
     "a an and are as at be by for from has have in into is it its of on or that the this to "
     "was were will with after over new says said".split()
-    # Vietnamese function words
-    + "và của là có được cho với các những một trong khi đã sẽ này đó theo tại về từ để "
+)
+_VIETNAMESE_STOPWORDS = frozenset(
+    "và của là có được cho với các những một trong khi đã sẽ này đó theo tại về từ để "
     "ra vào thì mà như cũng không người năm ngày".split()
 )
+STOPWORDS = _ENGLISH_STOPWORDS | _VIETNAMESE_STOPWORDS
 # Capitalised words that are not names: sentence starts, weekdays, honorifics, titles.
 _NOT_NAMES = STOPWORDS | frozenset(
     "he she they we i his her their but when while as if there here what who how why "
@@ -124,6 +128,17 @@ _DATE = re.compile(
 _DATE_WORDS = frozenset(_MONTHS) | frozenset(_WEEKDAYS)
 EVENT_DAYS = 7
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Amounts written with a word for their scale, one class per scale in both languages: "5
+# triệu đồng" and "5 million dong" share "5m", which a lone "5" (too common) could not.
+_SCALES = {
+    "nghìn": "k", "ngàn": "k", "thousand": "k",
+    "triệu": "m", "million": "m", "millions": "m", "mn": "m", "m": "m",
+    "tỷ": "b", "tỉ": "b", "billion": "b", "billions": "b", "bn": "b",
+    "trillion": "t", "trillions": "t",
+}  # fmt: skip
+_SCALED = re.compile(
+    rf"(\d+(?:[.,]\d+)*)\s*({'|'.join(sorted(_SCALES, key=len, reverse=True))})(?!\w)"
+)
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
@@ -172,10 +187,18 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+# English function words that are also Vietnamese syllables of names ("Luật An toàn thực
+# phẩm", "An Giang", "To Lam"): capitalised in Vietnamese text, they are names.
+_SYLLABLES = frozenset({"a", "an", "to", "in", "has", "the", "be"}) - _VIETNAMESE_STOPWORDS
+
+
 @functools.lru_cache(maxsize=1 << 16)
-def _name_form(word: str) -> str:
+def _name_form(word: str, vietnamese: bool = False) -> str:
     """The folded, case-folded form of a capitalised word that may be a name, else ""."""
-    if word[:1].isupper() and word.casefold() not in _NOT_NAMES:
+    if not word[:1].isupper():
+        return ""
+    lowered = word.casefold()
+    if lowered not in _NOT_NAMES or (vietnamese and lowered in _SYLLABLES):
         return fold(word).casefold()
     return ""
 
@@ -186,7 +209,7 @@ def _fold_word(word: str) -> str:
     return fold(word)
 
 
-def _names(text: str, outlet: str = "") -> set[str]:
+def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> set[str]:
     """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa").
 
     A run that is the ``outlet``'s own name (its folded feed title, as in a dateline
@@ -201,7 +224,7 @@ def _names(text: str, outlet: str = "") -> set[str]:
         run: list[str] = []
         spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
         for word in [*match.split(), ""]:
-            form = _name_form(word)
+            form = _name_form(word, vietnamese)
             if form:
                 run.append(form)
                 spelled.append(word.casefold())
@@ -212,6 +235,14 @@ def _names(text: str, outlet: str = "") -> set[str]:
                     _add_name(found, name)
             run, spelled = [], []
     return found
+
+
+def _is_code(name: str) -> bool:
+    """Letters and digits mixed, at least two letters: a model or a flight ("SM5",
+    "VN-A321"). One letter and digits ("U23", "G20", "F1", "5G") names a series or a
+    class that many unrelated stories share."""
+    letters = sum(c.isalpha() for c in name)
+    return letters >= 2 and letters < len(name.replace("-", ""))
 
 
 def _add_name(found: set[str], name: str) -> None:
@@ -229,15 +260,38 @@ def _number_key(number: str) -> str:
     return number.replace(".", "").replace(",", "").rstrip("0") or "0"
 
 
-def _dates(text: str, published: datetime) -> list[date]:
+# A date after one of these words bounds a period ("từ đầu năm đến ngày 1/11", "as of
+# Nov 1", "since Monday"): a cut-off for figures, not the day the reported event happened.
+_BOUND = re.compile(r"(?:\b(?:đến|tới|until|till|through|since|as of)\s+(?:ngày\s+)?)$")
+
+
+def _rounded(number: str, vietnamese: bool) -> str:
+    """A count of thousands or more to two significant digits, for figures that outlets
+    round differently ("hơn 21.500 ca" and "21.560 ca", "about 21,500"): "21~3"; else ""."""
+    thousands, decimal = (".", ",") if vietnamese else (",", ".")
+    whole = number.split(decimal, 1)[0]
+    if thousands not in whole:
+        return ""
+    groups = whole.split(thousands)
+    if any(len(g) != 3 for g in groups[1:]) or not groups[0].isdigit():
+        return ""  # not a thousands-grouped number: a date, a decimal, a score
+    digits = "".join(groups).lstrip("0")
+    if len(digits) < 4 or digits[2:].strip("0") == "":
+        return ""  # under a thousand, or already round (it matches as written)
+    return f"{digits[:2]}~{len(digits) - 2}"
+
+
+def _dates(text: str, published: datetime) -> list[tuple[date, bool]]:
     """Dates the (case-folded) text gives, in order of appearance, in the year of
     ``published`` unless it says another; an English weekday is the last such day on or
-    before ``published``."""
-    found: list[date] = []
+    before ``published``. Each with whether it bounds a period (see ``_BOUND``)."""
+    found: list[tuple[date, bool]] = []
     today = published.date()
     for m in _DATE.finditer(text):
+        bound = _BOUND.search(text, max(0, m.start() - 16), m.start()) is not None
         if m["wd"]:
-            found.append(today - timedelta(days=(today.weekday() - _WEEKDAYS.index(m["wd"])) % 7))
+            weekday = _WEEKDAYS.index(m["wd"])
+            found.append((today - timedelta(days=(today.weekday() - weekday) % 7), bound))
             continue
         if m["d1"]:
             day, month, year = int(m["d1"]), int(m["m1"]), int(m["y1"] or today.year)
@@ -246,20 +300,20 @@ def _dates(text: str, published: datetime) -> list[date]:
         else:
             day, month, year = int(m["d3"]), _MONTHS[m["m3"]], today.year
         try:
-            found.append(date(year, month, day))
+            found.append((date(year, month, day), bound))
         except ValueError:  # "31/2", or a fraction that only looks like a date
             pass
     return found
 
 
-def _event_day(dates: Sequence[date], published: datetime) -> int:
+def _event_day(dates: Sequence[tuple[date, bool]], published: datetime) -> int:
     """The first date near publication (the week before it, or the next day), as an
     ordinal: the event's day in news copy (dates far off are background or plans). Without
     one, the publication day: news is filed the day of the event or the day after, so a
     headline published on Thursday is not Monday's meeting."""
     today = published.date()
-    for day in dates:
-        if -EVENT_DAYS <= (day - today).days <= 1:
+    for day, bound in dates:
+        if not bound and -EVENT_DAYS <= (day - today).days <= 1:
             return day.toordinal()
     return today.toordinal()
 
@@ -311,18 +365,25 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
     dates = _dates(lowered, entry.published) if maybe_dated else []
     outlet = " ".join(_name_form(w) or w.casefold() for w in entry.feed_title.split())
-    names = _names(title, outlet) | _names(summary, outlet) if summary else _names(title, outlet)
+    vietnamese = entry.language.startswith("vi")
+    names = _names(title, outlet, vietnamese=vietnamese)
+    if summary:
+        names |= _names(summary, outlet, vietnamese=vietnamese)
     for name in canonical_names(every, capitalised=False):
         _add_name(names, name)
     numbers = {_number_key(n) for n in _NUMBER.findall(text)}
+    numbers.update(_number_key(n) + _SCALES[scale] for n, scale in _SCALED.findall(lowered))
+    numbers.update(filter(None, (_rounded(n, vietnamese) for n in _NUMBER.findall(text))))
     sets = (
         {_fold_word(w) for w in title_words},
-        # A run joined is also a one-word name: "Hà Nội" gives "hanoi", as "Hanoi" does.
-        {n.replace(" ", "") for n in names},
+        # One-word names. A run is not also one here: its words already are, and counting
+        # it twice let chance runs of capitalised words join unrelated stories (places
+        # written as one word in English, "Hanoi", get the run's form from the gazetteer).
+        {n for n in names if " " not in n},
         # Runs, and codes that mix letters and digits ("SM5", "VN-A321"): as telling.
-        {n.replace(" ", "") for n in names if " " in n or not n.isalpha()},
+        {n.replace(" ", "") for n in names if " " in n or (not n.isalpha() and _is_code(n))},
         {n for n in numbers if len(n) > 1},
-        {f"{d.month}-{d.day}" for d in dates},
+        {f"{d.month}-{d.day}" for d, _ in dates},
         set(_YEAR.findall(title)),
     )
     hashed = tuple(frozenset(map(_hash, values)) for values in sets)

@@ -5,6 +5,11 @@ a deterministic Message-ID per (issue, subscriber) so a re-send is recognizably
 the same message. Personalizing is a string replacement: the issue is rendered once
 with a placeholder where each reader's unsubscribe link goes.
 
+The templates keep their CSS in a ``<style>`` block; :func:`inline_css` copies it into
+each element's ``style`` attribute (css-inline) once per rendered issue, before any
+personalization, since many mail clients drop a ``<style>``. The size budget is
+measured on that inlined HTML, the bytes that are sent.
+
 Headers: Date, Message-ID, List-Id, List-Unsubscribe (https and mailto) with
 List-Unsubscribe-Post (RFC 8058 one-click), Auto-Submitted. Every header value is
 flattened to one line of printable text first (:func:`header_text`), so a CR/LF in
@@ -25,6 +30,8 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TypedDict, Unpack
 from urllib.parse import quote
+
+import css_inline
 
 from aggregator.config import DigestSettings, PublishSettings
 from aggregator.model import DigestIssue
@@ -95,6 +102,20 @@ HTML_BUDGET = 100_000
 _LINK_ROOM = 512
 
 
+# Never fetch a stylesheet named by a template (there is none: this is a guard), and keep
+# the @media rules (dark mode, small screens), which no style attribute can hold, in a
+# <style> in the head. Immutable once built, so one serves every thread.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def inline_css(document: str) -> str:
+    """``document`` with its ``<style>`` rules copied into style attributes; only the
+    @media rules stay in a ``<style>``. Text and attribute values keep their meaning
+    (the HTML is parsed and written again), so the unsubscribe placeholder survives."""
+    inlined: str = _INLINER.inline(document)
+    return inlined
+
+
 def issue_url(issue_id: int, publish: PublishSettings) -> str:
     """The issue on the web archive, where a trimmed email links to."""
     return f"{publish.base_url.rstrip('/')}/issues/{issue_id}"
@@ -107,9 +128,12 @@ def render_issue(
     publish: PublishSettings,
     html_budget: int = HTML_BUDGET,
     archive: bool = False,
+    inline: bool = True,
 ) -> RenderedIssue:
-    """Render once for every reader. An HTML part over ``html_budget`` bytes keeps as
-    many leading stories as fit and links to the full issue; the text part keeps all."""
+    """Render once for every reader, CSS inlined. An HTML part over ``html_budget`` bytes
+    (inlined) keeps as many leading stories as fit and links to the full issue; the text
+    part keeps all. ``inline=False`` leaves the ``<style>`` block as written, for a
+    caller that inlines per message itself (``bench/deliver.py``'s naive path)."""
     env = template_environment(digest.locale)
     context = {
         "issue": issue,
@@ -124,7 +148,8 @@ def render_issue(
 
     def html_with(shown: int) -> str:
         stories = issue.stories[:shown]
-        return template.render(context, shown=stories, more=len(issue.stories) - shown)
+        page = template.render(context, shown=stories, more=len(issue.stories) - shown)
+        return inline_css(page) if inline else page
 
     html = html_with(len(issue.stories))
     if not archive and len(html.encode("utf-8")) + _LINK_ROOM > html_budget:
@@ -256,7 +281,9 @@ def build_confirmation(
         env.get_template("email/confirm.txt").render(context), subtype="plain", charset="utf-8"
     )
     message.add_alternative(
-        env.get_template("email/confirm.html").render(context), subtype="html", charset="utf-8"
+        inline_css(env.get_template("email/confirm.html").render(context)),
+        subtype="html",
+        charset="utf-8",
     )
     return message
 

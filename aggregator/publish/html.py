@@ -61,12 +61,20 @@ def render_digest_archive(
         settings=settings,
         digest=digest,
         issues=issues,
-        page_feeds=[digest_feed(digest)],
+        page_feeds=[digest_feed(digest), digest_stream_feed(digest)],
     )
 
 
 def tag_feed_path(tag: str) -> str:
     return f"/feeds/tag/{quote(tag, safe='')}.atom"
+
+
+def digest_stream_feed(digest: DigestSettings) -> dict[str, str]:
+    """The digest's stories as they happen, one entry each (``/digests/NAME/stories.atom``)."""
+    return {
+        "title": f"{digest.title or digest.name}: stories",  # as the feed titles itself
+        "path": f"/digests/{quote(digest.name, safe='')}/stories.atom",
+    }
 
 
 def digest_feed(digest: DigestSettings) -> dict[str, str]:

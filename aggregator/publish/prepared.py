@@ -18,9 +18,10 @@ both. Headers come from :func:`aggregator.publish.email.message_headers` folded 
 same policy; the per-reader ones are written directly when they are plain ASCII that
 needs no folding, and by the policy otherwise.
 
-There is no greeting in the templates, so no name is substituted. The templates carry
-their CSS in ``style`` attributes already (no ``<style>`` block), so there is no CSS to
-inline, once per issue or otherwise.
+There is no greeting in the templates, so no name is substituted. The CSS was inlined
+once per issue by :func:`aggregator.publish.email.render_issue`, before the issue
+reaches here: the placeholder passes through inlining unchanged, and a reader's copy
+is the same bytes inlining that reader's own render would give (tested).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aggregator.config import DigestSettings, Settings
-from aggregator.model import DigestIssue
+from aggregator.model import DigestIssue, Story
 from aggregator.publish.feeds import (
     MEDIA_TYPES,
     RENDERERS,
@@ -45,14 +45,18 @@ EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
 # At most this many related links per entry: a story of fifty sources stays readable.
 MAX_RELATED = 10
 _FEED_PATH = re.compile(
-    r"/(?:feeds/(?P<feed>all|stories|tag/(?P<tag>[^/]+))|digests/(?P<digest>[^/]+))"
+    r"/(?:feeds/(?P<feed>all|stories|tag/(?P<tag>[^/]+))"
+    r"|digests/(?P<digest>[^/]+)(?P<stream>/stories)?)"
     r"(?:/page/(?P<page>[1-9][0-9]{0,8}))?\.(?P<ext>atom|rss|json)"
 )
+# A digest's story stream is filtered in Python (keywords, languages): it looks at the
+# newest this many stories of the digest's tags.
+STREAM_STORIES = 1_000
 
 
 @dataclass(frozen=True, slots=True)
 class FeedRef:
-    kind: str  # all, tag, stories or digest
+    kind: str  # all, tag, stories, digest (its issues) or stream (a digest's stories)
     name: str
     page: int
     ext: str
@@ -63,6 +67,8 @@ class FeedRef:
             return f"/feeds/tag/{quote(self.name, safe='')}"
         if self.kind == "digest":
             return f"/digests/{quote(self.name, safe='')}"
+        if self.kind == "stream":
+            return f"/digests/{quote(self.name, safe='')}/stories"
         return f"/feeds/{self.kind}"
 
     @property
@@ -75,7 +81,10 @@ def parse_feed_path(path: str) -> FeedRef | None:
     match = _FEED_PATH.fullmatch(path)
     if match is None:
         return None
-    kind = "digest" if match["digest"] else "tag" if match["tag"] else match["feed"]
+    if match["digest"]:
+        kind = "stream" if match["stream"] else "digest"
+    else:
+        kind = "tag" if match["tag"] else match["feed"]
     if kind != "all" and match["ext"] != "atom":
         return None
     name = unquote(match["tag"] or match["digest"] or "")
@@ -133,6 +142,17 @@ class Site:
     @property
     def base_url(self) -> str:
         return self.settings.publish.base_url.rstrip("/")
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Serve by new settings (a daemon's reload): every cached feed and fragment was
+        rendered by the old ones (titles, addresses, page sizes), so all are dropped."""
+        with self._lock:
+            self.settings = settings
+            self.fragments = FragmentCache()
+            self._items = FragmentCache()
+            self._issues = FragmentCache(2_000)
+            self._feeds = {}
+            self._checked_at = -math.inf
 
     def version(self) -> tuple[Any, ...]:
         now = time.monotonic()
@@ -193,6 +213,8 @@ class Site:
             return self._stories_document(ref)
         if ref.kind == "digest":
             return self._digest_document(ref)
+        if ref.kind == "stream":
+            return self._stream_document(ref)
         return self._entries_document(ref)
 
     def _pages(self, ref: FeedRef, count: int) -> int | None:
@@ -274,6 +296,39 @@ class Site:
         story = f"{self.base_url}/stories/{stamp.story_id}"
         return (*links, Link(href=story, rel="related", type="text/html", title="story"))
 
+    def _stream_stories(self, spec: DigestSettings) -> list[Story]:
+        """The stories the digest's filters pick, newest first: what a reader who follows
+        the digest in a feed reader gets as it happens, instead of once per issue."""
+        from aggregator.digest.build import select_stories
+
+        stories = self.store.list_stories(limit=STREAM_STORIES, tags=spec.tags)
+        ids = {feed.url: feed.id for feed in self.store.list_feeds()}
+        feed_ids = {ids[url] for url in spec.feeds if url in ids} if spec.feeds else None
+        return select_stories(stories, spec, feed_ids=feed_ids)
+
+    def _stream_document(self, ref: FeedRef) -> Document | None:
+        spec = self.digest_settings(ref.name)
+        if spec is None:
+            return None
+        stories = self._stream_stories(spec)
+        size = self.settings.publish.max_entries
+        pages = self._pages(ref, len(stories))
+        if pages is None:
+            return None
+        start = (ref.page - 1) * size
+        items = [
+            story_item(story, base_url=self.base_url) for story in stories[start : start + size]
+        ]
+        name = spec.title or spec.name
+        return self._document(
+            ref,
+            items,
+            pages,
+            title=f"{name}: stories",
+            subtitle=f"The stories {name} picks, one entry each, as they happen",
+            home_path=f"/digests/{quote(spec.name, safe='')}",
+        )
+
     def _stories_document(self, ref: FeedRef) -> Document | None:
         size = self.settings.publish.max_entries
         pages = self._pages(ref, self.store.count_stories())
@@ -340,7 +395,11 @@ class Site:
         refs = [FeedRef("all", "", 1, ext) for ext in ("atom", "rss", "json")]
         refs.append(FeedRef("stories", "", 1, "atom"))
         refs += [FeedRef("tag", tag, 1, "atom") for tag in sorted(self.tag_feed_ids())]
-        refs += [FeedRef("digest", d.name, 1, "atom") for d in self.settings.digests]
+        for spec in self.settings.digests:
+            refs += [
+                FeedRef("digest", spec.name, 1, "atom"),
+                FeedRef("stream", spec.name, 1, "atom"),
+            ]
         return refs
 
     def topic_paths(self) -> list[str]:
@@ -363,6 +422,9 @@ class Site:
                 count = self.store.count_entries(feed_ids=tag_ids[ref.name])
             elif ref.kind == "digest":
                 count = self.store.count_issues(ref.name)
+            elif ref.kind == "stream":
+                spec = self.digest_settings(ref.name)
+                count = len(self._stream_stories(spec)) if spec else 0
             else:
                 count = counts[ref.kind]
             pages = max(1, math.ceil(count / size))

@@ -12,7 +12,7 @@ from collections.abc import Generator
 from contextlib import contextmanager
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregator.config import ServerSettings
 from aggregator.errors import ConfigError
@@ -45,10 +45,33 @@ def bind_socket(settings: ServerSettings) -> socket.socket:
     return sock
 
 
+class SwappableApp:
+    """An ASGI app that hands each request to the app of the moment, so a daemon's reload
+    can put in an app built from new settings without closing the socket (requests in
+    flight finish on the old one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 class WebServer:
-    def __init__(self, app: Starlette, settings: ServerSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
         self.socket = bind_socket(settings)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # uvicorn believes X-Forwarded-Proto/-For from 127.0.0.1 unless told otherwise; we
+        # believe them only from the proxies the config names (the scheme decides whether
+        # the form's cookie is Secure, the client address its rate limit).
+        trusted = list(settings.trusted_proxies)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or [],
+        )
         self._server = _Server(config)
 
     async def serve(self) -> None:

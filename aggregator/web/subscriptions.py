@@ -10,7 +10,11 @@
 
 Forms are CSRF-protected without server sessions: a random cookie (SameSite=Strict)
 and a form field signed over it; a page of another site can neither read the cookie
-nor make the field. Pages that carry a token in their URL send no Referer.
+nor make the field. The cookie is ``Secure`` when the site is public over https (its
+``[publish] base_url``) or the request came over https (through a proxy only when
+``[server] trusted_proxies`` names it). Pages that carry a token in their URL send no
+Referer. Sign-ups are rate limited (``limits.py``); a refused one gets a 429 page that
+says which limit and when to try again.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from starlette.routing import Route
 
 from aggregator import pipeline
 from aggregator.config import Settings
+from aggregator.digest.addresses import check_email
 from aggregator.errors import (
     AggregatorError,
     DeliveryError,
@@ -40,6 +45,7 @@ from aggregator.errors import (
 from aggregator.publish.html import render_page
 from aggregator.publish.i18n import translations
 from aggregator.store import Store
+from aggregator.web.limits import Limited, Refusal, SubscribeLimits
 
 log = logging.getLogger("aggregator")
 
@@ -91,6 +97,30 @@ def _multipart_fields(body: bytes, content_type: str) -> dict[str, str]:
 
 def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[Route]:
     _ = translations(settings.publish.locale).gettext
+    limits = SubscribeLimits(
+        per_client_hour=settings.server.subscribe_per_client_hour,
+        per_address_day=settings.mail.confirmations_per_address_day,
+        per_hour=settings.mail.confirmations_per_hour,
+        clock=clock,
+    )
+    public_https = settings.publish.base_url.lower().startswith("https://")
+    untrusted_proxy_seen = False
+
+    def client_of(request: Request) -> str:
+        """The address the per-client limit counts; says once when a proxy seems to be
+        in front that the config does not trust (then all its clients count as one)."""
+        nonlocal untrusted_proxy_seen
+        if (
+            not settings.server.trusted_proxies
+            and "x-forwarded-for" in request.headers
+            and not untrusted_proxy_seen
+        ):
+            untrusted_proxy_seen = True
+            log.warning(
+                "A subscribe request came through a proxy (X-Forwarded-For) that "
+                "[server] trusted_proxies does not name: its clients count as one client"
+            )
+        return request.client.host if request.client else ""
 
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         body = render_page(template, settings=settings.publish, **context)
@@ -111,6 +141,25 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
     def too_large() -> HTMLResponse:
         return message(_("Too large"), _("That form is larger than ours."), 413)
 
+    def limited(refusal: Refusal, email: str) -> HTMLResponse:
+        texts = {
+            Limited.CLIENT: _(
+                "Too many sign-ups came from your network in the last hour. Please try again later."
+            ),
+            Limited.ADDRESS: _(
+                "%(email)s has been sent enough confirmation emails for today. "
+                "Please open the last one, or try again tomorrow."
+            )
+            % {"email": email},
+            Limited.EVERYONE: _(
+                "We are sending too many confirmation emails just now. Please try again in an hour."
+            ),
+        }
+        response = message(_("Too many requests"), texts[refusal.limit], 429)
+        seconds = max(1, int(refusal.retry_after.total_seconds()))
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
     def unsubscribed(email: str) -> HTMLResponse:
         return message(_("Unsubscribed"), _("%(email)s receives nothing more.") % {"email": email})
 
@@ -124,7 +173,7 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
             max_age=int(CSRF_MAX_AGE.total_seconds()),
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=public_https or request.url.scheme == "https",
         )
         return response
 
@@ -157,16 +206,28 @@ def subscription_routes(store: Store, settings: Settings, clock: Clock) -> list[
         except FormTooLarge:
             return too_large()
         email, digest = form.get("email", ""), form.get("digest", "")
+        refusal = limits.note_post(client_of(request))
+        if refusal is not None:
+            return limited(refusal, email.strip())
         try:
             await check_csrf(request, form)
-            await run_in_threadpool(
-                pipeline.request_subscription,
-                store,
-                settings,
-                digest_name=digest,
-                email=email,
-                now=clock(),
-            )
+            address = check_email(email)
+            refusal = limits.reserve_confirmation(address)
+            if refusal is not None:
+                return limited(refusal, address)
+            sent = False
+            try:
+                sent = await run_in_threadpool(
+                    pipeline.request_subscription,
+                    store,
+                    settings,
+                    digest_name=digest,
+                    email=address,
+                    now=clock(),
+                )
+            finally:
+                if not sent:  # already subscribed, asked moments ago, or it failed
+                    limits.release(address)
         except InvalidEmailError as exc:
             response: Response = await subscribe_form(
                 request, email=email, selected=digest, error=str(exc)

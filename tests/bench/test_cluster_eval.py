@@ -11,7 +11,13 @@ from collections import Counter
 
 import pytest
 
-from bench.cluster_quality import EvalSet, feed_document, load_eval_set, to_pipeline_entries
+from bench.cluster_quality import (
+    HELD_OUT,
+    EvalSet,
+    feed_document,
+    load_eval_set,
+    to_pipeline_entries,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +75,13 @@ def test_every_outlet_feeds_the_pipeline(data: EvalSet) -> None:
     assert set(entries) == {a.id for a in data.articles}
     assert all(unicodedata.is_normalized("NFC", e.title) for e in entries.values())
     assert len({e.id for e in entries.values()}) == len(entries)
+
+
+def test_the_held_out_set_loads_with_its_own_stories_and_a_near_miss() -> None:
+    held_out = load_eval_set(HELD_OUT)
+    assert len(held_out.articles) >= 20 and len(held_out.stories) >= 6
+    assert {a.story for a in held_out.articles} == set(held_out.stories)
+    assert {a.language for a in held_out.articles} == {"vi", "en"}
+    assert held_out.near_misses
+    # Its stories are its own: none is a story of the main set.
+    assert not set(held_out.stories) & set(load_eval_set().stories)

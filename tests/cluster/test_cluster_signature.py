@@ -253,6 +253,47 @@ def test_a_one_word_country_inside_a_longer_name_is_not_the_country() -> None:
 def test_codes_are_runs_and_whole_numbers_keep_their_zeros() -> None:
     signed = sign(entry("Sao Mai thu hồi 12.000 xe SM5", "Doanh số tăng 40%."))
     assert key("sm5") in signed.kind("runs")
+    # One letter with digits names a series many stories share: a name, not a run.
+    series = sign(entry("Đội U23 và mạng 5G", n=2))
+    assert key("u23") in series.kind("names") and key("u23") not in series.kind("runs")
     assert key("40") in signed.kind("numbers") and key("4") not in signed.kind("numbers")
     # With a separator, zeros still go: "12.000" meets "12,000" and "12.0".
     assert key("12") in signed.kind("numbers")
+
+
+def test_a_date_that_bounds_a_period_is_not_the_event_day() -> None:
+    # "From the start of the year to 1/11" is a cut-off for the figures: a report of them
+    # published on 3/11 is about 3/11, not an event of 1/11 two days earlier.
+    published = datetime(2026, 11, 3, 9, tzinfo=UTC)
+    tally = sign(
+        entry("Số ca sốt xuất huyết tăng", "Từ đầu năm đến ngày 1/11, 21.560 ca.", when=published)
+    )
+    headline = sign(entry("Hơn 21.500 ca sốt xuất huyết", n=2, when=published))
+    dated = sign(entry("Sốt xuất huyết: họp khẩn", "Chiều 1/11, Sở Y tế họp.", n=3, when=published))
+    assert tally.kind("dates") == dated.kind("dates")  # still a date both texts give
+    assert not conflict(tally, headline)
+    assert conflict(dated, headline)
+
+
+def test_a_vietnamese_syllable_spelled_like_an_english_stopword_stays_in_its_name() -> None:
+    law = dataclasses.replace(entry("Luật An toàn thực phẩm được thông qua"), language="vi")
+    english = dataclasses.replace(entry("An Assembly vote passes the law", n=2), language="en")
+    assert key("luatan") in sign(law).kind("runs")
+    assert key("an") not in sign(english).kind("names")
+
+
+def test_amounts_with_a_scale_word_meet_across_languages_and_round_counts_meet() -> None:
+    vi = dataclasses.replace(
+        entry("Giá vàng giảm 5 triệu đồng", "Hơn 21.500 người mua lỗ."), language="vi"
+    )
+    en = dataclasses.replace(
+        entry("Gold falls 5 million dong", "Some 21,560 buyers lost.", n=2), language="en"
+    )
+    shared = sign(vi).kind("numbers") & sign(en).kind("numbers")
+    # A lone "5" is too common to count; "5 million" is an amount.
+    assert key("5m") in shared and key("5") not in shared
+    # Counts rounded differently by two outlets meet at two significant digits.
+    assert key("21~3") in shared
+    # A round figure matches as written and gets no rounded key; a date is no count.
+    plain = sign(dataclasses.replace(entry("12.000 xe", "ngày 1/11"), language="vi"))
+    assert not any(key(f"12~{n}") in plain.kind("numbers") for n in range(1, 5))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
+from lxml import html as lxml_html
+
 from aggregator.config import DigestSettings, PublishSettings
 from aggregator.model import DigestIssue
 from aggregator.publish.email import (
+    UNSUBSCRIBE_PLACEHOLDER,
     Unsubscribe,
     build_confirmation,
     build_message,
     format_created,
+    inline_css,
     message_id,
     render_issue,
 )
@@ -157,10 +162,93 @@ def test_a_long_issue_keeps_the_html_under_budget_and_links_to_the_full_issue() 
     rendered = render_issue(big, digest=DigestSettings(name="daily"), publish=publish)
     size = len(rendered.html.encode("utf-8"))
     assert 90_000 < size <= 100_000 - 512
-    shown = rendered.html.count("font-size:17px;font-weight:bold")
+    shown = rendered.html.count('class="headline"')
     assert 0 < shown < 200
     assert f"{200 - shown} more stories in the full issue on the web" in rendered.html
     assert 'href="https://agg.example/issues/42"' in rendered.html
     assert rendered.text.count("Sơ tán dân.") == 200 * 60  # the text part keeps everything
     small = render_issue(issue(), digest=DigestSettings(name="daily"), publish=publish)
     assert "in the full issue" not in small.html
+
+
+def style_rules(document: str) -> list[str]:
+    """The text of every <style> element, split into its top-level rules."""
+    tree = lxml_html.fromstring(document)
+    rules: list[str] = []
+    for style in tree.iter("style"):
+        depth, start = 0, 0
+        css = style.text_content()
+        for index, char in enumerate(css):
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if char == "}" and depth == 0:
+                rules.append(css[start : index + 1].strip())
+                start = index + 1
+    return rules
+
+
+def test_the_css_is_inlined_once_per_issue_and_only_media_queries_stay_in_a_style() -> None:
+    publish, spec = PublishSettings(base_url="https://agg.example"), DigestSettings(name="daily")
+    plain = render_issue(issue(), digest=spec, publish=publish, inline=False)
+    rendered = render_issue(issue(), digest=spec, publish=publish)
+    assert any(rule.startswith(".headline") for rule in style_rules(plain.html))
+    rules = style_rules(rendered.html)
+    assert rules and all(rule.startswith("@media") for rule in rules)
+    assert any("prefers-color-scheme: dark" in rule for rule in rules)
+    assert any("max-width: 480px" in rule for rule in rules)
+    tree = lxml_html.fromstring(rendered.html)
+    assert 'content="light dark"' in rendered.html and "supported-color-schemes" in rendered.html
+    for element in tree.xpath("//body | //table | //td | //a | //p"):
+        assert element.get("style"), f"<{element.tag} class={element.get('class')}> has no style"
+    headline = tree.xpath("//a[@class='headline']")[0]
+    assert re.search(r"font-size: ?17px", headline.get("style"))
+    # The placeholder passes through inlining, once, where the reader's link goes.
+    assert rendered.html.count(f'href="{UNSUBSCRIBE_PLACEHOLDER}"') == 1
+
+
+def test_personalizing_the_inlined_issue_equals_inlining_each_reader_s_copy() -> None:
+    """The issue's figure: inlining once and substituting the link gives the bytes that
+    inlining every reader's own render would, so once per issue loses nothing."""
+    publish, spec = PublishSettings(base_url="https://agg.example"), DigestSettings(name="daily")
+    rendered = render_issue(issue(), digest=spec, publish=publish)
+    plain = render_issue(issue(), digest=spec, publish=publish, inline=False)
+    for url in (UNSUBSCRIBE.url, "https://agg.example/unsubscribe?token=9.0.x&lang=vi"):
+        once = rendered.personalized(url)[1]
+        each = inline_css(plain.personalized(url)[1])
+        assert once == each
+    msg = build()
+    body = msg.get_body(("html",)).get_content()
+    assert f'href="{UNSUBSCRIBE.url}"' in body and UNSUBSCRIBE_PLACEHOLDER not in body
+
+
+def test_the_confirmation_email_is_inlined_too() -> None:
+    msg = build_confirmation(
+        digest="daily",
+        digest_title="Bản tin",
+        recipient="new@x.example",
+        sender="Agg <digest@agg.example>",
+        confirm_url="https://agg.example/confirm?token=7.1.A",
+        site_url="https://agg.example",
+        site_title="Agg",
+        valid_days=7,
+        now=NOW,
+    )
+    body = message_from_bytes(msg.as_bytes(), policy=policy.default).get_body(("html",))
+    document = body.get_content()
+    assert all(rule.startswith("@media") for rule in style_rules(document))
+    button = lxml_html.fromstring(document).xpath("//a[@class='button']")[0]
+    assert "background: #0b57d0" in button.get("style")
+
+
+def test_the_budget_counts_the_inlined_html() -> None:
+    """Inlining makes the HTML larger; the trimmed issue still fits once inlined, and would
+    not have been trimmed enough had the budget been measured before inlining."""
+    big = long_issue(200)
+    publish = PublishSettings(base_url="https://agg.example")
+    spec = DigestSettings(name="daily")
+    rendered = render_issue(big, digest=spec, publish=publish)
+    assert len(rendered.html.encode("utf-8")) <= 100_000 - 512
+    shown = rendered.html.count('class="headline"')
+    not_inlined = render_issue(big, digest=spec, publish=publish, inline=False)
+    assert not_inlined.html.count('class="headline"') > shown
+    personalized = rendered.personalized(UNSUBSCRIBE.url)[1]
+    assert len(personalized.encode("utf-8")) <= 100_000

@@ -174,6 +174,30 @@ def test_digest_feed_has_each_issue_as_sent(site: Site, now: datetime) -> None:
     assert site.feed("/digests/weekly.atom") is None
 
 
+def test_a_digests_story_stream_has_the_stories_its_filters_pick(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    world = (
+        '\n[[digests]]\nname = "world"\ntitle = "World"\nschedule = "0 7 * * *"\n'
+        'timezone = "UTC"\ntags = ["world"]\nlanguages = ["en"]\nkeywords = ["storm 2"]\n'
+    )
+    store, settings = fill_site(lambda extra: make_settings(extra + world), now)
+    site = Site(store, settings, recheck=0)
+    # The unfiltered digest streams every story, one entry each, by its stable story id.
+    daily = [e for page in follow_pages(site, "/digests/daily/stories.atom") for e in page.entries]
+    stories = [e for p in follow_pages(site, "/feeds/stories.atom") for e in p.entries]
+    assert sorted(e.id for e in daily) == sorted(e.id for e in stories)
+    # Tags, languages and keywords: only story 2, with only its English source.
+    parsed = check_atom(body(site, "/digests/world/stories.atom"))
+    assert parsed.feed.title == "World: stories"
+    (entry,) = parsed.entries
+    assert {link.href for link in entry.links if link.rel == "related"} == {
+        "https://wire.example/2"
+    }
+    assert "/digests/world/stories.atom" in site.topic_paths()
+    assert site.feed("/digests/weekly/stories.atom") is None
+
+
 def test_rss_variant_has_the_same_items_and_paging(site: Site) -> None:
     parsed = feedparser.parse(body(site, "/feeds/all.rss"))
     assert parsed.bozo == 0, parsed.get("bozo_exception")

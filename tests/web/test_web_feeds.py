@@ -30,6 +30,7 @@ FEEDS = {
     "/feeds/stories.atom": "application/atom+xml",
     "/feeds/stories/page/2.atom": "application/atom+xml",
     "/digests/daily.atom": "application/atom+xml",
+    "/digests/daily/stories.atom": "application/atom+xml",
 }
 
 
@@ -139,7 +140,10 @@ def test_digest_archive_lists_every_issue_linking_to_it(
     html = page.text
     assert "<h2>Bản tin sáng</h2>" in html
     assert f'href="https://agg.example/issues/{issue.id}">Bản tin 23/11</a>' in html
-    assert "https://agg.example/digests/daily.atom" in autodiscovered(html)
+    assert {
+        "https://agg.example/digests/daily.atom",
+        "https://agg.example/digests/daily/stories.atom",
+    } <= autodiscovered(html)
     whole = web.get(f"/issues/{issue.id}")
     assert whole.status_code == 200 and "https://agg.example/digests/daily.atom" in whole.text
     assert web.get("/digests/weekly").status_code == 404

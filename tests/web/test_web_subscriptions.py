@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -15,9 +18,10 @@ import httpx
 import pytest
 
 from aggregator import pipeline
-from aggregator.config import Settings
+from aggregator.config import ServerSettings, Settings
 from aggregator.store import Store, open_store
 from aggregator.web import create_app
+from aggregator.web.server import WebServer
 from tests.issues import queue_issue
 
 DIGEST = '[[digests]]\nname = "daily"\ntitle = "Daily news"\n'
@@ -31,10 +35,14 @@ class Site:
         self.store, self.settings, self.now = store, settings, now
         self.app = create_app(store, settings, clock=lambda: self.now)
 
-    def visit(self, scenario: Scenario) -> Any:
+    def visit(self, scenario: Scenario, *, scheme: str = "https") -> Any:
+        """``scheme``: how the visitor reaches us; a cookie marked Secure comes back only
+        over https, as in a browser."""
+
         async def go() -> Any:
             transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            base_url = f"{scheme}://testserver"
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
                 return await scenario(c)
 
         return asyncio.run(go())
@@ -223,3 +231,144 @@ def test_the_web_archive_shows_an_issue_whole_without_a_reader_s_link(site: Site
     assert page.status_code == 200 and "Bão" in page.text
     assert "Unsubscribe" not in page.text and "@@" not in page.text
     assert site.visit(lambda c: c.get("/issues/999")).status_code == 404
+
+
+# -- the form's cookie and its rate limits ------------------------------------------
+
+
+def csrf_cookie(response: httpx.Response) -> set[str]:
+    """The attributes of the CSRF cookie the response sets, in lower case."""
+    (cookie,) = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
+    assert cookie.startswith("aggregator_csrf=")
+    return {part.strip().lower() for part in cookie.split(";")[1:]}
+
+
+def test_the_csrf_cookie_is_secure_when_the_site_is_public_over_https(
+    site: Site, make_settings: Callable[..., Settings]
+) -> None:
+    # base_url is https: Secure, even for a request a proxy forwarded over plain http.
+    assert "secure" in csrf_cookie(site.visit(lambda c: c.get("/subscribe"), scheme="http"))
+    plain = Site(site.store, make_settings(DIGEST), site.now)  # base_url http://127.0.0.1
+    assert "secure" not in csrf_cookie(plain.visit(lambda c: c.get("/subscribe"), scheme="http"))
+    assert "secure" in csrf_cookie(plain.visit(lambda c: c.get("/subscribe"), scheme="https"))
+
+
+@contextmanager
+def served(app: Any, settings: ServerSettings) -> Iterator[str]:
+    """The app under our uvicorn WebServer on a loopback port, in a thread of its own."""
+    server = WebServer(app, settings)
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),))
+    thread.start()
+    try:
+        # The socket listens already: a request waits in its backlog until uvicorn is up.
+        yield f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+    finally:
+        server.stop()
+        thread.join()
+
+
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)])
+def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(
+    make_settings: Callable[..., Settings], now: datetime, trusted: tuple[str, ...]
+) -> None:
+    settings = make_settings(DIGEST)  # public base_url is http: the request decides
+    store = open_store(settings.storage.url)
+    app = create_app(store, settings, clock=lambda: now)
+    listen = ServerSettings(host="127.0.0.1", port=0, trusted_proxies=trusted)
+    try:
+        with served(app, listen) as base:
+            forwarded = httpx.get(f"{base}/subscribe", headers={"X-Forwarded-Proto": "https"})
+    finally:
+        store.close()
+    assert forwarded.status_code == 200
+    assert ("secure" in csrf_cookie(forwarded)) == bool(trusted)
+
+
+def sign_ups(site: Site, emails: list[str], *, step: timedelta) -> list[httpx.Response]:
+    """One visitor posting the form for each address, the clock moving ``step`` each time."""
+
+    async def go(c: httpx.AsyncClient) -> list[httpx.Response]:
+        answers = []
+        for email in emails:
+            csrf = csrf_of(await c.get("/subscribe"))
+            data = {"email": email, "digest": "daily", "csrf": csrf}
+            answers.append(await c.post("/subscribe", data=data))
+            site.now += step
+        return answers
+
+    return site.visit(go)
+
+
+@contextmanager
+def limited_site(
+    make_settings: Callable[..., Settings], now: datetime, limits: str
+) -> Iterator[Site]:
+    settings = make_settings(limits + '[publish]\nbase_url = "https://agg.example"\n' + DIGEST)
+    store = open_store(settings.storage.url)
+    yield Site(store, settings, now)
+    store.close()
+
+
+def test_one_address_gets_a_bounded_number_of_confirmations_a_day(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with limited_site(make_settings, now, "confirmations_per_address_day = 2\n") as site:
+        # Past the store's ten minutes each time, and in capitals once: the same address.
+        emails = ["victim@x.example", "Victim@X.example", "victim@x.example"]
+        answers = sign_ups(site, emails, step=timedelta(minutes=11))
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert "sent enough confirmation emails for today" in answers[2].text
+        assert int(answers[2].headers["retry-after"]) > 23 * 3600
+        assert len(site.mailbox()) == 2
+        site.now += timedelta(days=1)
+        (tomorrow,) = sign_ups(site, ["victim@x.example"], step=timedelta(0))
+        assert tomorrow.status_code == 200 and len(site.mailbox()) == 3
+
+
+def test_an_address_already_subscribed_uses_none_of_its_allowance(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with limited_site(make_settings, now, "confirmations_per_address_day = 1\n") as site:
+        site.store.add_subscriber("daily", "reader@x.example", now=now)
+        answers = sign_ups(site, ["reader@x.example"] * 3, step=timedelta(minutes=11))
+        assert [a.status_code for a in answers] == [200, 200, 200]  # the same answer, no email
+        assert site.mailbox() == []
+
+
+def test_confirmations_to_everyone_are_bounded_per_hour(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with limited_site(make_settings, now, "confirmations_per_hour = 3\n") as site:
+        emails = [f"bot{n}@x.example" for n in range(4)]
+        answers = sign_ups(site, emails, step=timedelta(minutes=1))
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert "too many confirmation emails just now" in answers[3].text
+        assert len(site.mailbox()) == 3
+        site.now += timedelta(hours=1)
+        (later,) = sign_ups(site, ["late@x.example"], step=timedelta(0))
+        assert later.status_code == 200 and len(site.mailbox()) == 4
+
+
+def test_one_client_posts_a_bounded_number_of_times_an_hour(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with limited_site(make_settings, now, "[server]\nsubscribe_per_client_hour = 2\n") as site:
+        answers = sign_ups(site, ["a@x.example", "b@x.example", "c@x.example"], step=timedelta(0))
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert "Too many sign-ups came from your network" in answers[2].text
+        assert len(site.mailbox()) == 2
+
+
+def test_a_proxy_the_config_does_not_trust_is_logged_once(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def through_proxy(c: httpx.AsyncClient) -> None:
+        for n in range(2):
+            csrf = csrf_of(await c.get("/subscribe"))
+            data = {"email": f"r{n}@x.example", "digest": "daily", "csrf": csrf}
+            await c.post("/subscribe", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
+
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        site.visit(through_proxy)
+    warned = [r for r in caplog.records if "trusted_proxies" in r.getMessage()]
+    assert len(warned) == 1
