@@ -87,12 +87,15 @@ rss2email comparison, last recorded: 2026-12-04, same run (rss2email 3.14)::
     ours start-up (aggregator --version)        0.3728       -           -  -          0.02x
 
 Reading, against the targets: the no-change pass is 20.7x rss2email (target 20x: met in
-this run, by a small margin; 18.9x and 18.1x in two more loaded runs the same day, 15.0x
-on 2026-12-03). The first pass is 23.7x (target 30x not met; 14.6x and 9.5x in the two
-other runs: it is CPU-bound on two shared cores, and rss2email's own time varied from
-65 to 87 s). In the same run, alternating eight times with main's checkout (both with
-bytecode caches), our no-change pass went from 0.949 to 0.782 s (best; medians 1.056 and
-0.893) and ``--version`` from 0.382 to 0.304 s: ``fetch`` no longer imports digests,
+this run, by a small margin, and in a fourth, ``--fetch-only`` after merging main: 21.4x,
+0.998 s; 18.9x and 18.1x in two more loaded runs the same day, 15.0x on 2026-12-03). The
+first pass is 23.7x (target 30x not met; 14.6x, 9.5x and 11.4x in the other runs: it is
+CPU-bound on two shared cores, and rss2email's own time varied from 65 to 87 s).
+
+Against main's checkout, alternating eight times against the same server (a script
+beside this run, both checkouts with bytecode caches), our no-change pass went from
+0.949 to 0.782 s (best; medians 1.056 and 0.893) and ``--version`` from 0.382 to
+0.304 s: ``fetch`` no longer imports digests,
 email, Jinja2, Babel, aiosmtplib, lxml, nh3 or normalize (``tests/test_startup_imports.py``),
 the aiohttp transport no longer loads a CA bundle it never uses (about 40 ms), and the
 garbage collector waits until the command line's modules are loaded (about 45 ms of
