@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+# How a feed's entries are identified (``[[feeds]] identity``; see
+# :mod:`aggregator.normalize.identity`). Here, not there, so that reading the config
+# does not load normalization (lxml, nh3) into every command.
+IDENTITY_POLICIES = ("auto", "guid", "link", "content")
+# The locales our pages and emails have catalogs for (:mod:`aggregator.publish.i18n`);
+# here for the same reason: checking a config must not load Babel and Jinja2.
+LOCALES = ("en", "vi")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feed:

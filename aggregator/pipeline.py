@@ -14,6 +14,10 @@
 The CLI and the daemon call exactly these, so ``aggregator fetch`` does what the
 daemon does. One bad feed never stops a pass and never deletes stored entries:
 its failure is recorded on the feed. The clock comes in as ``now``.
+
+Digests, email and normalization are imported inside the functions that use them:
+a command loads what it runs (``aggregator fetch`` neither Jinja2, Babel, aiosmtplib
+nor apscheduler, and when every feed answers 304 not lxml and nh3 either).
 """
 
 from __future__ import annotations
@@ -29,17 +33,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import digest, inbound, instance, normalize, parse, sources, workers
+from aggregator import inbound, instance, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
-from aggregator.deliver import Outgoing, Transport, as_outgoing, crlf_only, open_transport
-from aggregator.deliver.dkim import open_dkim
-from aggregator.digest.addresses import check_email
-from aggregator.digest.tokens import Signer, resolve_secret
 from aggregator.errors import (
     AggregatorError,
     DeliveryError,
@@ -64,19 +64,16 @@ from aggregator.model import (
     Subscriber,
     UnchangedCheck,
 )
-from aggregator.publish.email import (
-    Unsubscribe,
-    build_confirmation,
-    format_created,
-    header_text,
-    render_issue,
-    unsubscribe_mailto,
-)
-from aggregator.publish.prepared import PreparedIssue, prepare_issue
-from aggregator.sources import pages, polling
+from aggregator.sources import polling
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.http import fetch_url
 from aggregator.store import Store
+
+if TYPE_CHECKING:
+    from aggregator.deliver import Outgoing, Transport
+    from aggregator.digest.tokens import Signer
+    from aggregator.publish.email import Unsubscribe
+    from aggregator.publish.prepared import PreparedIssue
 
 log = logging.getLogger("aggregator")
 
@@ -188,6 +185,10 @@ async def refresh_page(
     article that fails is logged and skipped; only a failing index page is the feed's
     failure.
     """
+    from aggregator import normalize
+    from aggregator.parse.html import parse_html_page
+    from aggregator.sources import pages
+
     raw = await sources.fetch_feed(feed, client, settings.fetch)
     if raw.not_modified:
         await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
@@ -201,7 +202,7 @@ async def refresh_page(
         try:
             async with polite:
                 page = await fetch_url(client, url, settings.fetch)
-            document = parse.html.parse_html_page(page)
+            document = parse_html_page(page)
         except AggregatorError as exc:
             log.warning("Article skipped: %s", exc, extra={"feed": feed.url})
             return []
@@ -277,7 +278,11 @@ def _record_success(
     published: Sequence[datetime] = (),
 ) -> None:
     check = _next_check(feed, raw, settings, now, document, published)
-    title, site_url = normalize.feed_metadata(document) if document else ("", "")
+    title, site_url = "", ""
+    if document is not None:  # a 304 has none: normalization stays unloaded
+        from aggregator.normalize import feed_metadata
+
+        title, site_url = feed_metadata(document)
     store.record_fetch_success(
         feed.id,
         now=now,
@@ -539,6 +544,8 @@ def draft_issue(
 
     ``digest preview`` shows exactly this; :func:`build_digest_issue` freezes it.
     """
+    from aggregator import digest
+
     state = store.digest_state(spec.name)
     stories = store.list_stories(
         limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
@@ -568,6 +575,8 @@ def build_digest_issue(
 ) -> DigestIssue | None:
     """Freeze the next issue of ``spec`` and queue its deliveries; None when it has no
     story (unless the digest says ``send_empty``)."""
+    from aggregator import digest
+
     draft = draft_issue(store, settings, spec, now=now)
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
     if not draft.stories and not spec.send_empty:
@@ -592,6 +601,8 @@ def build_digest_issue(
 def run_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[DigestIssue]:
     """Build the issues that are due: at most one per digest, however long the daemon was
     away; a run missed by more than ``[schedule] digest_grace_hours`` is skipped."""
+    from aggregator import digest
+
     grace = timedelta(hours=settings.schedule.digest_grace_hours)
     issues = []
     for spec in settings.digests:
@@ -630,6 +641,8 @@ def find_digest(settings: Settings, name: str) -> DigestSettings:
 def token_signer(store: Store, *, now: datetime, environ: Mapping[str, str] = os.environ) -> Signer:
     """The signer of unsubscribe, confirmation and form tokens (``AGGREGATOR_SECRET``,
     else a secret the store generated once)."""
+    from aggregator.digest.tokens import Signer, resolve_secret
+
     return Signer(resolve_secret(environ, lambda: store.app_secret("tokens", now=now)))
 
 
@@ -651,6 +664,8 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) -> Unsubscribe:
+    from aggregator.publish.email import Unsubscribe, unsubscribe_mailto
+
     token = signer.unsubscribe_token(subscriber_id)
     address = settings.mail.unsubscribe_address or parseaddr(settings.mail.sender)[1]
     return Unsubscribe(
@@ -749,6 +764,9 @@ class _Messages:
     substitution per reader (and a DKIM signature when configured)."""
 
     def __init__(self, store: Store, settings: Settings, *, now: datetime) -> None:
+        from aggregator.deliver.dkim import open_dkim
+        from aggregator.publish.email import header_text
+
         self.store = store
         self.settings = settings
         self.signer = token_signer(store, now=now)
@@ -757,6 +775,8 @@ class _Messages:
         self.issues: dict[int, tuple[PreparedIssue, bool]] = {}
 
     def build(self, delivery: Delivery) -> Outgoing:
+        from aggregator.deliver import Outgoing
+
         if delivery.issue_id not in self.issues:
             self.issues[delivery.issue_id] = self._prepare(delivery.issue_id)
         prepared, clean = self.issues[delivery.issue_id]
@@ -771,6 +791,10 @@ class _Messages:
         return message if self.dkim is None else self.dkim.sign(message)
 
     def _prepare(self, issue_id: int) -> tuple[PreparedIssue, bool]:
+        from aggregator.deliver import crlf_only
+        from aggregator.publish.email import format_created, render_issue
+        from aggregator.publish.prepared import prepare_issue
+
         settings = self.settings
         issue = self.store.get_issue(issue_id)
         spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
@@ -805,6 +829,8 @@ def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> Deliv
     its next message only once its last outcome is committed: a crash leaves at most
     one accepted but unrecorded message per connection.
     """
+    from aggregator.deliver import open_transport
+
     lease = timedelta(seconds=settings.mail.sending_lease_seconds)
     recovered = store.recover_interrupted_deliveries(now=now, claimed_before=now - lease)
     if recovered:
@@ -878,6 +904,11 @@ def request_subscription(
     and nothing else until it is opened. True when an email went out now (False for an
     address already subscribed, or asked for moments ago: the caller says the same to
     the visitor either way, so the form reveals nobody's subscriptions)."""
+    from aggregator.deliver import as_outgoing, open_transport
+    from aggregator.deliver.dkim import open_dkim
+    from aggregator.digest.addresses import check_email
+    from aggregator.publish.email import build_confirmation
+
     spec = find_digest(settings, digest_name)
     subscriber, send = store.request_subscription(
         spec.name, check_email(email), now=now, resend_after=CONFIRM_RESEND_AFTER
