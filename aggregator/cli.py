@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
@@ -29,7 +29,6 @@ from rich.table import Table
 
 from aggregator import __version__, pipeline, workers
 from aggregator.config import Settings, find_config, load, resolve_feed_url
-from aggregator.digest.addresses import check_email
 from aggregator.errors import (
     AggregatorError,
     BlockedAddressError,
@@ -40,11 +39,15 @@ from aggregator.errors import (
 )
 from aggregator.logs import LogFormat, configure_logging
 from aggregator.model import DeliveryState, DigestIssue, FetchOutcome
-from aggregator.publish.email import render_issue
 from aggregator.sources import opml
-from aggregator.sources.discover import Discovery, discover
 from aggregator.sources.http import build_client
 from aggregator.store import Store, open_store
+
+if TYPE_CHECKING:
+    from aggregator.sources.discover import Discovery
+
+# Digests, email rendering, discovery (lxml) and the daemon are imported by the commands
+# that use them: every command's start-up pays for what it runs, not for all of them.
 
 console = Console()
 
@@ -214,6 +217,8 @@ def feeds_add(app: App, url: str, title: str, tags: tuple[str, ...], as_page: bo
 
 async def discover_feed(url: str, settings: Settings) -> Discovery | str:
     """The discovery for ``url``, or why it could not be checked now."""
+    from aggregator.sources.discover import discover
+
     async with build_client(settings.fetch) as client:
         try:
             return await discover(client, url, settings.fetch)
@@ -581,6 +586,8 @@ def digest_preview(app: App, name: str, fmt: str) -> None:
     if not issue.stories:
         click.echo(f"digest {name!r} has no new stories since its last issue")
         return
+    from aggregator.publish.email import render_issue
+
     spec = pipeline.find_digest(app.settings, name)
     rendered = render_issue(issue, digest=spec, publish=app.settings.publish)
     # Each subscriber gets their own link here; a preview shows where it goes.
@@ -699,6 +706,8 @@ def subscribers() -> None:
 @pass_app
 def subscribers_add(app: App, email: str, name: str) -> None:
     """Subscribe EMAIL to a digest."""
+    from aggregator.digest.addresses import check_email
+
     pipeline.find_digest(app.settings, name)
     subscriber, created = app.store.add_subscriber(name, check_email(email), now=utcnow())
     click.echo(f"{'subscribed' if created else 'already subscribed'}: {subscriber.email} to {name}")

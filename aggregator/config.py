@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.errors import ConfigError
-from aggregator.normalize.identity import IDENTITY_POLICIES
+from aggregator.model import IDENTITY_POLICIES, LOCALES
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_CONFIG = "config.toml"
@@ -714,8 +714,6 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
                 f"publish.websub_hubs[{i}]",
                 f"publish.websub_hubs[{i}] {hub!r} is not an http or https URL",
             )
-    from aggregator.publish.i18n import LOCALES  # local: the publish package imports this one
-
     locales = ", ".join(LOCALES)
     if settings.publish.locale not in LOCALES:
         raise fail("publish.locale", f"publish.locale must be one of {locales}")

@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+# How a feed's entries are identified (``[[feeds]] identity``; see
+# :mod:`aggregator.normalize.identity`). Here, not there, so that reading the config
+# does not load normalization (lxml, nh3) into every command.
+IDENTITY_POLICIES = ("auto", "guid", "link", "content")
+# The locales our pages and emails have catalogs for (:mod:`aggregator.publish.i18n`);
+# here for the same reason: checking a config must not load Babel and Jinja2.
+LOCALES = ("en", "vi")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feed:
@@ -267,6 +275,20 @@ class Delivery:
     attempts: int = 0
     last_error: str = ""
     sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryOutcome:
+    """What one try of a delivery came to, as the ledger records it.
+
+    ``state`` is SENT, FAILED (permanent: never tried again) or PENDING (a temporary
+    failure, due again at ``next_attempt_at``); ``error`` says why it did not go.
+    """
+
+    delivery_id: int
+    state: DeliveryState
+    error: str = ""
     next_attempt_at: datetime | None = None
 
 

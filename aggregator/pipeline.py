@@ -14,6 +14,10 @@
 The CLI and the daemon call exactly these, so ``aggregator fetch`` does what the
 daemon does. One bad feed never stops a pass and never deletes stored entries:
 its failure is recorded on the feed. The clock comes in as ``now``.
+
+Digests, email and normalization are imported inside the functions that use them:
+a command loads what it runs (``aggregator fetch`` neither Jinja2, Babel, aiosmtplib
+nor apscheduler, and when every feed answers 304 not lxml and nh3 either).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
@@ -32,12 +38,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from aggregator import digest, inbound, instance, normalize, parse, sources, workers
+from aggregator import inbound, instance, parse, sources, workers
 from aggregator.config import DigestSettings, Settings
-from aggregator.deliver import Outgoing, as_outgoing, open_transport
-from aggregator.deliver.dkim import open_dkim
-from aggregator.digest.addresses import check_email
-from aggregator.digest.tokens import Signer, resolve_secret
 from aggregator.errors import (
     AggregatorError,
     DeliveryError,
@@ -49,6 +51,7 @@ from aggregator.errors import (
 )
 from aggregator.model import (
     Delivery,
+    DeliveryOutcome,
     DeliveryState,
     DigestIssue,
     Entry,
@@ -61,22 +64,17 @@ from aggregator.model import (
     Subscriber,
     UnchangedCheck,
 )
-from aggregator.publish.email import (
-    Unsubscribe,
-    build_confirmation,
-    format_created,
-    header_text,
-    render_issue,
-    unsubscribe_mailto,
-)
-from aggregator.publish.prepared import PreparedIssue, prepare_issue
-from aggregator.sources import pages, polling
+from aggregator.sources import polling
 from aggregator.sources.files import expand_paths, read_file
 from aggregator.sources.http import fetch_url
 from aggregator.store import Store
 
 if TYPE_CHECKING:
     from aggregator.cluster.standing import StandingClusterer
+    from aggregator.deliver import Outgoing, Transport
+    from aggregator.digest.tokens import Signer
+    from aggregator.publish.email import Unsubscribe
+    from aggregator.publish.prepared import PreparedIssue
 
 log = logging.getLogger("aggregator")
 
@@ -188,6 +186,10 @@ async def refresh_page(
     article that fails is logged and skipped; only a failing index page is the feed's
     failure.
     """
+    from aggregator import normalize
+    from aggregator.parse.html import parse_html_page
+    from aggregator.sources import pages
+
     raw = await sources.fetch_feed(feed, client, settings.fetch)
     if raw.not_modified:
         await asyncio.to_thread(_record_success, store, feed, raw, settings, now)
@@ -201,7 +203,7 @@ async def refresh_page(
         try:
             async with polite:
                 page = await fetch_url(client, url, settings.fetch)
-            document = parse.html.parse_html_page(page)
+            document = parse_html_page(page)
         except AggregatorError as exc:
             log.warning("Article skipped: %s", exc, extra={"feed": feed.url})
             return []
@@ -277,7 +279,11 @@ def _record_success(
     published: Sequence[datetime] = (),
 ) -> None:
     check = _next_check(feed, raw, settings, now, document, published)
-    title, site_url = normalize.feed_metadata(document) if document else ("", "")
+    title, site_url = "", ""
+    if document is not None:  # a 304 has none: normalization stays unloaded
+        from aggregator.normalize import feed_metadata
+
+        title, site_url = feed_metadata(document)
     store.record_fetch_success(
         feed.id,
         now=now,
@@ -568,6 +574,8 @@ def draft_issue(
 
     ``digest preview`` shows exactly this; :func:`build_digest_issue` freezes it.
     """
+    from aggregator import digest
+
     state = store.digest_state(spec.name)
     stories = store.list_stories(
         limit=10_000, seen_after=state.last_window_end, seen_until=now, tags=spec.tags
@@ -597,6 +605,8 @@ def build_digest_issue(
 ) -> DigestIssue | None:
     """Freeze the next issue of ``spec`` and queue its deliveries; None when it has no
     story (unless the digest says ``send_empty``)."""
+    from aggregator import digest
+
     draft = draft_issue(store, settings, spec, now=now)
     next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
     if not draft.stories and not spec.send_empty:
@@ -621,6 +631,8 @@ def build_digest_issue(
 def run_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[DigestIssue]:
     """Build the issues that are due: at most one per digest, however long the daemon was
     away; a run missed by more than ``[schedule] digest_grace_hours`` is skipped."""
+    from aggregator import digest
+
     grace = timedelta(hours=settings.schedule.digest_grace_hours)
     issues = []
     for spec in settings.digests:
@@ -659,6 +671,8 @@ def find_digest(settings: Settings, name: str) -> DigestSettings:
 def token_signer(store: Store, *, now: datetime, environ: Mapping[str, str] = os.environ) -> Signer:
     """The signer of unsubscribe, confirmation and form tokens (``AGGREGATOR_SECRET``,
     else a secret the store generated once)."""
+    from aggregator.digest.tokens import Signer, resolve_secret
+
     return Signer(resolve_secret(environ, lambda: store.app_secret("tokens", now=now)))
 
 
@@ -680,6 +694,8 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) -> Unsubscribe:
+    from aggregator.publish.email import Unsubscribe, unsubscribe_mailto
+
     token = signer.unsubscribe_token(subscriber_id)
     address = settings.mail.unsubscribe_address or parseaddr(settings.mail.sender)[1]
     return Unsubscribe(
@@ -688,125 +704,217 @@ def unsubscribe_links(signer: Signer, settings: Settings, subscriber_id: int) ->
     )
 
 
-class _Ledger:
-    """Records each delivery's outcome in the store as its send completes."""
+# How long the first completed send of a group waits for the others before the group
+# is committed anyway (its connection waits as long).
+GROUP_WAIT = 0.003
 
-    def __init__(self, store: Store, now: datetime) -> None:
+# Rows per claim once the server has taken a message: a few round trips of the pool,
+# so a claimed row goes out within moments of the stamp its lease counts from.
+CLAIM_BATCH = 64
+
+
+def _pass_clock(now: datetime) -> Callable[[], datetime]:
+    """``now`` moved on by the time the pass has taken since: the caller's clock comes
+    in once, and each claim and outcome is stamped when it happens."""
+    started = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - started)
+
+
+class _Ledger:
+    """Records outcomes by group commit: all the sends that completed since the last
+    commit are written in one transaction, then their connections are released (each
+    message is submitted with ``hold``), so an SMTP connection takes its next message
+    only once the ledger knows how its last one went.
+
+    So a connection never has two accepted messages the ledger does not know of: after a
+    crash, at most one per connection is sent again (with the same Message-ID). A
+    commit waits for sends from up to half the connections, but never more than
+    GROUP_WAIT after the first: a commit per message costs about as much client CPU as
+    the message itself, CPU the mail server lacks when it runs on the same machine.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
-        self.now = now
+        self.clock = clock
+        self.in_flight: dict[Future[None], Delivery] = {}
         self.sent = self.retrying = self.failed = 0
         self.unreachable: DeliveryError | None = None
-        self.retry_at = now
+        self.retry_at = clock()
 
-    def settle(self, delivery: Delivery, outcome: Future[None]) -> None:
-        store, now = self.store, self.now
+    def submit(self, transport: Transport, delivery: Delivery, message: Outgoing) -> None:
+        key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
+        self.in_flight[transport.submit(message, key=key, hold=True)] = delivery
+
+    def settle(self, *, group: int = 1) -> set[Future[None]]:
+        """Wait for a send to complete, and for up to ``group`` in all within GROUP_WAIT
+        of the first, then commit every completed one; their futures, for the transport
+        to release."""
+        done, rest = wait(self.in_flight, return_when=FIRST_COMPLETED)
+        deadline = time.monotonic() + GROUP_WAIT
+        while len(done) < group and rest and (left := deadline - time.monotonic()) > 0:
+            more, rest = wait(rest, timeout=left, return_when=FIRST_COMPLETED)
+            done |= more
+        now = self.clock()
+        outcomes = [self._outcome(self.in_flight.pop(sending), sending, now) for sending in done]
+        self.store.record_deliveries(outcomes, now=now)
+        return done
+
+    def drain(self, transport: Transport) -> None:
+        while self.in_flight:
+            transport.release(self.settle())
+
+    def _outcome(self, delivery: Delivery, sending: Future[None], now: datetime) -> DeliveryOutcome:
         try:
-            outcome.result()
+            sending.result()
         except DeliveryError as exc:
-            attempts = delivery.attempts + 1
             log.warning("Delivery failed: %s", exc, extra={"issue": delivery.issue_id})
+            attempts = delivery.attempts  # counted by the claim
             if not exc.unreachable and (exc.permanent or attempts >= MAX_ATTEMPTS):
-                problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
-                store.mark_delivery(delivery.id, DeliveryState.FAILED, now=now, error=problem)
                 self.failed += 1
-                return
+                problem = str(exc) if exc.permanent else f"{exc} (gave up after {attempts})"
+                return DeliveryOutcome(
+                    delivery_id=delivery.id, state=DeliveryState.FAILED, error=problem
+                )
             retry = now + retry_delay(attempts)
-            store.mark_delivery(
-                delivery.id, DeliveryState.PENDING, now=now, error=str(exc), next_attempt_at=retry
-            )
             self.retrying += 1
             if exc.unreachable and self.unreachable is None:
                 self.unreachable, self.retry_at = exc, retry
-            return
-        store.mark_delivery(delivery.id, DeliveryState.SENT, now=now)
+            return DeliveryOutcome(
+                delivery_id=delivery.id,
+                state=DeliveryState.PENDING,
+                error=str(exc),
+                next_attempt_at=retry,
+            )
         self.sent += 1
+        return DeliveryOutcome(delivery_id=delivery.id, state=DeliveryState.SENT)
 
-    def settle_until(self, in_flight: dict[Future[None], Delivery], *, at_most: int) -> None:
-        """Settle what has completed, waiting while more than ``at_most`` are in flight.
 
-        Each is recorded as soon as it completes, not in order: a message the server
-        took but the ledger has not recorded is the one a crash would send twice.
-        """
-        while in_flight:
-            done = [future for future in in_flight if future.done()]
-            if not done:
-                if len(in_flight) <= at_most:
-                    return
-                done = list(wait(in_flight, return_when=FIRST_COMPLETED).done)
-            for future in done:
-                self.settle(in_flight.pop(future), future)
+class _Messages:
+    """Each delivery's message: every issue rendered and compiled once, then a byte
+    substitution per reader (and a DKIM signature when configured)."""
+
+    def __init__(self, store: Store, settings: Settings, *, now: datetime) -> None:
+        from aggregator.deliver.dkim import open_dkim
+        from aggregator.publish.email import header_text
+
+        self.store = store
+        self.settings = settings
+        self.signer = token_signer(store, now=now)
+        self.dkim = open_dkim(settings.mail)
+        self.envelope_from = parseaddr(header_text(settings.mail.sender))[1]
+        self.issues: dict[int, tuple[PreparedIssue, bool]] = {}
+
+    def build(self, delivery: Delivery) -> Outgoing:
+        from aggregator.deliver import Outgoing
+
+        if delivery.issue_id not in self.issues:
+            self.issues[delivery.issue_id] = self._prepare(delivery.issue_id)
+        prepared, clean = self.issues[delivery.issue_id]
+        unsubscribe = unsubscribe_links(self.signer, self.settings, delivery.subscriber_id)
+        message = Outgoing(
+            sender=self.envelope_from,
+            recipient=delivery.email.strip(),
+            data=prepared.personalize(delivery.email, unsubscribe),
+            crlf_only=clean,
+        )
+        # The signature is a header folded by our policy: CRLF too.
+        return message if self.dkim is None else self.dkim.sign(message)
+
+    def _prepare(self, issue_id: int) -> tuple[PreparedIssue, bool]:
+        from aggregator.deliver import crlf_only
+        from aggregator.publish.email import format_created, render_issue
+        from aggregator.publish.prepared import prepare_issue
+
+        settings = self.settings
+        issue = self.store.get_issue(issue_id)
+        spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
+        prepared = prepare_issue(
+            render_issue(issue, digest=spec, publish=settings.publish),
+            sender=settings.mail.sender,
+            created=format_created(issue),
+            site_url=settings.publish.base_url,
+        )
+        # Checked once for all its copies: what a copy adds between the pieces is header
+        # lines folded by our policy and quoted-printable lines, CRLF-ended by make.
+        return prepared, crlf_only(*prepared.pieces)
 
 
 def deliver_pending(store: Store, settings: Settings, *, now: datetime) -> DeliveryReport:
     """Send every due pending delivery; each one ends sent, retrying or failed.
 
-    The ledger makes this exactly-once: a delivery is claimed (pending -> sending,
-    committed) before its message leaves and marked sent after, so a crash leaves it
-    in ``sending``; the next pass after ``[mail] sending_lease_seconds`` sends it again
-    with the same Message-ID (Maildir recognizes it and writes nothing). A 5xx is
-    recorded as failed and the pass goes on; a 4xx or a cut connection retries that
-    one later with back-off; an unreachable server defers the whole batch.
+    The ledger makes this exactly-once: deliveries are claimed in batches (pending ->
+    sending, committed, stamped with the claim's time) before their messages leave and
+    recorded after, so a crash leaves them in ``sending``; the next pass after ``[mail]
+    sending_lease_seconds`` sends them again with the same Message-ID (Maildir
+    recognizes them and writes nothing). A 5xx is recorded as failed and the pass goes
+    on; a 4xx or a cut connection retries that one later with back-off; an unreachable
+    server defers everything due, and what was claimed but not tried is given back.
 
     Each issue is rendered and compiled to a byte template once
     (:mod:`aggregator.publish.prepared`); each reader's copy is a substitution. Up to
-    the transport's ``window`` messages are in flight at once (SMTP: a few per
+    the transport's ``window`` messages are in flight at once (SMTP: two per
     connection), but only one until the server has taken a message in this pass, so a
-    server that is down or refuses us costs one attempt, not a window's worth. Over
-    SMTP a crash can so leave up to one accepted but unrecorded message per connection.
+    server that is down or refuses us costs one attempt, not a window's worth.
+    Outcomes are committed in groups (:class:`_Ledger`) and an SMTP connection starts
+    its next message only once its last outcome is committed: a crash leaves at most
+    one accepted but unrecorded message per connection.
     """
+    from aggregator.deliver import open_transport
+
     lease = timedelta(seconds=settings.mail.sending_lease_seconds)
     recovered = store.recover_interrupted_deliveries(now=now, claimed_before=now - lease)
     if recovered:
         log.warning("Resending deliveries interrupted by a crash", extra={"count": recovered})
-    due = store.due_deliveries(now)
-    if not due:
+    clock = _pass_clock(now)
+    claimed = deque(store.claim_deliveries(now=clock(), limit=1))
+    if not claimed:
         return DeliveryReport()
-    signer = token_signer(store, now=now)
-    dkim = open_dkim(settings.mail)
-    envelope_from = parseaddr(header_text(settings.mail.sender))[1]
-    issues: dict[int, PreparedIssue] = {}
-    ledger = _Ledger(store, now)
-    in_flight: dict[Future[None], Delivery] = {}
-    with open_transport(settings.mail) as transport:
-        while due and ledger.unreachable is None:
-            for position, delivery in enumerate(due):
-                if not store.claim_delivery(delivery.id, now=now):
-                    continue  # another sender has it
-                if delivery.issue_id not in issues:  # render once per issue
-                    issue = store.get_issue(delivery.issue_id)
-                    spec = settings.digest(issue.digest) or DigestSettings(name=issue.digest)
-                    issues[issue.id] = prepare_issue(
-                        render_issue(issue, digest=spec, publish=settings.publish),
-                        sender=settings.mail.sender,
-                        created=format_created(issue),
-                        site_url=settings.publish.base_url,
-                    )
-                unsubscribe = unsubscribe_links(signer, settings, delivery.subscriber_id)
-                message = Outgoing(
-                    sender=envelope_from,
-                    recipient=delivery.email.strip(),
-                    data=issues[delivery.issue_id].personalize(delivery.email, unsubscribe),
-                )
-                if dkim is not None:
-                    message = dkim.sign(message)
-                key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
-                in_flight[transport.submit(message, key=key)] = delivery
-                ledger.settle_until(in_flight, at_most=transport.window - 1 if ledger.sent else 0)
-                if ledger.unreachable is not None:  # the others would knock on the same door
-                    ledger.settle_until(in_flight, at_most=0)
-                    rest = [d.id for d in due[position + 1 :]]
-                    exc = ledger.unreachable
-                    store.defer_deliveries(rest, now=now, until=ledger.retry_at, error=str(exc))
-                    ledger.retrying += len(rest)
-                    log.warning(
-                        "Mail server unreachable; deliveries deferred",
-                        extra={"count": len(rest) + 1, "retry_at": ledger.retry_at.isoformat()},
-                    )
-                    break
-            else:
-                ledger.settle_until(in_flight, at_most=0)
-                due = store.due_deliveries(now)
-        ledger.settle_until(in_flight, at_most=0)
+    ledger = _Ledger(store, clock)
+    try:
+        messages = _Messages(store, settings, now=now)
+        with open_transport(settings.mail) as transport:
+            recorded: set[Future[None]] = set()
+            try:
+                more = True  # the store may have more due rows to claim
+                while ledger.unreachable is None:
+                    # One in flight until the server has taken a message in this pass.
+                    window = transport.window if ledger.sent else 1
+                    with transport.together():  # the releases and the new messages
+                        transport.release(recorded)
+                        recorded = set()
+                        while len(ledger.in_flight) < window and (claimed or more):
+                            if not claimed:
+                                limit = CLAIM_BATCH if ledger.sent else 1
+                                claimed.extend(store.claim_deliveries(now=clock(), limit=limit))
+                                more = bool(claimed)
+                                continue
+                            message = messages.build(claimed[0])
+                            ledger.submit(transport, claimed.popleft(), message)
+                    if not ledger.in_flight:
+                        break
+                    # A commit costs about what a message does: one per half the
+                    # connections (window // 4) rather than one per message.
+                    recorded = ledger.settle(group=transport.window // 4)
+            finally:
+                transport.release(recorded)
+                ledger.drain(transport)
+    finally:
+        # Claimed but never tried (the server went away, or this pass failed): back to
+        # pending now, not after the lease; when unreachable, to wait with the rest.
+        exc = ledger.unreachable
+        given_back = store.unclaim_deliveries(
+            [d.id for d in claimed],
+            now=clock(),
+            until=ledger.retry_at if exc else None,
+            error=str(exc) if exc else None,
+        )
+    if exc is not None:  # the others would knock on the same door
+        deferred = store.defer_due_deliveries(now=clock(), until=ledger.retry_at, error=str(exc))
+        ledger.retrying += given_back + deferred
+        log.warning(
+            "Mail server unreachable; deliveries deferred",
+            extra={"count": given_back + deferred + 1, "retry_at": ledger.retry_at.isoformat()},
+        )
     sent, retrying, failed = ledger.sent, ledger.retrying, ledger.failed
     log.info("Deliveries done", extra={"sent": sent, "retrying": retrying, "failed": failed})
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
@@ -826,6 +934,11 @@ def request_subscription(
     and nothing else until it is opened. True when an email went out now (False for an
     address already subscribed, or asked for moments ago: the caller says the same to
     the visitor either way, so the form reveals nobody's subscriptions)."""
+    from aggregator.deliver import as_outgoing, open_transport
+    from aggregator.deliver.dkim import open_dkim
+    from aggregator.digest.addresses import check_email
+    from aggregator.publish.email import build_confirmation
+
     spec = find_digest(settings, digest_name)
     subscriber, send = store.request_subscription(
         spec.name, check_email(email), now=now, resend_after=CONFIRM_RESEND_AFTER

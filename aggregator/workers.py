@@ -25,7 +25,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from aggregator import normalize, parse
 from aggregator.errors import ParseError
 from aggregator.model import Entry, ParsedDocument, RawDocument
 from aggregator.parse.sandbox import ParseLimits, Sandbox
@@ -61,6 +60,10 @@ class Prepared:
 
 def prepare(job: Job) -> Prepared:
     """parse -> normalize for one document; pure, so it can run in any process."""
+    # Here, not at the top: the main process of a pass whose workers do this work (or
+    # where every feed answers 304) never loads lxml, nh3 and the noise rules.
+    from aggregator import normalize, parse
+
     document = parse.parse_document(job.raw, feeds_only=job.feeds_only, limits=job.limits)
     entries = normalize.to_entries(
         document,

@@ -16,8 +16,10 @@ discards. Measured in one run:
   connection per message with pre-built bytes (the baseline); the naive pipeline end to
   end (naive preparation and a connection per message); ours (render, personalize,
   build MIME, send over ``SmtpTransport``'s aiosmtplib pool, window as in
-  ``deliver_pending``) on 4 and 16 connections; and ``deliver_pending`` itself, with
-  its SQLite ledger (claim and mark per message), on 16 connections.
+  ``deliver_pending``, DATA without aiosmtplib's regex passes) on 4 and 16
+  connections; and ``deliver_pending`` itself, with its SQLite ledger (claims in
+  batches of 64, outcomes by group commit, each connection held until its last outcome
+  is committed), on 16 connections.
 
 The naive variants run on ``--naive`` messages (default 1,000: at their rate 10,000
 would take minutes), ours and the sink on all ``--subscribers``; rates per message are
@@ -31,60 +33,73 @@ connection-per-message rate and at least 90% of the sink's capacity.
 Run: ``python -m bench.deliver [--subscribers 10000] [--naive 1000]``
 (needs ``pip install -e '.[bench]'`` for css-inline and aiosmtpd).
 
-Last recorded: 2026-12-03, 2 cores / 24 GiB (shared: load average 3 to 4 from other
-sessions), ``python -m bench.deliver`` (defaults)::
+Last recorded: 2026-12-04, 2 cores / 24 GiB shared with other sessions (load average 2
+to 5 during the runs), ``python -m bench.deliver`` (defaults), with the batched ledger
+and the fast DATA path, before the CSS inlining below was merged; one of three runs
+minutes apart, then the three side by side, and a fourth after the merge (HTML 22.0
+KB, CSS inlined once per issue)::
 
     issue: 24 stories, HTML 18.9 KB
     preparing one issue's messages, 10,000 readers (naive on 1,000)
     variant                                    messages  ms/message  once per issue ms  ratio
     -----------------------------------------  --------  ----------  -----------------  -----
-    naive: Jinja2 + css-inline + EmailMessage     1,000       13.63                  -  1.00x
-      its Jinja2 render alone                     1,000       3.194                  -  0.23x
-      its CSS inlining alone                      1,000      0.3472                  -  0.03x
-      its EmailMessage alone                      1,000       8.366                  -  0.61x
-    ours: render once + byte template            10,000      0.1063               3.12  0.01x
+    naive: Jinja2 + css-inline + EmailMessage     1,000       6.393                  -  1.00x
+      its Jinja2 render alone                     1,000       1.457                  -  0.23x
+      its CSS inlining alone                      1,000       0.214                  -  0.03x
+      its EmailMessage alone                      1,000       3.275                  -  0.51x
+    ours: render once + byte template            10,000     0.04951               1.09  0.01x
 
     sending into a loopback aiosmtpd sink, 10,000 readers (naive on 1,000)
     variant                                      messages  client CPU ms/msg  msg/s  ratio
     -------------------------------------------  --------  -----------------  -----  -----
-    sink capacity: raw client, 16 connections      10,000               0.45    285  1.99x
-    connection per message (smtplib)                1,000               1.51    143  1.00x
-    naive pipeline, connection per message          1,000              16.47     43  0.30x
-    ours, 4 connections                            10,000               2.46    187  1.31x
-    ours, 16 connections                           10,000               2.31    217  1.52x
-    ours + ledger (deliver_pending, SQLite), 16    10,000               5.13    110  0.77x
+    sink capacity: raw client, 16 connections      10,000               0.15    481  2.44x
+    connection per message (smtplib)                1,000               0.63    197  1.00x
+    naive pipeline, connection per message          1,000               7.32     83  0.42x
+    ours, 4 connections                            10,000               0.77    309  1.57x
+    ours, 16 connections                           10,000               0.55    466  2.37x
+    ours + ledger (deliver_pending, SQLite), 16    10,000               1.05    282  1.43x
+
+    run (msg/s)           sink  conn/msg  ours 4  ours 16  ledger 16  prep ratio
+    --------------------  ----  --------  ------  -------  ---------  ----------
+    1                      586       403     404      308        275        146x
+    2 (the one above)      481       197     309      466        282        129x
+    3                      359       200     452      272        185        187x
+    4 (merged, CSS)        638       322     435      307        389        118x
 
 Preparation again, 2026-12-04 (the templates' ``<style>`` now inlined once per issue by
 ``render_issue``; the naive path inlines the template's own CSS per message): four runs
 of ``preparation_rows`` alone at load average 3 to 6, HTML 22.0 KB; naive 4.95 to 10.25
 ms a message, ours 0.049 to 0.088 ms (68x to 208x); css-inline 0.22 to 0.45 ms per
-naive message, 0.20 to 0.34 ms once per issue. The sending figures were not re-run.
+naive message, 0.20 to 0.34 ms once per issue. The sending figures above come from the
+runs before it.
 
 Reading, against the targets:
 
-* Preparation holds: 0.106 ms a message against 13.6 ms for the naive path, 128x (target
-  20x); compiling the template costs 3 ms once per issue. The naive path's steps were
-  each measured alone (best of 3 on a machine other sessions were loading, load average
-  3 to 4 on 2 cores, so they do not add up exactly): EmailMessage is most of it.
-* Sending does not hold. Ours on 16 connections is 1.52x the connection-per-message
-  rate (target 1.9x) and 76% of the sink's capacity (target 90%); on 4 (the default)
-  1.31x and 66%. Two reasons, both visible in the table. The sink is slow per message:
-  aiosmtpd reads DATA a line at a time, and a quoted-printable issue of 39 KB is 693
-  lines, so the sink takes about 3.5 ms a message and a connection's setup is a small
-  part of the cost of a connection per message (with a 2-story issue, ``--stories 2``,
-  the sink did 574/s against 275/s for a connection per message). And our client
-  spends 2.3 ms of CPU a message where the raw client spends 0.45: most of it is
-  aiosmtplib's DATA, which runs two regex passes (line ends, then dot-stuffing) over
-  every message, about 1 ms here; with two cores shared with the sink and other
-  sessions, client CPU is sink CPU lost. Sending MAIL/RCPT/DATA one by one instead of
-  ``sendmail`` (which makes a third pass to announce SIZE) took ours from 131/s to
-  217/s in two runs minutes apart.
-* With the ledger, ``deliver_pending`` sends 110/s: two SQLite commits per message
-  (claim, then mark) cost about 2.8 ms of CPU. Claiming and marking in batches is the
-  next step; it keeps the exactly-once rules (a claimed row left by a crash is re-sent
-  after its lease).
-* The naive pipeline is 0.30x the baseline: its 14 ms of preparation per message, not
-  its connections, is what limits it; ours with the ledger is 2.6x it.
+* Preparation holds in every run: 0.045 to 0.052 ms a message against 6.4 to 9.8 ms
+  for the naive path, 129x to 187x (target 20x); the template costs about 1 ms once
+  per issue. EmailMessage is most of the naive path.
+* Sending without the ledger holds in one run of three. Ours on 16 connections did
+  466/s in run 2: 2.37x the connection-per-message rate (target 1.9x) and 97% of the
+  sink (target 90%); 53% and 76% of the sink in runs 1 and 3. Runs on this shared
+  machine swing by half, even within one run (in run 3 ours on 4 connections did
+  more than the sink had a minute before), and in run 1 the connection-per-message
+  baseline itself did 69% of the sink, so no client could have made 1.9x of it there.
+  DATA now writes the prepared bytes with their dots stuffed by a substring search
+  (the template was checked for CRLF line ends once): our client CPU per message went
+  from 2.3 ms (2026-12-03) to 0.55 to 0.83 ms.
+* With the ledger, ``deliver_pending`` does not hold: 185 to 282/s, 47% to 59% of the
+  sink and 0.68x to 1.43x a connection per message (389/s, 61% and 1.21x in run 4; it
+  was 110/s, 0.77x, with a claim and a mark committed per message). Claims are one
+  statement per 64 rows; outcomes are committed in groups of up to half the connections
+  (at most 3 ms after a group's first), and each connection waits for its outcome's
+  commit before its next message, which is what bounds a crash to one duplicate per
+  connection. What remains is the hand-off between the pipeline's thread (store,
+  preparation) and the pool's loop: each group costs a wake-up of the other thread and a
+  GIL hand-over, and the held connections wait through it. In a 3,000-reader probe of
+  the same setup a commit and a wake-up per message ran at about 108/s, a wake-up per
+  message with commits in groups at about 200/s.
+* The naive pipeline is 0.29x to 0.42x the baseline: its preparation, not its
+  connections, is what limits it.
 """
 
 from __future__ import annotations
@@ -103,7 +118,7 @@ from pathlib import Path
 
 from aggregator import pipeline
 from aggregator.config import DigestSettings, PublishSettings, Settings, SmtpSettings, load
-from aggregator.deliver import Outgoing, SmtpTransport
+from aggregator.deliver import Outgoing, SmtpTransport, crlf_only
 from aggregator.digest.tokens import Signer
 from aggregator.model import DigestIssue, IssueSource, IssueStory
 from aggregator.publish.email import (
@@ -352,11 +367,13 @@ def our_pipeline(
         created=format_created(issue),
         site_url=SITE,
     )
+    clean = crlf_only(*prepared.pieces)  # once per template, as deliver_pending does
     smtp = SmtpSettings(host="127.0.0.1", port=port, starttls=False, connections=connections)
     with SmtpTransport(smtp) as transport:
         in_flight: set[Future[None]] = set()
         for sid, email in readers:
-            message = Outgoing(ENVELOPE_FROM, email, prepared.personalize(email, links(sid)))
+            data = prepared.personalize(email, links(sid))
+            message = Outgoing(ENVELOPE_FROM, email, data, crlf_only=clean)
             in_flight.add(transport.submit(message, key=f"s{sid}"))
             if len(in_flight) >= transport.window:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)

@@ -17,19 +17,25 @@ faster than the sequential loop; client CPU at most 2 ms per 200 and 1 ms per 30
 
 Run: ``python -m bench.fetch [--feeds 1000] [--latency 0.1] [--concurrency 50]``
 
-Last recorded: 2026-11-23, 2 cores / 24 GiB, ``python -m bench.fetch`` (defaults)::
+Last recorded: 2026-12-04, 2 cores / 24 GiB shared with other sessions (load average
+about 3), ``python -m bench.fetch`` (defaults)::
 
     fetch 1000 feeds, 100 ms latency, concurrency 50, async server
     variant                    wall s  client CPU s  CPU ms/req  body MB  statuses  ratio
     bound ceil(N/c) x latency       2             -           -        -  -         0.02x
-    sequential httpx loop       102.2         1.585        1.58     11.3  200x1000  1.00x
-    ours, httpx transport       4.618         3.718        3.72     11.3  200x1000  0.05x
-    ours, httpx, all 304        4.118          3.33        3.33        0  304x1000  0.04x
-    ours, aiohttp transport     2.289         1.151        1.15     11.3  200x1000  0.02x
-    ours, aiohttp, all 304      2.196         0.968        0.97        0  304x1000  0.02x
+    sequential httpx loop       102.4          1.46        1.46     11.3  200x1000  1.00x
+    ours, httpx transport       3.162         1.684        1.68     11.3  200x1000  0.03x
+    ours, httpx, all 304        3.428         1.736        1.74        0  304x1000  0.03x
+    ours, aiohttp transport     2.208         0.667        0.67     11.3  200x1000  0.02x
+    ours, aiohttp, all 304      2.201         0.572        0.57        0  304x1000  0.02x
 
-Reading, against the targets: httpx over aiohttp (the transport we use) is 1.14x the
-bound and 45x faster than the sequential loop, at 1.15 ms of client CPU per 200 and
+Targets met in this run: the aiohttp transport is 1.10x the bound and 46x faster than the
+sequential loop, at 0.67 ms of client CPU per 200 and 0.57 ms per 304 (1.15 and 0.97 ms on
+2026-11-23; the request path did not change since, so that difference is the machine's);
+the 304 pass receives no body byte.
+
+On 2026-11-23 (the transport choice): httpx over aiohttp (the transport we use) was 1.14x
+the bound and 45x faster than the sequential loop, at 1.15 ms of client CPU per 200 and
 0.97 ms per 304; the 304 pass receives no body byte. Stock httpx costs 3.7 ms per
 request and 2.3x the bound. With ``--server threaded`` (the stdlib threaded server)
 the aiohttp pass took 3.05 s: that server, not the client, was the limit, which is

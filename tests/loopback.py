@@ -115,6 +115,9 @@ class _Collector:
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.peers: list[object] = []  # the client end of each kept message's connection
+        # Each kept message's session, one per connection: a reconnect may get the port
+        # of the connection just cut, so peers alone can miss it. Kept alive, so distinct.
+        self.sessions: list[object] = []
         self.reject = reject
         self.fault = fault
         self.data_commands = 0
@@ -150,6 +153,7 @@ class _Collector:
             self.raw.append(envelope.original_content or envelope.content)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.peers.append(session.peer)
+            self.sessions.append(session)
         if fault in {"drop", "keep-and-drop"}:
             server.transport.abort()
         return "250 Message accepted"

@@ -5,7 +5,10 @@ future that completes when the message has gone (or raises :class:`DeliveryError
 and ``send``, which waits for it. ``window`` is how many messages the transport can
 usefully have in flight: 1 for the Maildir and stdout, a few per connection for SMTP.
 ``key`` names the (issue, subscriber) pair so a transport that can detect a repeat
-(Maildir) does. The ledger states (pending -> sending -> sent | failed) live in the
+(Maildir) does. ``hold`` keeps an SMTP connection from its next message until the
+caller, having recorded the outcome, passes the future to ``release``; what is
+submitted and released inside ``together()`` reaches the SMTP pool's thread at once (see
+:mod:`aggregator.deliver.smtp`). The ledger states (pending -> sending -> sent | failed) live in the
 store; ``aggregator.pipeline.deliver_pending`` moves rows between them.
 
 Messages travel as :class:`Outgoing`: the envelope and the final bytes (DKIM-signed
@@ -15,14 +18,16 @@ when configured), which is what the digest's byte template makes; an ``EmailMess
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
 from aggregator.config import MailSettings
 from aggregator.deliver.maildir import MaildirTransport
-from aggregator.deliver.message import Outgoing, as_outgoing
+from aggregator.deliver.message import Outgoing, as_outgoing, crlf_only
 from aggregator.deliver.smtp import SmtpTransport
 from aggregator.deliver.stdout import StdoutTransport
 
@@ -33,6 +38,7 @@ __all__ = [
     "StdoutTransport",
     "Transport",
     "as_outgoing",
+    "crlf_only",
     "open_transport",
 ]
 
@@ -42,7 +48,11 @@ class Transport(Protocol):
 
     def __enter__(self) -> Transport: ...
     def __exit__(self, *exc_info: object) -> None: ...
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]: ...
+    def submit(
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
+    ) -> Future[None]: ...
+    def release(self, sent: Iterable[Future[None]]) -> None: ...
+    def together(self) -> AbstractContextManager[None]: ...
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None: ...
 
 

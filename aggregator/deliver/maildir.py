@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -46,8 +48,16 @@ class MaildirTransport:
     def has_delivered(self, key: str) -> bool:
         return key in self._delivered
 
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
+    def submit(
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
+    ) -> Future[None]:
         return run_now(lambda: self.send(message, key=key))
+
+    def release(self, sent: Iterable[Future[None]]) -> None:
+        return None  # each message is written before submit returns: nothing is held
+
+    def together(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing crosses a thread
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         if self.has_delivered(key):

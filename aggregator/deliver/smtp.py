@@ -9,7 +9,15 @@ own, in a thread this transport starts on ``__enter__`` and stops on ``__exit__`
 in flight and records each outcome in the ledger from its own thread as it completes,
 so the store is never touched from the loop. One aiosmtplib client per connection: a
 message waits for a free connection, so the server sees one transaction per connection
-at a time.
+at a time. A message submitted with ``hold`` keeps its connection after its
+transaction until the caller gives it back with :meth:`~SmtpTransport.release` (its
+ledger has committed the outcome), so a crash leaves at most one accepted but
+unrecorded message per connection. Messages and releases cross to the loop in
+batches (see :meth:`~SmtpTransport.together`), one wake-up each.
+
+DATA goes out as the message's bytes with only their dots stuffed when the message
+says its line ends are CRLF already (``Outgoing.crlf_only``); otherwise through
+aiosmtplib's ``data()``, which normalizes line ends first.
 
 A 5xx reply for a recipient is permanent (recorded, never retried); anything else
 (connection refused, 4xx, timeouts, a connection dropped mid-DATA) is temporary and
@@ -27,14 +35,19 @@ import asyncio
 import ssl
 import threading
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import partial
+from typing import Any
 
 import aiosmtplib
 
 from aggregator.config import SmtpSettings
-from aggregator.deliver.message import Outgoing, as_outgoing
+from aggregator.deliver.message import Outgoing, as_outgoing, stuff_dots
 from aggregator.errors import DeliveryError
 
 # Messages in flight per connection: one being sent and one waiting, so a connection
@@ -57,6 +70,13 @@ class SmtpTransport:
         self._idle: asyncio.Queue[_Connection] | None = None
         self._pool: list[_Connection] = []
         self._next_send = 0.0  # time.monotonic() before which the rate limit waits
+        # Handed from the caller's thread to the loop's (see _hand_over).
+        self._inbox: deque[tuple[Outgoing, bool, Future[None]]] = deque()
+        self._released: deque[Future[None]] = deque()
+        self._handover_lock = threading.Lock()
+        self._wake_pending = False
+        self._deferring = 0  # inside together(): hand over on the way out
+        self._held: dict[Future[None], _Connection] = {}  # connections kept by hold=True
 
     def __enter__(self) -> SmtpTransport:
         loop = asyncio.new_event_loop()
@@ -90,14 +110,58 @@ class SmtpTransport:
             loop.close()
             self._loop = self._thread = None
 
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
-        """Queue ``message`` on the pool; the future raises :class:`DeliveryError`."""
+    def submit(
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
+    ) -> Future[None]:
+        """Queue ``message`` on the pool; the future raises :class:`DeliveryError`.
+
+        With ``hold``, the connection that sends it takes no other message until
+        :meth:`release` is given the future (the caller's ledger has the outcome).
+        """
         if self._loop is None:
             raise RuntimeError("SmtpTransport used outside its with block")
-        return asyncio.run_coroutine_threadsafe(self._send(as_outgoing(message)), self._loop)
+        future: Future[None] = Future()
+        self._hand_over(self._inbox, (as_outgoing(message), hold, future))
+        return future
+
+    def release(self, sent: Iterable[Future[None]]) -> None:
+        """The connections held for these completed submissions may go on."""
+        with self.together():
+            for future in sent:
+                self._hand_over(self._released, future)
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Submissions and releases made inside reach the loop together, on one wake-up.
+
+        Waking the loop from another thread writes to a socket, which hands the GIL to
+        the loop's thread; getting it back can take milliseconds while the loop is busy,
+        more than a message costs. For the caller's thread only.
+        """
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring:
+                self._wake()
 
     def send(self, message: EmailMessage | Outgoing, *, key: str) -> None:
         self.submit(message, key=key).result()
+
+    def _hand_over(self, box: deque[Any], item: Any) -> None:
+        box.append(item)
+        if not self._deferring:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Have the loop empty both boxes, unless a wake-up is on its way already."""
+        assert self._loop is not None
+        with self._handover_lock:
+            if self._wake_pending or not (self._inbox or self._released):
+                return
+            self._wake_pending = True
+        self._loop.call_soon_threadsafe(self._take_handovers)
 
     # -- on the pool's loop ---------------------------------------------------------
 
@@ -117,11 +181,24 @@ class SmtpTransport:
                     connection.client.close()
                 connection.client = None
 
-    async def _send(self, message: Outgoing) -> None:
+    def _take_handovers(self) -> None:
+        with self._handover_lock:
+            self._wake_pending = False
+        while self._released:
+            connection = self._held.pop(self._released.popleft(), None)
+            if connection is not None and self._idle is not None:
+                self._idle.put_nowait(connection)
+        while self._inbox:
+            message, hold, future = self._inbox.popleft()
+            task = asyncio.ensure_future(self._send(message, future if hold else None))
+            task.add_done_callback(partial(_settle, future))
+
+    async def _send(self, message: Outgoing, held_by: Future[None] | None) -> None:
         assert self._idle is not None
         while True:
             connection = await self._idle.get()
             keep = True
+            tried = False
             try:
                 if connection.client is None:
                     try:
@@ -133,10 +210,13 @@ class SmtpTransport:
                             continue
                         raise
                 await self._pace()
+                tried = True
                 await self._transact(connection, message)
                 return
             finally:
-                if keep:
+                if keep and held_by is not None and tried:
+                    self._held[held_by] = connection  # until release() names held_by
+                elif keep:
                     self._idle.put_nowait(connection)
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -205,7 +285,7 @@ class SmtpTransport:
                     f"refused with {exc.code} {exc.message}",
                     permanent=500 <= exc.code < 600,
                 ) from None
-            await client.data(message.data)
+            await self._data(client, message)
         except aiosmtplib.SMTPSenderRefused as exc:
             # Our From refused: no reader's fault, and every other message would fail alike.
             self._drop(connection)
@@ -228,10 +308,44 @@ class SmtpTransport:
             ) from None
 
     @staticmethod
+    async def _data(client: aiosmtplib.SMTP, message: Outgoing) -> None:
+        if not message.crlf_only:
+            await client.data(message.data)  # normalizes line ends, stuffs dots
+            return
+        # What aiosmtplib's data() does, minus its two regex passes: DATA, the stuffed
+        # bytes and the final dot, and the reply. One transaction per connection at a
+        # time (see _send), so nothing else waits on this client's replies.
+        reply = await client.execute_command(b"DATA")
+        if reply.code != aiosmtplib.SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        protocol.write(stuff_dots(message.data))
+        protocol.write(b".\r\n")
+        try:
+            reply = await protocol.read_response(timeout=client.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            client.close()
+            raise
+        if reply.code != aiosmtplib.SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+    @staticmethod
     def _drop(connection: _Connection) -> None:
         if connection.client is not None:
             connection.client.close()
             connection.client = None
+
+
+def _settle(future: Future[None], task: asyncio.Task[None]) -> None:
+    """Hand a send's result to the caller's future (the task ran on the pool's loop)."""
+    if task.cancelled():
+        future.cancel()
+    elif (exc := task.exception()) is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(None)
 
 
 def _connect_problem(exc: Exception) -> str:

@@ -9,7 +9,9 @@ the ledger marks the deliveries sent, as with any transport.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from email.message import EmailMessage
 from typing import BinaryIO
 
@@ -37,5 +39,13 @@ class StdoutTransport:
         stream.write(outgoing.data.replace(b"\r\n", b"\n"))
         stream.write(b"\n")
 
-    def submit(self, message: EmailMessage | Outgoing, *, key: str) -> Future[None]:
+    def submit(
+        self, message: EmailMessage | Outgoing, *, key: str, hold: bool = False
+    ) -> Future[None]:
         return run_now(lambda: self.send(message, key=key))
+
+    def release(self, sent: Iterable[Future[None]]) -> None:
+        return None  # each message is written before submit returns: nothing is held
+
+    def together(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing crosses a thread

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from aggregator.config import DigestSettings
 from aggregator.model import Entry, IssueSource, IssueStory, SentStory, Story
-from aggregator.normalize.language import primary_subtag
 
 
 def select_stories(
@@ -25,6 +24,10 @@ def select_stories(
 ) -> list[Story]:
     """The digest's filters: entries of its feeds (``feed_ids``, None: all) and languages;
     then only stories where some entry's title or summary has one of its keywords."""
+    # Here: the normalize package loads lxml and nh3, and reading a config with digests
+    # (its cron check) imports this package in every command.
+    from aggregator.normalize.language import primary_subtag
+
     languages = {primary_subtag(code) for code in digest.languages}
     keywords = [
         re.compile(rf"(?<!\w){re.escape(_folded(word.strip()))}(?!\w)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 _ZONES = {"ICT": "+0700", "UT": "+0000", "Z": "+0000", "CET": "+0100", "CEST": "+0200"}
 _NAMED_ZONE = re.compile(r"\b(ICT|CEST|CET)\b")
@@ -25,6 +26,13 @@ _DAY_FIRST = re.compile(
 
 def parse_date(text: str, default_tz: tzinfo = UTC) -> datetime | None:
     """The UTC instant ``text`` names, or None when it names none we understand."""
+    return _parse_date(text, default_tz)
+
+
+# Every entry's date is read twice (by the parser, then again from its text by
+# normalize), and a feed often dates many entries alike; datetimes are immutable.
+@lru_cache(maxsize=4096)
+def _parse_date(text: str, default_tz: tzinfo) -> datetime | None:
     text = text.strip()
     if not text:
         return None

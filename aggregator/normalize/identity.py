@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-IDENTITY_POLICIES = ("auto", "guid", "link", "content")
+from aggregator.model import IDENTITY_POLICIES
+
+__all__ = ["IDENTITY_POLICIES", "entry_key"]
 
 
 def entry_key(

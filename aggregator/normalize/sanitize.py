@@ -13,6 +13,7 @@ checks: ``cite``, ``srcset``, ``poster``, ``background`` and ``xlink:href`` neve
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 from typing import Literal
@@ -41,11 +42,21 @@ ALLOWED_ATTRIBUTES = {
 DROPPED_WITH_CONTENT = frozenset({"script", "style", "template"})
 
 
+# What the sanitizer would change in text without markup: tags, entities and the
+# characters its serializer escapes (> and no-break space), CRs (parsed as newlines),
+# NULs (dropped), and lone surrogates (which cannot reach it). Text with none of them
+# comes out as it went in (checked in tests/normalize/test_normalize_sanitize.py).
+_NOT_PLAIN = re.compile("[<>&\r\x00\xa0\ud800-\udfff]")
+
+
 def sanitize_html(markup: str, base_url: str = "") -> str:
     """Safe HTML for our feeds, pages and emails, with every URL absolute."""
     if not markup:
         return ""
-    cleaned = _cleaner(base_url).clean(markup)
+    if not _NOT_PLAIN.search(markup):  # plain text, as in many titles and Atom text
+        cleaned = markup
+    else:
+        cleaned = _cleaner(base_url).clean(markup)
     # nh3 decodes character references, a few of them into characters we cannot store,
     # and decoded combining marks may need composing again.
     return unicodedata.normalize("NFC", scrub_characters(cleaned)).strip()

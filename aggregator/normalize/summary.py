@@ -12,7 +12,8 @@ _SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"”»)]))\s+(?=[\"�
 
 def summarize(text: str, *, sentences: int = 2, max_chars: int = 320) -> str:
     first_paragraph_text = " ".join(text.split("\n\n")[:3])
-    parts = _SENTENCE_END.split(first_paragraph_text.strip())
+    # Only the first sentences are kept: no need to split the rest.
+    parts = _SENTENCE_END.split(first_paragraph_text.strip(), maxsplit=sentences)
     summary = " ".join(parts[:sentences]).strip()
     if len(summary) <= max_chars:
         return summary

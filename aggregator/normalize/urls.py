@@ -10,6 +10,10 @@ import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 _UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# Most entry links: http(s), a lower-case host without port or user, no query, no
+# fragment. Such a URL is its own canonical form (with "/" for an empty path), so the
+# parse and re-assembly below are skipped (hot path: one per entry).
+_PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[^?#]*)?")
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 TRACKING_PARAMS = frozenset(
     {
@@ -65,6 +69,9 @@ def canonical_url(url: str, base: str = "") -> str:
     url = absolute_url(url, base)
     if not url or _UNSAFE_CHARS.search(url):  # control characters, lone surrogates
         return ""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain:
+        return url if plain.group(1) else f"{url}/"
     try:
         parts = urlsplit(url)
         port = parts.port

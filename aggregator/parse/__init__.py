@@ -3,6 +3,10 @@
 :func:`detect_format` sniffs the document; :func:`parse_document` dispatches to the
 format module. Library types (feedparser dicts, lxml trees) never leave their
 module. Parsing is pure: no network, no clock.
+
+The format modules (lxml, the regexes of page noise) load on the first parse, not
+with this package: a command that parses nothing, such as a fetch where every feed
+answers 304, or the main process whose workers do the parsing, never pays for them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import replace
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, RawDocument
-from aggregator.parse import charset, fast, feed, html, jsonfeed, text
+from aggregator.parse import charset
 from aggregator.parse.sandbox import ParseLimits, sandbox
 
 __all__ = ["ParseLimits", "detect_format", "parse_document"]
@@ -59,6 +63,8 @@ def parse_document(
     answering with HTML or text must be reported, not stored as an article. Pages
     and text articles come in through ``aggregator ingest``.
     """
+    from aggregator.parse import fast, html, jsonfeed, text  # see the module docstring
+
     if not raw.content.strip():
         raise ParseError(f"{raw.url}: the document is empty")
     kind = detect_format(raw)
@@ -82,6 +88,8 @@ def parse_document(
 def _parse_xml(raw: RawDocument, limits: ParseLimits | None) -> ParsedDocument:
     # Well-formed RSS 2.0 / RSS 1.0 / Atom 1.0 take the fast path; the rest feedparser,
     # in a bounded worker process when ``limits`` are given (the daemon and CLI do).
+    from aggregator.parse import fast
+
     document = fast.parse_fast(raw)
     if document is not None:
         return document
@@ -96,4 +104,6 @@ def _parse_xml(raw: RawDocument, limits: ParseLimits | None) -> ParsedDocument:
 
 
 def _tolerant(raw: RawDocument, limits: ParseLimits | None) -> ParsedDocument:
+    from aggregator.parse import feed
+
     return sandbox(limits).parse(raw) if limits else feed.parse_xml_feed(raw)

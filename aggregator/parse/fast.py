@@ -47,6 +47,11 @@ def _parser() -> etree.XMLParser:
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*?\?>")
+_ANY_DECLARATION = re.compile(rb"\s*<\?xml")
+# The declaration :func:`_as_utf8` writes, in any spelling libxml2 reads the same way.
+_UTF8_DECLARATION = re.compile(
+    rb"<\?xml\s+version\s*=\s*([\"'])1\.0\1\s+encoding\s*=\s*([\"'])utf-8\2\s*\?>", re.I
+)
 
 
 def xml_encoding(raw: RawDocument) -> str:
@@ -87,10 +92,25 @@ def xml_bytes(raw: RawDocument) -> bytes | None:
     encoding = encoding or charset.lookup(declared) or ""
     if not encoding:
         return None
+    if encoding == "utf-8" and _utf8_as_declared(content):
+        return content
     try:
         return _as_utf8(charset.decode(content, encoding, "strict"))
     except UnicodeDecodeError:
         return None
+
+
+def _utf8_as_declared(content: bytes) -> bool:
+    """Whether UTF-8 bytes can go to libxml2 as they are (the usual feed, served as UTF-8):
+    valid UTF-8, and either no declaration or one that says what ``_as_utf8`` would
+    write. Re-encoding would give the same bytes at the cost of two copies of the text."""
+    if not (_UTF8_DECLARATION.match(content) or not _ANY_DECLARATION.match(content)):
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # Single-byte Western charsets decode any bytes, so a wrong one is never caught by a

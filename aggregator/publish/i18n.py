@@ -22,9 +22,10 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from aggregator.model import LOCALES as LOCALES  # re-exported: the catalogs live here
+
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 SOURCE_LOCALE = "en"
-LOCALES = ("en", "vi")
 
 
 def catalog_path(locale: str) -> Path:

@@ -12,13 +12,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aggregator.config import DigestSettings
 from aggregator.errors import NotFoundError, TokenError
 from aggregator.model import (
     Delivery,
+    DeliveryOutcome,
     DeliveryState,
     DigestIssue,
     DigestState,
@@ -425,22 +426,105 @@ class DigestQueries:
         with self.db.read() as conn:
             return [row_to_delivery(r) for r in conn.execute(query)]
 
-    def claim_delivery(self, delivery_id: int, *, now: datetime) -> bool:
-        """pending -> sending, only if still pending (another worker may have it)."""
+    def claim_deliveries(self, *, now: datetime, limit: int) -> list[Delivery]:
+        """Up to ``limit`` due pending deliveries, moved to ``sending`` (one more attempt)
+        and stamped ``now`` in one statement; the rows as they are now, oldest first.
+
+        Two senders never get the same row: SQLite runs one writer at a time, and on
+        PostgreSQL the rows one claim picks are locked and skipped by the other (which
+        takes the next ones instead of waiting), and both claims re-check the state.
+        The stamp is the lease's start (see :meth:`recover_interrupted_deliveries`), so a
+        sender passes the time of each claim, not the start of a pass that may be long.
+        """
+        due = (deliveries.c.state == DeliveryState.PENDING.value) & (
+            deliveries.c.next_attempt_at.is_(None) | (deliveries.c.next_attempt_at <= now)
+        )
+        # A CTE, materialized: as a plain subquery PostgreSQL may run the LIMIT once per
+        # row it updates (and so claim every due row).
+        picked = (
+            select(deliveries.c.id)
+            .where(due)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks
+            .cte("picked")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
         with self.db.write() as conn:
-            result = conn.execute(
+            rows = conn.execute(
                 update(deliveries)
-                .where(
-                    deliveries.c.id == delivery_id,
-                    deliveries.c.state == DeliveryState.PENDING.value,
-                )
+                .where(deliveries.c.id.in_(select(picked.c.id)), due)
                 .values(
                     state=DeliveryState.SENDING.value,
                     updated_at=now,
                     attempts=deliveries.c.attempts + 1,
                 )
+                .returning(*deliveries.c)
+            ).all()
+        return sorted((row_to_delivery(r) for r in rows), key=lambda d: d.id)
+
+    def unclaim_deliveries(
+        self,
+        delivery_ids: Sequence[int],
+        *,
+        now: datetime,
+        until: datetime | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Claimed deliveries that were not tried go back to ``pending`` with the attempt
+        their claim counted given back; with ``until``, they wait until then (and say
+        why in ``error``). Rows no longer ``sending`` are left alone."""
+        if not delivery_ids:
+            return 0
+        values: dict[str, Any] = {
+            "state": DeliveryState.PENDING.value,
+            "updated_at": now,
+            "attempts": deliveries.c.attempts - 1,
+        }
+        if until is not None:
+            values["next_attempt_at"] = until
+        if error is not None:
+            values["last_error"] = error
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(list(delivery_ids)),
+                    deliveries.c.state == DeliveryState.SENDING.value,
+                )
+                .values(**values)
             )
-            return result.rowcount == 1
+            return int(result.rowcount)
+
+    def record_deliveries(self, outcomes: Sequence[DeliveryOutcome], *, now: datetime) -> None:
+        """Write a batch of outcomes in one transaction: each row sent (``sent_at`` =
+        ``now``), failed for good, or pending again from its ``next_attempt_at``."""
+        if not outcomes:
+            return
+        values: dict[str, Any] = {
+            "state": bindparam("b_state"),
+            "updated_at": now,
+            "last_error": bindparam("b_error"),
+            "next_attempt_at": bindparam("b_next"),
+        }
+        by_id = deliveries.c.id == bindparam("b_id")
+        params = [
+            {
+                "b_id": o.delivery_id,
+                "b_state": o.state.value,
+                "b_error": o.error,
+                "b_next": o.next_attempt_at,
+            }
+            for o in outcomes
+        ]
+        sent = [p for p in params if p["b_state"] == DeliveryState.SENT.value]
+        other = [p for p in params if p["b_state"] != DeliveryState.SENT.value]
+        with self.db.write() as conn:
+            # One executemany per shape: only a sent row gets its sent_at.
+            if sent:
+                conn.execute(update(deliveries).where(by_id).values(sent_at=now, **values), sent)
+            if other:
+                conn.execute(update(deliveries).where(by_id).values(**values), other)
 
     def mark_delivery(
         self,
@@ -451,16 +535,11 @@ class DigestQueries:
         error: str = "",
         next_attempt_at: datetime | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "state": state.value,
-            "updated_at": now,
-            "last_error": error,
-            "next_attempt_at": next_attempt_at,
-        }
-        if state is DeliveryState.SENT:
-            values["sent_at"] = now
-        with self.db.write() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+        """Record one outcome (see :meth:`record_deliveries`)."""
+        outcome = DeliveryOutcome(
+            delivery_id=delivery_id, state=state, error=error, next_attempt_at=next_attempt_at
+        )
+        self.record_deliveries([outcome], now=now)
 
     def recover_interrupted_deliveries(
         self, *, now: datetime, claimed_before: datetime | None = None
@@ -484,21 +563,19 @@ class DigestQueries:
             )
             return int(result.rowcount)
 
-    def defer_deliveries(
-        self, delivery_ids: Sequence[int], *, now: datetime, until: datetime, error: str
-    ) -> None:
-        """Pending deliveries wait until ``until`` (the transport is down: no attempt used)."""
-        if not delivery_ids:
-            return
+    def defer_due_deliveries(self, *, now: datetime, until: datetime, error: str) -> int:
+        """Every pending delivery due by ``now`` waits until ``until`` (the transport is
+        down: no attempt used)."""
         with self.db.write() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(deliveries)
                 .where(
-                    deliveries.c.id.in_(list(delivery_ids)),
                     deliveries.c.state == DeliveryState.PENDING.value,
+                    deliveries.c.next_attempt_at.is_(None) | (deliveries.c.next_attempt_at <= now),
                 )
                 .values(next_attempt_at=until, last_error=error, updated_at=now)
             )
+            return int(result.rowcount)
 
     def latest_issue(self, digest: str) -> DigestIssue | None:
         """The newest issue of ``digest``, or None before its first."""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.model import Entry
+from aggregator.normalize import sanitize
 from aggregator.normalize.sanitize import sanitize_html
+from aggregator.normalize.text import scrub_characters
 from tests.bundled import ARTICLES, FEEDS, by_url_part, entries_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -332,3 +337,26 @@ def test_no_bundled_entry_content_contains_script_or_javascript(path: Path) -> N
         assert "<script" not in lowered
         assert "javascript:" not in lowered
         assert not EVENT_HANDLER.search(lowered)
+
+
+# --- the shortcuts must give what the sanitizer gives -----------------------------------
+
+
+def _through_nh3(markup: str, base: str) -> str:
+    """What ``sanitize_html`` returned before its shortcut: always through nh3."""
+    cleaned = sanitize._cleaner(base).clean(markup)
+    return unicodedata.normalize("NFC", scrub_characters(cleaned)).strip()
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",))))
+@settings(max_examples=500, deadline=None)
+def test_plain_text_comes_out_as_the_sanitizer_gives_it(text: str) -> None:
+    assert sanitize_html(text, BASE) == _through_nh3(text, BASE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\ufeffBOM first", "tab\tand\x0cform feed", "zero\u200bwidth", "Vie\u0323\u0302t", "  pad  "],
+)
+def test_plain_text_edge_cases(text: str) -> None:
+    assert sanitize_html(text, BASE) == _through_nh3(text, BASE)

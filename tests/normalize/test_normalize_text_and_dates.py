@@ -7,9 +7,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.normalize.dates import clamp_date, parse_date
-from aggregator.normalize.text import clean_text, html_to_text, scrub_characters
+from aggregator.normalize.text import (
+    OTHER_WHITE_SPACE,
+    clean_text,
+    html_to_text,
+    sanitized_html_to_text,
+    scrub_characters,
+)
 from tests.bundled import (
     ARTICLES,
     BUNDLED_FEEDS,
@@ -246,3 +254,25 @@ def test_both_text_paths_agree_on_every_bundled_body() -> None:
     assert len(bodies) >= 15
     for body in bodies:
         assert html_to_text(body) == _stdlib_text(body)
+
+
+# --- the text of sanitized HTML: its shortcut for single-spaced text ------------------
+
+
+def test_other_white_space_is_every_white_space_character_but_the_space() -> None:
+    every = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert OTHER_WHITE_SPACE == every.replace(" ", "")
+
+
+_PIECES = st.sampled_from(
+    ["<p>", "</p>", "<br>", "<b>", "</b>", "<li>", " ", " ", "a", "bc", "&amp;", "d e", "&#32;"]
+)
+
+
+@given(st.lists(_PIECES, max_size=20).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_single_spaced_text_reads_as_with_white_space_collapsed_block_by_block(
+    markup: str,
+) -> None:
+    # A tab anywhere takes the general path; it is white space, so the text is the same.
+    assert sanitized_html_to_text(markup) == sanitized_html_to_text(markup + "\t")

@@ -258,14 +258,14 @@ def test_sent_stories_remember_when_and_with_which_sources(store: Store, now: da
 def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "a@x.example", now=now)
     issue = queue_issue(store, now)
-    (delivery,) = store.due_deliveries(now)
-    assert store.claim_delivery(delivery.id, now=now)
-    assert not store.claim_delivery(delivery.id, now=now)  # nobody claims it twice
+    (delivery,) = store.claim_deliveries(now=now, limit=10)
+    assert delivery.state is DeliveryState.SENDING and delivery.attempts == 1
+    assert store.claim_deliveries(now=now, limit=10) == []  # nobody claims it twice
     assert store.due_deliveries(now) == []
     assert store.recover_interrupted_deliveries(now=now) == 1  # a crash while sending
     (again,) = store.due_deliveries(now)
     assert again.attempts == 1
-    store.claim_delivery(again.id, now=now)
+    (again,) = store.claim_deliveries(now=now, limit=10)
     store.mark_delivery(again.id, DeliveryState.SENT, now=now)
     assert store.delivery_counts(issue.id) == {"sent": 1}
 
@@ -273,8 +273,7 @@ def test_delivery_ledger_moves_through_states(store: Store, now: datetime) -> No
 def test_temporary_failure_waits_for_its_retry_time(store: Store, now: datetime) -> None:
     store.add_subscriber("daily", "a@x.example", now=now)
     queue_issue(store, now)
-    (delivery,) = store.due_deliveries(now)
-    store.claim_delivery(delivery.id, now=now)
+    (delivery,) = store.claim_deliveries(now=now, limit=1)
     retry = now + timedelta(minutes=5)
     store.mark_delivery(
         delivery.id, DeliveryState.PENDING, now=now, error="421 try later", next_attempt_at=retry
