@@ -34,6 +34,26 @@ the baseline and the end.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
+Recorded again on 2026-12-04 after ``malloc_trim`` was added, on a quiet machine,
+``python -m bench.soak --minutes 16`` (500 feeds), samples thinned here::
+
+    minute    daemon MB  workers MB  total MB  entries  fetch errors  sent  mails  ratio
+    0.5           138.4        65.3     203.7    2,227             0     3      3  0.78x
+    4.0           191.7          67     258.7    8,995             0     9      9  0.99x
+    baseline      194.5        67.4     261.8   11,081             0     9      9  1.00x
+    8.0           213.5        68.3     281.7   17,509             0    15     15  1.08x
+    12.0          223.8        68.9     292.7   26,810             0    21     21  1.12x
+    16.0          232.3        69.4     301.7   35,946             0    27     27  1.15x
+    {"requests_served": 8474, "digest_issues_sent": 9, "log_errors": 0, "exit_status": 0,
+     "memory_growth": "+15.2%"}
+    memory: flat (+15.2% against the baseline)
+
+The script's verdict says flat (within 20 %), but the daemon still climbs: 37.8 MB over
+24,900 entries stored since the baseline, about 1.5 KB an entry (3 KB in the run
+below, before the trim), about 2.5 MB a minute in the second half at this extreme rate
+(2,250 new entries a minute). Slower, not stopped: the growth that is left is still to
+be found.
+
 Last recorded: 2026-12-04, 2 cores / 24 GiB (load average 5 from other work),
 ``python -m bench.soak --minutes 16`` (500 feeds, 3 to 6 new entries each a minute,
 clustering window 3 minutes), samples thinned here::
