@@ -477,11 +477,7 @@ def cluster_new_entries(
     # The first batch is the oldest: its window reaches furthest back.
     since = min(e.published for e in new) - window
     clusterer, missing = standing.begin(
-        threshold=settings.cluster.threshold,
-        duplicate=settings.cluster.duplicate,
-        window=window,
-        stored=store.clustered_stories_since(since),
-        since=since,
+        settings.cluster, stored=store.clustered_stories_since(since), since=since
     )
     computed: dict[int, EntrySignature] = {}
     placed = 0

@@ -17,17 +17,10 @@ clusterer made for the pass from the store (tests check that entry by entry).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aggregator.cluster import Clusterer
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    threshold: float
-    window: timedelta
-    duplicate: float
+from aggregator.config import ClusterSettings
 
 
 class StandingClusterer:
@@ -35,27 +28,24 @@ class StandingClusterer:
 
     def __init__(self) -> None:
         self._clusterer: Clusterer | None = None
-        self._settings: _Settings | None = None
+        self._settings: ClusterSettings | None = None
         self.rebuilds = 0  # times it started again from the store (the first included)
 
     def begin(
-        self,
-        *,
-        threshold: float,
-        window: timedelta,
-        duplicate: float,
-        stored: Mapping[int, int],
-        since: datetime,
+        self, settings: ClusterSettings, *, stored: Mapping[int, int], since: datetime
     ) -> tuple[Clusterer, list[int]]:
         """The clusterer for a pass, and the ids of the entries it must place first.
 
         ``stored`` maps each clustered entry published at or after ``since`` (the start of
         the window of the pass's oldest new entry) to its story, as the store has them.
         """
-        settings = _Settings(threshold, window, duplicate)
         clusterer = self._clusterer
         if clusterer is None or settings != self._settings or not _agrees(clusterer, stored, since):
-            clusterer = Clusterer(threshold=threshold, window=window, duplicate=duplicate)
+            clusterer = Clusterer(
+                threshold=settings.threshold,
+                window=timedelta(hours=settings.window_hours),
+                duplicate=settings.duplicate,
+            )
             self._clusterer, self._settings = clusterer, settings
             self.rebuilds += 1
         else:
