@@ -532,20 +532,7 @@ def main() -> None:
     ]
     scores = {name: score(articles, predicted) for name, predicted in variants}
     for scope in SCOPES:
-        rows: list[dict[str, object]] = []
-        for name, _ in variants:
-            s = scores[name][scope]
-            rows.append(
-                {
-                    "variant": name,
-                    "labelled": s.true_pairs,
-                    "predicted": s.predicted,
-                    "correct": s.hits,
-                    "precision": _round(s.precision),
-                    "recall": _round(s.recall),
-                    "F1": _round(s.f1),
-                }
-            )
+        rows = [_score_row(name, scores[name][scope]) for name, _ in variants]
         print()
         print_table(
             f"{scope}: {len(articles)} articles, pairwise (ratio: F1)",
@@ -570,6 +557,19 @@ def main() -> None:
     report_held_out(settings)
 
 
+def _score_row(name: str, s: Score) -> dict[str, object]:
+    """One variant's line of a pairwise table."""
+    return {
+        "variant": name,
+        "labelled": s.true_pairs,
+        "predicted": s.predicted,
+        "correct": s.hits,
+        "precision": _round(s.precision),
+        "recall": _round(s.recall),
+        "F1": _round(s.f1),
+    }
+
+
 def report_held_out(settings: ClusterSettings) -> None:
     """The same clustering on ``cluster_eval/heldout/``: stories written after the
     features were fixed, so its figures are not flattered by the choices made above."""
@@ -580,20 +580,10 @@ def report_held_out(settings: ClusterSettings) -> None:
         BASELINE: group_by(articles, lambda a: entries[a.id].url or a.id),
         CURRENT: cluster_incrementally(entries, settings),
     }
-    rows = []
-    for name, predicted in variants.items():
-        s = score(articles, predicted)["all pairs"]
-        rows.append(
-            {
-                "variant": name,
-                "labelled": s.true_pairs,
-                "predicted": s.predicted,
-                "correct": s.hits,
-                "precision": _round(s.precision),
-                "recall": _round(s.recall),
-                "F1": _round(s.f1),
-            }
-        )
+    rows = [
+        _score_row(name, score(articles, predicted)["all pairs"])
+        for name, predicted in variants.items()
+    ]
     print()
     print_table(
         f"held-out set: {len(articles)} articles, {len(data.stories)} stories, all pairs"
