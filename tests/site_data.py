@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.config import Settings
 from aggregator.model import ClusterPlan, Entry, NewStory
 from aggregator.store import Store, open_store
+
+if TYPE_CHECKING:
+    from aggregator.publish.site import Site
 
 SITE_CONFIG = (
     '[publish]\nbase_url = "https://agg.example"\ntitle = "Agg"\nmax_entries = {page}\n'
@@ -54,3 +58,10 @@ def fill_site(
         now=now - timedelta(minutes=count),
     )
     return store, settings
+
+
+def feed_body(site: Site, path: str) -> bytes:
+    """The bytes the site serves at ``path`` (which must be a feed)."""
+    rendered = site.feed(path)
+    assert rendered is not None, path
+    return rendered.body

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 import pytest
 from lxml import etree
@@ -12,21 +11,9 @@ from lxml import etree
 from aggregator.config import Settings
 from aggregator.publish.site import Site
 from tests.publish.atom_validator import ATOM, problems
-from tests.site_data import fill_site
+from tests.site_data import feed_body as served
 
 BASE = "https://agg.example"
-
-
-@pytest.fixture
-def site(make_settings: Callable[..., Settings], now: datetime) -> Site:
-    store, settings = fill_site(make_settings, now)
-    return Site(store, settings, recheck=0)
-
-
-def served(site: Site, path: str) -> bytes:
-    rendered = site.feed(path)
-    assert rendered is not None, path
-    return rendered.body
 
 
 def test_every_atom_document_of_the_site_is_valid(site: Site) -> None:

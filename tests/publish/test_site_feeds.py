@@ -17,22 +17,11 @@ from aggregator.publish.items import entry_atom_id
 from aggregator.publish.site import Site, parse_feed_path
 from aggregator.store import Store
 from tests.issues import queue_issue
+from tests.site_data import feed_body as body
 from tests.site_data import fill_site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-
-
-@pytest.fixture
-def site(make_settings: Callable[..., Settings], now: datetime) -> Site:
-    store, settings = fill_site(make_settings, now)
-    return Site(store, settings, recheck=0)
-
-
-def body(site: Site, path: str) -> bytes:
-    rendered = site.feed(path)
-    assert rendered is not None, path
-    return rendered.body
 
 
 def check_atom(document: bytes) -> feedparser.FeedParserDict:
