@@ -138,6 +138,7 @@ from bench._table import print_table
 from bench.async_feed_server import STATS_PATH
 from bench.corpus import Corpus, generate_corpus
 from bench.fetch import free_port, start_server
+from bench.parsers import raw_documents
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 LOOPBACK = build_opener(ProxyHandler({}))  # the feed server's counters: never via a proxy
@@ -229,14 +230,7 @@ def main() -> None:
     if args.fetch_only:
         compare_with_rss2email(corpus, args)
         return
-    docs = [
-        RawDocument(
-            url=f"https://bench.example/{path}",
-            content=data,
-            content_type=corpus.content_types.get(path, ""),
-        )
-        for path, data in sorted(corpus.files.items())
-    ]
+    docs = raw_documents(corpus)
     total = sum(len(d.content) for d in docs) / 1e6
 
     def feedparser_only(doc: RawDocument) -> int:

@@ -40,7 +40,7 @@ from aggregator.model import RawDocument
 from aggregator.normalize import feed_metadata, to_entries
 from aggregator.parse import parse_document
 from bench.corpus import generate_corpus
-from bench.parsers import ROOT, feedparser_test_corpus, mutated_documents
+from bench.parsers import ROOT, feedparser_test_corpus, mutated_documents, raw_documents
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 HOSTILE = ("billion_laughs", "xxe")  # bounded by the sandbox, not by this in-process run
@@ -48,17 +48,9 @@ HOSTILE = ("billion_laughs", "xxe")  # bounded by the sandbox, not by this in-pr
 
 def ingest_corpus() -> list[RawDocument]:
     """The documents of ``bench/ingest.py`` with its default arguments."""
-    corpus = generate_corpus(
-        feeds=240, entries_per_feed=(20, 100), seed=1, entry_bytes=(1000, 8000)
+    return raw_documents(
+        generate_corpus(feeds=240, entries_per_feed=(20, 100), seed=1, entry_bytes=(1000, 8000))
     )
-    return [
-        RawDocument(
-            url=f"https://bench.example/{path}",
-            content=data,
-            content_type=corpus.content_types.get(path, ""),
-        )
-        for path, data in sorted(corpus.files.items())
-    ]
 
 
 def fixture_files() -> list[RawDocument]:

@@ -151,7 +151,7 @@ import lxml.etree as etree
 from aggregator.model import RawDocument
 from aggregator.parse import fast, feed, parse_document
 from bench._table import print_table
-from bench.corpus import generate_corpus
+from bench.corpus import Corpus, generate_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "feedparser.parse"
@@ -278,10 +278,9 @@ def counting_fallback() -> Iterator[Counter[str]]:
 # -- speed --------------------------------------------------------------------------------
 
 
-def corpus_documents(feeds: int, entries: int) -> list[RawDocument]:
-    corpus = generate_corpus(
-        feeds=feeds, entries_per_feed=entries, seed=1, entry_bytes=(1000, 8000)
-    )
+def raw_documents(corpus: Corpus, *, xml_only: bool = False) -> list[RawDocument]:
+    """The corpus's files as fetched documents, in path order; ``xml_only``: RSS 2.0,
+    Atom 1.0 and RSS 1.0, without JSON Feed."""
     return [
         RawDocument(
             url=f"https://bench.example/{path}",
@@ -289,8 +288,15 @@ def corpus_documents(feeds: int, entries: int) -> list[RawDocument]:
             content_type=corpus.content_types.get(path, ""),
         )
         for path, data in sorted(corpus.files.items())
-        if path.endswith(".xml")  # RSS 2.0, Atom 1.0 and RSS 1.0; not JSON Feed
+        if not xml_only or path.endswith(".xml")
     ]
+
+
+def corpus_documents(feeds: int, entries: int) -> list[RawDocument]:
+    corpus = generate_corpus(
+        feeds=feeds, entries_per_feed=entries, seed=1, entry_bytes=(1000, 8000)
+    )
+    return raw_documents(corpus, xml_only=True)
 
 
 def timed(
