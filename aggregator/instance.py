@@ -237,18 +237,20 @@ def _parse_session_name(name: str) -> tuple[int, str]:
     return int(pid), host
 
 
-def holder_of(database_url: str) -> Holder | None:
+def holder_of(database_url: str, engine: Engine | None = None) -> Holder | None:
     """The daemon scheduling on this database, as its lock records it: the lock file's
     record (SQLite) or the advisory lock's session (PostgreSQL); None when no daemon
-    holds the lock."""
+    holds the lock. ``engine``: the caller's own, when it has the store open already."""
     path = lock_path_for(database_url)
     if path is not None:
         return read_holder(path)
-    engine = create_engine(database_url, poolclass=NullPool)
-    try:
+    if engine is not None:
         return AdvisoryLock(engine).session() if engine.dialect.name == "postgresql" else None
+    own = create_engine(database_url, poolclass=NullPool)
+    try:
+        return holder_of(database_url, own)
     finally:
-        engine.dispose()
+        own.dispose()
 
 
 def scheduler_lock(database_url: str, engine: Engine) -> SchedulerLock | None:

@@ -1026,7 +1026,7 @@ def status_report(
     Plain data (JSON-ready): the store is the truth, not the daemon's memory."""
     stale_after = timedelta(hours=settings.fetch.stale_after_hours)
     return {
-        "daemon": _daemon_status(settings.storage.url),
+        "daemon": _daemon_status(settings.storage.url, store),
         **feed_status(store.list_feeds(), now=now, stale_after=stale_after, upcoming=upcoming),
         "digests": digest_status(store, settings, now=now),
         "deliveries": store.delivery_counts(),
@@ -1087,12 +1087,12 @@ def digest_status(store: Store, settings: Settings, *, now: datetime) -> list[di
     return digests
 
 
-def _daemon_status(database_url: str) -> dict[str, Any]:
+def _daemon_status(database_url: str, store: Store) -> dict[str, Any]:
     """Whether a daemon schedules on this database, as far as this machine can tell."""
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        holder = instance.holder_of(database_url)
+        holder = instance.holder_of(database_url, store.db.engine)
     except SQLAlchemyError as exc:
         return {"running": None, "detail": f"not known: {exc.__class__.__name__}"}
     if holder is None:
