@@ -10,7 +10,6 @@ from datetime import datetime
 
 from aggregator.config import ServerSettings, Settings
 from aggregator.daemon import Daemon
-from aggregator.store import open_store
 from tests.loopback import free_port
 from tests.site_data import SITE_CONFIG, fill_site
 from tests.web.test_web_app import Client
@@ -38,4 +37,3 @@ def test_a_reload_serves_pages_and_feeds_by_the_new_publish_settings(
     assert after.count("<entry") == 2 and "/feeds/all/page/4.atom" in after
     assert "Tin Mới" in client.get("/").text
     store.close()
-    open_store(settings.storage.url).close()
