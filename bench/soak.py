@@ -100,6 +100,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import math
 import os
 import random
 import re
@@ -113,7 +114,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from urllib.request import ProxyHandler, build_opener
+from urllib.error import HTTPError
+from urllib.request import ProxyHandler, Request, build_opener
 
 from bench._table import print_table
 from bench.corpus import generate_corpus
@@ -238,6 +240,50 @@ def feed_files(
     corpus = generate_corpus(feeds=feeds, entries_per_feed=(3, 6), seed=seed)
     now, rng = now or datetime.now(UTC), random.Random(seed)
     return {p: (restamp(corpus.files[p], now, rng), corpus.content_types.get(p)) for p in paths}
+
+
+# What feed readers subscribe to, polled with conditional GET (ETag) every 15 s.
+READER_PATHS = ("/feeds/all.atom", "/feeds/stories.atom", "/digests/soak.atom", "/digests/soak")
+
+
+@dataclass
+class ReaderStats:
+    requests: int = 0
+    not_modified: int = 0
+    errors: int = 0
+
+
+def read_feeds(port: int, pages: int, stats: ReaderStats, stop: threading.Event) -> None:
+    """Readers of the daemon's feeds: each 15 s every path of ``READER_PATHS`` with the
+    ETag of its last answer, and each minute a crawler walking the first ``pages`` pages
+    of the main feed in all three formats (so the feed caches fill to their bound)."""
+    etags: dict[str, str] = {}
+    walked = -math.inf
+    while not stop.wait(15):
+        paths = list(READER_PATHS)
+        if time.monotonic() - walked >= 60:
+            walked = time.monotonic()
+            paths += [
+                f"/feeds/all.{ext}" if page == 1 else f"/feeds/all/page/{page}.{ext}"
+                for ext in ("atom", "rss", "json")
+                for page in range(1, pages + 1)
+            ]
+        for path in paths:
+            request = Request(f"http://127.0.0.1:{port}{path}")
+            if path in etags:
+                request.add_header("If-None-Match", etags[path])
+            stats.requests += 1
+            try:
+                with LOOPBACK.open(request, timeout=30) as response:
+                    response.read()
+                    etags[path] = response.headers.get("ETag", "")
+            except HTTPError as exc:
+                if exc.code == 304:
+                    stats.not_modified += 1
+                elif exc.code != 404:  # a page the feed has not reached yet
+                    stats.errors += 1
+            except OSError:
+                stats.errors += 1
 
 
 def change_feeds(server: FeedServer, paths: list[str], feeds: int, stop: threading.Event) -> None:
@@ -409,6 +455,12 @@ def main() -> None:
     )
     parser.add_argument("--digest-minutes", type=int, default=2)
     parser.add_argument(
+        "--reader-pages",
+        type=int,
+        default=5,
+        help="pages of the main feed a crawler walks each minute, in each format (0: no readers)",
+    )
+    parser.add_argument(
         "--trace", type=int, metavar="PASSES", help="no daemon: passes in this process, traced"
     )
     parser.add_argument(
@@ -463,6 +515,11 @@ def main() -> None:
             target=change_feeds, args=(server, paths, args.feeds, stop), daemon=True
         )
         changer.start()
+        readers = ReaderStats()
+        if args.reader_pages:
+            threading.Thread(
+                target=read_feeds, args=(web_port, args.reader_pages, readers, stop), daemon=True
+            ).start()
         started = time.monotonic()
         try:
             while time.monotonic() - started < args.minutes * 60:
@@ -492,13 +549,27 @@ def main() -> None:
             log.close()
         requests = server.stats.requests
         text = (folder / "daemon.log").read_text(encoding="utf-8")
-    report(samples, args, requests=requests, status=status, log=text)
+    report(samples, args, requests=requests, status=status, log=text, readers=readers)
     if len(snapshots) == 2:
         print_growth(snapshots[0], snapshots[1], frames=args.frames)
 
 
+def _slope(xs: list[float], ys: list[float]) -> float:
+    if len(xs) < 2:
+        return 0.0
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
+
+
 def report(
-    samples: list[Sample], args: argparse.Namespace, *, requests: int, status: int, log: str
+    samples: list[Sample],
+    args: argparse.Namespace,
+    *,
+    requests: int,
+    status: int,
+    log: str,
+    readers: ReaderStats,
 ) -> None:
     if not samples:
         print("no samples taken")
@@ -512,6 +583,11 @@ def report(
                 "daemon MB": round(s.daemon_mb, 1),
                 "workers MB": round(s.workers_mb, 1),
                 "total MB": round(s.total_mb, 1),
+                "feed caches MB": round(
+                    sum(v for k, v in s.metrics.items() if k.startswith("aggregator_web_cache"))
+                    / 2**20,
+                    1,
+                ),
                 "entries": int(s.metrics.get("aggregator_entries", 0)),
                 "fetch errors": int(s.metrics.get("aggregator_feed_errors", 0)),
                 "sent": int(s.metrics.get('aggregator_deliveries{state="sent"}', 0)),
@@ -532,6 +608,14 @@ def report(
         b.total_mb > a.total_mb for a, b in zip(half, half[1:], strict=False)
     )
     growth = last.total_mb / base.total_mb - 1 if base.total_mb else 0.0
+    # The trend after the baseline, by least squares: what an hour more would add, and
+    # what each thousand entries stored added.
+    after = [s for s in samples if s.elapsed >= base.elapsed]
+    slope = _slope([s.elapsed / 3600 for s in after], [s.total_mb for s in after])
+    stored = after[-1].metrics.get("aggregator_entries", 0) - after[0].metrics.get(
+        "aggregator_entries", 0
+    )
+    per_thousand = (after[-1].total_mb - after[0].total_mb) / (stored / 1000) if stored else 0.0
     flat = abs(growth) <= 0.20 and not climbing
     error_lines = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
     errors = len(error_lines)
@@ -539,10 +623,15 @@ def report(
         json.dumps(
             {
                 "requests_served": requests,
+                "reader_requests": readers.requests,
+                "reader_not_modified": readers.not_modified,
+                "reader_errors": readers.errors,
                 "digest_issues_sent": last.mails // 3,
                 "log_errors": errors,
                 "exit_status": status,
                 "memory_growth": f"{growth:+.1%}",
+                "trend_mb_per_hour": round(slope, 1),
+                "mb_per_1000_entries": round(per_thousand, 2),
             }
         )
     )

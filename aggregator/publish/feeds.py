@@ -93,29 +93,53 @@ def page_path(path: str, page: int, ext: str) -> str:
 
 
 class FragmentCache(Generic[V]):
-    """Values by key (serialized items, built items), least recently used dropped past
-    ``size``.
+    """Values by key (serialized items, built items, rendered feeds), least recently used
+    dropped past ``size`` values or past ``max_bytes`` as ``weigh`` counts them.
 
     An item whose entry changed is a different key, so an edit is never served stale;
-    its old value ages out.
+    its old value ages out. The byte bound is what keeps a long-running daemon's memory
+    flat: a crawler walking every page of every feed would otherwise keep them all.
     """
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(
+        self,
+        size: int = 20_000,
+        *,
+        max_bytes: int | None = None,
+        weigh: Callable[[V], int] | None = None,
+    ) -> None:
         self.size = size
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._weigh = weigh
+        self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self.bytes = 0
         self.misses = 0
 
+    def __len__(self) -> int:
+        return len(self._data)
+
     def peek(self, key: Hashable) -> V | None:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
+        found = self._data.get(key)
+        if found is None:
+            return None
+        self._data.move_to_end(key)
+        return found[0]
 
     def put(self, key: Hashable, value: V) -> V:
         self.misses += 1
-        self._data[key] = value
-        if len(self._data) > self.size:
-            self._data.popitem(last=False)
+        weight = self._weigh(value) if self._weigh is not None else 0
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1]
+        if self.max_bytes is not None and weight > self.max_bytes:
+            return value  # larger than the whole budget: served, never kept
+        self._data[key] = (value, weight)
+        self.bytes += weight
+        while len(self._data) > self.size or (
+            self.max_bytes is not None and self.bytes > self.max_bytes
+        ):
+            _, (_, dropped) = self._data.popitem(last=False)
+            self.bytes -= dropped
         return value
 
     def get(self, key: Hashable, make: Callable[[], V]) -> V:

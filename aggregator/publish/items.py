@@ -12,9 +12,8 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from aggregator.model import DigestIssue, Entry, Story
@@ -22,12 +21,6 @@ from aggregator.normalize.sanitize import sanitize_html
 from aggregator.publish.feeds import Item, Link
 
 NAMESPACE = uuid.UUID("5b0c2d62-3f0e-4d55-9a51-7c1f4a9e2b10")
-
-
-@lru_cache(maxsize=20_000)
-def clean_content(markup: str) -> str:
-    # Regenerating a feed builds every item again; each distinct content is cleaned once.
-    return sanitize_html(markup)
 
 
 def entry_atom_id(entry: Entry) -> str:
@@ -52,7 +45,13 @@ def feed_id(base_url: str, path: str) -> str:
     return uuid.uuid5(NAMESPACE, base_url + path).urn
 
 
-def entry_item(entry: Entry, *, related: Sequence[Link] = (), site_title: str = "") -> Item:
+def entry_item(
+    entry: Entry,
+    *,
+    related: Sequence[Link] = (),
+    site_title: str = "",
+    clean: Callable[[str], str] = sanitize_html,
+) -> Item:
     return Item(
         id=entry_atom_id(entry),
         title=entry.title or "(untitled)",
@@ -64,7 +63,7 @@ def entry_item(entry: Entry, *, related: Sequence[Link] = (), site_title: str = 
         summary=entry.summary,
         # Sanitized in normalize already; again here, with the same rules, because a row
         # written by an older version must not reach a reader unsanitized.
-        content_html=clean_content(entry.content_html),
+        content_html=clean(entry.content_html),
         language=entry.language,
         categories=entry.tags,
     )

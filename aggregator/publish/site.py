@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote
 
 from aggregator.config import DigestSettings, Settings
 from aggregator.model import DigestIssue, Story
+from aggregator.normalize.sanitize import sanitize_html
 from aggregator.publish.feeds import (
     MEDIA_TYPES,
     RENDERERS,
@@ -119,6 +120,18 @@ class _Cached:
     version: tuple[Any, ...]
     rendered: Rendered
 
+    def weight(self) -> int:
+        # The gzip copy, made at the first request that takes it, is a fraction of this.
+        return len(self.rendered.body) * 5 // 4
+
+
+def _text_weight(text: str) -> int:
+    return len(text)
+
+
+def _item_weight(item: Item) -> int:
+    return len(item.content_html) + len(item.summary) + len(item.title) + 256
+
 
 class Site:
     """Feeds over ``store``, each regenerated only when the store's version moves.
@@ -131,13 +144,41 @@ class Site:
         self.settings = settings
         self.recheck = recheck
         self.renders = 0
-        self.fragments: FragmentCache[bytes] = FragmentCache()
-        self._items: FragmentCache[Item] = FragmentCache()
-        self._issues: FragmentCache[str] = FragmentCache(2_000)
-        self._feeds: dict[str, _Cached] = {}
+        self._make_caches(settings.publish.cache_mb)
         self._version: tuple[Any, ...] = ()
         self._checked_at = -math.inf
         self._lock = threading.Lock()
+
+    def _make_caches(self, megabytes: int) -> None:
+        """Empty caches sharing ``[publish] cache_mb``: rendered feeds and the items'
+        serialized bytes take most of it, because a regeneration after one new entry
+        joins the bytes of all the others."""
+        budget = megabytes * 2**20
+        self._feeds: FragmentCache[_Cached] = FragmentCache(
+            max_bytes=budget * 4 // 10, weigh=_Cached.weight
+        )
+        # A fragment's key is its item, holding about as much text as its bytes.
+        self.fragments: FragmentCache[bytes] = FragmentCache(
+            max_bytes=budget * 4 // 10, weigh=lambda data: 2 * len(data)
+        )
+        self._items: FragmentCache[Item] = FragmentCache(max_bytes=budget // 10, weigh=_item_weight)
+        self._cleaned: FragmentCache[str] = FragmentCache(
+            max_bytes=budget // 20, weigh=_text_weight
+        )
+        self._issues: FragmentCache[str] = FragmentCache(
+            2_000, max_bytes=budget // 20, weigh=_text_weight
+        )
+
+    def memory(self) -> dict[str, int]:
+        """Bytes each cache holds, by its own count (``/metrics``)."""
+        caches: dict[str, FragmentCache[Any]] = {
+            "feeds": self._feeds,
+            "fragments": self.fragments,
+            "items": self._items,
+            "cleaned": self._cleaned,
+            "issues": self._issues,
+        }
+        return {name: cache.bytes for name, cache in caches.items()}
 
     @property
     def base_url(self) -> str:
@@ -148,10 +189,7 @@ class Site:
         rendered by the old ones (titles, addresses, page sizes), so all are dropped."""
         with self._lock:
             self.settings = settings
-            self.fragments = FragmentCache()
-            self._items = FragmentCache()
-            self._issues = FragmentCache(2_000)
-            self._feeds = {}
+            self._make_caches(settings.publish.cache_mb)
             self._checked_at = -math.inf
 
     def version(self) -> tuple[Any, ...]:
@@ -168,7 +206,7 @@ class Site:
     def cached(self, path: str) -> Rendered | None:
         """The feed's bytes if they are known to be current, without touching the store:
         the web server answers these on its event loop."""
-        entry = self._feeds.get(path)
+        entry = self._feeds.peek(path)
         if entry is None or time.monotonic() - self._checked_at >= self.recheck:
             return None
         return entry.rendered if entry.version == self._version else None
@@ -181,13 +219,13 @@ class Site:
         # One thread renders a feed at a time; the others wait and take its bytes.
         with self._lock:
             version = self.version()
-            entry = self._feeds.get(path)
+            entry = self._feeds.peek(path)
             if entry is not None and entry.version == version:
                 return entry.rendered
             rendered = self._render(ref)
             # Only feeds that exist are kept: a made-up page number costs no memory.
             if rendered is not None:
-                self._feeds[path] = _Cached(version, rendered)
+                self._feeds.put(path, _Cached(version, rendered))
             return rendered
 
     def _render(self, ref: FeedRef) -> Rendered | None:
@@ -271,7 +309,7 @@ class Site:
         for (stamp, related), item in items.items():
             if item is None and stamp.id in rows:
                 entry = replace(rows[stamp.id], feed_title=stamp.feed_title)
-                made = entry_item(entry, related=related, site_title=title)
+                made = entry_item(entry, related=related, site_title=title, clean=self._clean)
                 items[(stamp, related)] = self._items.put((stamp, related), made)
         ready = [item for item in items.values() if item is not None]
         if ref.kind == "tag":
@@ -281,6 +319,10 @@ class Site:
         return self._document(
             ref, ready, pages, title=title, subtitle=f"Entries collected by {title}"
         )
+
+    def _clean(self, markup: str) -> str:
+        # An entry whose story gains a source is a new item with the same content.
+        return self._cleaned.get(markup, lambda: sanitize_html(markup))
 
     def _related(
         self, stamp: EntryStamp, members: Sequence[tuple[int, str, str]]

@@ -13,6 +13,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -150,6 +151,7 @@ def create_app(
             for state in ("pending", "sending", "sent", "failed")
         ]
         lines += _schedule_metrics(store, settings, now, feeds)
+        lines += _memory_metrics(site)
         return PlainTextResponse(
             "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -170,6 +172,36 @@ def create_app(
             *admin_routes(store, settings, clock, admin_token),
         ],
     )
+
+
+def _memory_metrics(site: Site) -> list[str]:
+    """What the feed caches hold (bounded by ``[publish] cache_mb``) and, on Linux, this
+    process's resident memory: what a long-running daemon must keep flat."""
+    lines = [
+        "# HELP aggregator_web_cache_bytes Bytes held by each cache of rendered feeds.",
+        "# TYPE aggregator_web_cache_bytes gauge",
+    ]
+    lines += [
+        f'aggregator_web_cache_bytes{{cache="{name}"}} {held}'
+        for name, held in site.memory().items()
+    ]
+    resident = resident_bytes()
+    if resident is not None:
+        lines += [
+            "# HELP process_resident_memory_bytes Resident memory of this process.",
+            "# TYPE process_resident_memory_bytes gauge",
+            f"process_resident_memory_bytes {resident}",
+        ]
+    return lines
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size, from /proc (None where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _schedule_metrics(

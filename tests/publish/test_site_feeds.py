@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import feedparser
@@ -13,6 +14,7 @@ from lxml import etree
 
 from aggregator.config import Settings
 from aggregator.model import ClusterPlan, Entry
+from aggregator.publish.feeds import FragmentCache
 from aggregator.publish.items import entry_atom_id
 from aggregator.publish.site import Site, parse_feed_path
 from aggregator.store import Store
@@ -269,3 +271,46 @@ def test_an_empty_site_still_serves_valid_feeds(
         if path.endswith(".atom"):
             assert check_atom(body(site, path)).entries == []
     assert json.loads(body(site, "/feeds/all.json"))["items"] == []
+
+
+def test_caches_keep_within_their_byte_budget_however_many_pages_are_read(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    store, settings = fill_site(make_settings, now, page=10)
+    (feed, *_) = store.list_feeds()
+    store.upsert_entries(
+        feed.id,
+        [
+            Entry(
+                entry_key=f"big{n}",
+                url=f"https://tin.example/big/{n}",
+                title=f"Bài dài {n}",
+                published=now - timedelta(minutes=n),
+                content_html=f"<p>{n} " + "chữ " * 6_000 + "</p>",
+            )
+            for n in range(60)
+        ],
+        now=now,
+    )
+    small = replace(settings, publish=replace(settings.publish, cache_mb=1))
+    site, roomy = Site(store, small, recheck=0), Site(store, settings, recheck=0)
+    paths = [p for p in site.feed_paths() if "/feeds/all" in p]
+    assert len(paths) >= 3 * 7  # 68 entries in pages of 10, in three formats
+    for _ in range(2):
+        for path in paths:
+            assert body(site, path) == body(roomy, path)  # evicted, rendered again the same
+            assert sum(site.memory().values()) <= 2**20
+    assert sum(roomy.memory().values()) > 2**20  # the walk would have needed more
+
+
+def test_fragment_cache_drops_least_recently_used_past_its_bytes() -> None:
+    cache: FragmentCache[bytes] = FragmentCache(max_bytes=10, weigh=len)
+    cache.put("a", b"aaaa")
+    cache.put("b", b"bbbb")
+    assert cache.peek("a") == b"aaaa"  # now "b" is the least recently used
+    cache.put("c", b"cccc")
+    assert cache.peek("b") is None and cache.peek("a") == b"aaaa" and cache.bytes == 8
+    cache.put("a", b"a")  # a new value for a key replaces its weight
+    assert cache.bytes == 5
+    assert cache.put("huge", b"x" * 11) == b"x" * 11  # served, never kept
+    assert cache.peek("huge") is None and len(cache) == 2

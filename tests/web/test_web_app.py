@@ -184,6 +184,28 @@ def test_metrics_count_feeds_by_state_entries_and_deliveries(
     assert samples["aggregator_last_success_timestamp_seconds"] == f"{now.timestamp():.0f}"
 
 
+def test_metrics_show_what_the_feed_caches_and_the_process_hold(
+    filled: tuple[Store, Settings],
+) -> None:
+    store, settings = filled
+    web = client(store, settings)
+
+    def samples() -> dict[str, str]:
+        page = web.get("/metrics")
+        return dict(
+            line.rsplit(" ", 1) for line in page.text.splitlines() if not line.startswith("#")
+        )
+
+    before = samples()
+    assert before['aggregator_web_cache_bytes{cache="feeds"}'] == "0"
+    assert web.get("/feeds/all.atom").status_code == 200
+    after = samples()
+    assert int(after['aggregator_web_cache_bytes{cache="feeds"}']) > 0
+    assert int(after['aggregator_web_cache_bytes{cache="fragments"}']) > 0
+    if Path("/proc/self/statm").exists():
+        assert int(after["process_resident_memory_bytes"]) > 10 * 2**20
+
+
 def test_metrics_show_each_digests_next_run_and_last_issue_deliveries(
     make_settings: Callable[..., Settings], now: datetime
 ) -> None:
