@@ -34,6 +34,27 @@ the baseline and the end.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
+Recorded on 2026-12-06 (2 cores, other work light), ``python -m bench.soak --minutes 14
+--feeds 250``, first without readers (``--reader-pages 0``, as in the runs below; main at
+302bf33) and then with them (the default since: readers poll four addresses with their
+ETag every 15 s, and a crawler walks five pages of ``/feeds/all`` in each format every
+minute; main at ac95d5a, feed caches bounded by ``[publish] cache_mb``). Samples
+thinned here::
+
+    minute    no readers: daemon MB  total MB   readers: daemon MB  caches MB  total MB
+    baseline                  154.5     220.9                251.2       73.3     317.7
+    8.0                       163.6     230.8                  291       78.1       358
+    14.0                      171.5     239.9                338.2       85.5     406.5
+    entries at the end       15,648                         15,649
+    growth                   +8.6 % (1.6 KB an entry)      +27.9 % (8.9 KB an entry)
+
+Without readers the daemon grows 1.6 KB an entry stored after the window filled, as on
+2026-12-04. With readers it grows 5.5 times as fast, and the caches' own count (85.5 MB at
+the end, still below their 128 MB bound) explains only 12 MB of the 87 MB: what the count
+leaves out (Python objects around the counted text, and the heap churned by rendering
+pages of several MB) is most of it. The bound caps the caches; that the daemon levels off
+once they reach it was not shown in a 14-minute run.
+
 Recorded again on 2026-12-04 after ``malloc_trim`` was added, on a quiet machine,
 ``python -m bench.soak --minutes 16`` (500 feeds), samples thinned here::
 
