@@ -203,7 +203,13 @@ def read_metrics(port: int) -> dict[str, float]:
 
 
 def write_config(
-    folder: Path, urls: list[str], port: int, server_port: int, digest: int, window: float
+    folder: Path,
+    urls: list[str],
+    port: int,
+    server_port: int,
+    digest: int,
+    window: float,
+    cache_mb: int = 128,
 ) -> Path:
     feeds = "".join(f'[[feeds]]\nurl = "{url}"\n' for url in urls)
     config = folder / "config.toml"
@@ -220,6 +226,8 @@ max_interval_minutes = 1
 allow_hosts = ["127.0.0.1:{server_port}"]
 [server]
 port = {port}
+[publish]
+cache_mb = {cache_mb}
 [mail]
 maildir = "{folder / "mail"}"
 [schedule]
@@ -475,6 +483,7 @@ def main() -> None:
         help="seconds before the baseline (default: the window and two minutes more)",
     )
     parser.add_argument("--digest-minutes", type=int, default=2)
+    parser.add_argument("--cache-mb", type=int, default=128, help="[publish] cache_mb")
     parser.add_argument(
         "--reader-pages",
         type=int,
@@ -516,6 +525,7 @@ def main() -> None:
             server.port,
             args.digest_minutes,
             args.window_minutes,
+            args.cache_mb,
         )
         log = (folder / "daemon.log").open("w", encoding="utf-8")
         start = [sys.executable, "-m", "aggregator"]
