@@ -53,7 +53,12 @@ Without readers the daemon grows 1.6 KB an entry stored after the window filled,
 the end, still below their 128 MB bound) explains only 12 MB of the 87 MB: what the count
 leaves out (Python objects around the counted text, and the heap churned by rendering
 pages of several MB) is most of it. The bound caps the caches; that the daemon levels off
-once they reach it was not shown in a 14-minute run.
+once they reach it was not shown in a 14-minute run. Run again with a bound the caches
+do reach (``--cache-mb 16``, 13 minutes, same readers: the caches hold 14.8 to 15.3 MB
+from minute 4 on): 265.0 MB at the baseline, 286.7 MB at 8 minutes, 286.3 MB at 13
+(14,465 entries): +8.1 %, 2.4 KB an entry over the run, and level over its last five
+minutes. So a full cache stops the readers' growth; with the 128 MB default the daemon
+grows until its caches are full.
 
 Recorded again on 2026-12-04 after ``malloc_trim`` was added, on a quiet machine,
 ``python -m bench.soak --minutes 16`` (500 feeds), samples thinned here::
