@@ -29,96 +29,76 @@ the traced Python heap, its peak within the pass, resident memory, SQLite's own 
 and glibc malloc's bytes in use and free after each pass, then the lines whose traced
 allocations grew from the pass the window filled to the last. ``--tracemalloc`` runs the
 daemon itself under tracemalloc and prints what its traced allocations grew by between
-the baseline and the end.
+the baseline and the end. ``--dump`` asks the daemon (SIGUSR2) at the baseline and at the
+end what holds its memory: resident, pymalloc's arenas, Python's blocks and objects by
+type, SQLite's own memory and glibc malloc's bytes in use and free.
 
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
-Recorded on 2026-12-06 (2 cores, other work light), ``python -m bench.soak --minutes 14
---feeds 250``, first without readers (``--reader-pages 0``, as in the runs below; main at
-302bf33) and then with them (the default since: readers poll four addresses with their
-ETag every 15 s, and a crawler walks five pages of ``/feeds/all`` in each format every
-minute; main at ac95d5a, feed caches bounded by ``[publish] cache_mb``). Samples
-thinned here::
+Recorded on 2026-12-07 (2 cores shared with other developers' tests and benchmarks: load
+average 3 to 7; the two runs side by side), after the changes of that day (below),
+``python -m bench.soak --minutes 16 --feeds 500``, without readers (``--reader-pages 0``)
+and with them (the default: four addresses polled with their ETag every 15 s, five pages
+of ``/feeds/all`` in each format crawled every minute; ``[publish] cache_mb`` at its
+default, 64 MB). Samples thinned here::
 
     minute    no readers: daemon MB  total MB   readers: daemon MB  caches MB  total MB
-    baseline                  154.5     220.9                251.2       73.3     317.7
-    8.0                       163.6     230.8                  291       78.1       358
-    14.0                      171.5     239.9                338.2       85.5     406.5
-    entries at the end       15,648                         15,649
-    growth                   +8.6 % (1.6 KB an entry)      +27.9 % (8.9 KB an entry)
+    0.5                       136.9     203.3                172.7       49.1     239.1
+    2.0                       151.9     219.1                200.5         49     267.7
+    4.0                       176.3     244.3                246.3         49     314.3
+    baseline (5.1)            187.9     256.2                248.9       48.1     317.3
+    8.1                       208.9     278.2                270.8         50     340.1
+    10.1                      208.2     277.8                279.1       51.1     348.7
+    12.1                      209.3     279.3                283.6       51.7     353.6
+    14.2                      209.1     279.3                293.6       52.3     363.7
+    16.2                      213.6       284                282.3       49.8     352.7
+    entries at the end       34,106                         33,256
+    growth                   +10.8 % (1.2 MB per 1,000)    +11.2 % (1.6 MB per 1,000)
 
-Without readers the daemon grows 1.6 KB an entry stored after the window filled, as on
-2026-12-04. With readers it grows 5.5 times as fast, and the caches' own count (85.5 MB at
-the end, still below their 128 MB bound) explains only 12 MB of the 87 MB: what the count
-leaves out (Python objects around the counted text, and the heap churned by rendering
-pages of several MB) is most of it. The bound caps the caches; that the daemon levels off
-once they reach it was not shown in a 14-minute run. Run again with a bound the caches
-do reach (``--cache-mb 16``, 13 minutes, same readers: the caches hold 14.8 to 15.3 MB
-from minute 4 on): 265.0 MB at the baseline, 286.7 MB at 8 minutes, 286.3 MB at 13
-(14,465 entries): +8.1 %, 2.4 KB an entry over the run, and level over its last five
-minutes. So a full cache stops the readers' growth; with the 128 MB default the daemon
-grows until its caches are full.
+No errors, exit status 0, 8 and 9 digest issues to each reader, 362 reader requests (40
+answered 304). Both rise for about three minutes after the baseline and then level
+off: from minute 8 to the end the daemon without readers grew 4.7 MB over 16,700
+entries (0.3 KB an entry, against 1.5 KB and a steady 2.5 MB a minute on 2026-12-04),
+and with readers it moved between 270 and 294 MB from minute 8.6 on (281.4 MB then,
+282.3 at the end; the caches by their own count 50 to 53 MB of their 64). The 20 % rule
+says flat for both; the three minutes after the baseline still add 7 to 9 %.
 
-Recorded again on 2026-12-04 after ``malloc_trim`` was added, on a quiet machine,
-``python -m bench.soak --minutes 16`` (500 feeds), samples thinned here::
+What grew before, and what changed on 2026-12-07:
 
-    minute    daemon MB  workers MB  total MB  entries  fetch errors  sent  mails  ratio
-    0.5           138.4        65.3     203.7    2,227             0     3      3  0.78x
-    4.0           191.7          67     258.7    8,995             0     9      9  0.99x
-    baseline      194.5        67.4     261.8   11,081             0     9      9  1.00x
-    8.0           213.5        68.3     281.7   17,509             0    15     15  1.08x
-    12.0          223.8        68.9     292.7   26,810             0    21     21  1.12x
-    16.0          232.3        69.4     301.7   35,946             0    27     27  1.15x
-    {"requests_served": 8474, "digest_issues_sent": 9, "log_errors": 0, "exit_status": 0,
-     "memory_growth": "+15.2%"}
-    memory: flat (+15.2% against the baseline)
+- glibc's allocator. Its mmap threshold starts at 128 KB but rises to the size of each
+  large block freed (up to 32 MB), so once the first rendered page or batch of rows
+  (megabytes, short-lived) was freed, the next ones came from the arenas, between
+  long-lived blocks that kept their pages resident, and each thread of the pools had its
+  arena (eight per core). The daemon now sets ``M_ARENA_MAX`` 2 and a fixed
+  ``M_MMAP_THRESHOLD`` of 128 KB itself at start-up (``aggregator.daemon.tune_malloc``;
+  the environment's ``MALLOC_*`` settings win) and still trims after each tick.
+  In-process passes (250 feeds, one simulated minute each): 2.2 KB -> 1.5 KB of
+  resident memory per entry over the same passes, malloc's free bytes 50 -> 14 MB.
+- The feed caches' count. It counted characters of the values only: the cleaned-content
+  cache's keys (the raw markup) and the built items' keys were left out, so those caches
+  held 4.3 and 3.7 times their count and 128 MB could be about 180 MB once every cache
+  was full. Each key and value is now counted by ``sys.getsizeof`` of everything it
+  reaches (an object two caches hold counts in both, so their total is at least what
+  they keep; a test checks it against tracemalloc), and the default is 64 MB. The same
+  readers' soak with only the allocator change (13 minutes, old count, 128 MB): the
+  caches held 78 to 86 MB by their count and the daemon grew 4.1 KB an entry, +18.7 %.
 
-The script's verdict says flat (within 20 %), but the daemon still climbs: 37.8 MB over
-24,900 entries stored since the baseline, about 1.5 KB an entry (3 KB in the run
-below, before the trim), about 2.5 MB a minute in the second half at this extreme rate
-(2,250 new entries a minute). Slower, not stopped: the growth that is left is still to
-be found.
+What is left, from the run without readers (its daemon asked at the baseline and at the
+end what it holds, as ``--dump`` does now): Python's objects do not grow (1.03
+million blocks at the baseline, 1.01 at the end; the index holds 6,400 to 8,400 entries
+as it drops the old ones a quarter at a time). Resident memory grew 14 MB: pymalloc's
+1 MB arenas 95 -> 103 (they go back to the system only when empty, and long-lived
+index objects are spread over them), glibc's blocks in use +2.7 MB and its free bytes
++9.6 MB (part of them resident between two trims), and SQLite's own memory 8.1 -> 9.7
+MB: the page caches of the pooled connections (SQLite's default ``cache_size``, 2 MB
+each) and the statements the sqlite3 module keeps (128 per connection), both bounded.
 
-Last recorded: 2026-12-04, 2 cores / 24 GiB (load average 5 from other work),
-``python -m bench.soak --minutes 16`` (500 feeds, 3 to 6 new entries each a minute,
-clustering window 3 minutes), samples thinned here::
-
-    minute    daemon MB  workers MB  total MB  entries  fetch errors  sent  mails  ratio
-    0.5           140.2        65.6     205.8    2,227             0     3      3  0.77x
-    2.0           154.5        66.3     220.9    4,473             0     3      3  0.83x
-    4.0           183.1          67     250.1    8,634             0     6      6  0.94x
-    baseline      198.9        67.2     266.1   10,278             0     9      9  1.00x
-    6.0           210.6        67.6     278.2   12,772             0     9      9  1.05x
-    8.0           234.2        68.1     302.3   17,395             0    12     12  1.14x
-    10.0            248        68.4     316.4   21,940             0    15     15  1.19x
-    12.0          260.3        68.5     328.7   26,539             0    18     18  1.24x
-    14.0            267        68.5     335.5   31,082             0    21     21  1.26x
-    16.0          276.5        68.6     345.1   35,670             0    24     24  1.30x
-    {"requests_served": 8414, "digest_issues_sent": 8, "log_errors": 0, "exit_status": 0,
-     "memory_growth": "+29.7%"}
-    memory: NOT flat (+29.7% against the baseline)
-
-The same 8 minutes before the clusterer was kept (2026-12-04, main at f384791, 72 h
-window, the corpus's own dates): 194.7 MB at the 2-minute baseline, 551.4 MB at 8
-minutes (+111%), about 30 KB an entry.
-
-Reading: much flatter, not flat. The worker processes are (65 to 69 MB). The daemon
-still grows after the window filled: 77.6 MB over 25,400 entries stored since the
-baseline, about 3 KB an entry (against 30 KB before), in steps at the digest issues and
-in between. What it is not: the Python heap. ``--trace 24 --feeds 200`` keeps the traced
-heap at 50 to 55 MB from the pass the window filled on (with 3,600 to 4,500 entries in
-the index, about 4.7 KB each) while 17,000 more entries are stored, and its resident
-memory grows 0.7 KB an entry (SQLite's page caches filling: 4 to 6.4 MB). And
-``--tracemalloc --feeds 300 --minutes 12`` on the daemon itself: what its traced
-allocations grew by between the baseline and the end is a few MB of index churn (a band
-dict's table resized, lists in and out), while its resident memory grew by 200 MB
-(tracemalloc's own tables included). So the growth that is left is outside Python's
-traced objects: most of it freed memory glibc keeps (the daemon's steps run on a pool of
-threads, each with its own malloc arena). Side by side with 250 feeds for 10 minutes
-(bench/README.md), the daemon grew 3.8 KB an entry as recorded here, 2.3 KB with
-``MALLOC_ARENA_MAX=2``, 1.7 KB with ``malloc_trim`` after each tick (what the daemon does
-since) and 1.6 KB with both; the rest comes in steps at digest issues (not hunted).
+Before (the same soak, 500 feeds, 2026-12-04, after ``malloc_trim``): 261.8 MB at the
+baseline, 301.7 MB at 16 minutes, +15.2 %, a steady climb of about 1.5 KB an entry
+stored (3 KB before the trim, 30 KB before the daemon kept its clusterer). With readers
+(2026-12-06, 250 feeds, 14 minutes, 128 MB of caches by the old count): +27.9 %, 8.9 KB
+an entry, against +8.6 % (1.6 KB) without them in the same run.
 """
 
 from __future__ import annotations
@@ -136,10 +116,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.error import HTTPError
 from urllib.request import ProxyHandler, Request, build_opener
 
@@ -151,6 +134,7 @@ from bench.fetch import free_port
 
 LOOPBACK = build_opener(ProxyHandler({}))
 DEFAULT_CACHE_MB = PublishSettings().cache_mb
+T = TypeVar("T")
 # The corpus's dates: ISO 8601 / RFC 3339 (Atom, JSON Feed, dc:date, "iso" pubDates) and
 # RFC 822 (RSS pubDate, lastBuildDate), as bench/corpus.py writes them.
 ISO_DATE = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
@@ -344,19 +328,90 @@ runpy.run_module("aggregator", run_name="__main__", alter_sys=True)
 """
 
 
+# ``--dump``: the daemon with a SIGUSR2 handler that writes :func:`memory_dump` (into the
+# file named by the environment), otherwise exactly ``python -m aggregator``.
+DUMPING_DAEMON = """
+import os, runpy, signal, sys
+sys.path.insert(0, os.environ["SOAK_ROOT"])
+from bench.soak import write_memory_dump
+signal.signal(signal.SIGUSR2, lambda *_: write_memory_dump(os.environ["SOAK_DUMP"]))
+sys.argv[0] = "aggregator"
+runpy.run_module("aggregator", run_name="__main__", alter_sys=True)
+"""
+
+
+def ask_daemon(
+    daemon: subprocess.Popen[bytes], sig: int, path: Path, load: Callable[[str], T]
+) -> T:
+    """Signal the daemon to write ``path`` and read it back once it is whole."""
+    path.unlink(missing_ok=True)
+    daemon.send_signal(sig)
+    for _ in range(600):
+        time.sleep(0.1)
+        try:
+            return load(str(path))
+        except (OSError, EOFError, ValueError):  # not (completely) written yet
+            continue
+    raise TimeoutError(f"the daemon wrote no {path.name}")
+
+
 def snapshot(daemon: subprocess.Popen[bytes], path: Path) -> object:
     """The traced daemon's allocations now (``--tracemalloc``)."""
     import tracemalloc
 
-    path.unlink(missing_ok=True)
-    daemon.send_signal(signal.SIGUSR1)
-    for _ in range(600):
-        time.sleep(0.1)
+    return ask_daemon(daemon, signal.SIGUSR1, path, tracemalloc.Snapshot.load)
+
+
+def pymalloc_arenas() -> int | None:
+    """pymalloc's arenas in use (1 MB each: one goes back to the system only when empty),
+    from ``sys._debugmallocstats``, which writes to the C stderr."""
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
         try:
-            return tracemalloc.Snapshot.load(str(path))
-        except (OSError, EOFError, ValueError):  # not (completely) written yet
-            continue
-    raise TimeoutError("the daemon wrote no snapshot")
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    found = re.search(r"arenas allocated current\s*=\s*([\d,]+)", text)
+    return int(found[1].replace(",", "")) if found else None  # None: not pymalloc
+
+
+def memory_dump() -> dict[str, Any]:
+    """What holds this process's memory: resident, pymalloc's arenas, Python's blocks and
+    objects by type (after a collection), SQLite's and glibc malloc's figures."""
+    import gc
+
+    gc.collect()
+    types = Counter(type(o).__qualname__ for o in gc.get_objects())
+    return {
+        "RSS MB": round(rss_mb(os.getpid()), 1),
+        "pymalloc arenas": pymalloc_arenas(),
+        "Python blocks": sys.getallocatedblocks(),
+        **native_mb(),
+        "types": dict(types),
+    }
+
+
+def write_memory_dump(path: str) -> None:
+    Path(path + ".part").write_text(json.dumps(memory_dump()))
+    os.replace(path + ".part", path)  # whole or absent for the reader
+
+
+def read_memory_dump(path: str) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(Path(path).read_text()))
+
+
+def print_dumps(first: dict[str, Any], last: dict[str, Any], lines: int = 12) -> None:
+    print("\nthe daemon's memory at the baseline and at the end:")
+    for name, value in first.items():
+        if name != "types":
+            print(f"  {name:>16}: {value} -> {last.get(name)}")
+    before, after = Counter(first["types"]), Counter(last["types"])
+    grown = sorted(((after[k] - before[k], k) for k in after | before), reverse=True)
+    print("  objects by type, most grown: " + ", ".join(f"{k} {n:+}" for n, k in grown[:lines]))
 
 
 def print_growth(first: object, last: object, frames: int, lines: int = 12) -> None:
@@ -510,6 +565,12 @@ def main() -> None:
         action="store_true",
         help="trace the daemon's allocations, and print what grew after the baseline",
     )
+    parser.add_argument(
+        "--dump",
+        action="store_true",
+        help="what holds the daemon's memory (objects by type, pymalloc, malloc, SQLite) "
+        "at the baseline and at the end",
+    )
     parser.add_argument("--frames", type=int, default=4, help="traceback depth of the traces")
     args = parser.parse_args()
     if args.trace:
@@ -545,6 +606,10 @@ def main() -> None:
         if args.tracemalloc:
             start = [sys.executable, "-c", TRACED_DAEMON]
             environ |= {"SOAK_FRAMES": str(args.frames), "SOAK_SNAPSHOT": str(folder / "snap")}
+        elif args.dump:
+            start = [sys.executable, "-c", DUMPING_DAEMON]
+            root = str(Path(__file__).resolve().parent.parent)
+            environ |= {"SOAK_ROOT": root, "SOAK_DUMP": str(folder / "dump.json")}
         daemon = subprocess.Popen(
             [*start, "--config", str(config), "run"],
             cwd=folder,
@@ -553,6 +618,7 @@ def main() -> None:
             env=environ,
         )
         snapshots: list[object] = []
+        dumps: list[dict[str, Any]] = []
         stop = threading.Event()
         changer = threading.Thread(
             target=change_feeds, args=(server, paths, args.feeds, stop), daemon=True
@@ -563,6 +629,14 @@ def main() -> None:
             threading.Thread(
                 target=read_feeds, args=(web_port, args.reader_pages, readers, stop), daemon=True
             ).start()
+
+        def take(snapshots: list[object], dumps: list[dict[str, Any]]) -> None:
+            if args.tracemalloc:
+                snapshots.append(snapshot(daemon, folder / "snap"))
+            elif args.dump:
+                dump = folder / "dump.json"
+                dumps.append(ask_daemon(daemon, signal.SIGUSR2, dump, read_memory_dump))
+
         started = time.monotonic()
         try:
             while time.monotonic() - started < args.minutes * 60:
@@ -581,10 +655,10 @@ def main() -> None:
                     )
                 )
                 print(f"  {samples[-1].elapsed:6.0f} s  {samples[-1].total_mb:7.1f} MB", flush=True)
-                if args.tracemalloc and not snapshots and samples[-1].elapsed >= args.warmup:
-                    snapshots.append(snapshot(daemon, folder / "snap"))
-            if args.tracemalloc and snapshots and daemon.poll() is None:
-                snapshots.append(snapshot(daemon, folder / "snap"))
+                if samples[-1].elapsed >= args.warmup and not (snapshots or dumps):
+                    take(snapshots, dumps)
+            if (snapshots or dumps) and daemon.poll() is None:
+                take(snapshots, dumps)
         finally:
             stop.set()
             daemon.send_signal(signal.SIGTERM)
@@ -595,6 +669,8 @@ def main() -> None:
     report(samples, args, requests=requests, status=status, log=text, readers=readers)
     if len(snapshots) == 2:
         print_growth(snapshots[0], snapshots[1], frames=args.frames)
+    if len(dumps) == 2:
+        print_dumps(dumps[0], dumps[1])
 
 
 def _slope(xs: list[float], ys: list[float]) -> float:
