@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["MAX_WORDS", "PHRASES", "canonical_names"]
+__all__ = ["FIRST_WORDS", "MAX_WORDS", "PHRASES", "canonical_names"]
 
 # (the English form, then every other way of writing it), case-folded.
 _PLACES: tuple[tuple[str, ...], ...] = (
@@ -98,7 +98,7 @@ MAX_WORDS = max(len(words) for words in PHRASES)
 # Vietnamese writes many bodies with only the first syllable capitalised ("Liên hợp quốc",
 # "Quốc hội"): those are found among all words, not among capitalised runs. One-word
 # variants are looked up only when capitalised ("Mỹ", not "mỹ phẩm", cosmetics).
-_FIRST_WORDS = frozenset(words[0] for words in PHRASES if len(words) > 1)
+FIRST_WORDS = frozenset(words[0] for words in PHRASES if len(words) > 1)
 
 
 def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
@@ -112,7 +112,7 @@ def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
         return {name} if name else set()
     found: set[str] = set()
     for start, word in enumerate(words):
-        if not capitalised and word not in _FIRST_WORDS:
+        if word not in FIRST_WORDS:  # no phrase of two or more words starts with it
             continue
         for end in range(start + 2, min(count, start + MAX_WORDS) + 1):
             name = PHRASES.get(tuple(words[start:end]))

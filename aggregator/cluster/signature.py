@@ -25,13 +25,12 @@ Set members are CRC-32 hashes (stable across processes and Python versions, unli
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 import unicodedata
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -39,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from rensa import RMinHash
 
+from aggregator.cluster.gazetteer import FIRST_WORDS as _FIRST_WORDS
 from aggregator.cluster.gazetteer import canonical_names
 from aggregator.model import Entry, EntrySignature
 
@@ -71,6 +71,8 @@ _UPPER = "".join(c for c in map(chr, range(0x10000)) if c.isupper() and c.isalph
 _ABBREVIATION = re.compile(
     rf"(?<!\w)(?:[{re.escape(_UPPER)}]{{1,3}}\.)+[{re.escape(_UPPER)}]{{1,4}}\b\.?"
 )
+# What every abbreviation starts with: a cheap test before the pattern above.
+_UPPER_DOT = re.compile(rf"[{re.escape(_UPPER)}]\.")
 _CAPITALISED_RUN = re.compile(rf"[{re.escape(_UPPER)}]\w*(?:[^\S\n]+[{re.escape(_UPPER)}]\w*)*")
 _ENGLISH_STOPWORDS = frozenset(
     "a an and are as at be by for from has have in into is it its of on or that the this to "
@@ -178,7 +180,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def _content(words: list[str]) -> list[str]:
-    return [t for t in words if t not in STOPWORDS and (not t.isdigit() or len(t) > 1)]
+    return [t for t in words if t not in STOPWORDS and (len(t) > 1 or not t.isdigit())]
 
 
 def fold(text: str) -> str:
@@ -192,7 +194,6 @@ def fold(text: str) -> str:
 _SYLLABLES = frozenset({"a", "an", "to", "in", "has", "the", "be"}) - _VIETNAMESE_STOPWORDS
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _name_form(word: str, vietnamese: bool = False) -> str:
     """The folded, case-folded form of a capitalised word that may be a name, else ""."""
     if not word[:1].isupper():
@@ -203,37 +204,88 @@ def _name_form(word: str, vietnamese: bool = False) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=1 << 16)
+# Signing looks the same words up again and again (names, title words, the outlet): plain
+# dicts, cleared when full, cost less per lookup than functools.lru_cache's bookkeeping.
+_CACHE_SIZE = 1 << 16
+
+
+def _cached(cache: dict[str, str], compute: Callable[[str], str], key: str) -> str:
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        value = cache[key] = compute(key)
+    return value
+
+
+_FOLDED: dict[str, str] = {}
+
+
 def _fold_word(word: str) -> str:
     """:func:`fold` for one word, cached: words repeat, and folding is per character."""
-    return fold(word)
+    return _cached(_FOLDED, fold, word)
+
+
+_OUTLETS: dict[str, str] = {}
+
+
+def _outlet(feed_title: str) -> str:
+    """The feed title as a run of name forms, the way :func:`_names` joins a run."""
+    return _cached(
+        _OUTLETS,
+        lambda title: " ".join(_name_form(w) or w.casefold() for w in title.split()),
+        feed_title,
+    )
+
+
+# One run of capitalised words as it reads (and whether the text is Vietnamese) -> each
+# stretch of name forms in it, as written joined by spaces, with the names it gives.
+_Run = tuple[tuple[str, frozenset[str]], ...]
+_RUNS: tuple[dict[str, _Run], dict[str, _Run]] = ({}, {})
+
+
+def _run_names(match: str, vietnamese: bool) -> _Run:
+    stretches: list[tuple[str, frozenset[str]]] = []
+    run: list[str] = []
+    spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
+    for word in [*match.split(), ""]:
+        form = _name_form(word, vietnamese)
+        if form:
+            run.append(form)
+            spelled.append(word.casefold())
+            continue
+        if run:
+            joined = " ".join(run)
+            names: set[str] = set()
+            _add_name(names, joined)
+            for name in canonical_names(spelled, capitalised=True):
+                _add_name(names, name)
+            stretches.append((joined, frozenset(names)))
+        run, spelled = [], []
+    return tuple(stretches)
 
 
 def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> set[str]:
-    """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa").
+    """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa"),
+    in NFC ``text``.
 
     A run that is the ``outlet``'s own name (its folded feed title, as in a dateline
     "HANOI, Nov 9 (Mekong Wire)") is left out: every story of that outlet carries it.
     """
     found: set[str] = set()
-    text = unicodedata.normalize("NFC", text)
-    if "." in text:  # "U.S." is the name US, "TP.HCM" the name TPHCM
+    if "." in text and _UPPER_DOT.search(text):  # "U.S." is the name US, "TP.HCM" TPHCM
         text = _ABBREVIATION.sub(lambda m: m[0].replace(".", ""), text)
+    cache = _RUNS[vietnamese]
     # A run is capitalised words separated by spaces only: "Hà Nội. HANOI" is two names.
     for match in _CAPITALISED_RUN.findall(text):
-        run: list[str] = []
-        spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
-        for word in [*match.split(), ""]:
-            form = _name_form(word, vietnamese)
-            if form:
-                run.append(form)
-                spelled.append(word.casefold())
-                continue
-            if run and " ".join(run) != outlet:
-                _add_name(found, " ".join(run))
-                for name in canonical_names(spelled, capitalised=True):
-                    _add_name(found, name)
-            run, spelled = [], []
+        stretches = cache.get(match)
+        if stretches is None:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            stretches = cache[match] = _run_names(match, vietnamese)
+        for joined, names in stretches:
+            if joined != outlet:
+                found |= names
     return found
 
 
@@ -344,7 +396,7 @@ def _marks(title: str) -> set[int]:
 
 
 def _bigrams(words: list[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)] or words
+    return list(map(" ".join, zip(words, words[1:], strict=False))) or words
 
 
 def shingles(entry: Entry) -> list[str]:
@@ -357,23 +409,25 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     title = unicodedata.normalize("NFC", entry.title)
     summary = unicodedata.normalize("NFC", entry.summary)
     text = f"{title}\n{summary}"
+    # Case-folding the parts apart gives the same words: no word runs across the "\n".
+    title_every = _WORD.findall(title.casefold())
     lowered = text.casefold()
     every = _WORD.findall(lowered)
-    title_words = _content(_WORD.findall(title.casefold()))
+    title_words = _content(title_every)
     shingles = _bigrams(_content(every))
     # The date pattern is the slowest part of signing: only text that may hold a date.
     maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
     dates = _dates(lowered, entry.published) if maybe_dated else []
-    outlet = " ".join(_name_form(w) or w.casefold() for w in entry.feed_title.split())
     vietnamese = entry.language.startswith("vi")
-    names = _names(title, outlet, vietnamese=vietnamese)
-    if summary:
-        names |= _names(summary, outlet, vietnamese=vietnamese)
-    for name in canonical_names(every, capitalised=False):
-        _add_name(names, name)
-    numbers = {_number_key(n) for n in _NUMBER.findall(text)}
-    numbers.update(_number_key(n) + _SCALES[scale] for n, scale in _SCALED.findall(lowered))
-    numbers.update(filter(None, (_rounded(n, vietnamese) for n in _NUMBER.findall(text))))
+    names = _names(text, _outlet(entry.feed_title), vietnamese=vietnamese)
+    if not _FIRST_WORDS.isdisjoint(every):
+        for name in canonical_names(every, capitalised=False):
+            _add_name(names, name)
+    # Numbers, years and marks need a digit, and a word with a digit is not all letters.
+    numbers: set[str] = set()
+    if not all(map(str.isalpha, every)):
+        _numbers(text, lowered, vietnamese, numbers)
+    titled = not all(map(str.isalpha, title_every))
     sets = (
         {_fold_word(w) for w in title_words},
         # One-word names. A run is not also one here: its words already are, and counting
@@ -384,11 +438,22 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
         {n.replace(" ", "") for n in names if " " in n or (not n.isalpha() and _is_code(n))},
         {n for n in numbers if len(n) > 1},
         {f"{d.month}-{d.day}" for d, _ in dates},
-        set(_YEAR.findall(title)),
+        _YEAR.findall(title) if titled else (),
     )
-    hashed = tuple(frozenset(map(_hash, values)) for values in sets)
-    hashed += (frozenset(_marks(title)),)
+    # crc32 of the UTF-8 bytes (_hash), without a Python call per member.
+    hashed = tuple(frozenset(map(zlib.crc32, map(str.encode, values))) for values in sets)
+    hashed += (frozenset(_marks(title)) if titled else frozenset(),)
     return shingles, hashed, _event_day(dates, entry.published)
+
+
+def _numbers(text: str, lowered: str, vietnamese: bool, numbers: set[str]) -> None:
+    """Add the text's numbers to ``numbers``: as written (see :func:`_number_key`), with
+    their scale word, and rounded (see :func:`_rounded`)."""
+    written = _NUMBER.findall(text)
+    numbers.update(map(_number_key, written))
+    numbers.update(_number_key(n) + _SCALES[scale] for n, scale in _SCALED.findall(lowered))
+    thousands = "." if vietnamese else ","
+    numbers.update(filter(None, (_rounded(n, vietnamese) for n in written if thousands in n)))
 
 
 # pack() writes uint32s through array("I"), which is 4 bytes on every platform we run on.
