@@ -31,9 +31,11 @@ passes (:mod:`aggregator.cluster.standing`).
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import cast
@@ -84,6 +86,7 @@ class _Target:
     story: int | str  # a stored story id, or the key of a story this plan creates
     minhash: npt.NDArray[np.uint32]
     keys: frozenset[int]  # its set members as index keys (see _keys)
+    specific: tuple[int, ...]  # those of its keys whose kind is in SPECIFIC
     total: float  # the weight of all its keys, for normalizing overlaps
     facts: _Facts
     entry: int  # the store id: the entry's number in the index
@@ -166,6 +169,7 @@ class Clusterer:
                     e.story_id or "",
                     sig.minhash,
                     _keys(sig),
+                    _specific(sig),
                     _total(sig),
                     _facts(sig),
                     e.id if e.id is not None else next(self._stand_ins),
@@ -183,9 +187,10 @@ class Clusterer:
         """Add entries already in stories; returns the signatures it had to compute.
         Entries it holds already are left as they are."""
         fresh = [e for e in entries if e.story_id and e.id not in self.index.targets]
-        targets, computed = self._targets(fresh, signatures, placed=-1)
-        for _, target, bands in targets:
-            self.index.add(target, bands)
+        with _collector_paused():
+            targets, computed = self._targets(fresh, signatures, placed=-1)
+            for _, target, bands in targets:
+                self.index.add(target, bands)
         return computed
 
     def plan(
@@ -194,7 +199,11 @@ class Clusterer:
         """Decide a story for every entry of ``new`` (which must have store ids)."""
         if not new:
             return ClusterPlan()
-        targets, computed = self._targets(new, signatures or {}, placed=self.index.passes)
+        with _collector_paused():
+            return self._plan(new, signatures or {})
+
+    def _plan(self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]) -> ClusterPlan:
+        targets, computed = self._targets(new, signatures, placed=self.index.passes)
         self.index.forget(targets[0][1].time - self.index.window)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
@@ -226,6 +235,23 @@ class Clusterer:
         """The ids the store gave the last plan's new stories, in their order."""
         self.index.rename(dict(zip(self._pending, story_ids, strict=True)))
         self._pending = []
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a batch allocates some hundred thousand
+    containers (signatures, keys, index lists), none of them in a cycle, and the
+    collections they trigger walk every tracked object of the process, the window's
+    entries and the caller's included, again and again (a quarter of the clustering time
+    at 60k generated entries). What does become garbage is freed by reference counting."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _known(
@@ -267,14 +293,23 @@ def _total(signature: Signature) -> float:
     return sum(w * len(members) for w, members in zip(WEIGHTS, signature.sets, strict=True))
 
 
+# The kind is part of a key, in its high bits: a number's hash must not meet a word's.
+_KIND_BITS = [kind << 32 for kind in range(len(WEIGHTS))]
+_WEIGHTED = [kind for kind, weight in enumerate(WEIGHTS) if weight]
+
+
+def _keyed(signature: Signature, kinds: Iterable[int]) -> Iterator[int]:
+    """The members of the sets of ``kinds`` as index keys (mapped in C, not per member)."""
+    sets = signature.sets
+    return itertools.chain.from_iterable(map(_KIND_BITS[k].__or__, sets[k]) for k in kinds)
+
+
 def _keys(signature: Signature) -> frozenset[int]:
-    # The kind is part of the key: a number's hash must not meet a word's.
-    return frozenset(
-        (kind << 32) | member
-        for kind, (weight, members) in enumerate(zip(WEIGHTS, signature.sets, strict=True))
-        if weight
-        for member in members
-    )
+    return frozenset(_keyed(signature, _WEIGHTED))
+
+
+def _specific(signature: Signature) -> tuple[int, ...]:
+    return tuple(_keyed(signature, sorted(SPECIFIC)))
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
@@ -504,6 +539,7 @@ class _Index:
         oldest = target.time - self.window
         scored: list[tuple[float, int]] = []
         duplicates: set[int] = set()
+        compared: set[int] = set()  # an entry may share several bands: compared once
         targets = self.targets
         lists = self.bands
         for key in bands:
@@ -514,8 +550,9 @@ class _Index:
                 other = targets[number]
                 if other.time < oldest:
                     break
-                if number in duplicates:
+                if number in compared:
                     continue
+                compared.add(number)
                 if _agreement(target.minhash, other.minhash) >= duplicate:
                     scored.append((2.0, number))
                     duplicates.add(number)
@@ -527,8 +564,8 @@ class _Index:
             return not common[key]
 
         related: set[int] = set()
-        for key in target.keys:
-            if key >> 32 in SPECIFIC and counts(key):
+        for key in target.specific:
+            if counts(key):
                 related.update(self._recent(key, oldest))
         for number in related - duplicates:
             other = targets[number]
