@@ -35,6 +35,7 @@ import contextlib
 import gc
 import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -44,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.cluster.signature import (
+    KINDS,
     NUM_PERM,
     Signature,
     marked_numbers,
@@ -72,6 +74,8 @@ MAX_MEMBERS = 50
 STALE = 5_000
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
+
+_YEARS, _MARKS = KINDS.index("years"), KINDS.index("marks")
 
 # What conflict() compares: title years, title numbers by the word before them, event day.
 _Facts = tuple[frozenset[int], dict[int, set[int]], int]
@@ -207,10 +211,13 @@ class Clusterer:
         self.index.forget(targets[0][1].time - self.index.window)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
+        lists = self.index.bands
         for entry, target, bands in targets:
             assert entry.id is not None, "cluster entries after they are stored"
+            # Each band's list is looked up once, for the lookup and for the add after it.
+            found = list(map(lists.get, bands))
             best = self.index.best(
-                target, bands, threshold=self.threshold, duplicate=self.duplicate
+                target, found, threshold=self.threshold, duplicate=self.duplicate
             )
             if isinstance(best, int):
                 joins.setdefault(best, []).append(entry.id)
@@ -220,7 +227,7 @@ class Clusterer:
                 best = f"new-{entry.id}"
                 groups[best] = [entry]
             target.story = best
-            self.index.add(target, bands)
+            self.index.add(target, bands, found)
         self._pending = list(groups)
         return ClusterPlan(
             joins=joins,
@@ -290,7 +297,7 @@ def _bands(minhashes: Sequence[npt.NDArray[np.uint32]]) -> list[list[int]]:
 
 
 def _total(signature: Signature) -> float:
-    return sum(w * len(members) for w, members in zip(WEIGHTS, signature.sets, strict=True))
+    return float(sum(map(operator.mul, WEIGHTS, map(len, signature.sets))))
 
 
 # The kind is part of a key, in its high bits: a number's hash must not meet a word's.
@@ -329,7 +336,8 @@ def conflict(a: Signature, b: Signature) -> bool:
 
 
 def _facts(signature: Signature) -> _Facts:
-    return signature.kind("years"), marked_numbers(signature.kind("marks")), signature.dated
+    years, marks = signature.sets[_YEARS], signature.sets[_MARKS]
+    return years, marked_numbers(marks) if marks else {}, signature.dated
 
 
 def _conflicting(a: _Facts, b: _Facts) -> bool:
@@ -381,16 +389,21 @@ class _Index:
         target = self.targets[number]
         return target.placed == self.passes, target.time, number
 
-    def add(self, target: _Target, bands: list[int]) -> None:
+    def add(
+        self, target: _Target, bands: list[int], listed: Sequence[int | list[int] | None] = ()
+    ) -> None:
+        """Index ``target`` under its band keys and its keys. ``listed``, when given, is
+        what ``self.bands`` holds for each band key now (looked up for :meth:`best`)."""
         number = target.entry
         targets = self.targets
         targets[number] = target
         time = target.time
         lists, postings = self.bands, self.postings
+        if not listed:
+            listed = list(map(lists.get, bands))
         if time >= self.newest:  # the usual case: no list has a later entry
             self.newest = time
-            for key in bands:
-                found = lists.get(key)
+            for key, found in zip(bands, listed, strict=True):
                 if found is None:
                     lists[key] = number
                 elif isinstance(found, int):
@@ -398,10 +411,13 @@ class _Index:
                 else:
                     found.append(number)
             for key in target.keys:
-                postings.setdefault(key, []).append(number)
+                posted = postings.get(key)
+                if posted is None:
+                    postings[key] = [number]
+                else:
+                    posted.append(number)
         else:
-            for key in bands:
-                found = lists.get(key)
+            for key, found in zip(bands, listed, strict=True):
                 if found is None:
                     lists[key] = number
                 elif isinstance(found, int):
@@ -410,11 +426,11 @@ class _Index:
                 else:
                     self._insert(found, number, time)
             for key in target.keys:
-                listed = postings.get(key)
-                if listed is None:
+                posted = postings.get(key)
+                if posted is None:
                     postings[key] = [number]
                 else:
-                    self._insert(listed, number, time)
+                    self._insert(posted, number, time)
         if target.url:
             same = self.urls.get(target.url)
             if same is None:
@@ -525,7 +541,12 @@ class _Index:
         return min(live, key=self.rank) if live else None
 
     def best(
-        self, target: _Target, bands: list[int], *, threshold: float, duplicate: float
+        self,
+        target: _Target,
+        listed: Sequence[int | list[int] | None],
+        *,
+        threshold: float,
+        duplicate: float,
     ) -> int | str | None:
         """The story of the best comparable match, or None.
 
@@ -541,10 +562,8 @@ class _Index:
         duplicates: set[int] = set()
         compared: set[int] = set()  # an entry may share several bands: compared once
         targets = self.targets
-        lists = self.bands
-        for key in bands:
-            found = lists.get(key)
-            if found is None:  # the usual case: looked up without a call
+        for found in listed:  # what each band key of the target lists
+            if found is None:  # the usual case
                 continue
             for number in (found,) if isinstance(found, int) else reversed(found):
                 other = targets[number]
@@ -571,12 +590,17 @@ class _Index:
             other = targets[number]
             if other.total <= 0 or target.total <= 0:
                 continue
-            shared = sum(WEIGHTS[key >> 32] for key in target.keys & other.keys if counts(key))
+            shared = 0.0
+            for key in target.keys & other.keys:
+                if counts(key):
+                    shared += WEIGHTS[key >> 32]
             score = shared / math.sqrt(target.total * other.total)
             if score >= threshold:
                 scored.append((score, number))
+        if len(scored) > 1:
+            scored.sort(key=lambda s: (-s[0], self.rank(s[1])))
         tried: set[int | str] = set()
-        for _, number in sorted(scored, key=lambda s: (-s[0], self.rank(s[1]))):
+        for _, number in scored:
             other = targets[number]
             if not self._within(other, target) or _conflicting(target.facts, other.facts):
                 continue

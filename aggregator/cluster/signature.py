@@ -25,6 +25,7 @@ Set members are CRC-32 hashes (stable across processes and Python versions, unli
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import unicodedata
@@ -497,13 +498,14 @@ def pack(signature: Signature) -> EntrySignature:
     """Little-endian uint32s: the permutation count, the set sizes and the first date, then
     the MinHash, then each set's members."""
     sets = signature.sets
-    values = array("I", [len(signature.minhash), *(len(s) for s in sets), signature.dated])
-    values.extend(signature.minhash.tolist())
-    for members in sets:
-        values.extend(sorted(members))
+    head = array("I", [len(signature.minhash), *map(len, sets), signature.dated])
+    members = array("I", itertools.chain.from_iterable(map(sorted, sets)))
     if sys.byteorder != "little":
-        values.byteswap()
-    return EntrySignature(version=VERSION, data=values.tobytes())
+        head.byteswap()
+        members.byteswap()
+    # The MinHash goes over as numpy's bytes, not as a list of Python ints.
+    minhash = signature.minhash.astype("<u4", copy=False).tobytes()
+    return EntrySignature(version=VERSION, data=b"".join((head, minhash, members)))
 
 
 def unpack(stored: EntrySignature) -> Signature | None:
