@@ -139,9 +139,7 @@ _SCALES = {
     "tỷ": "b", "tỉ": "b", "billion": "b", "billions": "b", "bn": "b",
     "trillion": "t", "trillions": "t",
 }  # fmt: skip
-_SCALED = re.compile(
-    rf"(\d+(?:[.,]\d+)*)\s*({'|'.join(sorted(_SCALES, key=len, reverse=True))})(?!\w)"
-)
+_SCALE_AFTER = re.compile(rf"\s*({'|'.join(sorted(_SCALES, key=len, reverse=True))})(?!\w)")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
@@ -410,12 +408,14 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     title = unicodedata.normalize("NFC", entry.title)
     summary = unicodedata.normalize("NFC", entry.summary)
     text = f"{title}\n{summary}"
-    # Case-folding the parts apart gives the same words: no word runs across the "\n".
-    title_every = _WORD.findall(title.casefold())
-    lowered = text.casefold()
-    every = _WORD.findall(lowered)
+    # Case-folding and splitting the parts apart gives the same words as the whole text:
+    # no word runs across the "\n".
+    title_lowered, summary_lowered = title.casefold(), summary.casefold()
+    lowered = f"{title_lowered}\n{summary_lowered}"
+    title_every = _WORD.findall(title_lowered)
+    every = title_every + _WORD.findall(summary_lowered)
     title_words = _content(title_every)
-    shingles = _bigrams(_content(every))
+    shingles = _bigrams(title_words + _content(every[len(title_every) :]))
     # The date pattern is the slowest part of signing: only text that may hold a date.
     maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
     dates = _dates(lowered, entry.published) if maybe_dated else []
@@ -427,7 +427,7 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     # Numbers, years and marks need a digit, and a word with a digit is not all letters.
     numbers: set[str] = set()
     if not all(map(str.isalpha, every)):
-        _numbers(text, lowered, vietnamese, numbers)
+        _numbers(lowered, vietnamese, numbers)
     titled = not all(map(str.isalpha, title_every))
     sets = (
         {_fold_word(w) for w in title_words},
@@ -447,14 +447,25 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     return shingles, hashed, _event_day(dates, entry.published)
 
 
-def _numbers(text: str, lowered: str, vietnamese: bool, numbers: set[str]) -> None:
-    """Add the text's numbers to ``numbers``: as written (see :func:`_number_key`), with
-    their scale word, and rounded (see :func:`_rounded`)."""
-    written = _NUMBER.findall(text)
-    numbers.update(map(_number_key, written))
-    numbers.update(_number_key(n) + _SCALES[scale] for n, scale in _SCALED.findall(lowered))
+def _numbers(lowered: str, vietnamese: bool, numbers: set[str]) -> None:
+    """Add the numbers of the case-folded text to ``numbers``: as written (see
+    :func:`_number_key`), with their scale word, and rounded (see :func:`_rounded`).
+
+    One pass: case-folding changes no digit, dot or comma, and a number has a scale word
+    only as a whole (its digits before a word are all its digits), so checking the scale
+    after each number finds every scaled amount."""
     thousands = "." if vietnamese else ","
-    numbers.update(filter(None, (_rounded(n, vietnamese) for n in written if thousands in n)))
+    for match in _NUMBER.finditer(lowered):
+        number = match[0]
+        key = _number_key(number)
+        numbers.add(key)
+        scaled = _SCALE_AFTER.match(lowered, match.end())
+        if scaled:
+            numbers.add(key + _SCALES[scaled[1]])
+        if thousands in number:
+            rounded = _rounded(number, vietnamese)
+            if rounded:
+                numbers.add(rounded)
 
 
 # pack() writes uint32s through array("I"), which is 4 bytes on every platform we run on.
