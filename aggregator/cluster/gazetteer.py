@@ -17,6 +17,8 @@ the end of "Nguyễn Thị Nga" is a woman's name. Keys are NFC and case-folded,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from itertools import count as count_from
 
 __all__ = ["FIRST_WORDS", "MAX_WORDS", "PHRASES", "canonical_names"]
 
@@ -111,9 +113,9 @@ def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
         name = PHRASES.get((words[0],))
         return {name} if name else set()
     found: set[str] = set()
-    for start, word in enumerate(words):
-        if word not in FIRST_WORDS:  # no phrase of two or more words starts with it
-            continue
+    # Only where a phrase of two or more words may start, found without a Python loop
+    # over every word (this runs on every word of every entry).
+    for start in compress(count_from(), map(FIRST_WORDS.__contains__, words)):
         for end in range(start + 2, min(count, start + MAX_WORDS) + 1):
             name = PHRASES.get(tuple(words[start:end]))
             if name is not None:

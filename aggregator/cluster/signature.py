@@ -25,6 +25,7 @@ Set members are CRC-32 hashes (stable across processes and Python versions, unli
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import sys
@@ -34,6 +35,8 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import filterfalse
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -178,8 +181,16 @@ def tokenize(text: str) -> list[str]:
     return _content(_WORD.findall(unicodedata.normalize("NFC", text).casefold()))
 
 
+# Stopwords and the single digits of the Basic Multilingual Plane: what _content drops.
+_DROPPED = STOPWORDS | frozenset(c for c in map(chr, range(0x10000)) if c.isdigit())
+
+
 def _content(words: list[str]) -> list[str]:
-    return [t for t in words if t not in STOPWORDS and (len(t) > 1 or not t.isdigit())]
+    kept = list(filterfalse(_DROPPED.__contains__, words))
+    # A word starting beyond the BMP may be a single digit _DROPPED does not list (rare).
+    if kept and max(kept) >= "\U00010000":
+        kept = [t for t in kept if len(t) > 1 or not t.isdigit()]
+    return kept
 
 
 def fold(text: str) -> str:
@@ -195,6 +206,10 @@ _SYLLABLES = frozenset({"a", "an", "to", "in", "has", "the", "be"}) - _VIETNAMES
 
 def _name_form(word: str, vietnamese: bool = False) -> str:
     """The folded, case-folded form of a capitalised word that may be a name, else ""."""
+    return _cached(_NAME_FORMS[vietnamese], functools.partial(_new_name_form, vietnamese), word)
+
+
+def _new_name_form(vietnamese: bool, word: str) -> str:
     if not word[:1].isupper():
         return ""
     lowered = word.casefold()
@@ -218,6 +233,7 @@ def _cached(cache: dict[str, str], compute: Callable[[str], str], key: str) -> s
 
 
 _FOLDED: dict[str, str] = {}
+_NAME_FORMS: tuple[dict[str, str], dict[str, str]] = ({}, {})  # not Vietnamese, Vietnamese
 
 
 def _fold_word(word: str) -> str:
@@ -226,6 +242,14 @@ def _fold_word(word: str) -> str:
 
 
 _OUTLETS: dict[str, str] = {}
+
+
+def _fold_words(words: list[str]) -> set[str]:
+    """:func:`_fold_word` of each word, the cached ones without a Python call each."""
+    folded = set(map(_FOLDED.get, words))
+    if None in folded:
+        folded = {_fold_word(w) for w in words}
+    return cast(set[str], folded)
 
 
 def _outlet(feed_title: str) -> str:
@@ -430,7 +454,7 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
         _numbers(lowered, vietnamese, numbers)
     titled = not all(map(str.isalpha, title_every))
     sets = (
-        {_fold_word(w) for w in title_words},
+        _fold_words(title_words),
         # One-word names. A run is not also one here: its words already are, and counting
         # it twice let chance runs of capitalised words join unrelated stories (places
         # written as one word in English, "Hanoi", get the run's form from the gazetteer).
