@@ -265,6 +265,7 @@ def _outlet(feed_title: str) -> str:
 # stretch of name forms in it, as written joined by spaces, with the names it gives.
 _Run = tuple[tuple[str, frozenset[str]], ...]
 _RUNS: tuple[dict[str, _Run], dict[str, _Run]] = ({}, {})
+_MAX_RUNS = 1 << 14  # a run's entry is a few hundred bytes
 
 
 def _run_names(match: str, vietnamese: bool) -> _Run:
@@ -303,7 +304,7 @@ def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> set[str]
     for match in _CAPITALISED_RUN.findall(text):
         stretches = cache.get(match)
         if stretches is None:
-            if len(cache) >= _CACHE_SIZE:
+            if len(cache) >= _MAX_RUNS:
                 cache.clear()
             stretches = cache[match] = _run_names(match, vietnamese)
         for joined, names in stretches:
@@ -495,8 +496,9 @@ def _numbers(lowered: str, vietnamese: bool, numbers: set[str]) -> None:
 # pack() writes uint32s through array("I"), which is 4 bytes on every platform we run on.
 assert array("I").itemsize == 4
 
-# Entries per rensa call: bounds the Python lists its digest matrix is read back through.
-_CHUNK = 8192
+# Entries signed at a time, and per rensa call: bounds the shingles held at once and the
+# Python lists rensa's digest matrix is read back through.
+_CHUNK = 2048
 SEED = 20261203
 
 
@@ -516,10 +518,17 @@ def minhashes(shingle_sets: Sequence[Sequence[str]]) -> npt.NDArray[np.uint32]:
 
 
 def sign_many(entries: Sequence[Entry]) -> list[Signature]:
-    """Signatures of ``entries``, their MinHashes computed in one batch."""
-    parts = [_features(entry) for entry in entries]
-    matrix = minhashes([shingles for shingles, _, _ in parts])
-    return [Signature(matrix[i], sets, dated) for i, (_, sets, dated) in enumerate(parts)]
+    """Signatures of ``entries``, their MinHashes computed a chunk of entries at a time:
+    the shingles of a whole batch (a pass hands over 20,000 entries) would be a hundred
+    MB or so at once, and nothing needs them once the chunk's MinHashes are made."""
+    signatures: list[Signature] = []
+    for start in range(0, len(entries), _CHUNK):
+        parts = [_features(entry) for entry in entries[start : start + _CHUNK]]
+        matrix = minhashes([shingles for shingles, _, _ in parts])
+        signatures.extend(
+            Signature(row, sets, dated) for row, (_, sets, dated) in zip(matrix, parts, strict=True)
+        )
+    return signatures
 
 
 def sign(entry: Entry) -> Signature:
