@@ -181,11 +181,11 @@ class DeliveryLedger:
                     "b_now": now,
                 }
             )
-        with self._writer.transaction() as conn:
+        with self._writer.transaction():
             if sent:
-                conn.execute(_RECORD_SENT, sent)
+                self._writer.executemany(_RECORD_SENT, sent)
             if other:
-                conn.execute(_RECORD_OTHER, other)
+                self._writer.executemany(_RECORD_OTHER, other)
 
 
 class DigestQueries:
