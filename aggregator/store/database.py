@@ -33,6 +33,7 @@ class Database:
         self.url = url
         self.engine = _create_engine(url)
         self._write_lock = threading.Lock()
+        self._compiled: dict[UpdateBase, _Compiled] = {}  # see Writer.executemany
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -51,7 +52,8 @@ class Database:
         (a delivery pass commits hundreds of times: taking a connection from the pool and
         giving it back costs more than the small statement each commit runs)."""
         with self.engine.connect() as conn:
-            yield Writer(conn.execution_options(sqlite_begin="IMMEDIATE"), self._write_lock)
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            yield Writer(conn, self._write_lock, self._compiled)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (a no-op when it is already there)."""
@@ -106,10 +108,12 @@ class Writer:
     under the process's write lock, with ``BEGIN IMMEDIATE`` on SQLite. One transaction
     at a time: the lock also keeps two threads off the connection at once."""
 
-    def __init__(self, conn: Connection, lock: threading.Lock) -> None:
+    def __init__(
+        self, conn: Connection, lock: threading.Lock, compiled: dict[UpdateBase, _Compiled]
+    ) -> None:
         self._conn = conn
         self._lock = lock
-        self._compiled: dict[UpdateBase, _Compiled] = {}
+        self._compiled = compiled  # the database's, shared by its writers
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -119,7 +123,7 @@ class Writer:
 
     def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         """``statement`` (a module-level constant) once per row of parameters, inside a
-        :meth:`transaction`. Compiled for the backend once per writer and handed to the
+        :meth:`transaction`. Compiled for the backend once per database and handed to the
         driver as it is, with each value converted as its column's type says: SQLAlchemy's
         own path (cache key, parameter processing, result set-up) cost more client CPU
         than SQLite spends running a small statement. Errors are SQLAlchemy's as usual."""
