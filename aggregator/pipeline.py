@@ -748,11 +748,15 @@ class _Ledger:
         self.unreachable: DeliveryError | None = None
         self.retry_at = clock()
 
-    def submit(self, transport: Transport, delivery: Delivery, message: Outgoing) -> None:
+    def submit(self, transport: Transport, delivery: Delivery, message: Outgoing) -> bool:
+        """Hand ``message`` to the transport; False when it failed already (a transport
+        that delivers before submit returns), so the caller settles before trying more:
+        an unwritable Maildir costs one attempt, not a window's worth."""
         key = f"i{delivery.issue_id}s{delivery.subscriber_id}"
         sending = transport.submit(message, key=key, hold=True)
         self.in_flight[sending] = delivery
         sending.add_done_callback(self.completed.put)
+        return not sending.done() or sending.exception() is None
 
     def settle(self, *, group: int = 1) -> set[Future[None]]:
         """Wait for a send to complete, and for up to ``group`` in all within GROUP_WAIT
@@ -915,7 +919,8 @@ def _deliver_claimed(
                                 more = bool(claimed)
                                 continue
                             message = messages.build(claimed[0])
-                            ledger.submit(transport, claimed.popleft(), message)
+                            if not ledger.submit(transport, claimed.popleft(), message):
+                                break
                     if not ledger.in_flight:
                         break
                     # A commit costs about what a message does: one per half the
