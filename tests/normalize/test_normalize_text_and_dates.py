@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from aggregator.normalize.dates import clamp_date, parse_date
 from aggregator.normalize.sanitize import sanitize_html
 from aggregator.normalize.text import (
     OTHER_WHITE_SPACE,
+    clean_html_text,
     clean_text,
     html_to_text,
     sanitized_html_blocks,
@@ -324,3 +326,14 @@ def test_paragraphs_read_lazily_make_the_text(markup: str) -> None:
 def test_paragraphs_of_sanitizer_output_make_its_text(markup: str) -> None:
     clean = sanitize_html(markup, "https://x.example/")
     assert "\n\n".join(sanitized_html_blocks(clean)) == sanitized_html_to_text(clean)
+
+
+def test_the_regex_and_str_split_take_the_same_white_space() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    assert re.findall(r"\s", every) == [c for c in every if c.isspace()]
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_clean_text_collapses_white_space_as_the_regex_did(value: str) -> None:
+    assert clean_text(value) == re.sub(r"\s+", " ", clean_html_text(value)).strip()
