@@ -857,8 +857,9 @@ def reload(app: App) -> None:
 
 
 def run_daemon(app: App, *, schedule: bool) -> None:
-    from aggregator.daemon import Daemon  # keeps uvicorn out of short commands' start-up
+    from aggregator.daemon import Daemon, tune_malloc  # keeps uvicorn out of short start-ups
 
+    tune_malloc()
     logging.getLogger("aggregator").setLevel(logging.INFO)
     config_path = find_config(app.config_path, os.environ)
     daemon = Daemon(app.store, app.settings, load_settings=lambda: load(config_path))

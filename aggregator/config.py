@@ -199,10 +199,10 @@ class PublishSettings:
         default="en", metadata=_help('Language of the web pages\' own words: "en" or "vi".')
     )
     cache_mb: int = field(
-        default=128,
+        default=64,
         metadata=_help(
-            "Memory the web server keeps rendered feeds and their items in, in MB; the "
-            "least recently used go first."
+            "Memory the web server keeps rendered feeds and their items in, in MB, as "
+            "Python holds them; the least recently used go first."
         ),
     )
     websub_hubs: tuple[str, ...] = field(

@@ -143,12 +143,14 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import ProxyHandler, Request, build_opener
 
+from aggregator.config import PublishSettings
 from bench._table import print_table
 from bench.corpus import generate_corpus
 from bench.feed_server import FeedServer
 from bench.fetch import free_port
 
 LOOPBACK = build_opener(ProxyHandler({}))
+DEFAULT_CACHE_MB = PublishSettings().cache_mb
 # The corpus's dates: ISO 8601 / RFC 3339 (Atom, JSON Feed, dc:date, "iso" pubDates) and
 # RFC 822 (RSS pubDate, lastBuildDate), as bench/corpus.py writes them.
 ISO_DATE = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
@@ -214,7 +216,7 @@ def write_config(
     server_port: int,
     digest: int,
     window: float,
-    cache_mb: int = 128,
+    cache_mb: int = DEFAULT_CACHE_MB,
 ) -> Path:
     feeds = "".join(f'[[feeds]]\nurl = "{url}"\n' for url in urls)
     config = folder / "config.toml"
@@ -488,7 +490,12 @@ def main() -> None:
         help="seconds before the baseline (default: the window and two minutes more)",
     )
     parser.add_argument("--digest-minutes", type=int, default=2)
-    parser.add_argument("--cache-mb", type=int, default=128, help="[publish] cache_mb")
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=DEFAULT_CACHE_MB,
+        help="[publish] cache_mb (default: its default)",
+    )
     parser.add_argument(
         "--reader-pages",
         type=int,

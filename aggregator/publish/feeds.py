@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime
+from enum import Enum
 from functools import partial
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any, Generic, TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
@@ -92,9 +95,56 @@ def page_path(path: str, page: int, ext: str) -> str:
     return f"{path}.{ext}" if page <= 1 else f"{path}/page/{page}.{ext}"
 
 
+# What keeping one value costs beyond its key and value: its slot in the OrderedDict's
+# table, its node in the order list, and the (value, weight) pair with its int.
+ENTRY_BYTES = 200
+
+
+def held_bytes(*objects: object) -> int:
+    """The memory these objects take with everything they reach, each counted once
+    (``sys.getsizeof``): strings, bytes, numbers, dates, containers, and other objects
+    through their slots and attributes. Classes, functions and modules are not counted:
+    they are shared by everything, not held by a value."""
+    seen: set[int] = set()
+    stack = list(objects)
+    total = 0
+    while stack:
+        obj = stack.pop()
+        if obj is None or id(obj) in seen or isinstance(obj, _NOT_HELD):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, _LEAVES):
+            continue
+        if isinstance(obj, dict):
+            stack += obj.keys()
+            stack += obj.values()
+        elif isinstance(obj, (tuple, list, set, frozenset)):
+            stack += obj
+        else:
+            stack += (getattr(obj, name, None) for name in _slots(type(obj)))
+            if hasattr(obj, "__dict__"):
+                stack.append(vars(obj))
+    return total
+
+
+_LEAVES = (str, bytes, bytearray, int, float, complex, datetime, date, time, timedelta, Enum)
+_NOT_HELD = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, bool)
+
+
+def _slots(cls: type) -> list[str]:
+    return [name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())]
+
+
 class FragmentCache(Generic[V]):
     """Values by key (serialized items, built items, rendered feeds), least recently used
-    dropped past ``size`` values or past ``max_bytes`` as ``weigh`` counts them.
+    dropped past ``size`` values or past ``max_bytes``.
+
+    With ``max_bytes``, each value weighs what its key and value hold in memory
+    (:func:`held_bytes`) plus its slot (``ENTRY_BYTES``), and ``extra`` (for memory a value
+    takes later, such as a gzip copy made on first demand). An object two caches hold (an
+    item that is one cache's value and another's key) counts in both: what the caches
+    hold together stays within the sum of their bounds.
 
     An item whose entry changed is a different key, so an edit is never served stale;
     its old value ages out. The byte bound is what keeps a long-running daemon's memory
@@ -106,17 +156,24 @@ class FragmentCache(Generic[V]):
         size: int = 20_000,
         *,
         max_bytes: int | None = None,
-        weigh: Callable[[V], int] | None = None,
+        extra: Callable[[V], int] | None = None,
     ) -> None:
         self.size = size
         self.max_bytes = max_bytes
-        self._weigh = weigh
+        self._extra = extra
         self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self.bytes = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def weight(self, key: Hashable, value: V) -> int:
+        """What keeping ``value`` under ``key`` counts against ``max_bytes``."""
+        if self.max_bytes is None:
+            return 0  # nothing to bound: spare the count
+        extra = self._extra(value) if self._extra is not None else 0
+        return held_bytes(key, value) + ENTRY_BYTES + extra
 
     def peek(self, key: Hashable) -> V | None:
         found = self._data.get(key)
@@ -127,7 +184,7 @@ class FragmentCache(Generic[V]):
 
     def put(self, key: Hashable, value: V) -> V:
         self.misses += 1
-        weight = self._weigh(value) if self._weigh is not None else 0
+        weight = self.weight(key, value)
         old = self._data.pop(key, None)
         if old is not None:
             self.bytes -= old[1]

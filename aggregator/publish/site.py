@@ -120,17 +120,10 @@ class _Cached:
     version: tuple[Any, ...]
     rendered: Rendered
 
-    def weight(self) -> int:
-        # The gzip copy, made at the first request that takes it, is a fraction of this.
-        return len(self.rendered.body) * 5 // 4
-
-
-def _text_weight(text: str) -> int:
-    return len(text)
-
-
-def _item_weight(item: Item) -> int:
-    return len(item.content_html) + len(item.summary) + len(item.title) + 256
+    def gzip_room(self) -> int:
+        # Room for the gzip copy, made after the feed is kept (at the first request that
+        # takes it): a fraction of the body.
+        return len(self.rendered.body) // 4
 
 
 class Site:
@@ -155,19 +148,13 @@ class Site:
         joins the bytes of all the others."""
         budget = megabytes * 2**20
         self._feeds: FragmentCache[_Cached] = FragmentCache(
-            max_bytes=budget * 4 // 10, weigh=_Cached.weight
+            max_bytes=budget * 4 // 10, extra=_Cached.gzip_room
         )
-        # A fragment's key is its item, holding about as much text as its bytes.
-        self.fragments: FragmentCache[bytes] = FragmentCache(
-            max_bytes=budget * 4 // 10, weigh=lambda data: 2 * len(data)
-        )
-        self._items: FragmentCache[Item] = FragmentCache(max_bytes=budget // 10, weigh=_item_weight)
-        self._cleaned: FragmentCache[str] = FragmentCache(
-            max_bytes=budget // 20, weigh=_text_weight
-        )
-        self._issues: FragmentCache[str] = FragmentCache(
-            2_000, max_bytes=budget // 20, weigh=_text_weight
-        )
+        # A fragment's key holds its item, about as much text as the fragment's bytes.
+        self.fragments: FragmentCache[bytes] = FragmentCache(max_bytes=budget * 4 // 10)
+        self._items: FragmentCache[Item] = FragmentCache(max_bytes=budget // 10)
+        self._cleaned: FragmentCache[str] = FragmentCache(max_bytes=budget // 20)
+        self._issues: FragmentCache[str] = FragmentCache(2_000, max_bytes=budget // 20)
 
     def memory(self) -> dict[str, int]:
         """Bytes each cache holds, by its own count (``/metrics``)."""

@@ -3,7 +3,10 @@ RSS, lxml for what RFC 4287 requires of each element, json for JSON Feed 1.1."""
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -14,7 +17,7 @@ from lxml import etree
 
 from aggregator.config import Settings
 from aggregator.model import ClusterPlan, Entry
-from aggregator.publish.feeds import FragmentCache
+from aggregator.publish.feeds import ENTRY_BYTES, FragmentCache, Item, Link, held_bytes
 from aggregator.publish.items import entry_atom_id
 from aggregator.publish.site import Site, parse_feed_path
 from aggregator.store import Store
@@ -273,10 +276,8 @@ def test_an_empty_site_still_serves_valid_feeds(
     assert json.loads(body(site, "/feeds/all.json"))["items"] == []
 
 
-def test_caches_keep_within_their_byte_budget_however_many_pages_are_read(
-    make_settings: Callable[..., Settings], now: datetime
-) -> None:
-    store, settings = fill_site(make_settings, now, page=10)
+def _add_long_entries(store: Store, now: datetime, count: int = 60) -> None:
+    """``count`` entries of about 24 KB of Vietnamese text each to the site's first outlet."""
     (feed, *_) = store.list_feeds()
     store.upsert_entries(
         feed.id,
@@ -288,13 +289,24 @@ def test_caches_keep_within_their_byte_budget_however_many_pages_are_read(
                 published=now - timedelta(minutes=n),
                 content_html=f"<p>{n} " + "chữ " * 6_000 + "</p>",
             )
-            for n in range(60)
+            for n in range(count)
         ],
         now=now,
     )
+
+
+def _main_feed_paths(site: Site) -> list[str]:
+    return [p for p in site.feed_paths() if "/feeds/all" in p]
+
+
+def test_caches_keep_within_their_byte_budget_however_many_pages_are_read(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    store, settings = fill_site(make_settings, now, page=10)
+    _add_long_entries(store, now)
     small = replace(settings, publish=replace(settings.publish, cache_mb=1))
     site, roomy = Site(store, small, recheck=0), Site(store, settings, recheck=0)
-    paths = [p for p in site.feed_paths() if "/feeds/all" in p]
+    paths = _main_feed_paths(site)
     assert len(paths) >= 3 * 7  # 68 entries in pages of 10, in three formats
     for _ in range(2):
         for path in paths:
@@ -303,14 +315,75 @@ def test_caches_keep_within_their_byte_budget_however_many_pages_are_read(
     assert sum(roomy.memory().values()) > 2**20  # the walk would have needed more
 
 
+def test_caches_count_all_the_memory_they_keep(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    """What the caches say they hold is not less than what keeping it costs the process
+    (traced by tracemalloc), so ``[publish] cache_mb`` bounds real memory."""
+    store, settings = fill_site(make_settings, now, page=10)
+    _add_long_entries(store, now)
+    warm = Site(store, settings, recheck=0)
+    for path in _main_feed_paths(warm):  # the store's own caches filled before tracing
+        body(warm, path)
+    del warm
+    gc.collect()
+    tracemalloc.start()
+    try:
+        site = Site(store, settings, recheck=0)
+        for path in _main_feed_paths(site):
+            assert site.feed(path) is not None
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    counted = sum(site.memory().values())
+    assert counted > 2**20  # the walk kept megabytes of Vietnamese text (2 bytes a character)
+    assert kept <= counted
+
+
+def test_held_bytes_counts_everything_a_value_reaches_once() -> None:
+    text = "chữ " * 1_000  # not Latin-1: two bytes a character
+    item = Item(
+        id="urn:x",
+        title="t",
+        updated=datetime(2026, 1, 1),
+        content_html=text,
+        related=(Link(href="https://a.example/" + "x" * 500),),
+    )
+    assert held_bytes(item) > sys.getsizeof(text) + 500
+    assert held_bytes(("atom", item), item) == held_bytes(("atom", item))  # once
+    assert held_bytes(item.content_html) == sys.getsizeof(text) > 2 * len(text)
+
+
 def test_fragment_cache_drops_least_recently_used_past_its_bytes() -> None:
-    cache: FragmentCache[bytes] = FragmentCache(max_bytes=10, weigh=len)
+    probe: FragmentCache[bytes] = FragmentCache(max_bytes=1)
+    each = probe.weight("a", b"aaaa")  # one-letter keys and four-byte values weigh the same
+    assert each > ENTRY_BYTES + 4  # the key, the value and the slot, not the bytes alone
+    cache: FragmentCache[bytes] = FragmentCache(max_bytes=2 * each + 1)
     cache.put("a", b"aaaa")
     cache.put("b", b"bbbb")
     assert cache.peek("a") == b"aaaa"  # now "b" is the least recently used
     cache.put("c", b"cccc")
-    assert cache.peek("b") is None and cache.peek("a") == b"aaaa" and cache.bytes == 8
+    assert cache.peek("b") is None and cache.peek("a") == b"aaaa" and cache.bytes == 2 * each
     cache.put("a", b"a")  # a new value for a key replaces its weight
-    assert cache.bytes == 5
-    assert cache.put("huge", b"x" * 11) == b"x" * 11  # served, never kept
+    assert cache.bytes == 2 * each - 3
+    huge = b"x" * (2 * each)
+    assert cache.put("huge", huge) is huge  # larger than the budget: served, never kept
     assert cache.peek("huge") is None and len(cache) == 2
+
+
+def test_fragment_cache_counts_its_keys() -> None:
+    # The cleaned-content cache's keys are the raw markup: most of what it keeps.
+    markup = "<p>" + "chữ " * 2_500 + "</p>"
+    cache: FragmentCache[str] = FragmentCache(max_bytes=2**20)
+    cache.put(markup, "cleaned")
+    assert cache.bytes >= sys.getsizeof(markup) + sys.getsizeof("cleaned")
+
+
+def test_fragment_cache_keeps_within_its_bytes_after_many_values() -> None:
+    cache: FragmentCache[str] = FragmentCache(max_bytes=64 * 1024)
+    for n in range(5_000):
+        cache.put(("page", n), f"{n} " + "chữ " * (n % 300))
+        assert cache.bytes <= cache.max_bytes
+    assert 0 < len(cache) < 5_000
+    assert cache.bytes == sum(cache.weight(k, v) for k, (v, _) in cache._data.items())
