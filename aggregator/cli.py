@@ -512,7 +512,11 @@ def publish(app: App) -> None:
         from aggregator.publish.websub import Announcer
 
         base = app.settings.publish.base_url.rstrip("/")
-        told = Announcer().announce(hubs, [base + path for path in written.changed_topics])
+        announcer = Announcer()
+        try:
+            told = announcer.announce(hubs, [base + path for path in written.changed_topics])
+        finally:
+            announcer.close()
         for failure in told.failures:
             click.echo(failure, err=True)
         click.echo(

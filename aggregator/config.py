@@ -18,7 +18,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -458,9 +458,7 @@ class _Loader:
         return ConfigError(f"{where}: {problem}")
 
     def build(self, cls: type[Any], table: Mapping[str, Any], path: str) -> Any:
-        hints = typing.get_type_hints(cls)
-        known = {f.metadata.get("key", f.name): f for f in fields(cls)}
-        known = {k: f for k, f in known.items() if not f.metadata.get("internal")}
+        hints, known = _field_table(cls)
         section = f"[{path}]" if path else "the top level"
         for key in table:
             if key not in known:
@@ -545,6 +543,21 @@ def loads(
     settings = _resolve(settings, base_dir, environ)
     validate(settings, loader)
     return replace(settings, config_path=source)
+
+
+_FieldTable = tuple[dict[str, Any], dict[str, Field[Any]]]
+_FIELD_TABLES: dict[type[Any], _FieldTable] = {}
+
+
+def _field_table(cls: type[Any]) -> _FieldTable:
+    """A settings class's type hints and its user-facing fields by config key, read once
+    per class (a config with hundreds of ``[[feeds]]`` builds the same class each time)."""
+    table = _FIELD_TABLES.get(cls)
+    if table is None:
+        known = {f.metadata.get("key", f.name): f for f in fields(cls)}
+        public = {k: f for k, f in known.items() if not f.metadata.get("internal")}
+        table = _FIELD_TABLES[cls] = (typing.get_type_hints(cls), public)
+    return table
 
 
 def _apply_environ(table: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

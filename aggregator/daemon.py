@@ -340,4 +340,5 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             if self.lock is not None:
                 await asyncio.to_thread(self.lock.release)
+            self.announcer.close()
         log.info("Stopped")

@@ -42,13 +42,17 @@ class ScriptedHTTPServer:
     """``server.routes[path] = lambda headers: Reply(...)``; records every request (and
     the body of each POST, in ``posted``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.posted: list[tuple[str, bytes]] = []
+        self.clients: list[tuple[str, int]] = []  # the client's address, per request
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps a connection open between requests unless told otherwise.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 owner.posted.append((self.path, self.rfile.read(length)))
@@ -57,6 +61,7 @@ class ScriptedHTTPServer:
             def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 owner.requests.append((self.path, headers))
+                owner.clients.append(self.client_address)
                 route = owner.routes.get(self.path)
                 reply = route(headers) if route else Reply(404, b"not found")
                 if reply.delay:
@@ -67,7 +72,8 @@ class ScriptedHTTPServer:
                 if reply.chunks is None or reply.length is not None:
                     length = reply.length if reply.length is not None else len(reply.body)
                     self.send_header("Content-Length", str(length))
-                self.send_header("Connection", "close")
+                if not keep_alive:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 try:
                     self.wfile.write(reply.body)
@@ -77,7 +83,7 @@ class ScriptedHTTPServer:
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                self.close_connection = True
+                self.close_connection = not keep_alive
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return

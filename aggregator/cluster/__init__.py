@@ -31,9 +31,12 @@ passes (:mod:`aggregator.cluster.standing`).
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import cast
@@ -42,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.cluster.signature import (
+    KINDS,
     NUM_PERM,
     Signature,
     marked_numbers,
@@ -71,6 +75,8 @@ STALE = 5_000
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
 
+_YEARS, _MARKS = KINDS.index("years"), KINDS.index("marks")
+
 # What conflict() compares: title years, title numbers by the word before them, event day.
 _Facts = tuple[frozenset[int], dict[int, set[int]], int]
 
@@ -84,6 +90,7 @@ class _Target:
     story: int | str  # a stored story id, or the key of a story this plan creates
     minhash: npt.NDArray[np.uint32]
     keys: frozenset[int]  # its set members as index keys (see _keys)
+    specific: tuple[int, ...]  # those of its keys whose kind is in SPECIFIC
     total: float  # the weight of all its keys, for normalizing overlaps
     facts: _Facts
     entry: int  # the store id: the entry's number in the index
@@ -166,6 +173,7 @@ class Clusterer:
                     e.story_id or "",
                     sig.minhash,
                     _keys(sig),
+                    _specific(sig),
                     _total(sig),
                     _facts(sig),
                     e.id if e.id is not None else next(self._stand_ins),
@@ -183,9 +191,10 @@ class Clusterer:
         """Add entries already in stories; returns the signatures it had to compute.
         Entries it holds already are left as they are."""
         fresh = [e for e in entries if e.story_id and e.id not in self.index.targets]
-        targets, computed = self._targets(fresh, signatures, placed=-1)
-        for _, target, bands in targets:
-            self.index.add(target, bands)
+        with _collector_paused():
+            targets, computed = self._targets(fresh, signatures, placed=-1)
+            for _, target, bands in targets:
+                self.index.add(target, bands)
         return computed
 
     def plan(
@@ -194,14 +203,21 @@ class Clusterer:
         """Decide a story for every entry of ``new`` (which must have store ids)."""
         if not new:
             return ClusterPlan()
-        targets, computed = self._targets(new, signatures or {}, placed=self.index.passes)
+        with _collector_paused():
+            return self._plan(new, signatures or {})
+
+    def _plan(self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]) -> ClusterPlan:
+        targets, computed = self._targets(new, signatures, placed=self.index.passes)
         self.index.forget(targets[0][1].time - self.index.window)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
+        lists = self.index.bands
         for entry, target, bands in targets:
             assert entry.id is not None, "cluster entries after they are stored"
+            # Each band's list is looked up once, for the lookup and for the add after it.
+            found = list(map(lists.get, bands))
             best = self.index.best(
-                target, bands, threshold=self.threshold, duplicate=self.duplicate
+                target, found, threshold=self.threshold, duplicate=self.duplicate
             )
             if isinstance(best, int):
                 joins.setdefault(best, []).append(entry.id)
@@ -211,7 +227,7 @@ class Clusterer:
                 best = f"new-{entry.id}"
                 groups[best] = [entry]
             target.story = best
-            self.index.add(target, bands)
+            self.index.add(target, bands, found)
         self._pending = list(groups)
         return ClusterPlan(
             joins=joins,
@@ -226,6 +242,23 @@ class Clusterer:
         """The ids the store gave the last plan's new stories, in their order."""
         self.index.rename(dict(zip(self._pending, story_ids, strict=True)))
         self._pending = []
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a batch allocates some hundred thousand
+    containers (signatures, keys, index lists), none of them in a cycle, and the
+    collections they trigger walk every tracked object of the process, the window's
+    entries and the caller's included, again and again (a quarter of the clustering time
+    at 60k generated entries). What does become garbage is freed by reference counting."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _known(
@@ -264,17 +297,26 @@ def _bands(minhashes: Sequence[npt.NDArray[np.uint32]]) -> list[list[int]]:
 
 
 def _total(signature: Signature) -> float:
-    return sum(w * len(members) for w, members in zip(WEIGHTS, signature.sets, strict=True))
+    return float(sum(map(operator.mul, WEIGHTS, map(len, signature.sets))))
+
+
+# The kind is part of a key, in its high bits: a number's hash must not meet a word's.
+_KIND_BITS = [kind << 32 for kind in range(len(WEIGHTS))]
+_WEIGHTED = [kind for kind, weight in enumerate(WEIGHTS) if weight]
+
+
+def _keyed(signature: Signature, kinds: Iterable[int]) -> Iterator[int]:
+    """The members of the sets of ``kinds`` as index keys (mapped in C, not per member)."""
+    sets = signature.sets
+    return itertools.chain.from_iterable(map(_KIND_BITS[k].__or__, sets[k]) for k in kinds)
 
 
 def _keys(signature: Signature) -> frozenset[int]:
-    # The kind is part of the key: a number's hash must not meet a word's.
-    return frozenset(
-        (kind << 32) | member
-        for kind, (weight, members) in enumerate(zip(WEIGHTS, signature.sets, strict=True))
-        if weight
-        for member in members
-    )
+    return frozenset(_keyed(signature, _WEIGHTED))
+
+
+def _specific(signature: Signature) -> tuple[int, ...]:
+    return tuple(_keyed(signature, sorted(SPECIFIC)))
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
@@ -294,7 +336,8 @@ def conflict(a: Signature, b: Signature) -> bool:
 
 
 def _facts(signature: Signature) -> _Facts:
-    return signature.kind("years"), marked_numbers(signature.kind("marks")), signature.dated
+    years, marks = signature.sets[_YEARS], signature.sets[_MARKS]
+    return years, marked_numbers(marks) if marks else {}, signature.dated
 
 
 def _conflicting(a: _Facts, b: _Facts) -> bool:
@@ -346,16 +389,21 @@ class _Index:
         target = self.targets[number]
         return target.placed == self.passes, target.time, number
 
-    def add(self, target: _Target, bands: list[int]) -> None:
+    def add(
+        self, target: _Target, bands: list[int], listed: Sequence[int | list[int] | None] = ()
+    ) -> None:
+        """Index ``target`` under its band keys and its keys. ``listed``, when given, is
+        what ``self.bands`` holds for each band key now (looked up for :meth:`best`)."""
         number = target.entry
         targets = self.targets
         targets[number] = target
         time = target.time
         lists, postings = self.bands, self.postings
+        if not listed:
+            listed = list(map(lists.get, bands))
         if time >= self.newest:  # the usual case: no list has a later entry
             self.newest = time
-            for key in bands:
-                found = lists.get(key)
+            for key, found in zip(bands, listed, strict=True):
                 if found is None:
                     lists[key] = number
                 elif isinstance(found, int):
@@ -363,10 +411,13 @@ class _Index:
                 else:
                     found.append(number)
             for key in target.keys:
-                postings.setdefault(key, []).append(number)
+                posted = postings.get(key)
+                if posted is None:
+                    postings[key] = [number]
+                else:
+                    posted.append(number)
         else:
-            for key in bands:
-                found = lists.get(key)
+            for key, found in zip(bands, listed, strict=True):
                 if found is None:
                     lists[key] = number
                 elif isinstance(found, int):
@@ -375,11 +426,11 @@ class _Index:
                 else:
                     self._insert(found, number, time)
             for key in target.keys:
-                listed = postings.get(key)
-                if listed is None:
+                posted = postings.get(key)
+                if posted is None:
                     postings[key] = [number]
                 else:
-                    self._insert(listed, number, time)
+                    self._insert(posted, number, time)
         if target.url:
             same = self.urls.get(target.url)
             if same is None:
@@ -490,7 +541,12 @@ class _Index:
         return min(live, key=self.rank) if live else None
 
     def best(
-        self, target: _Target, bands: list[int], *, threshold: float, duplicate: float
+        self,
+        target: _Target,
+        listed: Sequence[int | list[int] | None],
+        *,
+        threshold: float,
+        duplicate: float,
     ) -> int | str | None:
         """The story of the best comparable match, or None.
 
@@ -504,18 +560,18 @@ class _Index:
         oldest = target.time - self.window
         scored: list[tuple[float, int]] = []
         duplicates: set[int] = set()
+        compared: set[int] = set()  # an entry may share several bands: compared once
         targets = self.targets
-        lists = self.bands
-        for key in bands:
-            found = lists.get(key)
-            if found is None:  # the usual case: looked up without a call
+        for found in listed:  # what each band key of the target lists
+            if found is None:  # the usual case
                 continue
             for number in (found,) if isinstance(found, int) else reversed(found):
                 other = targets[number]
                 if other.time < oldest:
                     break
-                if number in duplicates:
+                if number in compared:
                     continue
+                compared.add(number)
                 if _agreement(target.minhash, other.minhash) >= duplicate:
                     scored.append((2.0, number))
                     duplicates.add(number)
@@ -527,19 +583,24 @@ class _Index:
             return not common[key]
 
         related: set[int] = set()
-        for key in target.keys:
-            if key >> 32 in SPECIFIC and counts(key):
+        for key in target.specific:
+            if counts(key):
                 related.update(self._recent(key, oldest))
         for number in related - duplicates:
             other = targets[number]
             if other.total <= 0 or target.total <= 0:
                 continue
-            shared = sum(WEIGHTS[key >> 32] for key in target.keys & other.keys if counts(key))
+            shared = 0.0
+            for key in target.keys & other.keys:
+                if counts(key):
+                    shared += WEIGHTS[key >> 32]
             score = shared / math.sqrt(target.total * other.total)
             if score >= threshold:
                 scored.append((score, number))
+        if len(scored) > 1:
+            scored.sort(key=lambda s: (-s[0], self.rank(s[1])))
         tried: set[int | str] = set()
-        for _, number in sorted(scored, key=lambda s: (-s[0], self.rank(s[1]))):
+        for _, number in scored:
             other = targets[number]
             if not self._within(other, target) or _conflicting(target.facts, other.facts):
                 continue

@@ -17,8 +17,10 @@ the end of "Nguyễn Thị Nga" is a woman's name. Keys are NFC and case-folded,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from itertools import count as count_from
 
-__all__ = ["MAX_WORDS", "PHRASES", "canonical_names"]
+__all__ = ["FIRST_WORDS", "MAX_WORDS", "PHRASES", "canonical_names"]
 
 # (the English form, then every other way of writing it), case-folded.
 _PLACES: tuple[tuple[str, ...], ...] = (
@@ -98,7 +100,7 @@ MAX_WORDS = max(len(words) for words in PHRASES)
 # Vietnamese writes many bodies with only the first syllable capitalised ("Liên hợp quốc",
 # "Quốc hội"): those are found among all words, not among capitalised runs. One-word
 # variants are looked up only when capitalised ("Mỹ", not "mỹ phẩm", cosmetics).
-_FIRST_WORDS = frozenset(words[0] for words in PHRASES if len(words) > 1)
+FIRST_WORDS = frozenset(words[0] for words in PHRASES if len(words) > 1)
 
 
 def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
@@ -111,9 +113,9 @@ def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
         name = PHRASES.get((words[0],))
         return {name} if name else set()
     found: set[str] = set()
-    for start, word in enumerate(words):
-        if not capitalised and word not in _FIRST_WORDS:
-            continue
+    # Only where a phrase of two or more words may start, found without a Python loop
+    # over every word (this runs on every word of every entry).
+    for start in compress(count_from(), map(FIRST_WORDS.__contains__, words)):
         for end in range(start + 2, min(count, start + MAX_WORDS) + 1):
             name = PHRASES.get(tuple(words[start:end]))
             if name is not None:

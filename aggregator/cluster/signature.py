@@ -26,19 +26,23 @@ Set members are CRC-32 hashes (stable across processes and Python versions, unli
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import sys
 import unicodedata
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import filterfalse
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 from rensa import RMinHash
 
+from aggregator.cluster.gazetteer import FIRST_WORDS as _FIRST_WORDS
 from aggregator.cluster.gazetteer import canonical_names
 from aggregator.model import Entry, EntrySignature
 
@@ -71,6 +75,8 @@ _UPPER = "".join(c for c in map(chr, range(0x10000)) if c.isupper() and c.isalph
 _ABBREVIATION = re.compile(
     rf"(?<!\w)(?:[{re.escape(_UPPER)}]{{1,3}}\.)+[{re.escape(_UPPER)}]{{1,4}}\b\.?"
 )
+# What every abbreviation starts with: a cheap test before the pattern above.
+_UPPER_DOT = re.compile(rf"[{re.escape(_UPPER)}]\.")
 _CAPITALISED_RUN = re.compile(rf"[{re.escape(_UPPER)}]\w*(?:[^\S\n]+[{re.escape(_UPPER)}]\w*)*")
 _ENGLISH_STOPWORDS = frozenset(
     "a an and are as at be by for from has have in into is it its of on or that the this to "
@@ -136,9 +142,7 @@ _SCALES = {
     "tỷ": "b", "tỉ": "b", "billion": "b", "billions": "b", "bn": "b",
     "trillion": "t", "trillions": "t",
 }  # fmt: skip
-_SCALED = re.compile(
-    rf"(\d+(?:[.,]\d+)*)\s*({'|'.join(sorted(_SCALES, key=len, reverse=True))})(?!\w)"
-)
+_SCALE_AFTER = re.compile(rf"\s*({'|'.join(sorted(_SCALES, key=len, reverse=True))})(?!\w)")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
@@ -177,8 +181,16 @@ def tokenize(text: str) -> list[str]:
     return _content(_WORD.findall(unicodedata.normalize("NFC", text).casefold()))
 
 
+# Stopwords and the single digits of the Basic Multilingual Plane: what _content drops.
+_DROPPED = STOPWORDS | frozenset(c for c in map(chr, range(0x10000)) if c.isdigit())
+
+
 def _content(words: list[str]) -> list[str]:
-    return [t for t in words if t not in STOPWORDS and (not t.isdigit() or len(t) > 1)]
+    kept = list(filterfalse(_DROPPED.__contains__, words))
+    # A word starting beyond the BMP may be a single digit _DROPPED does not list (rare).
+    if kept and max(kept) >= "\U00010000":
+        kept = [t for t in kept if len(t) > 1 or not t.isdigit()]
+    return kept
 
 
 def fold(text: str) -> str:
@@ -192,9 +204,12 @@ def fold(text: str) -> str:
 _SYLLABLES = frozenset({"a", "an", "to", "in", "has", "the", "be"}) - _VIETNAMESE_STOPWORDS
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _name_form(word: str, vietnamese: bool = False) -> str:
     """The folded, case-folded form of a capitalised word that may be a name, else ""."""
+    return _cached(_NAME_FORMS[vietnamese], functools.partial(_new_name_form, vietnamese), word)
+
+
+def _new_name_form(vietnamese: bool, word: str) -> str:
     if not word[:1].isupper():
         return ""
     lowered = word.casefold()
@@ -203,37 +218,98 @@ def _name_form(word: str, vietnamese: bool = False) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=1 << 16)
+# Signing looks the same words up again and again (names, title words, the outlet): plain
+# dicts, cleared when full, cost less per lookup than functools.lru_cache's bookkeeping.
+_CACHE_SIZE = 1 << 16
+
+
+def _cached(cache: dict[str, str], compute: Callable[[str], str], key: str) -> str:
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        value = cache[key] = compute(key)
+    return value
+
+
+_FOLDED: dict[str, str] = {}
+_NAME_FORMS: tuple[dict[str, str], dict[str, str]] = ({}, {})  # not Vietnamese, Vietnamese
+
+
 def _fold_word(word: str) -> str:
     """:func:`fold` for one word, cached: words repeat, and folding is per character."""
-    return fold(word)
+    return _cached(_FOLDED, fold, word)
+
+
+_OUTLETS: dict[str, str] = {}
+
+
+def _fold_words(words: list[str]) -> set[str]:
+    """:func:`_fold_word` of each word, the cached ones without a Python call each."""
+    folded = set(map(_FOLDED.get, words))
+    if None in folded:
+        folded = {_fold_word(w) for w in words}
+    return cast(set[str], folded)
+
+
+def _outlet(feed_title: str) -> str:
+    """The feed title as a run of name forms, the way :func:`_names` joins a run."""
+    return _cached(
+        _OUTLETS,
+        lambda title: " ".join(_name_form(w) or w.casefold() for w in title.split()),
+        feed_title,
+    )
+
+
+# One run of capitalised words as it reads (and whether the text is Vietnamese) -> each
+# stretch of name forms in it, as written joined by spaces, with the names it gives.
+_Run = tuple[tuple[str, frozenset[str]], ...]
+_RUNS: tuple[dict[str, _Run], dict[str, _Run]] = ({}, {})
+_MAX_RUNS = 1 << 14  # a run's entry is a few hundred bytes
+
+
+def _run_names(match: str, vietnamese: bool) -> _Run:
+    stretches: list[tuple[str, frozenset[str]]] = []
+    run: list[str] = []
+    spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
+    for word in [*match.split(), ""]:
+        form = _name_form(word, vietnamese)
+        if form:
+            run.append(form)
+            spelled.append(word.casefold())
+            continue
+        if run:
+            joined = " ".join(run)
+            names: set[str] = set()
+            _add_name(names, joined)
+            for name in canonical_names(spelled, capitalised=True):
+                _add_name(names, name)
+            stretches.append((joined, frozenset(names)))
+        run, spelled = [], []
+    return tuple(stretches)
 
 
 def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> set[str]:
-    """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa").
+    """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa"),
+    in NFC ``text``.
 
     A run that is the ``outlet``'s own name (its folded feed title, as in a dateline
     "HANOI, Nov 9 (Mekong Wire)") is left out: every story of that outlet carries it.
     """
     found: set[str] = set()
-    text = unicodedata.normalize("NFC", text)
-    if "." in text:  # "U.S." is the name US, "TP.HCM" the name TPHCM
+    if "." in text and _UPPER_DOT.search(text):  # "U.S." is the name US, "TP.HCM" TPHCM
         text = _ABBREVIATION.sub(lambda m: m[0].replace(".", ""), text)
+    cache = _RUNS[vietnamese]
     # A run is capitalised words separated by spaces only: "Hà Nội. HANOI" is two names.
     for match in _CAPITALISED_RUN.findall(text):
-        run: list[str] = []
-        spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
-        for word in [*match.split(), ""]:
-            form = _name_form(word, vietnamese)
-            if form:
-                run.append(form)
-                spelled.append(word.casefold())
-                continue
-            if run and " ".join(run) != outlet:
-                _add_name(found, " ".join(run))
-                for name in canonical_names(spelled, capitalised=True):
-                    _add_name(found, name)
-            run, spelled = [], []
+        stretches = cache.get(match)
+        if stretches is None:
+            if len(cache) >= _MAX_RUNS:
+                cache.clear()
+            stretches = cache[match] = _run_names(match, vietnamese)
+        for joined, names in stretches:
+            if joined != outlet:
+                found |= names
     return found
 
 
@@ -344,7 +420,7 @@ def _marks(title: str) -> set[int]:
 
 
 def _bigrams(words: list[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)] or words
+    return list(map(" ".join, zip(words, words[1:], strict=False))) or words
 
 
 def shingles(entry: Entry) -> list[str]:
@@ -357,25 +433,29 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     title = unicodedata.normalize("NFC", entry.title)
     summary = unicodedata.normalize("NFC", entry.summary)
     text = f"{title}\n{summary}"
-    lowered = text.casefold()
-    every = _WORD.findall(lowered)
-    title_words = _content(_WORD.findall(title.casefold()))
-    shingles = _bigrams(_content(every))
+    # Case-folding and splitting the parts apart gives the same words as the whole text:
+    # no word runs across the "\n".
+    title_lowered, summary_lowered = title.casefold(), summary.casefold()
+    lowered = f"{title_lowered}\n{summary_lowered}"
+    title_every = _WORD.findall(title_lowered)
+    every = title_every + _WORD.findall(summary_lowered)
+    title_words = _content(title_every)
+    shingles = _bigrams(title_words + _content(every[len(title_every) :]))
     # The date pattern is the slowest part of signing: only text that may hold a date.
     maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
     dates = _dates(lowered, entry.published) if maybe_dated else []
-    outlet = " ".join(_name_form(w) or w.casefold() for w in entry.feed_title.split())
     vietnamese = entry.language.startswith("vi")
-    names = _names(title, outlet, vietnamese=vietnamese)
-    if summary:
-        names |= _names(summary, outlet, vietnamese=vietnamese)
-    for name in canonical_names(every, capitalised=False):
-        _add_name(names, name)
-    numbers = {_number_key(n) for n in _NUMBER.findall(text)}
-    numbers.update(_number_key(n) + _SCALES[scale] for n, scale in _SCALED.findall(lowered))
-    numbers.update(filter(None, (_rounded(n, vietnamese) for n in _NUMBER.findall(text))))
+    names = _names(text, _outlet(entry.feed_title), vietnamese=vietnamese)
+    if not _FIRST_WORDS.isdisjoint(every):
+        for name in canonical_names(every, capitalised=False):
+            _add_name(names, name)
+    # Numbers, years and marks need a digit, and a word with a digit is not all letters.
+    numbers: set[str] = set()
+    if not all(map(str.isalpha, every)):
+        _numbers(lowered, vietnamese, numbers)
+    titled = not all(map(str.isalpha, title_every))
     sets = (
-        {_fold_word(w) for w in title_words},
+        _fold_words(title_words),
         # One-word names. A run is not also one here: its words already are, and counting
         # it twice let chance runs of capitalised words join unrelated stories (places
         # written as one word in English, "Hanoi", get the run's form from the gazetteer).
@@ -384,18 +464,41 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
         {n.replace(" ", "") for n in names if " " in n or (not n.isalpha() and _is_code(n))},
         {n for n in numbers if len(n) > 1},
         {f"{d.month}-{d.day}" for d, _ in dates},
-        set(_YEAR.findall(title)),
+        _YEAR.findall(title) if titled else (),
     )
-    hashed = tuple(frozenset(map(_hash, values)) for values in sets)
-    hashed += (frozenset(_marks(title)),)
+    # crc32 of the UTF-8 bytes (_hash), without a Python call per member.
+    hashed = tuple(frozenset(map(zlib.crc32, map(str.encode, values))) for values in sets)
+    hashed += (frozenset(_marks(title)) if titled else frozenset(),)
     return shingles, hashed, _event_day(dates, entry.published)
+
+
+def _numbers(lowered: str, vietnamese: bool, numbers: set[str]) -> None:
+    """Add the numbers of the case-folded text to ``numbers``: as written (see
+    :func:`_number_key`), with their scale word, and rounded (see :func:`_rounded`).
+
+    One pass: case-folding changes no digit, dot or comma, and a number has a scale word
+    only as a whole (its digits before a word are all its digits), so checking the scale
+    after each number finds every scaled amount."""
+    thousands = "." if vietnamese else ","
+    for match in _NUMBER.finditer(lowered):
+        number = match[0]
+        key = _number_key(number)
+        numbers.add(key)
+        scaled = _SCALE_AFTER.match(lowered, match.end())
+        if scaled:
+            numbers.add(key + _SCALES[scaled[1]])
+        if thousands in number:
+            rounded = _rounded(number, vietnamese)
+            if rounded:
+                numbers.add(rounded)
 
 
 # pack() writes uint32s through array("I"), which is 4 bytes on every platform we run on.
 assert array("I").itemsize == 4
 
-# Entries per rensa call: bounds the Python lists its digest matrix is read back through.
-_CHUNK = 8192
+# Entries signed at a time, and per rensa call: bounds the shingles held at once and the
+# Python lists rensa's digest matrix is read back through.
+_CHUNK = 2048
 SEED = 20261203
 
 
@@ -415,10 +518,17 @@ def minhashes(shingle_sets: Sequence[Sequence[str]]) -> npt.NDArray[np.uint32]:
 
 
 def sign_many(entries: Sequence[Entry]) -> list[Signature]:
-    """Signatures of ``entries``, their MinHashes computed in one batch."""
-    parts = [_features(entry) for entry in entries]
-    matrix = minhashes([shingles for shingles, _, _ in parts])
-    return [Signature(matrix[i], sets, dated) for i, (_, sets, dated) in enumerate(parts)]
+    """Signatures of ``entries``, their MinHashes computed a chunk of entries at a time:
+    the shingles of a whole batch (a pass hands over 20,000 entries) would be a hundred
+    MB or so at once, and nothing needs them once the chunk's MinHashes are made."""
+    signatures: list[Signature] = []
+    for start in range(0, len(entries), _CHUNK):
+        parts = [_features(entry) for entry in entries[start : start + _CHUNK]]
+        matrix = minhashes([shingles for shingles, _, _ in parts])
+        signatures.extend(
+            Signature(row, sets, dated) for row, (_, sets, dated) in zip(matrix, parts, strict=True)
+        )
+    return signatures
 
 
 def sign(entry: Entry) -> Signature:
@@ -432,13 +542,14 @@ def pack(signature: Signature) -> EntrySignature:
     """Little-endian uint32s: the permutation count, the set sizes and the first date, then
     the MinHash, then each set's members."""
     sets = signature.sets
-    values = array("I", [len(signature.minhash), *(len(s) for s in sets), signature.dated])
-    values.extend(signature.minhash.tolist())
-    for members in sets:
-        values.extend(sorted(members))
+    head = array("I", [len(signature.minhash), *map(len, sets), signature.dated])
+    members = array("I", itertools.chain.from_iterable(map(sorted, sets)))
     if sys.byteorder != "little":
-        values.byteswap()
-    return EntrySignature(version=VERSION, data=values.tobytes())
+        head.byteswap()
+        members.byteswap()
+    # The MinHash goes over as numpy's bytes, not as a list of Python ints.
+    minhash = signature.minhash.astype("<u4", copy=False).tobytes()
+    return EntrySignature(version=VERSION, data=b"".join((head, minhash, members)))
 
 
 def unpack(stored: EntrySignature) -> Signature | None:

@@ -3,7 +3,9 @@
 A transport is a context manager with ``submit(message, key=...)``, which hands back a
 future that completes when the message has gone (or raises :class:`DeliveryError`),
 and ``send``, which waits for it. ``window`` is how many messages the transport can
-usefully have in flight: 1 for the Maildir and stdout, a few per connection for SMTP.
+usefully have in flight: a few per connection for SMTP, 1 for stdout; the Maildir writes
+each before ``submit`` returns, and its window (32) is how many the ledger records in
+one commit.
 ``key`` names the (issue, subscriber) pair so a transport that can detect a repeat
 (Maildir) does. ``hold`` keeps an SMTP connection from its next message until the
 caller, having recorded the outcome, passes the future to ``release``; what is

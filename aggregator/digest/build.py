@@ -149,6 +149,14 @@ def build_issue_stories(
 
 
 def issue_title(digest: DigestSettings, now: datetime) -> str:
-    """Our own words only: feed text never reaches a subject line."""
+    """Our own words only: feed text never reaches a subject line.
+
+    The day is the digest's own (its time zone), written as its locale writes dates:
+    "December 7, 2026", "7 tháng 12, 2026".
+    """
+    # Loaded here, not at the top: Babel is not needed by the stages that import digest
+    # only to filter entries (a fetch pass loads none of it).
+    from aggregator.publish.i18n import format_day
+
     local = now.astimezone(ZoneInfo(digest.timezone))
-    return f"{digest.title or digest.name} – {local:%Y-%m-%d}"
+    return f"{digest.title or digest.name} – {format_day(local, digest.locale, 'long')}"

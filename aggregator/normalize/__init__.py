@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 import itertools
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 
 from aggregator.model import Entry, ParsedDocument, ParsedEntry
 from aggregator.normalize.dates import clamp_date, parse_date
 from aggregator.normalize.identity import entry_key
-from aggregator.normalize.language import detect_language
+from aggregator.normalize.language import detect_language, primary_subtag
 from aggregator.normalize.noise import strip_page_noise
 from aggregator.normalize.sanitize import sanitize_html
 from aggregator.normalize.summary import summarize
@@ -24,6 +25,7 @@ from aggregator.normalize.text import (
     clean_html_text,
     clean_text,
     html_to_text,
+    sanitized_html_blocks,
     sanitized_html_to_text,
 )
 from aggregator.normalize.urls import canonical_url
@@ -83,8 +85,19 @@ def to_entry(
         content_html = sanitize_html(strip_page_noise(clean_html_text(markup)), base)
     # The text serves the title, summary, language and content identity: its start is
     # enough, and reading the whole of a long article would cost as much as sanitizing.
-    text = sanitized_html_to_text(_head(content_html))
-    title = _one_line(item.title) or _title_from_text(text)
+    # Most entries have a title and a declared language and are keyed by guid or link:
+    # then only the summary reads the text, and only its first paragraphs.
+    head = _head(content_html)
+    title = _one_line(item.title)
+    declared = item.language or doc.language
+    text = ""
+    paragraphs: Iterable[str]
+    if not title or identity == "content" or not primary_subtag(declared):
+        text = sanitized_html_to_text(head)
+        paragraphs = text.split("\n\n")
+        title = title or _title_from_text(text)
+    else:
+        paragraphs = sanitized_html_blocks(head)
     if not title and not link:
         return None
     # Our reader first: feedparser silently reads unknown zones such as ICT as UTC.
@@ -94,6 +107,8 @@ def to_entry(
     # one description, which is then the content: no need to read it twice).
     own_summary = item.summary_html if item.content_html else ""
     summary_text = html_to_text(clean_html_text(own_summary)) if own_summary else ""
+    if summary_text:
+        paragraphs = summary_text.split("\n\n")
     return Entry(
         entry_key=entry_key(
             guid=guid,
@@ -107,8 +122,8 @@ def to_entry(
         title=title,
         published=published,
         updated=item.updated,
-        language=detect_language(f"{title}\n{text}", item.language or doc.language),
-        summary=summarize(_lead(summary_text or text)),
+        language=detect_language(f"{title}\n{text}", declared),
+        summary=summarize(_lead(paragraphs)),
         author=clean_text(item.author),
         tags=tuple(dict.fromkeys(filter(None, map(clean_text, item.tags)))),
         content_html=content_html,
@@ -143,10 +158,10 @@ def _head(markup: str, limit: int = LEAD_CHARS) -> str:
     return head[:cut] if cut > head.rfind(">") else head
 
 
-def _lead(text: str, paragraphs: int = 3) -> str:
+def _lead(paragraphs: Iterable[str], count: int = 3) -> str:
     """The first paragraphs a summary reads, without scraped-page leftovers."""
-    lead = (p for p in text.split("\n\n") if not is_noise_line(p))
-    return "\n\n".join(itertools.islice(lead, paragraphs))
+    lead = (p for p in paragraphs if not is_noise_line(p))
+    return "\n\n".join(itertools.islice(lead, count))
 
 
 def _title_from_text(text: str, limit: int = 90) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 
 import lxml.etree
@@ -33,7 +33,12 @@ _BLOCKS = frozenset(
 
 def clean_text(value: str) -> str:
     """One line of text: NFC, invisible characters dropped, whitespace collapsed."""
-    return _SPACES.sub(" ", clean_html_text(value)).strip()
+    if not value:
+        return value
+    # What _SPACES.sub(" ", ...).strip() gives (str.split and the regex's \s take the
+    # same white space, tests/normalize/test_normalize_text_and_dates.py), without a
+    # regex match per space: titles, authors and tags are read for every entry.
+    return " ".join(clean_html_text(value).split())
 
 
 def clean_html_text(value: str) -> str:
@@ -128,6 +133,44 @@ def sanitized_html_to_text(markup: str) -> str:
             if block and not block.isspace()
         ]
     return unicodedata.normalize("NFC", "\n\n".join(blocks))
+
+
+def sanitized_html_blocks(markup: str) -> Iterator[str]:
+    """The paragraphs of :func:`sanitized_html_to_text`, read only as far as they are asked.
+
+    ``"\\n\\n".join(sanitized_html_blocks(m)) == sanitized_html_to_text(m)``, block by
+    block: the same tags make the breaks, the same entities are decoded, the same white
+    space collapsed, and composing (NFC) does not reach across the newlines between
+    blocks. A summary reads the first paragraphs only, while the text of a whole head
+    costs as much again as the rest of the entry. Should a tag straddle a block tag (a
+    "<" in an attribute value), the rest is read as the whole-text function reads it.
+    """
+    start = 0
+    for tag in _BLOCK_TAG.finditer(markup):
+        chunk = markup[start : tag.start()]
+        if chunk.rfind("<") > chunk.rfind(">"):
+            break  # a tag left open: it would swallow this block tag
+        if block := _block_text(chunk):
+            yield block
+        start = tag.end()
+    else:
+        chunk = markup[start:]
+        if chunk.rfind("<") <= chunk.rfind(">"):
+            if block := _block_text(chunk):
+                yield block
+            return
+    if rest := sanitized_html_to_text(markup[start:]):
+        yield from rest.split("\n\n")
+
+
+def _block_text(chunk: str) -> str:
+    """One block of :func:`sanitized_html_to_text`: no tags, entities decoded, white
+    space collapsed, composed."""
+    if "<" in chunk:
+        chunk = _ANY_TAG.sub("", chunk)
+    if "&" in chunk:
+        chunk = html.unescape(chunk)
+    return unicodedata.normalize("NFC", " ".join(chunk.split()))
 
 
 def _text_parts_lxml(markup: str) -> list[str] | None:

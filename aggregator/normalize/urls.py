@@ -14,6 +14,13 @@ _UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 # fragment. Such a URL is its own canonical form (with "/" for an empty path), so the
 # parse and re-assembly below are skipped (hot path: one per entry).
 _PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[^?#]*)?")
+# The same with a query of plain name=value pairs (feed links often carry utm_* ones):
+# characters urlencode leaves as they are, so decoding and re-encoding the kept pairs
+# would give them back unchanged, and only the tracking pairs need dropping.
+_PLAIN_QUERY_URL = re.compile(
+    r"(https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[^?#]*)?\?([\w.~-]+=[\w.~-]*(?:&[\w.~-]+=[\w.~-]*)*)",
+    re.ASCII,
+)
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 TRACKING_PARAMS = frozenset(
     {
@@ -72,6 +79,16 @@ def canonical_url(url: str, base: str = "") -> str:
     plain = _PLAIN_URL.fullmatch(url)
     if plain:
         return url if plain.group(1) else f"{url}/"
+    plain = _PLAIN_QUERY_URL.fullmatch(url)
+    if plain:
+        site, path, query = plain.groups()
+        kept = "&".join(p for p in query.split("&") if not is_tracking_param(p.split("=", 1)[0]))
+        return f"{site}{path or '/'}?{kept}" if kept else f"{site}{path or '/'}"
+    return _canonical_parts(url)
+
+
+def _canonical_parts(url: str) -> str:
+    """:func:`canonical_url` of an absolute, safe URL the shortcuts do not take."""
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -12,6 +12,7 @@ adapter hands them: text as text, HTML as HTML, dates as the feed wrote them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from html import escape
 from typing import Any
@@ -207,8 +208,53 @@ def _first(parent: Any, *paths: str) -> str:
 
 
 def _tags(parent: Any, path: str, attribute: str | None = None) -> tuple[str, ...]:
-    values = ((el.get(attribute) if attribute else _text(el)) or "" for el in parent.findall(path))
+    return _values(parent.findall(path), attribute)
+
+
+def _values(elements: Iterable[Any], attribute: str | None = None) -> tuple[str, ...]:
+    values = ((el.get(attribute) if attribute else _text(el)) or "" for el in elements)
     return tuple(v.strip() for v in values if v.strip())
+
+
+class _Children:
+    """An entry's child elements by tag, in document order, from one walk over them.
+
+    An item is read field by field, a dozen lookups; each ``find`` walks the children
+    again behind lxml's path machinery, and together they cost more than libxml2's parse
+    of the whole document. ``first`` and ``all`` answer as ``find`` and ``findall`` do
+    for a plain tag (a child, never a deeper descendant).
+    """
+
+    __slots__ = ("_by_tag",)
+
+    def __init__(self, element: Any) -> None:
+        by_tag: dict[Any, list[Any]] = {}
+        for child in element:
+            found = by_tag.get(child.tag)
+            if found is None:
+                by_tag[child.tag] = [child]
+            else:
+                found.append(child)
+        self._by_tag = by_tag
+
+    def element(self, tag: str) -> Any:
+        """The first child ``tag``, or None: ``find(tag)``."""
+        found = self._by_tag.get(tag)
+        return found[0] if found else None
+
+    def all(self, tag: str) -> list[Any]:
+        """Every child ``tag``: ``findall(tag)``."""
+        return self._by_tag.get(tag, [])
+
+    def first(self, *tags: str) -> str:
+        """:func:`_first` over plain tags."""
+        for tag in tags:
+            found = self._by_tag.get(tag)
+            if found:
+                text = _text(found[0]).strip()
+                if text:
+                    return text
+        return ""
 
 
 def _resolve(element: Any, url: str) -> str:
@@ -245,10 +291,10 @@ def _rss2(root: Any) -> ParsedDocument | None:
     )
 
 
-def _rss_guid(item: Any) -> str:
+def _rss_guid(item: Any, children: _Children) -> str:
     """The guid as the tolerant parser reports it, so identity never depends on the path:
     a permalink guid (the default) is resolved against the item's base like a link."""
-    element = item.find("guid")
+    element = children.element("guid")
     guid = _text(element).strip() if element is not None else ""
     if guid and element.get("isPermaLink", "true").lower() != "false":
         return _resolve(item, guid)
@@ -258,10 +304,10 @@ def _rss_guid(item: Any) -> str:
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s*\((.+)\)$")
 
 
-def _rss_author(item: Any) -> str:
+def _rss_author(children: _Children) -> str:
     """RSS writes "email (Name)"; readers want the name. Every author, in order."""
     names = []
-    for value in _tags(item, "author") + _tags(item, f"{{{DC}}}creator"):
+    for value in _values(children.all("author")) + _values(children.all(f"{{{DC}}}creator")):
         found = _EMAIL_NAME.match(value)
         names.append(found.group(1).strip() if found else value)
     return ", ".join(dict.fromkeys(names))
@@ -269,20 +315,21 @@ def _rss_author(item: Any) -> str:
 
 def _rss_item(item: Any, language: str, *, rdf: bool = False) -> ParsedEntry:
     ns = f"{{{RSS1}}}" if rdf else ""
-    guid = _rss_guid(item) if not rdf else item.get(f"{{{RDF}}}about", "")
-    description = _first(item, f"{ns}description")
-    encoded = _first(item, f"{{{CONTENT}}}encoded")
+    children = _Children(item)
+    guid = _rss_guid(item, children) if not rdf else item.get(f"{{{RDF}}}about", "")
+    description = children.first(f"{ns}description")
+    encoded = children.first(f"{{{CONTENT}}}encoded")
     return ParsedEntry(
         guid=guid,
-        link=_resolve(item, _first(item, f"{ns}link")),
-        title=_first(item, f"{ns}title"),
+        link=_resolve(item, children.first(f"{ns}link")),
+        title=children.first(f"{ns}title"),
         content_html=encoded,
         summary_html=description,
-        published_text=(published := _first(item, "pubDate", f"{{{DC}}}date")),
+        published_text=(published := children.first("pubDate", f"{{{DC}}}date")),
         published=parse_date(published),
-        author=_rss_author(item),
-        tags=_tags(item, "category") + _tags(item, f"{{{DC}}}subject"),
-        language=_first(item, f"{{{DC}}}language") or language,
+        author=_rss_author(children),
+        tags=_values(children.all("category")) + _values(children.all(f"{{{DC}}}subject")),
+        language=children.first(f"{{{DC}}}language") or language,
         base_url=item.base or "",
     )
 
@@ -320,9 +367,10 @@ def _atom(root: Any, url: str) -> ParsedDocument:
     )
 
 
-def _atom_link(element: Any) -> str:
-    """The alternate link, resolved against its xml:base as the Atom spec says."""
-    for link in element.iterfind(f"{{{ATOM}}}link"):
+def _atom_link(element: Any, links: Iterable[Any] | None = None) -> str:
+    """The alternate link, resolved against its xml:base as the Atom spec says.
+    ``links``: the element's link children when the caller has them already."""
+    for link in element.iterfind(f"{{{ATOM}}}link") if links is None else links:
         if link.get("rel", "alternate") == "alternate" and link.get("href"):
             return _resolve(link, str(link.get("href")).strip())
     return ""
@@ -347,24 +395,30 @@ def _atom_text(element: Any, *, html: bool) -> str:
 
 
 def _atom_entry(entry: Any, language: str) -> ParsedEntry:
-    content = entry.find(f"{{{ATOM}}}content")
-    summary = entry.find(f"{{{ATOM}}}summary")
+    children = _Children(entry)
+    content = children.element(f"{{{ATOM}}}content")
+    summary = children.element(f"{{{ATOM}}}summary")
     content_html = (
         _atom_text(content, html=True) if content is not None and not content.get("src") else ""
     )
     summary_html = _atom_text(summary, html=True)
     base = (content if content is not None else entry).base or entry.base or ""
+    names = (
+        name
+        for author in children.all(f"{{{ATOM}}}author")
+        for name in author.iterchildren(f"{{{ATOM}}}name")
+    )
     return ParsedEntry(
-        guid=_first(entry, f"{{{ATOM}}}id"),
-        link=_atom_link(entry),
-        title=_atom_text(entry.find(f"{{{ATOM}}}title"), html=False),
+        guid=children.first(f"{{{ATOM}}}id"),
+        link=_atom_link(entry, children.all(f"{{{ATOM}}}link")),
+        title=_atom_text(children.element(f"{{{ATOM}}}title"), html=False),
         content_html=content_html or summary_html,
         summary_html=summary_html if content_html and summary_html != content_html else "",
-        published_text=(published := _first(entry, f"{{{ATOM}}}published", f"{{{ATOM}}}updated")),
+        published_text=(published := children.first(f"{{{ATOM}}}published", f"{{{ATOM}}}updated")),
         published=parse_date(published),
-        updated=parse_date(_first(entry, f"{{{ATOM}}}updated")),
-        author=", ".join(dict.fromkeys(_tags(entry, f"{{{ATOM}}}author/{{{ATOM}}}name"))),
-        tags=_tags(entry, f"{{{ATOM}}}category", "term"),
+        updated=parse_date(children.first(f"{{{ATOM}}}updated")),
+        author=", ".join(dict.fromkeys(_values(names))),
+        tags=_values(children.all(f"{{{ATOM}}}category"), "term"),
         language=entry.get(XML_LANG, "") or language,
         base_url=base,
     )

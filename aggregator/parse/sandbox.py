@@ -37,6 +37,11 @@ class ParseLimits:
 
 
 PARSER = "aggregator.parse.feed:parse_xml_feed"
+# A new worker says it is ready once its imports are done, so that the parse timeout
+# counts the parse alone: on a busy machine the start-up may take longer than a short
+# timeout, and the first document would be blamed for it. The start-up has its own bound.
+READY = "ready"
+START_TIMEOUT = 60.0
 
 
 class Work(Protocol):
@@ -60,6 +65,7 @@ def serve(connection: Connection, memory_mb: int, parser: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     module, _, name = parser.partition(":")
     function = getattr(importlib.import_module(module), name)
+    connection.send(READY)
 
     while True:
         try:
@@ -97,9 +103,16 @@ class Sandbox:
         with self._lock:
             if self._process is not None and self._process.poll() is not None:
                 self._stop()  # died while idle (killed from outside): not this work's fault
+            fresh = self._connection is None
             connection = self._connection or self._start()
             try:
-                connection.send(work)
+                connection.send(work)  # read by the worker once it is ready
+                if fresh and not (connection.poll(START_TIMEOUT) and connection.recv() == READY):
+                    self._stop()
+                    raise ParseError(
+                        f"{work.url}: the parser process did not start within "
+                        f"{START_TIMEOUT:g} s; stopped"
+                    )
                 if not connection.poll(self.limits.timeout):
                     self._stop()
                     raise ParseError(

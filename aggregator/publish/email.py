@@ -28,6 +28,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from typing import TypedDict, Unpack
 from urllib.parse import quote
 
@@ -172,8 +173,14 @@ def render_issue(
     )
 
 
+@lru_cache(maxsize=16)
+def _domain(sender: str) -> str:
+    """The sender address's domain (cached: a delivery pass asks for every message)."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+
+
 def message_id(issue_id: int, recipient: str, sender: str) -> str:
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    domain = _domain(sender)
     digest = hashlib.sha256(recipient.strip().lower().encode("utf-8")).hexdigest()[:20]
     return f"<digest.{issue_id}.{digest}@{domain}>"
 
@@ -274,8 +281,7 @@ def build_confirmation(
         subject=_("Confirm your subscription: %(title)s") % {"title": digest_title},
     )
     message["Date"] = format_datetime(now)
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    message["Message-ID"] = make_msgid("confirm", domain=domain)
+    message["Message-ID"] = make_msgid("confirm", domain=_domain(sender))
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
         env.get_template("email/confirm.txt").render(context), subtype="plain", charset="utf-8"

@@ -45,9 +45,10 @@ def translations(locale: str) -> gettext.NullTranslations:
     return Translations(compiled)
 
 
-def format_day(value: datetime, locale: str) -> str:
-    """A calendar day as the locale writes it: "Nov 21, 2026", "21 thg 11, 2026"."""
-    return format_date(value, format="medium", locale=locale)
+def format_day(value: datetime, locale: str, width: str = "medium") -> str:
+    """A calendar day as the locale writes it: "Nov 21, 2026", "21 thg 11, 2026";
+    ``width="long"``: "November 21, 2026", "21 tháng 11, 2026"."""
+    return format_date(value, format=width, locale=locale)
 
 
 def format_number(value: int | float, locale: str) -> str:

@@ -19,7 +19,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -420,10 +420,12 @@ class Site:
 
     # -- static output --------------------------------------------------------------
 
-    def _first_pages(self) -> list[FeedRef]:
+    def _first_pages(self, tag_ids: Mapping[str, list[int]] | None = None) -> list[FeedRef]:
+        """``tag_ids``: :meth:`tag_feed_ids`, when the caller has read it already."""
+        tags = self.tag_feed_ids() if tag_ids is None else tag_ids
         refs = [FeedRef("all", "", 1, ext) for ext in ("atom", "rss", "json")]
         refs.append(FeedRef("stories", "", 1, "atom"))
-        refs += [FeedRef("tag", tag, 1, "atom") for tag in sorted(self.tag_feed_ids())]
+        refs += [FeedRef("tag", tag, 1, "atom") for tag in sorted(tags)]
         for spec in self.settings.digests:
             refs += [
                 FeedRef("digest", spec.name, 1, "atom"),
@@ -439,12 +441,12 @@ class Site:
     def feed_paths(self) -> list[str]:
         """Every feed and page of the site, for ``aggregator publish``."""
         size = self.settings.publish.max_entries
-        refs = self._first_pages()
+        tag_ids = self.tag_feed_ids()
+        refs = self._first_pages(tag_ids)
         counts = {
             "all": self.store.count_entries(),
             "stories": self.store.count_stories(),
         }
-        tag_ids = self.tag_feed_ids()
         paths = []
         for ref in refs:
             if ref.kind == "tag":

@@ -7,12 +7,13 @@ can never leave an issue that some subscriber will silently not receive.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Integer, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aggregator.config import DigestSettings
@@ -28,7 +29,7 @@ from aggregator.model import (
     SentStory,
     Subscriber,
 )
-from aggregator.store.database import Database
+from aggregator.store.database import Database, Writer
 from aggregator.store.schema import (
     app_secrets,
     deliveries,
@@ -99,6 +100,92 @@ def row_to_delivery(row: Any) -> Delivery:
 
 def row_to_subscriber(row: Any) -> Subscriber:
     return Subscriber(id=row.id, digest=row.digest, email=row.email, active=row.active)
+
+
+def _due(now: datetime | ColumnElement[Any]) -> ColumnElement[bool]:
+    """A pending delivery whose time has come."""
+    return (deliveries.c.state == DeliveryState.PENDING.value) & (
+        deliveries.c.next_attempt_at.is_(None) | (deliveries.c.next_attempt_at <= now)
+    )
+
+
+# The statements a delivery pass runs once per claim and per group of outcomes, built
+# once with their values as parameters: building a statement and finding its compiled
+# form in SQLAlchemy's cache cost more client CPU than SQLite spends running it.
+_NOW = bindparam("b_now", type_=deliveries.c.updated_at.type)
+# A CTE, materialized: as a plain subquery PostgreSQL may run the LIMIT once per row it
+# updates (and so claim every due row).
+_PICKED = (
+    select(deliveries.c.id)
+    .where(_due(_NOW))
+    .order_by(deliveries.c.id)
+    .limit(bindparam("b_limit", type_=Integer))
+    .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks
+    .cte("picked")
+    .prefix_with("MATERIALIZED", dialect="postgresql")
+)
+_CLAIM = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(select(_PICKED.c.id)), _due(_NOW))
+    .values(state=DeliveryState.SENDING.value, updated_at=_NOW, attempts=deliveries.c.attempts + 1)
+    .returning(*deliveries.c)
+)
+_OUTCOME = {
+    "state": bindparam("b_state"),
+    "updated_at": _NOW,
+    "last_error": bindparam("b_error"),
+    "next_attempt_at": bindparam("b_next", type_=deliveries.c.next_attempt_at.type),
+}
+_BY_ID = deliveries.c.id == bindparam("b_id")
+# One statement per shape: only a sent row gets its sent_at.
+_RECORD_SENT = update(deliveries).where(_BY_ID).values(sent_at=_NOW, **_OUTCOME)
+_RECORD_OTHER = update(deliveries).where(_BY_ID).values(**_OUTCOME)
+
+
+class DeliveryLedger:
+    """Claims and outcomes, each its own transaction, on one connection kept for a
+    delivery pass (see :meth:`DigestQueries.delivery_ledger`)."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    def claim(self, *, now: datetime, limit: int) -> list[Delivery]:
+        """Up to ``limit`` due pending deliveries, moved to ``sending`` (one more attempt)
+        and stamped ``now`` in one statement; the rows as they are now, oldest first.
+
+        Two senders never get the same row: SQLite runs one writer at a time, and on
+        PostgreSQL the rows one claim picks are locked and skipped by the other (which
+        takes the next ones instead of waiting), and both claims re-check the state.
+        The stamp is the lease's start (see
+        :meth:`DigestQueries.recover_interrupted_deliveries`), so a sender passes the time
+        of each claim, not the start of a pass that may be long.
+        """
+        with self._writer.transaction() as conn:
+            rows = conn.execute(_CLAIM, {"b_now": now, "b_limit": limit}).all()
+        return sorted((row_to_delivery(r) for r in rows), key=lambda d: d.id)
+
+    def record(self, outcomes: Sequence[DeliveryOutcome], *, now: datetime) -> None:
+        """Write a batch of outcomes in one transaction: each row sent (``sent_at`` =
+        ``now``), failed for good, or pending again from its ``next_attempt_at``."""
+        if not outcomes:
+            return
+        sent: list[dict[str, Any]] = []
+        other: list[dict[str, Any]] = []
+        for o in outcomes:
+            (sent if o.state is DeliveryState.SENT else other).append(
+                {
+                    "b_id": o.delivery_id,
+                    "b_state": o.state.value,
+                    "b_error": o.error,
+                    "b_next": o.next_attempt_at,
+                    "b_now": now,
+                }
+            )
+        with self._writer.transaction():
+            if sent:
+                self._writer.executemany(_RECORD_SENT, sent)
+            if other:
+                self._writer.executemany(_RECORD_OTHER, other)
 
 
 class DigestQueries:
@@ -426,42 +513,16 @@ class DigestQueries:
         with self.db.read() as conn:
             return [row_to_delivery(r) for r in conn.execute(query)]
 
-    def claim_deliveries(self, *, now: datetime, limit: int) -> list[Delivery]:
-        """Up to ``limit`` due pending deliveries, moved to ``sending`` (one more attempt)
-        and stamped ``now`` in one statement; the rows as they are now, oldest first.
+    @contextmanager
+    def delivery_ledger(self) -> Iterator[DeliveryLedger]:
+        """The ledger's per-message statements on one connection, for a delivery pass."""
+        with self.db.writer() as writer:
+            yield DeliveryLedger(writer)
 
-        Two senders never get the same row: SQLite runs one writer at a time, and on
-        PostgreSQL the rows one claim picks are locked and skipped by the other (which
-        takes the next ones instead of waiting), and both claims re-check the state.
-        The stamp is the lease's start (see :meth:`recover_interrupted_deliveries`), so a
-        sender passes the time of each claim, not the start of a pass that may be long.
-        """
-        due = (deliveries.c.state == DeliveryState.PENDING.value) & (
-            deliveries.c.next_attempt_at.is_(None) | (deliveries.c.next_attempt_at <= now)
-        )
-        # A CTE, materialized: as a plain subquery PostgreSQL may run the LIMIT once per
-        # row it updates (and so claim every due row).
-        picked = (
-            select(deliveries.c.id)
-            .where(due)
-            .order_by(deliveries.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks
-            .cte("picked")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
-        with self.db.write() as conn:
-            rows = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(select(picked.c.id)), due)
-                .values(
-                    state=DeliveryState.SENDING.value,
-                    updated_at=now,
-                    attempts=deliveries.c.attempts + 1,
-                )
-                .returning(*deliveries.c)
-            ).all()
-        return sorted((row_to_delivery(r) for r in rows), key=lambda d: d.id)
+    def claim_deliveries(self, *, now: datetime, limit: int) -> list[Delivery]:
+        """See :meth:`DeliveryLedger.claim`."""
+        with self.delivery_ledger() as ledger:
+            return ledger.claim(now=now, limit=limit)
 
     def unclaim_deliveries(
         self,
@@ -497,34 +558,9 @@ class DigestQueries:
             return int(result.rowcount)
 
     def record_deliveries(self, outcomes: Sequence[DeliveryOutcome], *, now: datetime) -> None:
-        """Write a batch of outcomes in one transaction: each row sent (``sent_at`` =
-        ``now``), failed for good, or pending again from its ``next_attempt_at``."""
-        if not outcomes:
-            return
-        values: dict[str, Any] = {
-            "state": bindparam("b_state"),
-            "updated_at": now,
-            "last_error": bindparam("b_error"),
-            "next_attempt_at": bindparam("b_next"),
-        }
-        by_id = deliveries.c.id == bindparam("b_id")
-        params = [
-            {
-                "b_id": o.delivery_id,
-                "b_state": o.state.value,
-                "b_error": o.error,
-                "b_next": o.next_attempt_at,
-            }
-            for o in outcomes
-        ]
-        sent = [p for p in params if p["b_state"] == DeliveryState.SENT.value]
-        other = [p for p in params if p["b_state"] != DeliveryState.SENT.value]
-        with self.db.write() as conn:
-            # One executemany per shape: only a sent row gets its sent_at.
-            if sent:
-                conn.execute(update(deliveries).where(by_id).values(sent_at=now, **values), sent)
-            if other:
-                conn.execute(update(deliveries).where(by_id).values(**values), other)
+        """See :meth:`DeliveryLedger.record`."""
+        with self.delivery_ledger() as ledger:
+            ledger.record(outcomes, now=now)
 
     def mark_delivery(
         self,
@@ -569,10 +605,7 @@ class DigestQueries:
         with self.db.write() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(
-                    deliveries.c.state == DeliveryState.PENDING.value,
-                    deliveries.c.next_attempt_at.is_(None) | (deliveries.c.next_attempt_at <= now),
-                )
+                .where(_due(now))
                 .values(next_attempt_at=until, last_error=error, updated_at=now)
             )
             return int(result.rowcount)

@@ -22,6 +22,8 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import Settings, SmtpSettings
+from aggregator.deliver import MaildirTransport
+from aggregator.errors import DeliveryError
 from aggregator.model import DeliveryState
 from aggregator.store import Store, open_store
 from tests.issues import queue_issue
@@ -220,6 +222,32 @@ def test_a_maildir_that_cannot_take_messages_defers_the_batch(
     assert (report.sent, report.retrying) == (0, 3)
     rows = store.issue_deliveries(issue)
     assert sum(d.attempts for d in rows) == 1 and all("cannot write" in d.last_error for d in rows)
+
+
+def test_a_maildir_that_fills_midway_costs_one_attempt_and_records_the_rest(
+    ledger: Any, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Maildir writes a window of messages before their commit: the one that fails
+    stops the window there, and the ones written before it are recorded sent."""
+    store, settings = ledger
+    issue = queue(store, now, 40)
+    write = MaildirTransport.send
+    tries = 0
+
+    def fills_up(self: MaildirTransport, message: Any, *, key: str) -> None:
+        nonlocal tries
+        tries += 1
+        if tries >= 10:
+            raise DeliveryError("r@x.example", "cannot write (No space left)", unreachable=True)
+        write(self, message, key=key)
+
+    monkeypatch.setattr(MaildirTransport, "send", fills_up)
+    report = pipeline.deliver_pending(store, settings, now=now)
+    assert (report.sent, report.retrying, report.failed) == (9, 31, 0)
+    rows = store.issue_deliveries(issue)
+    assert sum(d.attempts for d in rows) == 10
+    assert sum(d.state is DeliveryState.SENT for d in rows) == 9
+    assert len(list((Path(settings.mail.maildir) / "new").iterdir())) == 9
 
 
 def test_the_stdout_preview_prints_each_message_and_the_ledger_marks_them_sent(

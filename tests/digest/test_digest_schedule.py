@@ -207,6 +207,11 @@ def test_priority_breaks_ties_and_one_feed_cannot_fill_the_issue() -> None:
     assert ranked[0].story_id == 9  # as many sources, older, but from the priority feed
 
 
-def test_issue_title_uses_the_digest_date_in_its_zone() -> None:
-    spec = DigestSettings(name="daily", title="Bản tin", timezone="Asia/Ho_Chi_Minh")
-    assert issue_title(spec, datetime(2026, 11, 23, 18, tzinfo=UTC)) == "Bản tin – 2026-11-24"
+def test_issue_title_uses_the_digest_date_in_its_zone_and_locale() -> None:
+    evening_utc = datetime(2026, 11, 23, 18, tzinfo=UTC)  # already the 24th in Hanoi
+    spec = DigestSettings(name="daily", title="Bản tin", timezone="Asia/Ho_Chi_Minh", locale="vi")
+    assert issue_title(spec, evening_utc) == "Bản tin – 24 tháng 11, 2026"
+    english = replace(spec, title="Daily", locale="en")
+    assert issue_title(english, evening_utc) == "Daily – November 24, 2026"
+    in_new_york = replace(english, timezone="America/New_York")
+    assert issue_title(in_new_york, evening_utc) == "Daily – November 23, 2026"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
-from aggregator.normalize import to_entries
+from aggregator.normalize import summary, to_entries
 from aggregator.normalize.identity import entry_key
 from aggregator.normalize.language import detect_language, primary_subtag
 from aggregator.normalize.summary import summarize
@@ -329,3 +332,13 @@ def test_identity_guid_trusts_a_repeated_guid() -> None:
     items = [_item("same", "https://f.example/a"), _item("same", "https://f.example/b")]
     assert len(_keys(items, "auto")) == 2  # auto distrusts a guid repeated in one document
     assert len(_keys(items, "guid")) == 1  # the owner said the guid is the identity
+
+
+# How summaries were split before the regex started at the stop: the reference.
+_LOOK_BEHIND_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"”»)]))\s+(?=[\"“«(]?[0-9A-ZÀ-Ỹ])")
+
+
+@given(st.text(alphabet='.!?…"”»)“«( \n\tAbĐ3x', max_size=40))
+@settings(max_examples=1000, deadline=None)
+def test_sentences_split_as_the_look_behind_regex_split_them(text: str) -> None:
+    assert summary._first_sentences(text, 2) == _LOOK_BEHIND_END.split(text, maxsplit=2)[:2]

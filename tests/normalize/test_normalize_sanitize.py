@@ -360,3 +360,78 @@ def test_plain_text_comes_out_as_the_sanitizer_gives_it(text: str) -> None:
 )
 def test_plain_text_edge_cases(text: str) -> None:
     assert sanitize_html(text, BASE) == _through_nh3(text, BASE)
+
+
+# Paragraph markup the shortcut may take, and its near misses: characters the parser or
+# the serializer rewrites, entities, attributes, nesting, unclosed and stray tags.
+_PARAGRAPH_PIECES = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<p>",
+        "</p>",
+        "word",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "Việt",
+        "e\u0301",
+        "\u0301",
+        "“q” 'q' \"q\"",
+        "&amp;",
+        "&lt;",
+        "&gt;",
+        "&amp;lt;",
+        "&",
+        "&nbsp;",
+        "&ndash;",
+        "&#233;",
+        "&AMP;",
+        "<",
+        ">",
+        "\r",
+        "\r\n",
+        "\x00",
+        "\x0c",
+        "\x1f",
+        "\x85",
+        "\xa0",
+        "\xad",
+        "\u200b",
+        "\ufeff",
+        "<P>",
+        "<p >",
+        '<p class="x">',
+        "</P>",
+        "<br>",
+        "<b>",
+        "</b>",
+        "<script>",
+        "<!-- c -->",
+    ]
+)
+
+
+@given(st.lists(_PARAGRAPH_PIECES, max_size=24).map("".join))
+@settings(max_examples=1500, deadline=None)
+def test_paragraph_markup_comes_out_as_the_sanitizer_gives_it(markup: str) -> None:
+    assert sanitize_html(markup, BASE) == _through_nh3(markup, BASE)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<p>one</p><p>two</p>",
+        "lead <p>a &amp; b &lt;c&gt;</p> tail",
+        "<p></p>",
+        "<p>un<p>closed</p>",
+        "<p>x</p></p>",
+        "</p>",
+        "<p>Vie\u0323\u0302t</p>",
+        "<p>a\r\nb</p>",
+        "<p>zero\u200bwidth</p>",
+    ],
+)
+def test_paragraph_markup_edge_cases(markup: str) -> None:
+    assert sanitize_html(markup, BASE) == _through_nh3(markup, BASE)

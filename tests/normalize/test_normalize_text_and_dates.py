@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -11,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.normalize.dates import clamp_date, parse_date
+from aggregator.normalize.sanitize import sanitize_html
 from aggregator.normalize.text import (
     OTHER_WHITE_SPACE,
+    clean_html_text,
     clean_text,
     html_to_text,
+    sanitized_html_blocks,
     sanitized_html_to_text,
     scrub_characters,
 )
@@ -276,3 +280,60 @@ def test_single_spaced_text_reads_as_with_white_space_collapsed_block_by_block(
 ) -> None:
     # A tab anywhere takes the general path; it is white space, so the text is the same.
     assert sanitized_html_to_text(markup) == sanitized_html_to_text(markup + "\t")
+
+
+# --- the paragraphs of sanitized HTML, read lazily -------------------------------------
+
+_SANITIZED_PIECES = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<br>",
+        "<b>",
+        "</b>",
+        "<li>",
+        '<td colspan="2">',
+        '<a href="https://x.example/" title="<p>">',
+        '<img src="https://x.example/i.png" alt="a<br>b">',
+        "</a>",
+        " ",
+        "  ",
+        "\n",
+        "\xa0",
+        "a",
+        "bc",
+        "e\u0301",
+        "\u0301",
+        "&amp;",
+        "&lt;",
+        "&nbsp;",
+        "&amp",
+        "&",
+        "<",
+        ">",
+    ]
+)
+
+
+@given(st.lists(_SANITIZED_PIECES, max_size=24).map("".join))
+@settings(max_examples=800, deadline=None)
+def test_paragraphs_read_lazily_make_the_text(markup: str) -> None:
+    assert "\n\n".join(sanitized_html_blocks(markup)) == sanitized_html_to_text(markup)
+
+
+@given(st.text(alphabet="<>/pba &;\n\u0301e", max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_paragraphs_of_sanitizer_output_make_its_text(markup: str) -> None:
+    clean = sanitize_html(markup, "https://x.example/")
+    assert "\n\n".join(sanitized_html_blocks(clean)) == sanitized_html_to_text(clean)
+
+
+def test_the_regex_and_str_split_take_the_same_white_space() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    assert re.findall(r"\s", every) == [c for c in every if c.isspace()]
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_clean_text_collapses_white_space_as_the_regex_did(value: str) -> None:
+    assert clean_text(value) == re.sub(r"\s+", " ", clean_html_text(value)).strip()

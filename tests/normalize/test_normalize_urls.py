@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from aggregator.normalize import urls
 from aggregator.normalize.urls import canonical_url, is_safe_url, is_tracking_param
 from tests.bundled import (
     BUNDLED_FEEDS,
@@ -185,3 +188,23 @@ def test_no_bundled_entry_url_keeps_tracking_fragments_or_upper_case_hosts() -> 
             assert "#" not in entry.url
             host = entry.url.split("/")[2]
             assert host == host.lower()
+
+
+_QUERY_NAMES = st.sampled_from(["utm_source", "UTM_Medium", "fbclid", "id", "p", "a.b", "x~y", "q"])
+_QUERY_VALUES = st.sampled_from(["", "1", "rss", "a-b_c.d~e", "A", "%20", "a+b", "é"])
+
+
+@given(
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["news.example", "a-b.c.example", "x9"]),
+    st.sampled_from(["", "/", "/a/b.html", "/tin-tức", "/a b"]),
+    st.lists(st.tuples(_QUERY_NAMES, _QUERY_VALUES), max_size=5),
+    st.sampled_from(["", "&", "#frag"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_plain_query_shortcut_gives_what_the_full_parse_gives(
+    scheme: str, host: str, path: str, pairs: list[tuple[str, str]], tail: str
+) -> None:
+    query = "&".join(f"{name}={value}" for name, value in pairs)
+    url = f"{scheme}://{host}{path}?{query}{tail}"
+    assert canonical_url(url) == urls._canonical_parts(url)

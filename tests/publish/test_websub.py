@@ -124,6 +124,26 @@ def test_hub_is_told_of_changed_feeds_only(
     ) + [BASE + "/feeds/tag/world.atom"]
 
 
+def test_pings_to_one_hub_share_one_connection(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    with ScriptedHTTPServer(keep_alive=True) as hub:
+        hub.routes[HUB_PATH] = lambda headers: Reply(204)
+        store, site = site_with_hubs(make_settings, now, hub.url(HUB_PATH))
+        announcer = Announcer()
+        announcer.announce_changes(site, [hub.url(HUB_PATH)])
+        add_entry(store, now + timedelta(minutes=1), "fresh")
+        announcer.announce_changes(site, [hub.url(HUB_PATH)])
+        # Every topic of the first pass and the changed ones of the second, over the
+        # connection the first ping opened: no handshake per feed or per pass.
+        assert len(told(hub)) > len(site.topic_paths())
+        assert len(set(hub.clients)) == 1
+        announcer.close()
+        announcer.announce(hubs=[hub.url(HUB_PATH)], topics=[BASE + "/feeds/all.atom"])
+        assert len(set(hub.clients)) == 2  # closed, then opened again when needed
+        announcer.close()
+
+
 def test_refused_and_unreachable_hubs_are_retried_next_pass(
     make_settings: Callable[..., Settings], now: datetime, hub: ScriptedHTTPServer
 ) -> None:
