@@ -34,33 +34,39 @@ Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at
 Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
-Last recorded: 2026-12-07, 2 cores / 24 GiB, on a machine shared with other sessions'
-benchmarks and test runs (load average 6 to 9; this process got about a third of a core,
-so the seconds are slow and the ratios move with the load between the two rows), rensa
-0.5.0, datasketch 2.0.0, numpy 2.4. ``python -m bench.cluster_scale --sizes
-10000,100000`` at 319d680 (08:19 to 08:26 UTC, load 9.1 at the start, 8.3 at the end)::
-
-    10,000 entries, seed 1 (ratio: entries/s)
-    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128   10,000    22.98        435        79      210          1  0.9826  1.00x
-    ours                  10,000     7.98      1,253        79      189     0.9679  0.9991  2.88x
+Last recorded: 2026-12-07, 2 cores / 24 GiB, at dac633a, in a quiet spell of a machine
+shared with other sessions (load average 0.8 at the start, 2.1 at the end), rensa 0.5.0,
+datasketch 2.0.0, numpy 2.4: ``python -m bench.cluster_scale --sizes 100000`` (08:52 to
+08:54 UTC), then ``--sizes 10000,300000`` (08:57 to 09:02)::
 
     100,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  100,000    217.3        460       170    1,106      0.996  0.9819  1.00x
-    ours                 100,000    94.63      1,057       170      727     0.9932  0.9971  2.30x
+    datasketch LSH, 128  100,000    64.15      1,559       170    1,103      0.996  0.9819  1.00x
+    ours                 100,000    25.08      3,988       170      665     0.9932  0.9971  2.56x
 
-``python -m bench.cluster_scale --sizes 300000`` at 1c841b7 (the next commit: placed
-entries keep their keys as tuples; 08:29 to 08:37 UTC, load 6.1 at the start, 7.8 at the
-end, about 3 in between, while datasketch ran)::
+    10,000 entries, seed 1 (ratio: entries/s)
+    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
+    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
+    datasketch LSH, 128   10,000     6.72      1,488        79      211          1  0.9826  1.00x
+    ours                  10,000     2.49      4,012        79      182     0.9679  0.9991  2.70x
 
     300,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  300,000    258.8      1,159       372    3,152     0.9863  0.9807  1.00x
-    ours                 300,000    162.2      1,849       372      922     0.9965  0.9967  1.60x
+    datasketch LSH, 128  300,000    167.3      1,793       372    3,152     0.9863  0.9807  1.00x
+    ours                 300,000    80.85      3,710       372      925     0.9965  0.9967  2.07x
+
+    growth of 'ours' (ratio: us/entry against the smallest size)
+    entries  us/entry  peak MB  ratio
+    -------  --------  -------  -----
+     10,000     249.3      182  1.00x
+    300,000     269.5      925  1.08x
+
+Two runs earlier that day at load 6 to 9 (this process getting about a third of a core)
+gave 2.88x at 10k and 2.30x at 100k (319d680, before the keys became tuples; peak 727 MB
+at 100k) and 1.60x at 300k (1c841b7; the load fell while datasketch ran and rose for
+ours; peak 922 MB): on a loaded machine the ratio moves with the load between the rows.
 
 Reading: quality is that of the features (signature format 3), which this work did not
 change: the placements are the same as before it, entry by entry (checked with a hash of
@@ -70,10 +76,9 @@ corpora). Precision and recall meet the targets at 100k (0.993 / 0.997) and 300k
 / 0.997), not at 10k (precision 0.968: all 10,000 entries fall in one window, and in the
 corpus's small vocabulary chance pairs of capitalised words act as shared names).
 
-Speed: not met. 2.3x datasketch's entries/s at 100k and 2.9x at 10k (1.5x and 2.1x on
-2026-12-03); 1.6x at 300k, where the machine's load fell while datasketch ran and rose
-again for ours. CPU time is steadier here than these seconds: ``run_ours`` on the same
-100k entries took 52.5 s of CPU on main (66e0495, load 4 to 6) and 33.4 s at 319d680
+Speed: not met. 2.56x datasketch's entries/s at 100k, 2.70x at 10k and 2.07x at 300k
+(1.5x, 2.1x and 1.5x on 2026-12-03). CPU time, steadier than seconds here: ``run_ours`` on
+the same 100k entries took 52.5 s on main (66e0495, load 4 to 6) and 33.4 s at 319d680
 (load 6 to 7), 525 -> 334 us an entry; on 300k, the two run side by side (load 4 to 6),
 152.4 s against 106.5 s (508 -> 355 us an entry), peak 998 -> 922 MB, the same
 placements. What made the difference: no cyclic garbage collection while a plan runs (a
@@ -86,11 +91,10 @@ each band candidate compared once. Where the CPU goes now (60k entries, load 9):
 143 us an entry (rensa's MinHash about 10 of it: the rest is Python per word and name),
 finding candidates 54, adding to the index 22, building targets 18, packing signatures
 for the store 10, eviction 7. 4x would need signing in compiled code or in worker
-processes. Growth: 798, 946 and 541 us an entry at 10k, 100k and 300k in these runs,
-bounded once the 72 h window is full, at loads too different to say more. The
-``--near-only`` row was not run this time.
+processes. Growth: 249, 251 and 270 us an entry at 10k, 100k and 300k in the quiet runs:
+close to linear. The ``--near-only`` row was not run this time.
 
-Memory: met at 300k: 922 MB peak (1,018 MB on 2026-12-03), 372 MB of it the generated
+Memory: met at 300k: 925 MB peak (1,018 MB on 2026-12-03), 372 MB of it the generated
 input, so clustering adds about 550 MB; datasketch's process peaks at 3,152 MB. Signing
 in chunks of 2,048 entries drops the shingles of a 20,000-entry batch early, and placed
 entries keep their keys as tuples (a 20k run peaked at 274 MB, 340 before).
