@@ -34,57 +34,70 @@ Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at
 Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
-Last recorded: 2026-12-03, 2 cores / 24 GiB, load average 3 to 4.7 from other work on the
-machine (timings noisy; the ratios are within one run), ``python -m bench.cluster_scale
---near-only`` (rensa 0.5.0, datasketch 2.0.0, numpy 2.4; the variant labels were
-shortened after this run, to fit the page)::
-
-    10,000 entries, seed 1 (ratio: entries/s)
-    variant               entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    --------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128    10,000     7.85      1,274        88      219          1  0.9826  1.00x
-    ours                   10,000     3.72      2,686        88      202     0.9703  0.9991  2.11x
-    ours, near-dups only   10,000     3.18      3,144        88      209          1  0.9925  2.47x
+Last recorded: 2026-12-07, 2 cores / 24 GiB, at dac633a, in a quiet spell of a machine
+shared with other sessions (load average 0.8 at the start, 2.1 at the end), rensa 0.5.0,
+datasketch 2.0.0, numpy 2.4: ``python -m bench.cluster_scale --sizes 100000`` (08:52 to
+08:54 UTC), then ``--sizes 10000,300000`` (08:57 to 09:02)::
 
     100,000 entries, seed 1 (ratio: entries/s)
-    variant               entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    --------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128   100,000    116.5        859       179    1,117      0.996  0.9819  1.00x
-    ours                  100,000    77.91      1,284       179      738     0.9938  0.9972  1.49x
-    ours, near-dups only  100,000    82.16      1,217       179      740          1  0.9928  1.42x
+    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
+    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
+    datasketch LSH, 128  100,000    64.15      1,559       170    1,103      0.996  0.9819  1.00x
+    ours                 100,000    25.08      3,988       170      665     0.9932  0.9971  2.56x
+
+    10,000 entries, seed 1 (ratio: entries/s)
+    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
+    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
+    datasketch LSH, 128   10,000     6.72      1,488        79      211          1  0.9826  1.00x
+    ours                  10,000     2.49      4,012        79      182     0.9679  0.9991  2.70x
 
     300,000 entries, seed 1 (ratio: entries/s)
-    variant               entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    --------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128   300,000    258.3      1,161       382    3,162     0.9863  0.9807  1.00x
-    ours                  300,000    168.6      1,780       382    1,018     0.9966  0.9968  1.53x
-    ours, near-dups only  300,000    193.9      1,547       382    1,015          1  0.9922  1.33x
+    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
+    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
+    datasketch LSH, 128  300,000    167.3      1,793       372    3,152     0.9863  0.9807  1.00x
+    ours                 300,000    80.85      3,710       372      925     0.9965  0.9967  2.07x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
     entries  us/entry  peak MB  ratio
     -------  --------  -------  -----
-     10,000     372.3      202  1.00x
-    100,000     778.8      738  2.09x
-    300,000     561.8    1,018  1.51x
+     10,000     249.3      182  1.00x
+    300,000     269.5      925  1.08x
 
-Reading: quality holds at scale: at 100k and 300k our defaults reach precision 0.994 and
-0.997 at recall 0.997 (targets 0.99 and 0.98 met); at 10k precision is 0.970 (not met):
-all 10,000 entries fall in one window, and with the corpus's small vocabulary (about
-600 words a language) chance pairs of capitalised words act as shared names; in a wider
-stream more keys are too common to count. Near-duplicates only: precision 1.0, recall
-0.992. datasketch at threshold 0.4: recall 0.98, precision 0.986 at 300k.
+Two runs earlier that day at load 6 to 9 (this process getting about a third of a core)
+gave 2.88x at 10k and 2.30x at 100k (319d680, before the keys became tuples; peak 727 MB
+at 100k) and 1.60x at 300k (1c841b7; the load fell while datasketch ran and rose for
+ours; peak 922 MB): on a loaded machine the ratio moves with the load between the rows.
 
-Speed: 1.5x datasketch's entries/s at 100k and 300k, 2.1x at 10k: the 4x target is not
-met. About 150 us of an entry's cost is signing it in Python (tokens, names, numbers,
-dates, hashing; rensa's MinHash itself is about 15 us, against roughly 290 us for
-datasketch's ``update_batch`` at 128 permutations), the rest is the index (band and key
-lists, candidate scoring, conflict checks against the story's members). Growth: the cost
-per entry rises from 10k to 100k (a 10k run never holds a full 72 h window of 30,000
-entries) and then stays bounded (562 us at 300k against 779 at 100k, on a machine whose
-load changed between the runs): entries leaving the window are evicted, so memory and
-lookups depend on the window, not on the total. Memory: 1,018 MB peak at 300k, of which
-382 MB is the generated input, so clustering adds about 640 MB (target 1 GB met for the
-clusterer, the whole process is 2% over); datasketch's process peaks at 3,162 MB.
+Reading: quality is that of the features (signature format 3), which this work did not
+change: the placements are the same as before it, entry by entry (checked with a hash of
+every placement on 20k, 100k and 300k generated entries against main at 66e0495, and the
+packed signatures byte for byte on the labelled sets, the bundled feeds and generated
+corpora). Precision and recall meet the targets at 100k (0.993 / 0.997) and 300k (0.997
+/ 0.997), not at 10k (precision 0.968: all 10,000 entries fall in one window, and in the
+corpus's small vocabulary chance pairs of capitalised words act as shared names).
+
+Speed: not met. 2.56x datasketch's entries/s at 100k, 2.70x at 10k and 2.07x at 300k
+(1.5x, 2.1x and 1.5x on 2026-12-03). CPU time, steadier than seconds here: ``run_ours`` on
+the same 100k entries took 52.5 s on main (66e0495, load 4 to 6) and 33.4 s at 319d680
+(load 6 to 7), 525 -> 334 us an entry; on 300k, the two run side by side (load 4 to 6),
+152.4 s against 106.5 s (508 -> 355 us an entry), peak 998 -> 922 MB, the same
+placements. What made the difference: no cyclic garbage collection while a plan runs (a
+quarter of the time at 60k: each collection walked every object of the process, the
+input included); signing about 220 -> 145 us an entry (one name pass over title and
+summary, capitalised runs, name forms and folds cached in dicts, number, year and
+gazetteer passes only where a digit or a phrase's first word is, words filtered in C);
+the index looking each band up once for the lookup and the add, keys mapped in C, and
+each band candidate compared once. Where the CPU goes now (60k entries, load 9): signing
+143 us an entry (rensa's MinHash about 10 of it: the rest is Python per word and name),
+finding candidates 54, adding to the index 22, building targets 18, packing signatures
+for the store 10, eviction 7. 4x would need signing in compiled code or in worker
+processes. Growth: 249, 251 and 270 us an entry at 10k, 100k and 300k in the quiet runs:
+close to linear. The ``--near-only`` row was not run this time.
+
+Memory: met at 300k: 925 MB peak (1,018 MB on 2026-12-03), 372 MB of it the generated
+input, so clustering adds about 550 MB; datasketch's process peaks at 3,152 MB. Signing
+in chunks of 2,048 entries drops the shingles of a 20,000-entry batch early, and placed
+entries keep their keys as tuples (a 20k run peaked at 274 MB, 340 before).
 """
 
 from __future__ import annotations

@@ -89,8 +89,10 @@ class _Target:
     time: float  # published, as POSIX seconds: compared on every lookup
     story: int | str  # a stored story id, or the key of a story this plan creates
     minhash: npt.NDArray[np.uint32]
-    keys: frozenset[int]  # its set members as index keys (see _keys)
-    specific: tuple[int, ...]  # those of its keys whose kind is in SPECIFIC
+    # Its set members as index keys (see _keys), those of a SPECIFIC kind first: a tuple,
+    # a fifth of a frozenset's memory; only the entry being placed needs a set of them.
+    keys: tuple[int, ...]
+    specific: int  # how many of the keys, from the first, are of a SPECIFIC kind
     total: float  # the weight of all its keys, for normalizing overlaps
     facts: _Facts
     entry: int  # the store id: the entry's number in the index
@@ -311,12 +313,15 @@ def _keyed(signature: Signature, kinds: Iterable[int]) -> Iterator[int]:
     return itertools.chain.from_iterable(map(_KIND_BITS[k].__or__, sets[k]) for k in kinds)
 
 
-def _keys(signature: Signature) -> frozenset[int]:
-    return frozenset(_keyed(signature, _WEIGHTED))
+_KEY_ORDER = [*sorted(SPECIFIC), *(k for k in _WEIGHTED if k not in SPECIFIC)]
 
 
-def _specific(signature: Signature) -> tuple[int, ...]:
-    return tuple(_keyed(signature, sorted(SPECIFIC)))
+def _keys(signature: Signature) -> tuple[int, ...]:
+    return tuple(_keyed(signature, _KEY_ORDER))
+
+
+def _specific(signature: Signature) -> int:
+    return sum(len(signature.sets[k]) for k in SPECIFIC)
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
@@ -583,15 +588,16 @@ class _Index:
             return not common[key]
 
         related: set[int] = set()
-        for key in target.specific:
+        for key in target.keys[: target.specific]:
             if counts(key):
                 related.update(self._recent(key, oldest))
+        keys = frozenset(target.keys)
         for number in related - duplicates:
             other = targets[number]
             if other.total <= 0 or target.total <= 0:
                 continue
             shared = 0.0
-            for key in target.keys & other.keys:
+            for key in keys.intersection(other.keys):
                 if counts(key):
                     shared += WEIGHTS[key >> 32]
             score = shared / math.sqrt(target.total * other.total)

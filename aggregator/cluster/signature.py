@@ -19,7 +19,7 @@ without reading or tokenizing their text again. A signature holds:
 Text is NFC-normalized and case-folded first, and tokens are Unicode word runs, so a
 Vietnamese syllable with its marks ("đường") is one token, whatever the source's normal form.
 Set members are CRC-32 hashes (stable across processes and Python versions, unlike
-``hash``); MinHashes come from rensa (Rust), a whole batch of entries per call (see
+``hash``); MinHashes come from rensa (Rust), a chunk of entries per call (see
 :func:`minhashes` for the measurement behind the choice).
 """
 

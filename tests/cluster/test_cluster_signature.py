@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import unicodedata
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,10 @@ def test_stopwords_and_single_digits_are_not_tokens() -> None:
     ]
     assert tokenize("Cầu 6 làn xe khánh thành 2027, đường dây 500kV") == [
         "cầu", "làn", "xe", "khánh", "thành", "2027", "đường", "dây", "500kv",
+    ]  # fmt: skip
+    # Single digits of other scripts and planes too (a superscript, a mathematical five).
+    assert tokenize("mục ² và \U0001d7d3 điểm \U0001d7d3\U0001d7d3") == [
+        "mục", "điểm", "\U0001d7d3\U0001d7d3",
     ]  # fmt: skip
 
 
@@ -297,3 +302,15 @@ def test_amounts_with_a_scale_word_meet_across_languages_and_round_counts_meet()
     # A round figure matches as written and gets no rounded key; a date is no count.
     plain = sign(dataclasses.replace(entry("12.000 xe", "ngày 1/11"), language="vi"))
     assert not any(key(f"12~{n}") in plain.kind("numbers") for n in range(1, 5))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_planning_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    # A plan pauses cyclic collection while it runs (see cluster._collector_paused).
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        plan_clusters([entry("Bão số 13 vào bờ")], [], threshold=THRESHOLD, window=WINDOW)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
