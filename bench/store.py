@@ -15,33 +15,34 @@ every column compared, the feed title read again per batch). Target (issue 4): a
 Run: ``python -m bench.store [--feeds 240] [--entries 50] [--cache /tmp/entries.pickle]``
 (``--cache`` keeps the normalized entries between runs; normalizing is the slow part).
 
-Last recorded: 2026-12-07 (issue 4), 2 cores / 24 GiB shared with other sessions (a soak
-test and test suites; load average 3.3 to 9 around the run),
-``python -m bench.store --cache /tmp/entries.pickle`` (best of 3)::
+Last recorded: 2026-12-07 (issue 4), 2 cores / 24 GiB, quiet (load average 0.1 to 0.6;
+two runs a minute apart, the first shown), ``python -m bench.store`` (best of 3)::
 
     store 12,000 entries in 240 feeds, pass: new (SQLite WAL, best of 3)
     variant                      seconds  entries/s  ratio
-    previous                       4.188      2,866  1.00x
-    upsert_entries                 2.822      4,252  1.48x
-    SQLite floor (plain insert)    1.558      7,700  2.69x
+    previous                        2.04      5,882  1.00x
+    upsert_entries                 1.168     10,273  1.75x
+    SQLite floor (plain insert)    0.879     13,649  2.32x
 
     store 12,000 entries in 240 feeds, pass: known, unchanged (SQLite WAL, best of 3)
     variant                      seconds  entries/s  ratio
-    previous                       0.797     15,056  1.00x
-    upsert_entries                 0.871     13,769  0.91x
-    SQLite floor (plain insert)    0.135     88,623  5.89x
+    previous                       0.493     24,350  1.00x
+    upsert_entries                 0.293     41,021  1.68x
+    SQLite floor (plain insert)    0.114    104,867  4.31x
 
-Reading: target (10,000 new entries/s) NOT met: 4,252/s, and SQLite's own floor on this
-disk reached only 7,700/s in the same run (8,316/s on 2026-12-03): the wall-clock figure
-is the shared disk's and the machine's. In CPU time, ``upsert_entries`` costs about 100 to
-120 us a new entry (8,300 to 10,700 entries/s of CPU over several runs at load 6 to 8),
-the floor 40 to 65 us; the rest of the wall time is COMMIT (writing the WAL, a checkpoint
-every 1,000 pages). Under cProfile, of the Python left: ``dataclasses.replace`` for the
-returned entries (now spelled out), the timestamp bind processors, a JSON dump per row
-for empty tags (now bound once) and SQLAlchemy's per-statement overhead on the six
-statements of a feed. The known pass varies by a tenth between runs. Raising
-``wal_autocheckpoint`` to 10,000 pages gained only about 6 % (2026-11-23) and was not
-kept.
+Target (10,000 new entries/s) met on the quiet machine: 10,273/s, and 10,550/s in the
+second run (SQLite's plain insert of the same rows: 13,649 and 12,298/s). Earlier the
+same day, at load average 3.3 to 9 (a soak test and test suites on the same cores), the
+same code gave 4,252 new entries/s against a floor of 7,700/s (known and unchanged:
+13,769/s): the wall-clock figure is the shared disk's and the machine's. In CPU time,
+``upsert_entries`` costs about 100 to 120 us a new entry (8,300 to 10,700 entries/s of
+CPU over several runs at load 6 to 8), the floor 40 to 65 us; the rest of the wall time
+is COMMIT (writing the WAL, a checkpoint every 1,000 pages). Under cProfile, of the
+Python left: ``dataclasses.replace`` for the returned entries (now spelled out), the
+timestamp bind processors, a JSON dump per row for empty tags (now bound once) and
+SQLAlchemy's per-statement overhead on the six statements of a feed. The known pass
+varies by a tenth between runs. Raising ``wal_autocheckpoint`` to 10,000 pages gained
+only about 6 % (2026-11-23) and was not kept.
 
 Previous figures, 2026-12-03 (load about 2): new entries 7,279/s against a floor of
 8,316/s (88 %); known and unchanged 38,625/s. 2026-11-23: 8,577/s new in the loaded run,
