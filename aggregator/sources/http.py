@@ -35,10 +35,18 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
+class GuardedClient(httpx.AsyncClient):
+    """A client over a :class:`GuardedTransport`: its connector applies the SSRF rule to
+    the addresses its own DNS answers give, so a fetch need not resolve names first.
+    Any other client gets the names resolved and checked before each request."""
+
+
 def build_client(settings: FetchSettings, transport: Transport = "aiohttp") -> httpx.AsyncClient:
     """One client per polling pass; redirects are ours to follow (see the module docstring)."""
-    return httpx.AsyncClient(
-        transport=build_transport(settings, transport),
+    connector = build_transport(settings, transport)
+    kind = GuardedClient if isinstance(connector, GuardedTransport) else httpx.AsyncClient
+    return kind(
+        transport=connector,
         follow_redirects=False,
         timeout=httpx.Timeout(
             settings.timeout, connect=settings.connect_timeout, read=settings.read_timeout
@@ -121,7 +129,7 @@ async def _follow(
 
 def guards_resolution(client: httpx.AsyncClient) -> bool:
     """True when the client's connector applies the SSRF rule to its own DNS answers."""
-    return isinstance(getattr(client, "_transport", None), GuardedTransport)
+    return isinstance(client, GuardedClient)
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:

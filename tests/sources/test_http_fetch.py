@@ -7,12 +7,13 @@ import gzip
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from aggregator.config import FetchSettings
 from aggregator.errors import BlockedAddressError, SourceError, TooLargeError
 from aggregator.sources.guard import check_destination, is_blocked_address
-from aggregator.sources.http import build_client, fetch_url
+from aggregator.sources.http import build_client, fetch_url, guards_resolution
 from bench.feed_server import FeedServer
 from tests.loopback import Reply, ScriptedHTTPServer
 
@@ -173,3 +174,18 @@ def test_odd_spellings_of_loopback_are_refused_through_the_real_client(
     with pytest.raises(BlockedAddressError, match="non-public address 127.0.0.1"):
         fetch(f"http://{spelling}:{port}/feed", guarded)
     assert scripted.requests == []
+
+
+def test_only_the_guarded_connector_skips_the_name_check_before_a_request() -> None:
+    # The aiohttp connector checks the addresses its own DNS answers give; any other
+    # client (the stock httpx transport, one made elsewhere) gets names resolved and
+    # checked before each request, so no client reaches a private address unchecked.
+    async def kinds() -> tuple[bool, bool, bool]:
+        async with (
+            build_client(LOOPBACK) as ours,
+            build_client(LOOPBACK, transport="httpx") as stock,
+            httpx.AsyncClient() as plain,
+        ):
+            return guards_resolution(ours), guards_resolution(stock), guards_resolution(plain)
+
+    assert asyncio.run(kinds()) == (True, False, False)
