@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +20,7 @@ from aggregator.model import (
     UnchangedCheck,
 )
 from aggregator.store import Store
+from aggregator.store.entries import _stored
 
 
 def make_entry(key: str, published: datetime, **fields: object) -> Entry:
@@ -360,3 +361,31 @@ def test_an_edit_with_its_own_date_keeps_that_date(store: Store, now: datetime) 
     (stored,) = store.list_entries()
     assert stored.tags == ("x", "y") and stored.updated == now + timedelta(hours=1)
     assert stored.first_seen_at == now
+
+
+def test_an_entry_as_stored_keeps_every_field_it_came_with(now: datetime) -> None:
+    # _stored spells Entry's fields out (dataclasses.replace cost too much per entry): a
+    # field added to Entry and not to _stored would be dropped silently on every insert.
+    values: dict[str, object] = {
+        "entry_key": "k",
+        "url": "https://news.example/a",
+        "title": "T",
+        "published": now,
+        "feed_id": 3,
+        "updated": now,
+        "language": "vi",
+        "summary": "S",
+        "content_html": "<p>C</p>",
+        "author": "A",
+        "tags": ("x",),
+        "id": 9,
+        "story_id": 4,
+        "first_seen_at": now,
+        "feed_title": "F",
+    }
+    assert set(values) == {f.name for f in fields(Entry)}, "give the new field a value here"
+    entry = Entry(**values)  # type: ignore[arg-type]
+    later = now + timedelta(hours=1)
+    assert _stored(entry, 11, 5, later, "Outlet") == replace(
+        entry, id=11, feed_id=5, first_seen_at=later, feed_title="Outlet"
+    )
