@@ -39,11 +39,11 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
+from aggregator.cluster.lsh import BANDS, Bands
 from aggregator.cluster.signature import (
     KINDS,
     NUM_PERM,
@@ -57,8 +57,6 @@ from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
 
 __all__ = ["BANDS", "DUPLICATE", "Clusterer", "conflict", "estimated_jaccard", "plan_clusters"]
 
-BANDS = 32  # of NUM_PERM // BANDS = 2 rows: a pair at Jaccard 0.4 is a candidate 99.5% of times
-ROWS = NUM_PERM // BANDS
 DUPLICATE = 0.4
 # What a shared member of each kind weighs (see signature.KINDS): a multi-word name or a
 # date says more than one title word; years and marks only veto.
@@ -88,7 +86,6 @@ class _Target:
     url: str
     time: float  # published, as POSIX seconds: compared on every lookup
     story: int | str  # a stored story id, or the key of a story this plan creates
-    minhash: npt.NDArray[np.uint32]
     # Its set members as index keys (see _keys), those of a SPECIFIC kind first: a tuple,
     # a fifth of a frozenset's memory; only the entry being placed needs a set of them.
     keys: tuple[int, ...]
@@ -97,6 +94,17 @@ class _Target:
     facts: _Facts
     entry: int  # the store id: the entry's number in the index
     placed: int  # the pass that placed it (-1: already in a story when it came in)
+
+
+@dataclass(slots=True)
+class _Banded:
+    """The entries of a batch that have words, for :class:`Bands`: their numbers, times
+    and MinHashes, and their positions in the batch."""
+
+    numbers: list[int]
+    times: list[float]
+    minhashes: npt.NDArray[np.uint32]
+    positions: list[int]
 
 
 def plan_clusters(
@@ -157,9 +165,10 @@ class Clusterer:
 
     def _targets(
         self, entries: Sequence[Entry], stored: Mapping[int, EntrySignature], *, placed: int
-    ) -> tuple[list[tuple[Entry, _Target, list[int]]], dict[int, EntrySignature]]:
-        """Entries in published order with their targets and band keys, and the
-        signatures that had to be computed (packed for the store)."""
+    ) -> tuple[list[tuple[Entry, _Target]], _Banded, dict[int, EntrySignature]]:
+        """Entries in published order with their targets, the numbers, times and MinHashes
+        of those with words (for :class:`Bands`), and the signatures that had to be
+        computed (packed for the store)."""
         ordered = sorted(entries, key=lambda e: (e.published, e.id or 0))
         known = _known(ordered, stored)
         unsigned = [e for e in ordered if e.id not in known]
@@ -173,7 +182,6 @@ class Clusterer:
                     e.url,
                     e.published.timestamp(),
                     e.story_id or "",
-                    sig.minhash,
                     _keys(sig),
                     _specific(sig),
                     _total(sig),
@@ -181,11 +189,20 @@ class Clusterer:
                     e.id if e.id is not None else next(self._stand_ins),
                     placed,
                 ),
-                bands,
             )
-            for e, sig, bands in zip(ordered, signed, _band_keys(signed), strict=True)
+            for e, sig in zip(ordered, signed, strict=True)
         ]
-        return targets, {i: pack(sig) for i, sig in fresh.items() if i is not None}
+        # An entry without words has the all-max MinHash every such entry shares: no bands.
+        worded = [i for i, sig in enumerate(signed) if not sig.empty]
+        banded = _Banded(
+            [targets[i][1].entry for i in worded],
+            [targets[i][1].time for i in worded],
+            np.stack([signed[i].minhash for i in worded])
+            if worded
+            else np.empty((0, NUM_PERM), dtype=np.uint32),
+            worded,
+        )
+        return targets, banded, {i: pack(sig) for i, sig in fresh.items() if i is not None}
 
     def place(
         self, entries: Sequence[Entry], signatures: Mapping[int, EntrySignature]
@@ -194,9 +211,10 @@ class Clusterer:
         Entries it holds already are left as they are."""
         fresh = [e for e in entries if e.story_id and e.id not in self.index.targets]
         with _collector_paused():
-            targets, computed = self._targets(fresh, signatures, placed=-1)
-            for _, target, bands in targets:
-                self.index.add(target, bands)
+            targets, banded, computed = self._targets(fresh, signatures, placed=-1)
+            for _, target in targets:
+                self.index.add(target)
+            self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
         return computed
 
     def plan(
@@ -209,18 +227,25 @@ class Clusterer:
             return self._plan(new, signatures or {})
 
     def _plan(self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]) -> ClusterPlan:
-        targets, computed = self._targets(new, signatures, placed=self.index.passes)
+        targets, banded, computed = self._targets(new, signatures, placed=self.index.passes)
         self.index.forget(targets[0][1].time - self.index.window)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
-        lists = self.index.bands
-        for entry, target, bands in targets:
+        # The near-duplicates of every entry, among those placed before it, found at once.
+        near: list[list[int]] = [[] for _ in targets]
+        found = self.index.bands.duplicates(
+            banded.numbers,
+            banded.times,
+            banded.minhashes,
+            window=self.index.window,
+            duplicate=self.duplicate,
+        )
+        for position, duplicates in zip(banded.positions, found, strict=True):
+            near[position] = duplicates
+        self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
+        for (entry, target), duplicates in zip(targets, near, strict=True):
             assert entry.id is not None, "cluster entries after they are stored"
-            # Each band's list is looked up once, for the lookup and for the add after it.
-            found = list(map(lists.get, bands))
-            best = self.index.best(
-                target, found, threshold=self.threshold, duplicate=self.duplicate
-            )
+            best = self.index.best(target, duplicates, threshold=self.threshold)
             if isinstance(best, int):
                 joins.setdefault(best, []).append(entry.id)
             elif isinstance(best, str):
@@ -229,7 +254,7 @@ class Clusterer:
                 best = f"new-{entry.id}"
                 groups[best] = [entry]
             target.story = best
-            self.index.add(target, bands, found)
+            self.index.add(target)
         self._pending = list(groups)
         return ClusterPlan(
             joins=joins,
@@ -273,29 +298,6 @@ def _known(
         if signature is not None:
             known[entry.id] = signature
     return known
-
-
-# Odd 64-bit multipliers that mix a band's rows into one key (any fixed odd values do).
-_MIX = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
-    dtype=np.uint64,
-)
-
-
-def _band_keys(signatures: Sequence[Signature]) -> list[list[int]]:
-    """Each signature's LSH band keys, computed for all at once; none for an empty one."""
-    keys = _bands([s.minhash for s in signatures])
-    return [[] if s.empty else k for s, k in zip(signatures, keys, strict=True)]
-
-
-def _bands(minhashes: Sequence[npt.NDArray[np.uint32]]) -> list[list[int]]:
-    """The LSH band keys of each MinHash row."""
-    if not minhashes:
-        return []
-    rows = np.stack(minhashes).astype(np.uint64)
-    rows = rows.reshape(len(minhashes), BANDS, ROWS) * _MIX[:ROWS]
-    keys = np.bitwise_xor.reduce(rows, axis=2) + np.arange(BANDS, dtype=np.uint64)
-    return cast(list[list[int]], keys.tolist())
 
 
 def _total(signature: Signature) -> float:
@@ -379,7 +381,7 @@ class _Index:
     def __init__(self, window: float) -> None:
         self.window = window
         self.targets: dict[int, _Target] = {}
-        self.bands: dict[int, int | list[int]] = {}
+        self.bands = Bands()
         self.postings: Lists = {}
         self.urls: dict[str, int | list[int]] = {}
         self.members: dict[int | str, list[int]] = {}
@@ -394,27 +396,15 @@ class _Index:
         target = self.targets[number]
         return target.placed == self.passes, target.time, number
 
-    def add(
-        self, target: _Target, bands: list[int], listed: Sequence[int | list[int] | None] = ()
-    ) -> None:
-        """Index ``target`` under its band keys and its keys. ``listed``, when given, is
-        what ``self.bands`` holds for each band key now (looked up for :meth:`best`)."""
+    def add(self, target: _Target) -> None:
+        """Index ``target`` under its keys (its bands go to :attr:`bands` by the batch)."""
         number = target.entry
         targets = self.targets
         targets[number] = target
         time = target.time
-        lists, postings = self.bands, self.postings
-        if not listed:
-            listed = list(map(lists.get, bands))
+        postings = self.postings
         if time >= self.newest:  # the usual case: no list has a later entry
             self.newest = time
-            for key, found in zip(bands, listed, strict=True):
-                if found is None:
-                    lists[key] = number
-                elif isinstance(found, int):
-                    lists[key] = [found, number]
-                else:
-                    found.append(number)
             for key in target.keys:
                 posted = postings.get(key)
                 if posted is None:
@@ -422,14 +412,6 @@ class _Index:
                 else:
                     posted.append(number)
         else:
-            for key, found in zip(bands, listed, strict=True):
-                if found is None:
-                    lists[key] = number
-                elif isinstance(found, int):
-                    later = targets[found].time > time
-                    lists[key] = [number, found] if later else [found, number]
-                else:
-                    self._insert(found, number, time)
             for key in target.keys:
                 posted = postings.get(key)
                 if posted is None:
@@ -465,22 +447,18 @@ class _Index:
         # cost time and, at a 72 h window, tens of MB of (key, list) pairs at its peak.
         targets = self.targets
         time = _time_of(targets)
-        bands = _bands([targets[n].minhash for n in old])  # an empty one's are in no list
-        postings = cast(dict[int, int | list[int]], self.postings)
-        for lists, rows in ((self.bands, bands), (postings, [targets[n].keys for n in old])):
-            for row in rows:
-                for key in row:
-                    found = lists.get(key)
-                    if found is None:  # emptied for an older entry already
-                        continue
-                    if isinstance(found, int):
-                        if targets[found].time < before:
-                            del lists[key]
-                    elif targets[found[0]].time < before:
-                        # Published order: the old ones are a prefix.
-                        del found[: bisect.bisect_left(found, before, key=time)]
-                        if not found:
-                            del lists[key]
+        self.bands.forget(before)
+        postings = self.postings
+        for number in old:
+            for key in targets[number].keys:
+                found = postings.get(key)
+                if found is None:  # emptied for an older entry already
+                    continue
+                if targets[found[0]].time < before:
+                    # Published order: the old ones are a prefix.
+                    del found[: bisect.bisect_left(found, before, key=time)]
+                    if not found:
+                        del postings[key]
         stories = {targets[n].story for n in old}
         urls = {targets[n].url for n in old if targets[n].url}
         for number in old:
@@ -545,41 +523,20 @@ class _Index:
         live = self._live(found)
         return min(live, key=self.rank) if live else None
 
-    def best(
-        self,
-        target: _Target,
-        listed: Sequence[int | list[int] | None],
-        *,
-        threshold: float,
-        duplicate: float,
-    ) -> int | str | None:
+    def best(self, target: _Target, near: Sequence[int], *, threshold: float) -> int | str | None:
         """The story of the best comparable match, or None.
 
-        A near-duplicate (estimated Jaccard at least ``duplicate``) beats any paraphrase.
-        A paraphrase shares a specific key that is not common, and scores the cosine of
-        the two entries' keys weighted by kind (``WEIGHTS``), common shared keys left out.
+        ``near`` are the target's near-duplicates (see :meth:`Bands.duplicates`), which
+        beat any paraphrase. A paraphrase shares a specific key that is not common, and
+        scores the cosine of the two entries' keys weighted by kind (``WEIGHTS``), common
+        shared keys left out.
         """
         same = self._same_url(target.url)
         if same is not None and self._within(self.targets[same], target):
             return self.targets[same].story  # one article syndicated by several feeds
         oldest = target.time - self.window
-        scored: list[tuple[float, int]] = []
-        duplicates: set[int] = set()
-        compared: set[int] = set()  # an entry may share several bands: compared once
+        scored = [(2.0, number) for number in near]
         targets = self.targets
-        for found in listed:  # what each band key of the target lists
-            if found is None:  # the usual case
-                continue
-            for number in (found,) if isinstance(found, int) else reversed(found):
-                other = targets[number]
-                if other.time < oldest:
-                    break
-                if number in compared:
-                    continue
-                compared.add(number)
-                if _agreement(target.minhash, other.minhash) >= duplicate:
-                    scored.append((2.0, number))
-                    duplicates.add(number)
         common: dict[int, bool] = {}
 
         def counts(key: int) -> bool:
@@ -592,7 +549,7 @@ class _Index:
             if counts(key):
                 related.update(self._recent(key, oldest))
         keys = frozenset(target.keys)
-        for number in related - duplicates:
+        for number in related.difference(near):
             other = targets[number]
             if other.total <= 0 or target.total <= 0:
                 continue

@@ -1,0 +1,168 @@
+"""Near-duplicate candidates by LSH banding, found for a whole batch at once in numpy.
+
+Role in stage 5 (cluster): the index of :mod:`aggregator.cluster` keeps the band keys and
+MinHashes of its placed entries here, as arrays, and asks once per batch which entries
+each new one is a near-duplicate of: those placed before it (the placed ones, then the
+batch's earlier ones) that share a band key with it, fall within the window before it and
+agree on at least ``duplicate`` of their MinHash positions.
+
+Why arrays and not a dict from band key to entries: the dict cost 32 lookups and 32
+insertions in Python per entry, walking lists whose entries mostly were compared already
+(near-duplicates share many bands), one numpy call per comparison, and a million dict items
+for a 72 h window. Sorting the keys of the window and the batch together finds the same
+pairs in a few passes over arrays; the answer, entry by entry, is the one the dict gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from aggregator.cluster.signature import NUM_PERM
+
+__all__ = ["BANDS", "Bands", "band_keys"]
+
+BANDS = 32  # of NUM_PERM // BANDS = 2 rows: a pair at Jaccard 0.4 is a candidate 99.5% of times
+ROWS = NUM_PERM // BANDS
+
+# Odd 64-bit multipliers that mix a band's rows into one key (any fixed odd values do).
+_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+    dtype=np.uint64,
+)
+
+Int64s = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+Keys = npt.NDArray[np.uint64]
+MinHashes = npt.NDArray[np.uint32]
+
+
+def band_keys(minhashes: MinHashes) -> Keys:
+    """The LSH band keys of each MinHash row (one row of BANDS keys per MinHash).
+
+    Keys of all bands share one space (a band's number is added, not kept apart), as the
+    index always had them: two entries are candidates when any of their keys are equal.
+    """
+    rows = minhashes.astype(np.uint64).reshape(len(minhashes), BANDS, ROWS) * _MIX[:ROWS]
+    keys: Keys = np.bitwise_xor.reduce(rows, axis=2) + np.arange(BANDS, dtype=np.uint64)
+    return keys
+
+
+@dataclass(slots=True)
+class _Rows:
+    numbers: Int64s
+    times: Floats
+    keys: Keys  # (rows, BANDS)
+    minhashes: MinHashes  # (rows, NUM_PERM)
+
+    @staticmethod
+    def join(parts: list[_Rows]) -> _Rows:
+        return _Rows(
+            np.concatenate([p.numbers for p in parts]),
+            np.concatenate([p.times for p in parts]),
+            np.concatenate([p.keys for p in parts]),
+            np.concatenate([p.minhashes for p in parts]),
+        )
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> _Rows:
+        return _Rows(self.numbers[mask], self.times[mask], self.keys[mask], self.minhashes[mask])
+
+
+def _rows(numbers: Int64s | list[int], times: Floats | list[float], minhashes: MinHashes) -> _Rows:
+    return _Rows(
+        np.asarray(numbers, dtype=np.int64),
+        np.asarray(times, dtype=np.float64),
+        band_keys(minhashes),
+        np.asarray(minhashes, dtype=np.uint32),
+    )
+
+
+class Bands:
+    """The placed entries with a MinHash (entries without words have none), as arrays."""
+
+    def __init__(self) -> None:
+        self._parts: list[_Rows] = []
+
+    def _all(self) -> _Rows | None:
+        if len(self._parts) > 1:  # joined once, when asked, not at every add
+            self._parts = [_Rows.join(self._parts)]
+        return self._parts[0] if self._parts else None
+
+    def __len__(self) -> int:
+        return sum(len(p.numbers) for p in self._parts)
+
+    def add(self, numbers: list[int], times: list[float], minhashes: MinHashes) -> None:
+        if numbers:
+            self._parts.append(_rows(numbers, times, minhashes))
+
+    def forget(self, before: float) -> None:
+        """Drop the entries published before ``before``."""
+        rows = self._all()
+        if rows is not None:
+            self._parts = [rows.take(rows.times >= before)]
+
+    def duplicates(
+        self,
+        numbers: list[int],
+        times: list[float],
+        minhashes: MinHashes,
+        *,
+        window: float,
+        duplicate: float,
+    ) -> list[list[int]]:
+        """For each entry of a batch, in the order given (which must be the order they are
+        placed in): the numbers of the entries placed before it, here or earlier in the
+        batch, that share a band key with it, were published at most ``window`` seconds
+        before it (or at any time after) and agree on ``duplicate`` of the MinHash."""
+        found: list[list[int]] = [[] for _ in numbers]
+        if not numbers:
+            return found
+        batch = _rows(numbers, times, minhashes)
+        placed = self._all()
+        if placed is not None:  # only those that may be in an entry's window
+            placed = placed.take(placed.times >= min(times) - window)
+        rows = _Rows.join([placed, batch]) if placed is not None else batch
+        first = len(rows.numbers) - len(numbers)  # the batch's first row
+        later, earlier = _sharing(rows.keys, first)
+        # Each pair once (entries sharing several bands), within the window, agreeing.
+        pairs = np.unique(earlier * len(rows.numbers) + later)
+        earlier, later = np.divmod(pairs, len(rows.numbers))
+        near = rows.times[earlier] >= rows.times[later] - window
+        earlier, later = earlier[near], later[near]
+        agree = np.count_nonzero(rows.minhashes[earlier] == rows.minhashes[later], axis=1)
+        near = agree / NUM_PERM >= duplicate
+        for row, number in zip(
+            (later[near] - first).tolist(), rows.numbers[earlier[near]].tolist(), strict=True
+        ):
+            found[row].append(number)
+        return found
+
+
+def _sharing(keys: Keys, first: int) -> tuple[Int64s, Int64s]:
+    """Pairs of rows (later, earlier) with an equal key, ``later`` one of ``first`` on.
+
+    One sort of every key with its position packed into its low bits (a sort of plain
+    integers is several times faster than an argsort): equal keys then sit together,
+    each run in row order. A run is of equal high bits, so each pair is checked on the
+    whole key.
+    """
+    flat = keys.ravel()
+    bits = max(1, (len(flat) - 1).bit_length())
+    low = np.uint64((1 << bits) - 1)
+    ordered = np.sort((flat & ~low) | np.arange(len(flat), dtype=np.uint64))
+    position = (ordered & low).astype(np.int64)
+    high = ordered >> np.uint64(bits)
+    # Where each run of equal high bits starts, for every element.
+    starts = np.flatnonzero(np.r_[True, high[1:] != high[:-1]])
+    start = np.repeat(starts, np.diff(np.r_[starts, len(high)]))
+    # Pairs (earlier element of the run, this element), for the batch's elements only.
+    mine = np.flatnonzero((position // BANDS >= first) & (start < np.arange(len(high))))
+    counts = np.arange(len(high))[mine] - start[mine]
+    this = np.repeat(mine, counts)
+    offsets = np.arange(len(this)) - np.repeat(np.cumsum(counts) - counts, counts)
+    other = np.repeat(start[mine], counts) + offsets
+    later, earlier = position[this], position[other]
+    same = (flat[later] == flat[earlier]) & (later // BANDS != earlier // BANDS)
+    return later[same] // BANDS, earlier[same] // BANDS
