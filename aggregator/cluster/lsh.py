@@ -46,7 +46,10 @@ def band_keys(minhashes: MinHashes) -> Keys:
     index always had them: two entries are candidates when any of their keys are equal.
     """
     rows = minhashes.astype(np.uint64).reshape(len(minhashes), BANDS, ROWS) * _MIX[:ROWS]
-    keys: Keys = np.bitwise_xor.reduce(rows, axis=2) + np.arange(BANDS, dtype=np.uint64)
+    keys: Keys = rows[:, :, 0]
+    for row in range(1, ROWS):  # ufunc.reduce over so short an axis costs more
+        keys = keys ^ rows[:, :, row]
+    keys += np.arange(BANDS, dtype=np.uint64)  # rows is this call's own: keys may be a view
     return keys
 
 
@@ -127,7 +130,8 @@ class Bands:
         first = len(rows.numbers) - len(numbers)  # the batch's first row
         later, earlier = _sharing(rows.keys, first)
         # Each pair once (entries sharing several bands), within the window, agreeing.
-        pairs = np.unique(earlier * len(rows.numbers) + later)
+        pairs = np.sort(earlier * len(rows.numbers) + later)
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
         earlier, later = np.divmod(pairs, len(rows.numbers))
         near = rows.times[earlier] >= rows.times[later] - window
         earlier, later = earlier[near], later[near]
@@ -152,17 +156,20 @@ def _sharing(keys: Keys, first: int) -> tuple[Int64s, Int64s]:
     bits = max(1, (len(flat) - 1).bit_length())
     low = np.uint64((1 << bits) - 1)
     ordered = np.sort((flat & ~low) | np.arange(len(flat), dtype=np.uint64))
-    position = (ordered & low).astype(np.int64)
     high = ordered >> np.uint64(bits)
-    # Where each run of equal high bits starts, for every element.
-    starts = np.flatnonzero(np.r_[True, high[1:] != high[:-1]])
-    start = np.repeat(starts, np.diff(np.r_[starts, len(high)]))
-    # Pairs (earlier element of the run, this element), for the batch's elements only.
-    mine = np.flatnonzero((position // BANDS >= first) & (start < np.arange(len(high))))
-    counts = np.arange(len(high))[mine] - start[mine]
-    this = np.repeat(mine, counts)
-    offsets = np.arange(len(this)) - np.repeat(np.cumsum(counts) - counts, counts)
-    other = np.repeat(start[mine], counts) + offsets
-    later, earlier = position[this], position[other]
+    # Most keys are in no other row: only the elements after an equal one make pairs.
+    follows = np.flatnonzero(high[1:] == high[:-1]) + 1
+    position = (ordered[follows] & low).astype(np.int64)
+    mine = position // BANDS >= first
+    follows, position = follows[mine], position[mine]
+    # Where each run of equal high bits starts, for every element of a run.
+    run = np.arange(len(high))
+    run[1:][high[1:] == high[:-1]] = 0
+    start = np.maximum.accumulate(run)[follows]
+    # Pairs (each earlier element of the run, this element).
+    counts = follows - start
+    other = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    later = np.repeat(position, counts)
+    earlier = (ordered[other] & low).astype(np.int64)
     same = (flat[later] == flat[earlier]) & (later // BANDS != earlier // BANDS)
     return later[same] // BANDS, earlier[same] // BANDS
