@@ -309,21 +309,21 @@ _KIND_BITS = [kind << 32 for kind in range(len(WEIGHTS))]
 _WEIGHTED = [kind for kind, weight in enumerate(WEIGHTS) if weight]
 
 
-def _keyed(signature: Signature, kinds: Iterable[int]) -> Iterator[int]:
-    """The members of the sets of ``kinds`` as index keys (mapped in C, not per member)."""
-    sets = signature.sets
-    return itertools.chain.from_iterable(map(_KIND_BITS[k].__or__, sets[k]) for k in kinds)
-
-
 _KEY_ORDER = [*sorted(SPECIFIC), *(k for k in _WEIGHTED if k not in SPECIFIC)]
+# What _keys maps each set of _KEY_ORDER with, and picks those sets (all of it in C: this
+# runs for every entry placed).
+_KEY_MAPS = [_KIND_BITS[k].__or__ for k in _KEY_ORDER]
+_KEY_SETS = operator.itemgetter(*_KEY_ORDER)
+_SPECIFIC_SETS = operator.itemgetter(*sorted(SPECIFIC))
 
 
 def _keys(signature: Signature) -> tuple[int, ...]:
-    return tuple(_keyed(signature, _KEY_ORDER))
+    """The members of the sets of the weighted kinds as index keys, the specific first."""
+    return tuple(itertools.chain(*map(map, _KEY_MAPS, _KEY_SETS(signature.sets))))
 
 
 def _specific(signature: Signature) -> int:
-    return sum(len(signature.sets[k]) for k in SPECIFIC)
+    return sum(map(len, _SPECIFIC_SETS(signature.sets)))
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
@@ -488,14 +488,6 @@ class _Index:
     def _live(self, numbers: Iterable[int]) -> list[int]:
         return [n for n in numbers if self.targets[n].time >= self.cut]
 
-    def _recent(self, key: int, oldest: float) -> list[int]:
-        found: list[int] = []
-        for number in reversed(self.postings.get(key, ())):
-            if self.targets[number].time < oldest:
-                break
-            found.append(number)
-        return found
-
     def _common(self, key: int, oldest: float) -> bool:
         """Whether more than MAX_POSTINGS entries within the window have ``key``: like a
         zero inverse document frequency, such a key counts for nothing."""
@@ -537,17 +529,23 @@ class _Index:
         oldest = target.time - self.window
         scored = [(2.0, number) for number in near]
         targets = self.targets
-        common: dict[int, bool] = {}
-
-        def counts(key: int) -> bool:
-            if key not in common:
-                common[key] = self._common(key, oldest)
-            return not common[key]
-
+        postings = self.postings
+        common: dict[int, bool] = {}  # key -> whether it counts for nothing (see _common)
         related: set[int] = set()
         for key in target.keys[: target.specific]:
-            if counts(key):
-                related.update(self._recent(key, oldest))
+            posted = postings.get(key)
+            if posted is None:
+                common[key] = False
+                continue
+            if len(posted) > MAX_POSTINGS and targets[posted[-MAX_POSTINGS - 1]].time >= oldest:
+                common[key] = True
+                continue
+            common[key] = False
+            # Published order: the entries in the window are a suffix, mostly all of them.
+            if targets[posted[0]].time >= oldest:
+                related.update(posted)
+            else:
+                related.update(posted[bisect.bisect_left(posted, oldest, key=_time_of(targets)) :])
         keys = frozenset(target.keys)
         for number in related.difference(near):
             other = targets[number]
@@ -555,7 +553,10 @@ class _Index:
                 continue
             shared = 0.0
             for key in keys.intersection(other.keys):
-                if counts(key):
+                counted = common.get(key)
+                if counted is None:
+                    counted = common[key] = self._common(key, oldest)
+                if not counted:
                     shared += WEIGHTS[key >> 32]
             score = shared / math.sqrt(target.total * other.total)
             if score >= threshold:
