@@ -131,7 +131,7 @@ class Bands:
         later, earlier = _sharing(rows.keys, first)
         # Each pair once (entries sharing several bands), within the window, agreeing.
         pairs = np.sort(earlier * len(rows.numbers) + later)
-        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]][: len(pairs)]]
         earlier, later = np.divmod(pairs, len(rows.numbers))
         near = rows.times[earlier] >= rows.times[later] - window
         earlier, later = earlier[near], later[near]
