@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import filterfalse
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -244,12 +243,35 @@ def _fold_word(word: str) -> str:
 _OUTLETS: dict[str, str] = {}
 
 
-def _fold_words(words: list[str]) -> set[str]:
-    """:func:`_fold_word` of each word, the cached ones without a Python call each."""
-    folded = set(map(_FOLDED.get, words))
-    if None in folded:
-        folded = {_fold_word(w) for w in words}
-    return cast(set[str], folded)
+class _Memo(dict[str, int]):
+    """``compute`` of each key, kept (cleared when full), so that the members of a set
+    are hashed by ``map(memo.__getitem__, members)`` in C, with a Python call only for
+    a key not seen yet."""
+
+    def __init__(self, compute: Callable[[str], int]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: str) -> int:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
+
+_NOT_OF_KIND = -1  # what a memo below gives a member that is not of its kind (a CRC is >= 0)
+_HASHES = _Memo(_hash)
+_TITLE_WORDS = _Memo(lambda word: _hash(_fold_word(word)))
+# One-word names. A run is not also one: its words already are, and counting it twice let
+# chance runs of capitalised words join unrelated stories (places written as one word in
+# English, "Hanoi", get the run's form from the gazetteer).
+_ONE_WORD_NAMES = _Memo(lambda name: _NOT_OF_KIND if " " in name else _hash(name))
+# Runs, and codes that mix letters and digits ("SM5", "VN-A321"): as telling.
+_RUN_NAMES = _Memo(
+    lambda name: _hash(name.replace(" ", ""))
+    if " " in name or (not name.isalpha() and _is_code(name))
+    else _NOT_OF_KIND
+)
 
 
 def _outlet(feed_title: str) -> str:
@@ -454,22 +476,20 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     if not all(map(str.isalpha, every)):
         _numbers(lowered, vietnamese, numbers)
     titled = not all(map(str.isalpha, title_every))
-    sets = (
-        _fold_words(title_words),
-        # One-word names. A run is not also one here: its words already are, and counting
-        # it twice let chance runs of capitalised words join unrelated stories (places
-        # written as one word in English, "Hanoi", get the run's form from the gazetteer).
-        {n for n in names if " " not in n},
-        # Runs, and codes that mix letters and digits ("SM5", "VN-A321"): as telling.
-        {n.replace(" ", "") for n in names if " " in n or (not n.isalpha() and _is_code(n))},
-        {n for n in numbers if len(n) > 1},
-        {f"{d.month}-{d.day}" for d, _ in dates},
-        _YEAR.findall(title) if titled else (),
+    # The members hashed (_hash) through memos: each one once per process, not per entry.
+    hashed = (
+        frozenset(map(_TITLE_WORDS.__getitem__, title_words)),
+        frozenset(map(_ONE_WORD_NAMES.__getitem__, names)) - _NONE,
+        frozenset(map(_RUN_NAMES.__getitem__, names)) - _NONE,
+        frozenset(map(_HASHES.__getitem__, [n for n in numbers if len(n) > 1])),
+        frozenset(map(_HASHES.__getitem__, [f"{d.month}-{d.day}" for d, _ in dates])),
+        frozenset(map(_HASHES.__getitem__, _YEAR.findall(title))) if titled else frozenset(),
+        frozenset(_marks(title)) if titled else frozenset(),
     )
-    # crc32 of the UTF-8 bytes (_hash), without a Python call per member.
-    hashed = tuple(frozenset(map(zlib.crc32, map(str.encode, values))) for values in sets)
-    hashed += (frozenset(_marks(title)) if titled else frozenset(),)
     return shingles, hashed, _event_day(dates, entry.published)
+
+
+_NONE = frozenset({_NOT_OF_KIND})
 
 
 def _numbers(lowered: str, vietnamese: bool, numbers: set[str]) -> None:
