@@ -546,10 +546,12 @@ class _Index:
                 related.update(posted)
             else:
                 related.update(posted[bisect.bisect_left(posted, oldest, key=_time_of(targets)) :])
-        keys = frozenset(target.keys)
-        for number in related.difference(near):
+        related.difference_update(near)
+        # A set of the target's keys only when there is someone to compare them with.
+        keys = frozenset(target.keys) if related and target.total > 0 else frozenset()
+        for number in related if keys else ():
             other = targets[number]
-            if other.total <= 0 or target.total <= 0:
+            if other.total <= 0:
                 continue
             shared = 0.0
             for key in keys.intersection(other.keys):
