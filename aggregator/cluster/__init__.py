@@ -449,16 +449,14 @@ class _Index:
         time = _time_of(targets)
         self.bands.forget(before)
         postings = self.postings
-        for number in old:
-            for key in targets[number].keys:
-                found = postings.get(key)
-                if found is None:  # emptied for an older entry already
-                    continue
-                if targets[found[0]].time < before:
-                    # Published order: the old ones are a prefix.
-                    del found[: bisect.bisect_left(found, before, key=time)]
-                    if not found:
-                        del postings[key]
+        # Each key once (title words and names are shared by many old entries).
+        for key in set(itertools.chain.from_iterable(targets[n].keys for n in old)):
+            found = postings.get(key)
+            if found is not None and targets[found[0]].time < before:
+                # Published order: the old ones are a prefix.
+                del found[: bisect.bisect_left(found, before, key=time)]
+                if not found:
+                    del postings[key]
         stories = {targets[n].story for n in old}
         urls = {targets[n].url for n in old if targets[n].url}
         for number in old:
