@@ -473,8 +473,15 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
             _add_name(names, name)
     # Numbers, years and marks need a digit, and a word with a digit is not all letters.
     numbers: set[str] = set()
-    if not all(map(str.isalpha, every)):
-        _numbers(lowered, vietnamese, numbers)
+    digited = list(filterfalse(str.isalpha, every))
+    if digited:
+        # Every digit is in one of these words, and the first (last) one's first (last)
+        # occurrence in the text is that word itself: a copy of it inside an earlier
+        # (later) word would make that word one of them. So numbers lie between the two,
+        # and the number pattern scans only there, not the whole text.
+        start = lowered.find(digited[0])
+        end = lowered.rfind(digited[-1]) + len(digited[-1])
+        _numbers(lowered, vietnamese, numbers, start, end)
     titled = not all(map(str.isalpha, title_every))
     # The members hashed (_hash) through memos: each one once per process, not per entry.
     hashed = (
@@ -492,15 +499,18 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
 _NONE = frozenset({_NOT_OF_KIND})
 
 
-def _numbers(lowered: str, vietnamese: bool, numbers: set[str]) -> None:
-    """Add the numbers of the case-folded text to ``numbers``: as written (see
-    :func:`_number_key`), with their scale word, and rounded (see :func:`_rounded`).
+def _numbers(
+    lowered: str, vietnamese: bool, numbers: set[str], start: int = 0, end: int = sys.maxsize
+) -> None:
+    """Add the numbers of the case-folded text (those within ``start:end``) to
+    ``numbers``: as written (see :func:`_number_key`), with their scale word, and rounded
+    (see :func:`_rounded`).
 
     One pass: case-folding changes no digit, dot or comma, and a number has a scale word
     only as a whole (its digits before a word are all its digits), so checking the scale
     after each number finds every scaled amount."""
     thousands = "." if vietnamese else ","
-    for match in _NUMBER.finditer(lowered):
+    for match in _NUMBER.finditer(lowered, start, end):
         number = match[0]
         key = _number_key(number)
         numbers.add(key)
