@@ -10,6 +10,7 @@ Candidates come from two indexes, so no pass compares all pairs:
 
 * LSH banding over the MinHash of word bigrams finds near-duplicates (syndicated and
   lightly edited copies): an estimated Jaccard similarity at or above ``duplicate`` joins.
+  :mod:`aggregator.cluster.lsh` finds them for a whole batch at once.
 * An inverted index over title words, names, numbers and dates finds paraphrases, also
   across Vietnamese and English (names are diacritic-folded, so "Hà Nội" meets "Hanoi"):
   they must share a full name, a number or a date, and join when their weighted overlap

@@ -11,6 +11,8 @@ insertions in Python per entry, walking lists whose entries mostly were compared
 (near-duplicates share many bands), one numpy call per comparison, and a million dict items
 for a 72 h window. Sorting the keys of the window and the batch together finds the same
 pairs in a few passes over arrays; the answer, entry by entry, is the one the dict gave.
+The price is paid per batch, not per entry: a daemon pass that places ten entries still
+sorts the window's keys (30 ms measured for 30,000 entries on a loaded 2-core machine).
 """
 
 from __future__ import annotations

@@ -268,9 +268,11 @@ _TITLE_WORDS = _Memo(lambda word: _hash(_fold_word(word)))
 _ONE_WORD_NAMES = _Memo(lambda name: _NOT_OF_KIND if " " in name else _hash(name))
 # Runs, and codes that mix letters and digits ("SM5", "VN-A321"): as telling.
 _RUN_NAMES = _Memo(
-    lambda name: _hash(name.replace(" ", ""))
-    if " " in name or (not name.isalpha() and _is_code(name))
-    else _NOT_OF_KIND
+    lambda name: (
+        _hash(name.replace(" ", ""))
+        if " " in name or (not name.isalpha() and _is_code(name))
+        else _NOT_OF_KIND
+    )
 )
 
 
