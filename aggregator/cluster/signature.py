@@ -452,6 +452,18 @@ def shingles(entry: Entry) -> list[str]:
     return _bigrams(tokenize(entry.title) + tokenize(entry.summary))
 
 
+# In ASCII text a word (\w) character is a letter, a digit or "_": every other character
+# made a space, str.split gives the words of _WORD.findall, in C and about twice as fast.
+_ASCII_SPACES = str.maketrans({chr(c): " " for c in range(128) if not _WORD.match(chr(c))})
+
+
+def _words(lowered: str) -> list[str]:
+    """``_WORD.findall(lowered)``."""
+    if lowered.isascii():
+        return lowered.translate(_ASCII_SPACES).split()
+    return _WORD.findall(lowered)
+
+
 def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]:
     """The entry's bigram shingles (for its MinHash), its hashed sets and its first date."""
     title = unicodedata.normalize("NFC", entry.title)
@@ -461,8 +473,8 @@ def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]
     # no word runs across the "\n".
     title_lowered, summary_lowered = title.casefold(), summary.casefold()
     lowered = f"{title_lowered}\n{summary_lowered}"
-    title_every = _WORD.findall(title_lowered)
-    every = title_every + _WORD.findall(summary_lowered)
+    title_every = _words(title_lowered)
+    every = title_every + _words(summary_lowered)
     title_words = _content(title_every)
     shingles = _bigrams(title_words + _content(every[len(title_every) :]))
     # The date pattern is the slowest part of signing: only text that may hold a date.

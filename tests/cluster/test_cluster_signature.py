@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import random
+import re
 import unicodedata
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.cluster import conflict, estimated_jaccard, plan_clusters
-from aggregator.cluster.signature import fold, pack, sign, sign_many, tokenize, unpack
+from aggregator.cluster.signature import _words, fold, pack, sign, sign_many, tokenize, unpack
 from aggregator.config import ClusterSettings
 from aggregator.model import Entry, EntrySignature
 
@@ -314,3 +316,13 @@ def test_planning_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> 
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+def test_words_of_ascii_text_are_those_of_the_word_pattern() -> None:
+    """The ASCII fast path of signing splits text into the words ``\\w+`` finds."""
+    chars = [chr(c) for c in range(128)]
+    rng = random.Random(5)
+    for _ in range(5000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randrange(0, 30)))
+        assert _words(text) == re.findall(r"\w+", text), repr(text)
+    assert _words("hà nội, 12,5%") == ["hà", "nội", "12", "5"]  # not ASCII: the pattern
