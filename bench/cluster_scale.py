@@ -34,70 +34,82 @@ Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at
 Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
-Last recorded: 2026-12-07, 2 cores / 24 GiB, at dac633a, in a quiet spell of a machine
-shared with other sessions (load average 0.8 at the start, 2.1 at the end), rensa 0.5.0,
-datasketch 2.0.0, numpy 2.4: ``python -m bench.cluster_scale --sizes 100000`` (08:52 to
-08:54 UTC), then ``--sizes 10000,300000`` (08:57 to 09:02)::
+Last recorded: 2026-12-07, 2 cores / 24 GiB, at c702f1c (branch cluster-speed2), on a
+machine shared with other sessions, rensa 0.5.0, datasketch 2.0.0, numpy 2.4:
+``python -m bench.cluster_scale --sizes 100000`` (10:33 to 10:34 UTC, load average 1.6 at
+the start, 2.9 at the end), then ``--sizes 10000,300000`` (10:34 to 10:36, load 2.7 to
+4.2)::
 
     100,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  100,000    64.15      1,559       170    1,103      0.996  0.9819  1.00x
-    ours                 100,000    25.08      3,988       170      665     0.9932  0.9971  2.56x
+    datasketch LSH, 128  100,000    28.11      3,558       170    1,103      0.996  0.9819  1.00x
+    ours                 100,000    10.63      9,409       170      524     0.9932  0.9971  2.64x
 
     10,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128   10,000     6.72      1,488        79      211          1  0.9826  1.00x
-    ours                  10,000     2.49      4,012        79      182     0.9679  0.9991  2.70x
+    datasketch LSH, 128   10,000     2.79      3,579        79      211          1  0.9826  1.00x
+    ours                  10,000     0.88     11,378        79      164     0.9679  0.9991  3.18x
 
     300,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  300,000    167.3      1,793       372    3,152     0.9863  0.9807  1.00x
-    ours                 300,000    80.85      3,710       372      925     0.9965  0.9967  2.07x
+    datasketch LSH, 128  300,000    92.67      3,237       372    3,156     0.9863  0.9807  1.00x
+    ours                 300,000    34.18      8,777       372      758     0.9965  0.9967  2.71x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
     entries  us/entry  peak MB  ratio
     -------  --------  -------  -----
-     10,000     249.3      182  1.00x
-    300,000     269.5      925  1.08x
+     10,000      87.9      164  1.00x
+    300,000     113.9      758  1.30x
 
-Two runs earlier that day at load 6 to 9 (this process getting about a third of a core)
-gave 2.88x at 10k and 2.30x at 100k (319d680, before the keys became tuples; peak 727 MB
-at 100k) and 1.60x at 300k (1c841b7; the load fell while datasketch ran and rose for
-ours; peak 922 MB): on a loaded machine the ratio moves with the load between the rows.
+The same command on main before this work (903294e), on the same machine right after
+(10:37, load 3.2 to 3.3): datasketch 29.10 s, ours 13.97 s (7,159 entries/s, peak 667
+MB), 2.08x at 100k. This machine runs both clusterers about twice as fast as the one of
+the earlier records (datasketch 64 s at 100k there), so compare ratios, not seconds.
 
 Reading: quality is that of the features (signature format 3), which this work did not
-change: the placements are the same as before it, entry by entry (checked with a hash of
-every placement on 20k, 100k and 300k generated entries against main at 66e0495, and the
-packed signatures byte for byte on the labelled sets, the bundled feeds and generated
-corpora). Precision and recall meet the targets at 100k (0.993 / 0.997) and 300k (0.997
-/ 0.997), not at 10k (precision 0.968: all 10,000 entries fall in one window, and in the
-corpus's small vocabulary chance pairs of capitalised words act as shared names).
+change: the placements are the same as before it, entry by entry (a hash of every
+placement on 20k, 100k and 300k generated entries against main at 903294e), and the
+packed signatures byte for byte (the labelled and held-out sets, the bundled feeds, 5,000
+generated entries). Precision and recall meet the targets at 100k (0.993 / 0.997) and
+300k (0.997 / 0.997), not at 10k (precision 0.968: all 10,000 entries fall in one window,
+and in the corpus's small vocabulary chance pairs of capitalised words act as shared
+names).
 
-Speed: not met. 2.56x datasketch's entries/s at 100k, 2.70x at 10k and 2.07x at 300k
-(1.5x, 2.1x and 1.5x on 2026-12-03). CPU time, steadier than seconds here: ``run_ours`` on
-the same 100k entries took 52.5 s on main (66e0495, load 4 to 6) and 33.4 s at 319d680
-(load 6 to 7), 525 -> 334 us an entry; on 300k, the two run side by side (load 4 to 6),
-152.4 s against 106.5 s (508 -> 355 us an entry), peak 998 -> 922 MB, the same
-placements. What made the difference: no cyclic garbage collection while a plan runs (a
-quarter of the time at 60k: each collection walked every object of the process, the
-input included); signing about 220 -> 145 us an entry (one name pass over title and
-summary, capitalised runs, name forms and folds cached in dicts, number, year and
-gazetteer passes only where a digit or a phrase's first word is, words filtered in C);
-the index looking each band up once for the lookup and the add, keys mapped in C, and
-each band candidate compared once. Where the CPU goes now (60k entries, load 9): signing
-143 us an entry (rensa's MinHash about 10 of it: the rest is Python per word and name),
-finding candidates 54, adding to the index 22, building targets 18, packing signatures
-for the store 10, eviction 7. 4x would need signing in compiled code or in worker
-processes. Growth: 249, 251 and 270 us an entry at 10k, 100k and 300k in the quiet runs:
-close to linear. The ``--near-only`` row was not run this time.
+Speed: not met. 2.64x datasketch's entries/s at 100k, 2.71x at 300k, 3.18x at 10k (main
+2.08x at 100k on this machine). CPU time, steadier than seconds on a shared machine:
+main's clusterer and this one run alternately in one process on the same entries (best of
+3 and of 2 rounds, at c702f1c) took 135.1 -> 99.1 us an entry at 100k (1.36x; load 2.7
+to 3.2) and 155.0 -> 110.1 at 300k (1.41x; load 6 to 7), every placement the same. What made the
+difference: near-duplicate candidates of a whole batch found at once in numpy
+(``aggregator/cluster/lsh.py``: one sort of the window's and the batch's band keys
+instead of 32 dict lookups and 32 insertions per entry and a numpy call per comparison;
+the band dict's million items for a 72 h window are gone, hence the lower peaks), each
+specific key's postings read once, eviction trimming each posting list once, set members
+hashed through memos, the number pattern scanning only between the first and last word
+with a digit, and words of ASCII text split by ``str.translate`` and ``split``. Where the
+CPU goes now (100k entries, timers around each part, load about 3): signing about 60 us
+an entry, packing signatures for the store 5, building targets 9, near-duplicate search
+9, paraphrase candidates and scores 11, adding to the index 3, eviction 3 to 4, the
+collection that follows each plan about 4. Signing in detail (2,000 to 4,000 entries,
+each part left out in turn): capitalised names 11 us, numbers 6 (before the narrower
+scan), rensa's MinHash 5 (1 of it the digest, the rest reading its rows back into numpy),
+the bigram strings 3, the gazetteer 2; the remaining 25 or so are the body of signing
+itself (two word-pattern passes, case-folding, filtering, hashing). Tried and dropped,
+measured: hashed name sets cached per capitalised run (slower: this corpus meets a new run
+at almost every entry), MinHashes from cached word hashes in numpy through rensa's
+flat-hash entry point (2 us an entry less, not worth a new signature format), google-re2
+for the word pattern (many times slower per call on 400-character texts), a larger run
+cache. 4x needs signing at about a third of its cost: in compiled code or in worker
+processes. Growth: 88, 106 and 114 us an entry at 10k, 100k and 300k; the window fills at
+30,000 entries, so 10k pays for a smaller index. The ``--near-only`` row was not run this
+time.
 
-Memory: met at 300k: 925 MB peak (1,018 MB on 2026-12-03), 372 MB of it the generated
-input, so clustering adds about 550 MB; datasketch's process peaks at 3,152 MB. Signing
-in chunks of 2,048 entries drops the shingles of a 20,000-entry batch early, and placed
-entries keep their keys as tuples (a 20k run peaked at 274 MB, 340 before).
+Memory: met at 300k: 758 MB peak (925 MB before this work), 372 MB of it the generated
+input, so clustering adds about 390 MB; datasketch's process peaks at 3,156 MB. At 100k:
+524 MB (667 before).
 """
 
 from __future__ import annotations
