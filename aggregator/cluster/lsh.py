@@ -17,6 +17,7 @@ sorts the window's keys (30 ms measured for 30,000 entries on a loaded 2-core ma
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,11 @@ _MIX = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
     dtype=np.uint64,
 )
+
+# Candidate pairs (with those repeated for each band two entries share) made at a time: a
+# key that many entries of the window share (the same text posted again and again) makes
+# pairs in the square of their number, which must not all be in memory at once.
+MAX_PAIRS = 1 << 22
 
 Int64s = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -130,24 +136,25 @@ class Bands:
             placed = placed.take(placed.times >= min(times) - window)
         rows = _Rows.join([placed, batch]) if placed is not None else batch
         first = len(rows.numbers) - len(numbers)  # the batch's first row
-        later, earlier = _sharing(rows.keys, first)
-        # Each pair once (entries sharing several bands), within the window, agreeing.
-        pairs = np.sort(earlier * len(rows.numbers) + later)
-        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]][: len(pairs)]]
-        earlier, later = np.divmod(pairs, len(rows.numbers))
-        near = rows.times[earlier] >= rows.times[later] - window
-        earlier, later = earlier[near], later[near]
-        agree = np.count_nonzero(rows.minhashes[earlier] == rows.minhashes[later], axis=1)
-        near = agree / NUM_PERM >= duplicate
-        for row, number in zip(
-            (later[near] - first).tolist(), rows.numbers[earlier[near]].tolist(), strict=True
-        ):
-            found[row].append(number)
+        for later, earlier in _sharing(rows.keys, first):
+            # Each pair once (entries sharing several bands), within the window, agreeing.
+            pairs = np.sort(earlier * len(rows.numbers) + later)
+            pairs = pairs[np.diff(pairs, prepend=-1) != 0]
+            earlier, later = np.divmod(pairs, len(rows.numbers))
+            near = rows.times[earlier] >= rows.times[later] - window
+            earlier, later = earlier[near], later[near]
+            agree = np.count_nonzero(rows.minhashes[earlier] == rows.minhashes[later], axis=1)
+            near = agree / NUM_PERM >= duplicate
+            for row, number in zip(
+                (later[near] - first).tolist(), rows.numbers[earlier[near]].tolist(), strict=True
+            ):
+                found[row].append(number)
         return found
 
 
-def _sharing(keys: Keys, first: int) -> tuple[Int64s, Int64s]:
-    """Pairs of rows (later, earlier) with an equal key, ``later`` one of ``first`` on.
+def _sharing(keys: Keys, first: int) -> Iterator[tuple[Int64s, Int64s]]:
+    """Pairs of rows (later, earlier) with an equal key, ``later`` one of ``first`` on, in
+    parts of about MAX_PAIRS (all the pairs of one ``later`` row in the same part).
 
     One sort of every key with its position packed into its low bits (a sort of plain
     integers is several times faster than an argsort): equal keys then sit together,
@@ -168,10 +175,23 @@ def _sharing(keys: Keys, first: int) -> tuple[Int64s, Int64s]:
     run = np.arange(len(high))
     run[1:][high[1:] == high[:-1]] = 0
     start = np.maximum.accumulate(run)[follows]
-    # Pairs (each earlier element of the run, this element).
     counts = follows - start
-    other = np.repeat(start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    later = np.repeat(position, counts)
-    earlier = (ordered[other] & low).astype(np.int64)
-    same = (flat[later] == flat[earlier]) & (later // BANDS != earlier // BANDS)
-    return later[same] // BANDS, earlier[same] // BANDS
+    bounds = [0, len(counts)]
+    if counts.sum() > MAX_PAIRS:  # rarely: in parts, each row's elements in one part
+        by_row = np.argsort(position // BANDS, kind="stable")
+        position, start, counts = position[by_row], start[by_row], counts[by_row]
+        rows = position // BANDS
+        ends = np.flatnonzero(np.r_[rows[1:] != rows[:-1], True]) + 1  # after a row's last
+        made = np.cumsum(counts)[ends - 1]  # pairs made up to the end of each row
+        wanted = np.arange(MAX_PAIRS, made[-1], MAX_PAIRS)
+        bounds = [0, *np.unique(ends[np.searchsorted(made, wanted)]).tolist(), len(counts)]
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        if lo == hi:
+            continue
+        part = counts[lo:hi]
+        # Pairs (each earlier element of the run, this element).
+        other = np.repeat(start[lo:hi] - np.cumsum(part) + part, part) + np.arange(part.sum())
+        later = np.repeat(position[lo:hi], part)
+        earlier = (ordered[other] & low).astype(np.int64)
+        same = (flat[later] == flat[earlier]) & (later // BANDS != earlier // BANDS)
+        yield later[same] // BANDS, earlier[same] // BANDS

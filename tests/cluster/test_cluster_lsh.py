@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aggregator.cluster import lsh
 from aggregator.cluster.lsh import BANDS, Bands, band_keys
 from aggregator.cluster.signature import NUM_PERM
 
@@ -43,7 +44,12 @@ def brute_force(times: list[float], rows: np.ndarray, first: int) -> list[list[i
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_the_duplicates_of_a_batch_are_those_a_walk_over_earlier_entries_finds(seed: int) -> None:
+@pytest.mark.parametrize("max_pairs", [lsh.MAX_PAIRS, 50, 1])
+def test_the_duplicates_of_a_batch_are_those_a_walk_over_earlier_entries_finds(
+    seed: int, max_pairs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the candidate pairs are made in parts (a small MAX_PAIRS)."""
+    monkeypatch.setattr(lsh, "MAX_PAIRS", max_pairs)
     rng = np.random.default_rng(seed)
     count, placed = 120, 70
     rows = minhashes(rng, count)
@@ -82,3 +88,21 @@ def test_an_empty_batch_or_index_and_forgetting() -> None:
 def test_band_keys_have_one_key_per_band() -> None:
     rows = np.arange(2 * NUM_PERM, dtype=np.uint32).reshape(2, NUM_PERM)
     assert band_keys(rows).shape == (2, BANDS)
+
+
+def test_many_copies_of_one_text_are_each_others_duplicates_in_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same text posted again and again: every earlier copy, whatever the parts."""
+    monkeypatch.setattr(lsh, "MAX_PAIRS", 100)
+    row = np.random.default_rng(3).integers(0, 1 << 32, size=(1, NUM_PERM), dtype=np.uint32)
+    bands = Bands()
+    bands.add(list(range(30)), [float(t) for t in range(30)], np.repeat(row, 30, axis=0))
+    found = bands.duplicates(
+        list(range(30, 60)),
+        [float(t) for t in range(30, 60)],
+        np.repeat(row, 30, axis=0),
+        window=WINDOW,
+        duplicate=DUPLICATE,
+    )
+    assert [sorted(f) for f in found] == [list(range(30 + i)) for i in range(30)]
