@@ -143,13 +143,26 @@ class Bands:
             earlier, later = np.divmod(pairs, len(rows.numbers))
             near = rows.times[earlier] >= rows.times[later] - window
             earlier, later = earlier[near], later[near]
-            agree = np.count_nonzero(rows.minhashes[earlier] == rows.minhashes[later], axis=1)
-            near = agree / NUM_PERM >= duplicate
+            near = _agreement(rows.minhashes, earlier, later) / NUM_PERM >= duplicate
             for row, number in zip(
                 (later[near] - first).tolist(), rows.numbers[earlier[near]].tolist(), strict=True
             ):
                 found[row].append(number)
         return found
+
+
+# Pairs compared at a time: the two MinHashes of each are copied out (256 bytes each).
+_COMPARED = 1 << 16
+
+
+def _agreement(minhashes: MinHashes, earlier: Int64s, later: Int64s) -> Int64s:
+    """How many MinHash positions each pair of rows agrees on."""
+    agree = np.empty(len(earlier), dtype=np.int64)
+    for lo in range(0, len(earlier), _COMPARED):
+        hi = lo + _COMPARED
+        same = minhashes[earlier[lo:hi]] == minhashes[later[lo:hi]]
+        agree[lo:hi] = np.count_nonzero(same, axis=1)
+    return agree
 
 
 def _sharing(keys: Keys, first: int) -> Iterator[tuple[Int64s, Int64s]]:
@@ -176,6 +189,10 @@ def _sharing(keys: Keys, first: int) -> Iterator[tuple[Int64s, Int64s]]:
     run[1:][high[1:] == high[:-1]] = 0
     start = np.maximum.accumulate(run)[follows]
     counts = follows - start
+    # What the parts need of the sort: each element's position (a generator's locals live
+    # while its caller works on a part, so the rest goes now).
+    ordered &= low
+    del high, run, follows, mine
     bounds = [0, len(counts)]
     if counts.sum() > MAX_PAIRS:  # rarely: in parts, each row's elements in one part
         by_row = np.argsort(position // BANDS, kind="stable")
@@ -192,6 +209,8 @@ def _sharing(keys: Keys, first: int) -> Iterator[tuple[Int64s, Int64s]]:
         # Pairs (each earlier element of the run, this element).
         other = np.repeat(start[lo:hi] - np.cumsum(part) + part, part) + np.arange(part.sum())
         later = np.repeat(position[lo:hi], part)
-        earlier = (ordered[other] & low).astype(np.int64)
+        earlier = ordered[other].astype(np.int64)
         same = (flat[later] == flat[earlier]) & (later // BANDS != earlier // BANDS)
-        yield later[same] // BANDS, earlier[same] // BANDS
+        pairs = later[same] // BANDS, earlier[same] // BANDS
+        del other, later, earlier, same  # not kept while the caller works on the part
+        yield pairs
