@@ -34,35 +34,40 @@ Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at
 Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
-Last recorded: 2026-12-07, 2 cores / 24 GiB, at c702f1c (branch cluster-speed2), on a
+Last recorded: 2026-12-07, 2 cores / 24 GiB, at 5d697d2 (branch cluster-speed2), on a
 machine shared with other sessions, rensa 0.5.0, datasketch 2.0.0, numpy 2.4:
-``python -m bench.cluster_scale --sizes 100000`` (10:33 to 10:34 UTC, load average 1.6 at
-the start, 2.9 at the end), then ``--sizes 10000,300000`` (10:34 to 10:36, load 2.7 to
-4.2)::
+``python -m bench.cluster_scale --sizes 100000`` (11:11 to 11:12 UTC, load average 0.8 at
+the start, 2.5 at the end), then ``--sizes 10000,300000`` (11:12 to 11:15, load 2.5 to
+3.0)::
 
     100,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  100,000    28.11      3,558       170    1,103      0.996  0.9819  1.00x
-    ours                 100,000    10.63      9,409       170      524     0.9932  0.9971  2.64x
+    datasketch LSH, 128  100,000    28.29      3,535       170    1,103      0.996  0.9819  1.00x
+    ours                 100,000    10.29      9,715       170      544     0.9932  0.9971  2.75x
 
     10,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128   10,000     2.79      3,579        79      211          1  0.9826  1.00x
-    ours                  10,000     0.88     11,378        79      164     0.9679  0.9991  3.18x
+    datasketch LSH, 128   10,000     2.92      3,428        79      211          1  0.9826  1.00x
+    ours                  10,000     0.82     12,202        79      167     0.9679  0.9991  3.56x
 
     300,000 entries, seed 1 (ratio: entries/s)
     variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
     -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  300,000    92.67      3,237       372    3,156     0.9863  0.9807  1.00x
-    ours                 300,000    34.18      8,777       372      758     0.9965  0.9967  2.71x
+    datasketch LSH, 128  300,000    92.96      3,227       372    3,156     0.9863  0.9807  1.00x
+    ours                 300,000    34.75      8,634       372      756     0.9965  0.9967  2.68x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
     entries  us/entry  peak MB  ratio
     -------  --------  -------  -----
-     10,000      87.9      164  1.00x
-    300,000     113.9      758  1.30x
+     10,000        82      167  1.00x
+    300,000     115.8      756  1.41x
+
+Earlier runs of the branch that day: at c702f1c (load 1.6 to 4.2) 2.64x at 100k, 3.18x
+at 10k and 2.71x at 300k; at 02d3dcd (load 1.3) 2.80x at 100k; one at 5d697d2 while the
+load rose from 2.6 to 7.7 gave 3.97x at 100k (datasketch slowed to 43.6 s): the ratio
+moves with the machine's other work, which is why CPU time is given below too.
 
 The same command on main before this work (903294e), on the same machine right after
 (10:37, load 3.2 to 3.3): datasketch 29.10 s, ours 13.97 s (7,159 entries/s, peak 667
@@ -78,11 +83,13 @@ generated entries). Precision and recall meet the targets at 100k (0.993 / 0.997
 and in the corpus's small vocabulary chance pairs of capitalised words act as shared
 names).
 
-Speed: not met. 2.64x datasketch's entries/s at 100k, 2.71x at 300k, 3.18x at 10k (main
+Speed: not met. 2.75x datasketch's entries/s at 100k, 2.68x at 300k, 3.56x at 10k (main
 2.08x at 100k on this machine). CPU time, steadier than seconds on a shared machine:
 main's clusterer and this one run alternately in one process on the same entries (best of
-3 and of 2 rounds, at c702f1c) took 135.1 -> 99.1 us an entry at 100k (1.36x; load 2.7
-to 3.2) and 155.0 -> 110.1 at 300k (1.41x; load 6 to 7), every placement the same. What made the
+3 and of 2 rounds) took 137.2 -> 102.0 us an entry at 100k (1.35x at 5d697d2, load 3.1 to
+3.8; 135.1 -> 99.1 at c702f1c, load 2.7 to 3.2: the later commits only bound the memory
+of the near-duplicate search) and 155.0 -> 110.1 at 300k (1.41x at c702f1c, load 6 to
+7), every placement the same. What made the
 difference: near-duplicate candidates of a whole batch found at once in numpy
 (``aggregator/cluster/lsh.py``: one sort of the window's and the batch's band keys
 instead of 32 dict lookups and 32 insertions per entry and a numpy call per comparison;
@@ -102,14 +109,17 @@ measured: hashed name sets cached per capitalised run (slower: this corpus meets
 at almost every entry), MinHashes from cached word hashes in numpy through rensa's
 flat-hash entry point (2 us an entry less, not worth a new signature format), google-re2
 for the word pattern (many times slower per call on 400-character texts), a larger run
-cache. 4x needs signing at about a third of its cost: in compiled code or in worker
-processes. Growth: 88, 106 and 114 us an entry at 10k, 100k and 300k; the window fills at
-30,000 entries, so 10k pays for a smaller index. The ``--near-only`` row was not run this
-time.
+cache. 4x (about 70 us an entry at 100k) needs signing at about half its cost: in
+compiled code or in worker processes. Growth: 82, 103 and 116 us an entry at 10k, 100k
+and 300k; the window fills at 30,000 entries, so 10k pays for a smaller index and heap.
+The ``--near-only`` row was not run this time.
 
-Memory: met at 300k: 758 MB peak (925 MB before this work), 372 MB of it the generated
-input, so clustering adds about 390 MB; datasketch's process peaks at 3,156 MB. At 100k:
-524 MB (667 before).
+Memory: met at 300k: 756 MB peak (925 MB before this work), 372 MB of it the generated
+input, so clustering adds about 385 MB; datasketch's process peaks at 3,156 MB. At 100k:
+544 MB (667 before). The near-duplicate search makes its candidate pairs in parts of
+about 4 million and compares MinHashes 65,536 pairs at a time, so a text posted thousands
+of times in one window costs time, not gigabytes (3,000 copies in one batch: 0.57 GB
+peak, 5.9 GB before the parts).
 """
 
 from __future__ import annotations
