@@ -265,7 +265,14 @@ def store_prepared(
         log.info("Feed read with a warning: %s", warning, extra={"feed": feed.url})
     new = store.upsert_entries(feed.id, entries, now=now)
     _record_success(
-        store, feed, raw, settings, now, prepared.document, [e.published for e in entries]
+        store,
+        feed,
+        raw,
+        settings,
+        now,
+        prepared.document,
+        [e.published for e in entries],
+        (prepared.title, prepared.site_url),
     )
     log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
     return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
@@ -279,13 +286,12 @@ def _record_success(
     now: datetime,
     document: ParsedDocument | None = None,
     published: Sequence[datetime] = (),
+    metadata: tuple[str, str] = ("", ""),
 ) -> None:
+    """``metadata`` is the feed's cleaned title and site link (:class:`workers.Prepared`);
+    empty ones leave the stored ones as they are."""
     check = _next_check(feed, raw, settings, now, document, published)
-    title, site_url = "", ""
-    if document is not None:  # a 304 has none: normalization stays unloaded
-        from aggregator.normalize import feed_metadata
-
-        title, site_url = feed_metadata(document)
+    title, site_url = metadata
     store.record_fetch_success(
         feed.id,
         now=now,

@@ -98,6 +98,26 @@ def test_errors_are_recorded_and_entries_survive(store: Store, now: datetime) ->
     assert healed.title == "Feed title"
 
 
+def test_a_feeds_own_title_and_link_fill_in_only_what_is_empty(store: Store, now: datetime) -> None:
+    named, _ = store.add_feed("https://a.example/feed", title="My name for it", now=now)
+    unnamed, _ = store.add_feed("https://b.example/feed", now=now)
+    for feed in (named, unnamed):
+        store.record_fetch_success(
+            feed.id,
+            now=now,
+            next_check_at=now,
+            etag="",
+            last_modified="",
+            title="The feed's own title",
+            site_url="https://a.example/",
+        )
+    # A later poll that brings no title (a 304, an untitled document) blanks nothing.
+    store.record_fetch_success(feed.id, now=now, next_check_at=now, etag="", last_modified="")
+    kept, filled = store.get_feed(named.url), store.get_feed(unnamed.url)
+    assert (kept.title, kept.site_url) == ("My name for it", "https://a.example/")
+    assert (filled.title, filled.site_url) == ("The feed's own title", "https://a.example/")
+
+
 def test_unchanged_checks_move_each_feeds_polling_state_in_one_batch(
     store: Store, now: datetime
 ) -> None:
