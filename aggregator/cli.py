@@ -328,12 +328,20 @@ def _run_with_progress(total: int, work: Callable[[Callable[[FetchOutcome], None
         return work(lambda _outcome: progress.advance(task))
 
 
-# Up to this many feeds, every one is listed; beyond, only those with news or errors.
+# Up to this many feeds, every one is listed. Beyond, a table of hundreds of rows helps no
+# one (and rendering it was a tenth of a first pass over 200 feeds): every feed with an
+# error is listed, then the feeds with the most news up to this many rows.
 LISTED_FEEDS = 20
 
 
 def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
-    shown = [o for o in outcomes if o.error or o.new_entries or len(outcomes) <= LISTED_FEEDS]
+    shown = list(outcomes)
+    if len(outcomes) > LISTED_FEEDS:
+        failed = [o for o in outcomes if o.error]
+        news = sorted(
+            (o for o in outcomes if o.new_entries and not o.error), key=lambda o: -o.new_entries
+        )
+        shown = failed + news[: max(0, LISTED_FEEDS - len(failed))]
     if shown:
         print_table(
             "Fetch results",
@@ -348,8 +356,13 @@ def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
                 for o in shown
             ],
         )
-    if len(shown) < len(outcomes):
-        click.echo(f"{len(outcomes) - len(shown)} feeds without news are not listed")
+    listed = {id(o) for o in shown}
+    hidden = [o for o in outcomes if id(o) not in listed]
+    with_news = sum(1 for o in hidden if o.new_entries)
+    if with_news:
+        click.echo(f"{len(hidden)} more feeds are not listed, {with_news} of them with news")
+    elif hidden:
+        click.echo(f"{len(hidden)} feeds without news are not listed")
 
 
 @cli.command()

@@ -108,6 +108,11 @@ async def refresh_feeds(
     feeds = await asyncio.to_thread(store.due_feeds, now, include_not_due=not due_only)
     if not feeds:
         return []
+    if any(not (f.etag or f.last_modified or f.is_page) for f in feeds):
+        # A feed without validators answers with a document: start the parse workers
+        # while the first requests are on their way, not when the first answer is in.
+        # (A pass of 304s, the usual one, starts none.)
+        workers.shared(settings.parse.workers, _limits(settings)).start()
     # A global limit, and one per host so a slow host never holds every slot.
     limit = asyncio.Semaphore(settings.fetch.concurrency)
     hosts: dict[str, asyncio.Semaphore] = {}

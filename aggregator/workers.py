@@ -108,6 +108,13 @@ class Workers:
         assert isinstance(answer, Prepared)
         return answer
 
+    def start(self) -> None:
+        """Start every worker process now rather than at its first document."""
+        if self.processes == 1:
+            return  # the work runs in this process
+        for box in self._boxes:
+            box.start()
+
     async def run(self, job: Job) -> Prepared:
         """Prepare one document without blocking the event loop."""
         # Imported here: the worker processes import this module and never need asyncio.

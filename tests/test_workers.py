@@ -144,8 +144,28 @@ def test_a_document_that_outlives_the_timeout_is_stopped() -> None:
         workers.close()
 
 
+def test_workers_started_ahead_take_their_first_document_like_any_other() -> None:
+    workers = Workers(2)
+    try:
+        workers.start()
+        started = [box._process for box in workers._boxes]
+        assert all(process is not None and process.poll() is None for process in started)
+        results = list(workers.map([job("tin-nhanh.xml"), job("the-lantern.xml"), BROKEN]))
+        assert [len(r.entries) for r in results if isinstance(r, Prepared)] == [
+            BUNDLED_FEEDS["tin-nhanh.xml"],
+            BUNDLED_FEEDS["the-lantern.xml"],
+        ]
+        assert isinstance(results[2], ParseError)
+        assert [box._process for box in workers._boxes] == started  # the same processes
+        workers.start()  # already running: nothing new
+        assert [box._process for box in workers._boxes] == started
+    finally:
+        workers.close()
+
+
 def test_one_process_means_no_pool_at_all() -> None:
     workers = Workers(1)
+    workers.start()
     results = list(workers.map([job("tin-nhanh.xml"), BROKEN]))
     assert isinstance(results[0], Prepared) and isinstance(results[1], ParseError)
     assert all(box._process is None for box in workers._boxes)
