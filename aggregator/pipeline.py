@@ -268,17 +268,18 @@ def store_prepared(
     entries = prepared.entries
     for warning in prepared.document.warnings:  # e.g. a guessed charset: readable, but say so
         log.info("Feed read with a warning: %s", warning, extra={"feed": feed.url})
-    new = store.upsert_entries(feed.id, entries, now=now)
-    _record_success(
-        store,
-        feed,
-        raw,
-        settings,
-        now,
-        prepared.document,
-        [e.published for e in entries],
-        (prepared.title, prepared.site_url),
-    )
+    with store.transaction():  # the entries and the feed's new validators land together
+        new = store.upsert_entries(feed.id, entries, now=now)
+        _record_success(
+            store,
+            feed,
+            raw,
+            settings,
+            now,
+            prepared.document,
+            [e.published for e in entries],
+            (prepared.title, prepared.site_url),
+        )
     log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
     return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
 

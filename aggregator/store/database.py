@@ -34,6 +34,7 @@ class Database:
         self.engine = _create_engine(url)
         self._write_lock = threading.Lock()
         self._compiled: dict[UpdateBase, _Compiled] = {}  # see Writer.executemany
+        self._open = threading.local()  # .connection: this thread's open write(), if any
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -42,9 +43,27 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: committed on success, rolled back on any exception."""
+        """One write transaction: committed on success, rolled back on any exception.
+
+        Inside another ``write()`` of the same thread it is part of that transaction
+        (the outer one commits), so a caller can make several queries one transaction:
+        a fetched document's entries and its feed's new polling state, say."""
+        outer: Connection | None = getattr(self._open, "connection", None)
+        if outer is not None:
+            yield outer
+            return
         with self.writer() as writer, writer.transaction() as conn:
-            yield conn
+            self._open.connection = conn
+            try:
+                yield conn
+            finally:
+                self._open.connection = None
+
+    def executemany(
+        self, conn: Connection, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """:meth:`Writer.executemany` on a connection of :meth:`write`."""
+        _executemany(conn, self._compiled, statement, rows)
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
@@ -127,10 +146,19 @@ class Writer:
         driver as it is, with each value converted as its column's type says: SQLAlchemy's
         own path (cache key, parameter processing, result set-up) cost more client CPU
         than SQLite spends running a small statement. Errors are SQLAlchemy's as usual."""
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            compiled = self._compiled[statement] = _Compiled.of(statement, self._conn.dialect)
-        self._conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
+        _executemany(self._conn, self._compiled, statement, rows)
+
+
+def _executemany(
+    conn: Connection,
+    cache: dict[UpdateBase, _Compiled],
+    statement: UpdateBase,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    compiled = cache.get(statement)
+    if compiled is None:
+        compiled = cache[statement] = _Compiled.of(statement, conn.dialect)
+    conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
 
 
 @dataclass(frozen=True, slots=True)

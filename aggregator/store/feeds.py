@@ -224,8 +224,10 @@ class FeedQueries:
         """A successful poll; ``title`` and ``site_url`` (the feed's own) fill in only
         what is still empty, so a title the user gave stays."""
         row = _success_row(feed_id, now, next_check_at, etag, last_modified, interval_seconds)
-        with self.db.writer() as writer, writer.transaction():
-            writer.executemany(_RECORD_SUCCESS, [row | {"ok_title": title, "ok_site": site_url}])
+        with self.db.write() as conn:
+            self.db.executemany(
+                conn, _RECORD_SUCCESS, [row | {"ok_title": title, "ok_site": site_url}]
+            )
 
     def reschedule_feeds(self, moves: Sequence[tuple[int, datetime]]) -> None:
         """Set the next poll of several feeds (the daemon's catch-up after downtime)."""
@@ -253,8 +255,8 @@ class FeedQueries:
             )
             for c in checks
         ]
-        with self.db.writer() as writer, writer.transaction():
-            writer.executemany(_RECORD_SUCCESS, rows)
+        with self.db.write() as conn:
+            self.db.executemany(conn, _RECORD_SUCCESS, rows)
 
     def record_fetch_error(
         self, feed_id: int, *, now: datetime, error: str, next_check_at: datetime
