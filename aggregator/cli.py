@@ -23,9 +23,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from aggregator import __version__, pipeline, workers
 from aggregator.config import Settings, find_config, load, resolve_feed_url
@@ -48,8 +45,6 @@ if TYPE_CHECKING:
 
 # Digests, email rendering, discovery (lxml) and the daemon are imported by the commands
 # that use them: every command's start-up pays for what it runs, not for all of them.
-
-console = Console()
 
 
 def utcnow() -> datetime:
@@ -110,12 +105,17 @@ def _json_default(value: Any) -> Any:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    # rich is loaded by the commands that print with it, not at start-up (a fetch where
+    # every feed answers 304 prints one line).
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+    Console().print(table)
 
 
 def when(value: datetime | None) -> str:
@@ -312,24 +312,36 @@ def feeds_export(app: App) -> None:
 
 
 def _run_with_progress(total: int, work: Callable[[Callable[[FetchOutcome], None]], Any]) -> Any:
+    if not sys.stderr.isatty():  # no one to show a bar to
+        return work(lambda _outcome: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("Fetching", total=total)
         return work(lambda _outcome: progress.advance(task))
 
 
-# Up to this many feeds, every one is listed; beyond, only those with news or errors.
+# Up to this many feeds, every one is listed. Beyond, a table of hundreds of rows helps no
+# one (and rendering it was a tenth of a first pass over 200 feeds): every feed with an
+# error is listed, then the feeds with the most news up to this many rows.
 LISTED_FEEDS = 20
 
 
 def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
-    shown = [o for o in outcomes if o.error or o.new_entries or len(outcomes) <= LISTED_FEEDS]
+    shown = list(outcomes)
+    if len(outcomes) > LISTED_FEEDS:
+        failed = [o for o in outcomes if o.error]
+        news = sorted(
+            (o for o in outcomes if o.new_entries and not o.error), key=lambda o: -o.new_entries
+        )
+        shown = failed + news[: max(0, LISTED_FEEDS - len(failed))]
     if shown:
         print_table(
             "Fetch results",
@@ -344,8 +356,13 @@ def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
                 for o in shown
             ],
         )
-    if len(shown) < len(outcomes):
-        click.echo(f"{len(outcomes) - len(shown)} feeds without news are not listed")
+    listed = {id(o) for o in shown}
+    hidden = [o for o in outcomes if id(o) not in listed]
+    with_news = sum(1 for o in hidden if o.new_entries)
+    if with_news:
+        click.echo(f"{len(hidden)} more feeds are not listed, {with_news} of them with news")
+    elif hidden:
+        click.echo(f"{len(hidden)} feeds without news are not listed")
 
 
 @cli.command()

@@ -108,6 +108,11 @@ async def refresh_feeds(
     feeds = await asyncio.to_thread(store.due_feeds, now, include_not_due=not due_only)
     if not feeds:
         return []
+    if any(not (f.etag or f.last_modified or f.is_page) for f in feeds):
+        # A feed without validators answers with a document: start the parse workers
+        # while the first requests are on their way, not when the first answer is in.
+        # (A pass of 304s, the usual one, starts none.)
+        workers.shared(settings.parse.workers, _limits(settings)).start()
     # A global limit, and one per host so a slow host never holds every slot.
     limit = asyncio.Semaphore(settings.fetch.concurrency)
     hosts: dict[str, asyncio.Semaphore] = {}
@@ -263,10 +268,18 @@ def store_prepared(
     entries = prepared.entries
     for warning in prepared.document.warnings:  # e.g. a guessed charset: readable, but say so
         log.info("Feed read with a warning: %s", warning, extra={"feed": feed.url})
-    new = store.upsert_entries(feed.id, entries, now=now)
-    _record_success(
-        store, feed, raw, settings, now, prepared.document, [e.published for e in entries]
-    )
+    with store.transaction():  # the entries and the feed's new validators land together
+        new = store.upsert_entries(feed.id, entries, now=now)
+        _record_success(
+            store,
+            feed,
+            raw,
+            settings,
+            now,
+            prepared.document,
+            [e.published for e in entries],
+            (prepared.title, prepared.site_url),
+        )
     log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
     return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
 
@@ -279,13 +292,12 @@ def _record_success(
     now: datetime,
     document: ParsedDocument | None = None,
     published: Sequence[datetime] = (),
+    metadata: tuple[str, str] = ("", ""),
 ) -> None:
+    """``metadata`` is the feed's cleaned title and site link (:class:`workers.Prepared`);
+    empty ones leave the stored ones as they are."""
     check = _next_check(feed, raw, settings, now, document, published)
-    title, site_url = "", ""
-    if document is not None:  # a 304 has none: normalization stays unloaded
-        from aggregator.normalize import feed_metadata
-
-        title, site_url = feed_metadata(document)
+    title, site_url = metadata
     store.record_fetch_success(
         feed.id,
         now=now,

@@ -56,6 +56,10 @@ class Prepared:
 
     document: ParsedDocument  # without its parsed entries: ``entries`` replaces them
     entries: list[Entry]
+    # The feed's title and site link, cleaned as an entry's are: cleaned here, so the
+    # process that stores them needs no normalization module.
+    title: str = ""
+    site_url: str = ""
 
 
 def prepare(job: Job) -> Prepared:
@@ -72,7 +76,10 @@ def prepare(job: Job) -> Prepared:
         max_entries=job.max_entries,
         identity=job.identity,
     )
-    return Prepared(document=replace(document, entries=()), entries=entries)
+    title, site_url = normalize.feed_metadata(document)
+    return Prepared(
+        document=replace(document, entries=()), entries=entries, title=title, site_url=site_url
+    )
 
 
 def default_processes() -> int:
@@ -100,6 +107,13 @@ class Workers:
             self._idle.put(box)
         assert isinstance(answer, Prepared)
         return answer
+
+    def start(self) -> None:
+        """Start every worker process now rather than at its first document."""
+        if self.processes == 1:
+            return  # the work runs in this process
+        for box in self._boxes:
+            box.start()
 
     async def run(self, job: Job) -> Prepared:
         """Prepare one document without blocking the event loop."""

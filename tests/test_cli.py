@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -332,6 +333,22 @@ def test_a_long_fetch_lists_only_feeds_with_news_or_errors(
     assert "28 feeds without news are not listed" in out
     print_outcomes(outcomes[:20])  # a short pass lists every feed
     assert capsys.readouterr().out.count("f.example") == 18
+
+
+def test_a_long_fetch_with_news_everywhere_lists_the_errors_then_the_most_news(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outcomes = [
+        FetchOutcome(feed=Feed(id=i, url=f"https://f{i}.example/"), new_entries=i + 1)
+        for i in range(200)
+    ]
+    outcomes[5] = FetchOutcome(feed=Feed(id=5, url="https://down.example/"), error="timed out")
+    print_outcomes(outcomes)
+    out = capsys.readouterr().out
+    assert "down.example" in out
+    listed = {int(n) for n in re.findall(r"https://f(\d+)\.example/", out)}
+    assert listed == set(range(181, 200))  # 19 rows left beside the error: the most news
+    assert "180 more feeds are not listed, 180 of them with news" in out
 
 
 def test_json_log_lines_carry_each_events_fields(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import pipeline
+from aggregator import pipeline, workers
 from aggregator.config import Settings
 from aggregator.errors import DeliveryError
 from aggregator.model import RawDocument
@@ -39,15 +39,19 @@ def opened(settings: Settings, now: datetime) -> Store:
 
 
 def test_refresh_over_http_then_not_modified(
-    make_settings: Callable[..., Settings], now: datetime
+    make_settings: Callable[..., Settings], now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    started: list[int] = []  # parse worker pools started ahead of their first document
+    monkeypatch.setattr(workers.Workers, "start", lambda pool: started.append(pool.processes))
     with FeedServer(BUNDLED) as server:
         settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)))
         store = opened(settings, now)
         outcomes = asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
         assert sum(o.new_entries for o in outcomes) == 48 and not any(o.error for o in outcomes)
+        assert len(started) == 1  # new feeds: documents are certain
         later = now + timedelta(days=2)  # past every feed's adaptive interval
         again = asyncio.run(pipeline.refresh_feeds(store, settings, now=later))
+        assert len(started) == 1  # every feed has validators: none started
         assert all(o.not_modified for o in again) and len(again) == 5
         assert server.stats.not_modified == 5
         # The 304s are recorded together, each with its own next poll and validators.

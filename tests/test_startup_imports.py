@@ -23,6 +23,10 @@ NOT_FOR_A_NO_CHANGE_FETCH = (
     "aiosmtplib",
     "numpy",
     "uvicorn",
+    # httpx's own command line loads pygments (kept out by aggregator/__init__.py), and
+    # so does Alembic, which only a database that needs migrating loads.
+    "pygments",
+    "alembic",
     "aggregator.normalize",
     # Reading a config with digests checks their cron expressions (apscheduler, and the
     # digest package with it); building a digest is not a fetch's work.
@@ -58,14 +62,10 @@ def test_a_no_change_fetch_loads_no_digest_email_web_or_parsing_module(tmp_path:
             'subscribers = ["reader@example.com"]\n',
             encoding="utf-8",
         )
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "aggregator", "--config", str(config)]
-            + ["fetch", "--all"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        command = [sys.executable, "-X", "importtime", "-m", "aggregator", "--config"]
+        command += [str(config), "fetch", "--all"]
+        for _ in range(2):  # the first creates the database; the second is the usual pass
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "not modified" in done.stdout
     loaded = imported_modules(done.stderr)

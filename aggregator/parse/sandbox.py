@@ -92,27 +92,36 @@ class Sandbox:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._connection: Connection | None = None
+        self._starting = False  # started, and its READY not read yet
 
     def parse(self, raw: RawDocument) -> ParsedDocument:
         answer = self.call(raw)
         assert isinstance(answer, ParsedDocument)
         return answer
 
+    def start(self) -> None:
+        """Start the worker process now, without waiting for it: work known to be coming
+        need not wait for an interpreter's start-up (otherwise the first call starts it)."""
+        with self._lock:
+            if self._connection is None:
+                self._start()
+
     def call(self, work: Work) -> Any:
         """The function's answer for ``work``; a :class:`ParseError` when there is none."""
         with self._lock:
             if self._process is not None and self._process.poll() is not None:
                 self._stop()  # died while idle (killed from outside): not this work's fault
-            fresh = self._connection is None
             connection = self._connection or self._start()
             try:
                 connection.send(work)  # read by the worker once it is ready
-                if fresh and not (connection.poll(START_TIMEOUT) and connection.recv() == READY):
-                    self._stop()
-                    raise ParseError(
-                        f"{work.url}: the parser process did not start within "
-                        f"{START_TIMEOUT:g} s; stopped"
-                    )
+                if self._starting:
+                    if not (connection.poll(START_TIMEOUT) and connection.recv() == READY):
+                        self._stop()
+                        raise ParseError(
+                            f"{work.url}: the parser process did not start within "
+                            f"{START_TIMEOUT:g} s; stopped"
+                        )
+                    self._starting = False
                 if not connection.poll(self.limits.timeout):
                     self._stop()
                     raise ParseError(
@@ -150,6 +159,7 @@ class Sandbox:
                 env=_worker_environment(),
             )
         self._connection = Connection(ours.detach())
+        self._starting = True
         return self._connection
 
     def _stop(self) -> None:
@@ -163,6 +173,7 @@ class Sandbox:
             self._connection.close()
         self._process = None
         self._connection = None
+        self._starting = False
 
     def close(self) -> None:
         with self._lock:

@@ -8,6 +8,9 @@ the tables are in ``schema.py`` and migrations (Alembic, append-only) in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from aggregator.store.database import Database, open_database
 from aggregator.store.digests import DigestQueries
 from aggregator.store.entries import EntryQueries
@@ -22,6 +25,12 @@ class Store(FeedQueries, EntryQueries, DigestQueries):
 
     def ping(self) -> bool:
         return self.db.ping()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The queries run inside commit together, or not at all."""
+        with self.db.write():
+            yield
 
     def close(self) -> None:
         self.db.close()

@@ -16,11 +16,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, UpdateBase, create_engine, event
+from sqlalchemy import (
+    Column,
+    Connection,
+    Dialect,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UpdateBase,
+    create_engine,
+    event,
+    inspect,
+)
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from aggregator.errors import StoreError
-from aggregator.store.schema import SCHEMA_REVISION
+from aggregator.store.schema import SCHEMA_REVISION, metadata
+
+# Alembic's own record of the schema revision, as Alembic creates it.
+alembic_version = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -34,6 +55,7 @@ class Database:
         self.engine = _create_engine(url)
         self._write_lock = threading.Lock()
         self._compiled: dict[UpdateBase, _Compiled] = {}  # see Writer.executemany
+        self._open = threading.local()  # .connection: this thread's open write(), if any
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -42,9 +64,27 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: committed on success, rolled back on any exception."""
+        """One write transaction: committed on success, rolled back on any exception.
+
+        Inside another ``write()`` of the same thread it is part of that transaction
+        (the outer one commits), so a caller can make several queries one transaction:
+        a fetched document's entries and its feed's new polling state, say."""
+        outer: Connection | None = getattr(self._open, "connection", None)
+        if outer is not None:
+            yield outer
+            return
         with self.writer() as writer, writer.transaction() as conn:
-            yield conn
+            self._open.connection = conn
+            try:
+                yield conn
+            finally:
+                self._open.connection = None
+
+    def executemany(
+        self, conn: Connection, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """:meth:`Writer.executemany` on a connection of :meth:`write`."""
+        _executemany(conn, self._compiled, statement, rows)
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
@@ -57,8 +97,11 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (a no-op when it is already there)."""
-        if self._revision() == SCHEMA_REVISION:
+        revision = self._revision()
+        if revision == SCHEMA_REVISION:
             return  # the usual case, answered without loading Alembic (a third of start-up)
+        if revision is None and self._create_if_empty():
+            return
         from alembic import command
         from alembic.config import Config as AlembicConfig
         from alembic.runtime.migration import MigrationContext
@@ -77,6 +120,24 @@ class Database:
             raise StoreError(
                 f"cannot migrate the database at {self.safe_url}: {_reason(exc)}"
             ) from exc
+
+    def _create_if_empty(self) -> bool:
+        """On a database without any table, create the newest schema at once and record
+        its revision, as Alembic's own recipe for a new database does: the same tables
+        as running every migration (a test compares the two), without loading Alembic
+        and replaying each step (a tenth of a first ``fetch``). False if not empty."""
+        try:
+            with self.write() as conn:
+                if inspect(conn).get_table_names():
+                    return False
+                metadata.create_all(conn)
+                alembic_version.create(conn)
+                conn.execute(alembic_version.insert().values(version_num=SCHEMA_REVISION))
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot create the database at {self.safe_url}: {_reason(exc)}"
+            ) from exc
+        return True
 
     def _revision(self) -> str | None:
         """The schema revision Alembic recorded, or None (no table yet, or unreadable)."""
@@ -127,10 +188,19 @@ class Writer:
         driver as it is, with each value converted as its column's type says: SQLAlchemy's
         own path (cache key, parameter processing, result set-up) cost more client CPU
         than SQLite spends running a small statement. Errors are SQLAlchemy's as usual."""
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            compiled = self._compiled[statement] = _Compiled.of(statement, self._conn.dialect)
-        self._conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
+        _executemany(self._conn, self._compiled, statement, rows)
+
+
+def _executemany(
+    conn: Connection,
+    cache: dict[UpdateBase, _Compiled],
+    statement: UpdateBase,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    compiled = cache.get(statement)
+    if compiled is None:
+        compiled = cache[statement] = _Compiled.of(statement, conn.dialect)
+    conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
 
 
 @dataclass(frozen=True, slots=True)

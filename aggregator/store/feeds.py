@@ -6,13 +6,75 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from aggregator.config import FeedSettings
 from aggregator.errors import NotFoundError
 from aggregator.model import Feed, UnchangedCheck
 from aggregator.store.database import Database
 from aggregator.store.schema import entries, feeds, tombstones
+
+# Every successful poll, with or without a new document (a 304 brings no title): the
+# feed's own title and site link fill in only what is still empty. A constant, so
+# ``Writer.executemany`` compiles it once per database.
+_EMPTY: ColumnElement[str] = literal_column("''")  # inline: a constant binds nothing per row
+
+
+def _fill_in(column: Column[str], name: str) -> ColumnElement[str]:
+    """``column`` as it is, or the parameter ``name`` where it is still empty."""
+    return case((column == _EMPTY, bindparam(name, type_=column.type)), else_=column)
+
+
+_RECORD_SUCCESS = (
+    update(feeds)
+    .where(feeds.c.id == bindparam("ok_feed_id"))
+    .values(
+        last_checked_at=bindparam("ok_now", type_=feeds.c.last_checked_at.type),
+        last_success_at=bindparam("ok_now", type_=feeds.c.last_checked_at.type),
+        next_check_at=bindparam("ok_next", type_=feeds.c.next_check_at.type),
+        etag=bindparam("ok_etag"),
+        last_modified=bindparam("ok_last_modified"),
+        error_count=literal_column("0"),
+        last_error=_EMPTY,
+        failing_since=null(),
+        interval_seconds=bindparam("ok_interval", type_=feeds.c.interval_seconds.type),
+        title=_fill_in(feeds.c.title, "ok_title"),
+        site_url=_fill_in(feeds.c.site_url, "ok_site"),
+    )
+)
+
+
+def _success_row(
+    feed_id: int,
+    now: datetime,
+    next_check_at: datetime,
+    etag: str,
+    last_modified: str,
+    interval_seconds: int | None,
+) -> dict[str, Any]:
+    return {
+        "ok_feed_id": feed_id,
+        "ok_now": now,
+        "ok_next": next_check_at,
+        "ok_etag": etag,
+        "ok_last_modified": last_modified,
+        "ok_interval": interval_seconds,
+        "ok_title": "",
+        "ok_site": "",
+    }
 
 
 def row_to_feed(row: Any) -> Feed:
@@ -159,26 +221,13 @@ class FeedQueries:
         site_url: str = "",
         interval_seconds: int | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "last_checked_at": now,
-            "last_success_at": now,
-            "next_check_at": next_check_at,
-            "etag": etag,
-            "last_modified": last_modified,
-            "error_count": 0,
-            "last_error": "",
-            "failing_since": None,
-            "interval_seconds": interval_seconds,
-        }
+        """A successful poll; ``title`` and ``site_url`` (the feed's own) fill in only
+        what is still empty, so a title the user gave stays."""
+        row = _success_row(feed_id, now, next_check_at, etag, last_modified, interval_seconds)
         with self.db.write() as conn:
-            row = conn.execute(
-                select(feeds.c.title, feeds.c.site_url).where(feeds.c.id == feed_id)
-            ).one()
-            if title and not row.title:
-                values["title"] = title
-            if site_url and not row.site_url:
-                values["site_url"] = site_url
-            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+            self.db.executemany(
+                conn, _RECORD_SUCCESS, [row | {"ok_title": title, "ok_site": site_url}]
+            )
 
     def reschedule_feeds(self, moves: Sequence[tuple[int, datetime]]) -> None:
         """Set the next poll of several feeds (the daemon's catch-up after downtime)."""
@@ -200,33 +249,14 @@ class FeedQueries:
         otherwise spend more time committing than waiting on the network."""
         if not checks:
             return
-        statement = (
-            update(feeds)
-            .where(feeds.c.id == bindparam("check_feed_id"))
-            .values(
-                last_checked_at=now,
-                last_success_at=now,
-                next_check_at=bindparam("check_next_check_at"),
-                etag=bindparam("check_etag"),
-                last_modified=bindparam("check_last_modified"),
-                error_count=0,
-                last_error="",
-                failing_since=None,
-                interval_seconds=bindparam("check_interval_seconds"),
-            )
-        )
         rows = [
-            {
-                "check_feed_id": check.feed_id,
-                "check_next_check_at": check.next_check_at,
-                "check_etag": check.etag,
-                "check_last_modified": check.last_modified,
-                "check_interval_seconds": check.interval_seconds,
-            }
-            for check in checks
+            _success_row(
+                c.feed_id, now, c.next_check_at, c.etag, c.last_modified, c.interval_seconds
+            )
+            for c in checks
         ]
         with self.db.write() as conn:
-            conn.execute(statement, rows)
+            self.db.executemany(conn, _RECORD_SUCCESS, rows)
 
     def record_fetch_error(
         self, feed_id: int, *, now: datetime, error: str, next_check_at: datetime

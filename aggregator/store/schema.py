@@ -1,4 +1,5 @@
-"""The tables, as SQLAlchemy Core objects; the migrations create exactly these.
+"""The tables, as SQLAlchemy Core objects; the migrations create exactly these (a test
+compares the two), and a new, empty database is created from them in one step.
 
 Timestamps are stored in UTC and always come back timezone-aware
 (:class:`UTCDateTime`), on SQLite as on PostgreSQL. Lists (tags) and frozen digest
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 
 
@@ -63,28 +65,28 @@ feeds = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("url", String(2048), nullable=False, unique=True),
-    Column("title", Text, nullable=False, default=""),
-    Column("site_url", Text, nullable=False, default=""),
+    Column("title", Text, nullable=False, default="", server_default=""),
+    Column("site_url", Text, nullable=False, default="", server_default=""),
     Column("tags", JSON, nullable=False, default=list),
-    Column("origin", String(16), nullable=False, default="user"),
-    Column("etag", Text, nullable=False, default=""),
-    Column("last_modified", Text, nullable=False, default=""),
+    Column("origin", String(16), nullable=False, default="user", server_default="user"),
+    Column("etag", Text, nullable=False, default="", server_default=""),
+    Column("last_modified", Text, nullable=False, default="", server_default=""),
     Column("next_check_at", UTCDateTime),
     Column("last_checked_at", UTCDateTime),
     Column("last_success_at", UTCDateTime),
-    Column("error_count", Integer, nullable=False, default=0),
-    Column("last_error", Text, nullable=False, default=""),
+    Column("error_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text, nullable=False, default="", server_default=""),
     Column("last_error_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     # 0002: "active" or "gone" (410); a permanent redirect seen moved_count times in a row;
     # the start of the current failure streak; the adaptive polling interval.
-    Column("status", String(16), nullable=False, default="active"),
-    Column("moved_to", Text, nullable=False, default=""),
-    Column("moved_count", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="active", server_default="active"),
+    Column("moved_to", Text, nullable=False, default="", server_default=""),
+    Column("moved_count", Integer, nullable=False, default=0, server_default="0"),
     Column("failing_since", UTCDateTime),
     Column("interval_seconds", Integer),
     # 0003: "feed", or "page" for a site without a feed, followed through its article links.
-    Column("kind", String(8), nullable=False, default="feed"),
+    Column("kind", String(8), nullable=False, default="feed", server_default="feed"),
 )
 
 stories = Table(
@@ -103,15 +105,15 @@ entries = Table(
     Column("id", Integer, primary_key=True),
     Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
     Column("entry_key", String(64), nullable=False),
-    Column("url", Text, nullable=False, default=""),
-    Column("title", Text, nullable=False, default=""),
-    Column("author", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False, default="", server_default=""),
+    Column("title", Text, nullable=False, default="", server_default=""),
+    Column("author", Text, nullable=False, default="", server_default=""),
     Column("published_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime),
     Column("first_seen_at", UTCDateTime, nullable=False),
-    Column("language", String(16), nullable=False, default=""),
-    Column("summary", Text, nullable=False, default=""),
-    Column("content_html", Text, nullable=False, default=""),
+    Column("language", String(16), nullable=False, default="", server_default=""),
+    Column("summary", Text, nullable=False, default="", server_default=""),
+    Column("content_html", Text, nullable=False, default="", server_default=""),
     Column("tags", JSON, nullable=False, default=list),
     Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
     UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),
@@ -140,7 +142,7 @@ tombstones = Table(
     Column("id", Integer, primary_key=True),
     Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
     Column("entry_key", String(64), nullable=False),
-    Column("url", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False, default="", server_default=""),
     Column("pruned_at", UTCDateTime, nullable=False),
     Column("last_listed_at", UTCDateTime, nullable=False),
     UniqueConstraint("feed_id", "entry_key", name="uq_tombstones_feed_key"),
@@ -175,8 +177,8 @@ subscribers = Table(
     Column("id", Integer, primary_key=True),
     Column("digest", String(200), nullable=False),
     Column("email", String(320), nullable=False),
-    Column("active", Boolean, nullable=False, default=True),
-    Column("origin", String(16), nullable=False, default="user"),
+    Column("active", Boolean, nullable=False, default=True, server_default=true()),
+    Column("origin", String(16), nullable=False, default="user", server_default="user"),
     Column("created_at", UTCDateTime, nullable=False),
     # 0006: double opt-in and unsubscribe. A web sign-up stays inactive (nothing is sent)
     # until confirmed; confirm_sent_at throttles confirmation emails; a confirmation link
@@ -195,8 +197,8 @@ deliveries = Table(
     Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
     Column("email", String(320), nullable=False),
     Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text, nullable=False, default="", server_default=""),
     Column("next_attempt_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),

@@ -98,6 +98,26 @@ def test_errors_are_recorded_and_entries_survive(store: Store, now: datetime) ->
     assert healed.title == "Feed title"
 
 
+def test_a_feeds_own_title_and_link_fill_in_only_what_is_empty(store: Store, now: datetime) -> None:
+    named, _ = store.add_feed("https://a.example/feed", title="My name for it", now=now)
+    unnamed, _ = store.add_feed("https://b.example/feed", now=now)
+    for feed in (named, unnamed):
+        store.record_fetch_success(
+            feed.id,
+            now=now,
+            next_check_at=now,
+            etag="",
+            last_modified="",
+            title="The feed's own title",
+            site_url="https://a.example/",
+        )
+    # A later poll that brings no title (a 304, an untitled document) blanks nothing.
+    store.record_fetch_success(feed.id, now=now, next_check_at=now, etag="", last_modified="")
+    kept, filled = store.get_feed(named.url), store.get_feed(unnamed.url)
+    assert (kept.title, kept.site_url) == ("My name for it", "https://a.example/")
+    assert (filled.title, filled.site_url) == ("The feed's own title", "https://a.example/")
+
+
 def test_unchanged_checks_move_each_feeds_polling_state_in_one_batch(
     store: Store, now: datetime
 ) -> None:
@@ -389,3 +409,24 @@ def test_an_entry_as_stored_keeps_every_field_it_came_with(now: datetime) -> Non
     assert _stored(entry, 11, 5, later, "Outlet") == replace(
         entry, id=11, feed_id=5, first_seen_at=later, feed_title="Outlet"
     )
+
+
+def test_a_transaction_keeps_a_documents_entries_and_its_feeds_state_together(
+    store: Store, now: datetime
+) -> None:
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_entries(feed.id, [make_entry("lost", now)], now=now)
+        store.record_fetch_success(
+            feed.id, now=now, next_check_at=now, etag='"lost"', last_modified=""
+        )
+        raise RuntimeError("the process failed before the end")
+    assert store.count_entries() == 0 and store.get_feed(feed.url).etag == ""
+    with store.transaction():
+        store.upsert_entries(feed.id, [make_entry("kept", now)], now=now)
+        store.record_fetch_success(
+            feed.id, now=now, next_check_at=now, etag='"kept"', last_modified=""
+        )
+    assert store.count_entries() == 1 and store.get_feed(feed.url).etag == '"kept"'
+    store.upsert_entries(feed.id, [make_entry("alone", now)], now=now)  # a write of its own
+    assert store.count_entries() == 2
