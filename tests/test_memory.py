@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator import daemon
+from aggregator import memory
 
 
 class FakeLibc:
@@ -26,17 +26,17 @@ class FakeLibc:
 @pytest.fixture
 def libc(monkeypatch: pytest.MonkeyPatch) -> FakeLibc:
     fake = FakeLibc()
-    monkeypatch.setattr(daemon, "_libc", lambda: fake)
+    monkeypatch.setattr(memory, "_libc", lambda: fake)
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     return fake
 
 
 def test_tune_malloc_sets_arenas_and_a_fixed_mmap_threshold(libc: FakeLibc) -> None:
-    daemon.tune_malloc()
+    memory.tune_malloc()
     assert libc.options == {
-        daemon.M_ARENA_MAX: daemon.ARENA_MAX,
-        daemon.M_MMAP_THRESHOLD: daemon.MMAP_THRESHOLD,
+        memory.M_ARENA_MAX: memory.ARENA_MAX,
+        memory.M_MMAP_THRESHOLD: memory.MMAP_THRESHOLD,
     }
 
 
@@ -44,22 +44,22 @@ def test_tune_malloc_leaves_what_the_environment_set(
     libc: FakeLibc, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    daemon.tune_malloc()
-    assert libc.options == {daemon.M_MMAP_THRESHOLD: daemon.MMAP_THRESHOLD}
+    memory.tune_malloc()
+    assert libc.options == {memory.M_MMAP_THRESHOLD: memory.MMAP_THRESHOLD}
 
 
 def test_release_free_memory_trims(libc: FakeLibc) -> None:
-    daemon.release_free_memory()
+    memory.release_free_memory()
     assert libc.trims == 1
 
 
 def test_without_glibc_nothing_is_called(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon, "_libc", lambda: None)
-    daemon.tune_malloc()
-    daemon.release_free_memory()
+    monkeypatch.setattr(memory, "_libc", lambda: None)
+    memory.tune_malloc()
+    memory.release_free_memory()
 
 
 def test_the_real_libc_is_found_on_glibc() -> None:
-    found = daemon._libc()
+    found = memory._libc()
     if found is not None:  # glibc: both functions are there
         assert found.mallopt and found.malloc_trim
