@@ -87,7 +87,7 @@ What grew before, and what changed on 2026-12-07:
   (megabytes, short-lived) was freed, the next ones came from the arenas, between
   long-lived blocks that kept their pages resident, and each thread of the pools had its
   arena (eight per core). The daemon now sets ``M_ARENA_MAX`` 2 and a fixed
-  ``M_MMAP_THRESHOLD`` of 128 KB itself at start-up (``aggregator.daemon.tune_malloc``;
+  ``M_MMAP_THRESHOLD`` of 128 KB itself at start-up (``aggregator.memory.tune_malloc``;
   the environment's ``MALLOC_*`` settings win) and still trims after each tick.
   In-process passes (250 feeds, one simulated minute each): 2.2 KB -> 1.5 KB of
   resident memory per entry over the same passes, malloc's free bytes 50 -> 14 MB.
@@ -173,11 +173,12 @@ class Sample:
         return self.daemon_mb + self.workers_mb
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process in MB, 0 when it is gone."""
+def rss_mb(pid: int, field: str = "VmRSS:") -> float:
+    """Resident memory of one process in MB (``RssAnon:``: only what no file backs), 0
+    when it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -477,11 +478,14 @@ def trace(args: argparse.Namespace) -> None:
 
     from aggregator import pipeline
     from aggregator.config import loads
+    from aggregator.memory import release_free_memory, tune_malloc
     from aggregator.store import open_store
 
+    tune_malloc()  # as the daemon does at start-up, and it trims after each pass (below)
     names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
     paths = sorted(p for p in names if p.startswith("feeds/"))
-    tracemalloc.start(args.frames)
+    if args.frames:  # --frames 0: untraced, so that pymalloc's arenas can be counted
+        tracemalloc.start(args.frames)
     rows: list[dict[str, object]] = []
     kept = pipeline.KeptClusterer()
     filled: tracemalloc.Snapshot | None = None
@@ -505,14 +509,17 @@ def trace(args: argparse.Namespace) -> None:
                 args.feeds, 1000 + number, paths, now
             ).items():
                 server.set_file(path, data, content_type)
+            cpu = time.process_time()
             asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
             for step in (pipeline.run_due_digests, pipeline.deliver_pending):
                 step(store, settings, now=now)
             pipeline.cluster_new_entries(store, settings, now=now, kept=kept)
+            cpu = time.process_time() - cpu
             gc.collect()
+            release_free_memory()
             current, peak = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
-            if number == int(args.window_minutes) + 1:
+            if number == int(args.window_minutes) + 1 and args.frames:
                 filled = tracemalloc.take_snapshot()
             rows.append(
                 {
@@ -520,6 +527,9 @@ def trace(args: argparse.Namespace) -> None:
                     "traced MB": round(current / 2**20, 1),
                     "peak MB": round(peak / 2**20, 1),
                     "RSS MB": round(rss_mb(os.getpid()), 1),
+                    "anon MB": round(rss_mb(os.getpid(), "RssAnon:"), 1),
+                    "arenas": pymalloc_arenas(),
+                    "CPU s": round(cpu, 2),
                     "entries": store.count_entries(),
                     "in memory": kept.standing.entries if kept.standing else 0,
                     **native_mb(),
