@@ -480,6 +480,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
+    from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
     if kept is None:
@@ -517,6 +518,8 @@ def cluster_new_entries(
     except BaseException:
         standing.reset()  # memory may hold a plan the store did not take
         raise
+    finally:
+        forget_memos()
     return placed
 
 

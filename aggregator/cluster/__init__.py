@@ -381,6 +381,9 @@ class _Index:
         self.targets: dict[int, _Target] = {}
         self.bands: dict[int, int | list[int]] = {}
         self.postings: Lists = {}
+        # Each key of ``postings`` to itself: the one int object an entry's ``keys`` share
+        # with every other entry of the window that has that key (see add()).
+        self.shared: dict[int, int] = {}
         self.urls: dict[str, int | list[int]] = {}
         self.members: dict[int | str, list[int]] = {}
         self.cut = -math.inf
@@ -402,6 +405,12 @@ class _Index:
         number = target.entry
         targets = self.targets
         targets[number] = target
+        # The keys as objects the index holds already. Most are title words, names and
+        # numbers other entries of the window have too; one object per entry and key
+        # made long-lived small objects a large share of the index, each pinning a
+        # pymalloc arena that a pass's transient objects had filled (bench/soak.py).
+        shared = self.shared
+        target.keys = tuple(map(shared.setdefault, target.keys, target.keys))
         time = target.time
         lists, postings = self.bands, self.postings
         if not listed:
@@ -467,7 +476,8 @@ class _Index:
         time = _time_of(targets)
         bands = _bands([targets[n].minhash for n in old])  # an empty one's are in no list
         postings = cast(dict[int, int | list[int]], self.postings)
-        for lists, rows in ((self.bands, bands), (postings, [targets[n].keys for n in old])):
+        keyed = [targets[n].keys for n in old]
+        for lists, rows in ((self.bands, bands), (postings, keyed)):
             for row in rows:
                 for key in row:
                     found = lists.get(key)
@@ -481,6 +491,11 @@ class _Index:
                         del found[: bisect.bisect_left(found, before, key=time)]
                         if not found:
                             del lists[key]
+        shared = self.shared
+        for row in keyed:
+            for key in row:
+                if key not in postings:
+                    shared.pop(key, None)
         stories = {targets[n].story for n in old}
         urls = {targets[n].url for n in old if targets[n].url}
         for number in old:

@@ -268,6 +268,16 @@ _RUNS: tuple[dict[str, _Run], dict[str, _Run]] = ({}, {})
 _MAX_RUNS = 1 << 14  # a run's entry is a few hundred bytes
 
 
+def forget_memos() -> None:
+    """Empty the memos of signing, for a process that signs batch after batch (the
+    daemon, after each clustering pass). Filled a few entries at a time in the middle
+    of every batch, between its short-lived objects, they scattered small blocks that
+    live on over pymalloc's arenas, and an arena holding one is never given back: the
+    daemon's memory crept up with every pass until they were full (bench/soak.py)."""
+    for memo in (_FOLDED, _OUTLETS, *_NAME_FORMS, *_RUNS):
+        memo.clear()
+
+
 def _run_names(match: str, vietnamese: bool) -> _Run:
     stretches: list[tuple[str, frozenset[str]]] = []
     run: list[str] = []
