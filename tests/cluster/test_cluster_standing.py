@@ -182,11 +182,20 @@ def test_entries_share_their_keys_and_forgotten_keys_leave_memory() -> None:
     assert not set(first) & set(index.shared) - set(index.targets[3].keys)
 
 
-def test_a_pass_leaves_the_memos_of_signing_empty(twins: tuple[Twin, Twin]) -> None:
+def test_the_daemon_empties_the_memos_of_signing_once_a_minute(twins: tuple[Twin, Twin]) -> None:
     from aggregator.cluster import signature
 
     kept, _ = twins
-    kept.arrive(arrivals(PASS, seed=3))
-    assert kept.cluster(pipeline.KeptClusterer()) == PASS
     memos = (signature._FOLDED, signature._OUTLETS, *signature._NAME_FORMS, *signature._RUNS)
+    clusterer = pipeline.KeptClusterer()
+    batches = iter(arrivals(3 * PASS, seed=3)[i : i + PASS] for i in range(0, 3 * PASS, PASS))
+
+    def cluster(now: datetime) -> None:
+        kept.arrive(next(batches))
+        assert pipeline.cluster_new_entries(kept.store, kept.settings, now=now, kept=clusterer)
+
+    cluster(START)
+    cluster(START + pipeline.MEMO_LIFETIME / 2)
+    assert any(memos)  # kept from pass to pass within the minute
+    cluster(START + pipeline.MEMO_LIFETIME)
     assert not any(memos)
