@@ -40,6 +40,12 @@ from aggregator.web.server import SwappableApp, WebServer
 log = logging.getLogger("aggregator")
 STOP_TIMEOUT = 30.0
 STANDBY_RETRY_SECONDS = 15.0
+# Entries the daemon clusters per batch (``pipeline.CLUSTER_BATCH`` is for a one-off
+# command's backlog). A tick that found a minute's news or more at once (a busy
+# machine, a restart) planned it in one batch, and that batch's short-lived objects set
+# a new high-water mark of pymalloc's arenas, which the long-lived entries of the index
+# placed among them then kept: the daemon's memory rose in steps (bench/soak.py).
+CLUSTER_BATCH = 500
 
 
 def utcnow() -> datetime:
@@ -66,7 +72,7 @@ async def run_tick(
                 "new": sum(o.new_entries for o in outcomes),
             },
         )
-    cluster = functools.partial(pipeline.cluster_new_entries, kept=kept)
+    cluster = functools.partial(pipeline.cluster_new_entries, kept=kept, batch=CLUSTER_BATCH)
     steps: list[tuple[str, Callable[..., object]]] = [
         ("cluster_new_entries", cluster),
         # Before sending: a mailed unsubscribe request acts at once.

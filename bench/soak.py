@@ -476,7 +476,7 @@ def trace(args: argparse.Namespace) -> None:
     import gc
     import tracemalloc
 
-    from aggregator import pipeline
+    from aggregator import daemon, pipeline
     from aggregator.config import loads
     from aggregator.memory import release_free_memory, tune_malloc
     from aggregator.store import open_store
@@ -513,7 +513,9 @@ def trace(args: argparse.Namespace) -> None:
             asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
             for step in (pipeline.run_due_digests, pipeline.deliver_pending):
                 step(store, settings, now=now)
-            pipeline.cluster_new_entries(store, settings, now=now, kept=kept)
+            pipeline.cluster_new_entries(
+                store, settings, now=now, kept=kept, batch=daemon.CLUSTER_BATCH
+            )
             cpu = time.process_time() - cpu
             gc.collect()
             release_free_memory()

@@ -1,6 +1,6 @@
-"""The daemon's glibc malloc settings: few arenas and a fixed mmap threshold, unless the
-environment chose (``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``); nothing at all
-without glibc."""
+"""The memory settings of the daemon and its workers: glibc malloc with few arenas and a
+fixed mmap threshold, unless the environment chose (``MALLOC_ARENA_MAX``,
+``MALLOC_MMAP_THRESHOLD_``), nothing at all without glibc; the daemon's clustering batch."""
 
 from __future__ import annotations
 
@@ -63,3 +63,27 @@ def test_the_real_libc_is_found_on_glibc() -> None:
     found = memory._libc()
     if found is not None:  # glibc: both functions are there
         assert found.mallopt and found.malloc_trim
+
+
+def test_the_daemon_clusters_in_batches_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tick that brings a minute's news or more plans it in bounded batches: one large
+    # batch set a new high-water mark of pymalloc's arenas (bench/soak.py).
+    import asyncio
+
+    from aggregator import daemon, pipeline
+
+    batches: list[int] = []
+
+    async def nothing_fetched(*_: object, **__: object) -> list[object]:
+        return []
+
+    def cluster(*_: object, batch: int, **__: object) -> int:
+        batches.append(batch)
+        return 0
+
+    monkeypatch.setattr(pipeline, "refresh_feeds", nothing_fetched)
+    monkeypatch.setattr(pipeline, "cluster_new_entries", cluster)
+    for step in ("process_unsubscribe_mail", "run_due_digests", "deliver_pending"):
+        monkeypatch.setattr(pipeline, step, lambda *_, **__: None)
+    asyncio.run(daemon.run_tick(object(), object(), kept=pipeline.KeptClusterer()))  # type: ignore[arg-type]
+    assert batches == [daemon.CLUSTER_BATCH] and daemon.CLUSTER_BATCH < pipeline.CLUSTER_BATCH
