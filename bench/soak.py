@@ -127,6 +127,10 @@ Throughput, in-process passes in pairs under load 3 to 7: main 2.50 and 2.97 CPU
 pass (this process; the parse workers' not counted), soak-flat 2.68 and 3.07, soak-flat
 with the old 20,000 batch 2.97: within the spread between two runs of main; the split
 into batches of 500 costs at most a few percent when a tick brings a minute's news.
+``bench/cluster_scale.py --sizes 20000,100000`` (11:24, load 0.8 to 1.9, two runs each,
+alternating): main 9,164 and 8,765 entries/s at 20k, 6,900 and 7,142 at 100k;
+soak-flat 9,014 and 8,680, 7,140 and 6,797; the same precision and recall; peak 661 and
+667 MB at 100k against 593 and 593.
 Before (2026-12-07 morning, main at 903294e, 40 minutes, load 1.7 to 5.3): +17.5 %, 246.2
 -> 289.3 MB, a step of 10 MB at minute 25; arenas 95 -> 128, Python blocks 1.09M ->
 1.15M. Earlier history: ``git log bench/soak.py``.
