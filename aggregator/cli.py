@@ -874,7 +874,8 @@ def reload(app: App) -> None:
 
 
 def run_daemon(app: App, *, schedule: bool) -> None:
-    from aggregator.daemon import Daemon, tune_malloc  # keeps uvicorn out of short start-ups
+    from aggregator.daemon import Daemon  # keeps uvicorn out of short start-ups
+    from aggregator.memory import tune_malloc
 
     tune_malloc()
     logging.getLogger("aggregator").setLevel(logging.INFO)

@@ -15,10 +15,8 @@ lease is over (see ``pipeline.deliver_pending``).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import functools
 import logging
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +29,7 @@ from starlette.types import ASGIApp
 from aggregator import instance, pipeline
 from aggregator.config import Settings
 from aggregator.errors import AggregatorError
+from aggregator.memory import release_free_memory
 from aggregator.publish.site import Site
 from aggregator.publish.websub import Announcer, log_announcement
 from aggregator.schedule import build_scheduler, set_tick_interval
@@ -41,59 +40,16 @@ from aggregator.web.server import SwappableApp, WebServer
 log = logging.getLogger("aggregator")
 STOP_TIMEOUT = 30.0
 STANDBY_RETRY_SECONDS = 15.0
+# Entries the daemon clusters per batch (``pipeline.CLUSTER_BATCH`` is for a one-off
+# command's backlog). A tick that found a minute's news or more at once (a busy
+# machine, a restart) planned it in one batch, and that batch's short-lived objects set
+# a new high-water mark of pymalloc's arenas, which the long-lived entries of the index
+# placed among them then kept: the daemon's memory rose in steps (bench/soak.py).
+CLUSTER_BATCH = 500
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim, libc.mallopt  # noqa: B018 (glibc has both; musl has neither)
-    except (OSError, AttributeError):  # not glibc
-        return None
-    return libc
-
-
-# glibc's mallopt parameters (malloc.h).
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
-# Arenas the daemon's threads share: glibc's default is eight per core, each keeping what
-# its threads freed; two hold the same work (bench/soak.py).
-ARENA_MAX = 2
-# Blocks from this size up are mapped on their own and unmapped when freed. glibc's default
-# threshold starts at 128 KB but rises to the size of every such block freed (up to 32 MB),
-# after which a rendered feed page or a pass's batch of rows (megabytes, short-lived)
-# lands in an arena, between long-lived blocks that keep its pages resident.
-MMAP_THRESHOLD = 128 * 1024
-
-
-def tune_malloc() -> None:
-    """Set glibc malloc for a long-running process (glibc only; else nothing): few
-    arenas, and large blocks always given back when freed (see the constants above).
-    Called once at start-up, before the daemon's threads exist; what the environment
-    sets (``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``) is left as it is."""
-    libc = _libc()
-    if libc is None:
-        return
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        libc.mallopt(M_ARENA_MAX, ARENA_MAX)
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-
-
-def release_free_memory() -> None:
-    """Give the pages malloc holds free back to the system (glibc only; else nothing).
-
-    A tick frees most of what it allocated (feed bodies, rows, a digest's messages), but
-    glibc keeps freed memory in its arenas: without this the daemon's resident memory
-    creeps up with every tick (bench/soak.py).
-    """
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 async def run_tick(
@@ -116,7 +72,7 @@ async def run_tick(
                 "new": sum(o.new_entries for o in outcomes),
             },
         )
-    cluster = functools.partial(pipeline.cluster_new_entries, kept=kept)
+    cluster = functools.partial(pipeline.cluster_new_entries, kept=kept, batch=CLUSTER_BATCH)
     steps: list[tuple[str, Callable[..., object]]] = [
         ("cluster_new_entries", cluster),
         # Before sending: a mailed unsubscribe request acts at once.

@@ -448,13 +448,23 @@ def ingest_paths(
 CLUSTER_BATCH = 20_000
 
 
+# How long signing's memos are kept across the daemon's passes (see KeptClusterer).
+MEMO_LIFETIME = timedelta(minutes=1)
+
+
 class KeptClusterer:
     """What the daemon keeps of clustering from one pass to the next: a standing
     clusterer (:mod:`aggregator.cluster.standing`), made at the first pass with work so
-    that starting the daemon does not import numpy and the signature tables."""
+    that starting the daemon does not import numpy and the signature tables.
+
+    It also empties signing's memos once they are ``MEMO_LIFETIME`` old
+    (``signature.forget_memos``): kept for good, they fill a few words at a time
+    during every pass and pin pymalloc's arenas; emptied after every pass, a daemon's
+    small passes (a tick's few feeds) would sign from cold memos, a tenth slower."""
 
     def __init__(self) -> None:
         self.standing: StandingClusterer | None = None
+        self.memos_since: datetime | None = None
 
 
 def cluster_new_entries(
@@ -480,6 +490,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
+    from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
     if kept is None:
@@ -517,6 +528,12 @@ def cluster_new_entries(
     except BaseException:
         standing.reset()  # memory may hold a plan the store did not take
         raise
+    finally:
+        if kept.memos_since is None or now - kept.memos_since < timedelta(0):
+            kept.memos_since = now
+        elif now - kept.memos_since >= MEMO_LIFETIME:
+            forget_memos()
+            kept.memos_since = now
     return placed
 
 

@@ -24,10 +24,14 @@ compares the last sample with it (within 20 %, and no steady climb over the seco
 of the run).
 
 ``--trace PASSES`` runs no daemon: the passes (fetch, digests, clustering with the kept
-clusterer) run in this process, one simulated minute each, under tracemalloc; it prints
-the traced Python heap, its peak within the pass, resident memory, SQLite's own memory
-and glibc malloc's bytes in use and free after each pass, then the lines whose traced
-allocations grew from the pass the window filled to the last. ``--tracemalloc`` runs the
+clusterer in the daemon's batches) run in this process, one simulated minute each, with
+malloc set and trimmed as the daemon does, under tracemalloc; it prints the traced
+Python heap, its peak within the pass, resident memory (all, and anonymous), pymalloc's
+arenas, the pass's CPU seconds (this process: the parse workers' are not counted),
+SQLite's own memory and glibc malloc's bytes in use and free after each pass, then the
+lines whose traced allocations grew from the pass the window filled to the last. With
+``--frames 0`` nothing is traced (a pass takes seconds, not half a minute, and only then
+are pymalloc's arenas counted: tracemalloc hides them). ``--tracemalloc`` runs the
 daemon itself under tracemalloc and prints what its traced allocations grew by between
 the baseline and the end. ``--dump`` asks the daemon (SIGUSR2) at the baseline and at the
 end what holds its memory: resident, pymalloc's arenas, Python's blocks and objects by
@@ -36,85 +40,100 @@ type, SQLite's own memory and glibc malloc's bytes in use and free.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
-Recorded on 2026-12-07 (2 cores shared with other developers' tests and benchmarks: load
-average 3 to 7; the two runs side by side), after the changes of that day (below),
-``python -m bench.soak --minutes 16 --feeds 500``, without readers (``--reader-pages 0``)
-and with them (the default: four addresses polled with their ETag every 15 s, five pages
-of ``/feeds/all`` in each format crawled every minute; ``[publish] cache_mb`` at its
-default, 64 MB). Samples thinned here::
+Recorded on 2026-12-07, 10:43 to 11:24 UTC: three runs side by side on the 2 shared
+cores (load average 0.7 to 8.3: another developer's CPU benchmarks, and this work's own
+in-process ``--trace`` runs at ``nice 19`` for most of the time), each ``--minutes 40
+--feeds 500 --sample 60 --dump``: branch soak-flat without readers (``--reader-pages
+0``), main at c617864 (where the branch starts) without readers, and soak-flat with
+readers (the default: four addresses polled with their ETag every 15 s, five pages of
+``/feeds/all`` in each format crawled every minute, ``[publish] cache_mb`` 64). Total
+resident MB of the daemon and its workers, samples thinned::
 
-    minute    no readers: daemon MB  total MB   readers: daemon MB  caches MB  total MB
-    0.5                       136.9     203.3                172.7       49.1     239.1
-    2.0                       151.9     219.1                200.5         49     267.7
-    4.0                       176.3     244.3                246.3         49     314.3
-    baseline (5.1)            187.9     256.2                248.9       48.1     317.3
-    8.1                       208.9     278.2                270.8         50     340.1
-    10.1                      208.2     277.8                279.1       51.1     348.7
-    12.1                      209.3     279.3                283.6       51.7     353.6
-    14.2                      209.1     279.3                293.6       52.3     363.7
-    16.2                      213.6       284                282.3       49.8     352.7
-    entries at the end       34,106                         33,256
-    growth                   +10.8 % (1.2 MB per 1,000)    +11.2 % (1.6 MB per 1,000)
+    minute          soak-flat   main   soak-flat, readers (caches MB)
+    1                   192.3  197.8   229.0 (49.1)
+    baseline (5)        243.4  241.1   286.6 (49.7)
+    7                   261.3  260.1   308.3 (49.9)
+    10                  261.2  261.5   312.7 (51.5)
+    15                  267.1  273.4   322.3 (52.5)
+    20                  266.1  276.9   324.6 (52.9)
+    25                  279.0  285.2   322.1 (54.3)
+    30                  281.2  284.4   325.2 (56.6)
+    35                  281.6  290.7   346.6 (56.6)
+    40                  284.9  292.3   338.4 (57.3)
+    growth             +17.0%  +21.3%  +18.1%
+    entries at 40      89,570  89,590  89,235
 
-No errors, exit status 0, 8 and 9 digest issues to each reader, 362 reader requests (40
-answered 304). Both rise for about three minutes after the baseline and then level
-off: from minute 8 to the end the daemon without readers grew 4.7 MB over 16,700
-entries (0.3 KB an entry, against 1.5 KB and a steady 2.5 MB a minute on 2026-12-04),
-and with readers it moved between 270 and 294 MB from minute 8.6 on (281.4 MB then,
-282.3 at the end; the caches by their own count 50 to 53 MB of their 64). The 20 % rule
-says flat for both; the three minutes after the baseline still add 7 to 9 %.
+No errors, exit status 0 in all three; 63, 60 and 63 digest mails; the readers made
+1,170 requests (199 answered 304). The 20 % rule calls soak-flat "flat" and main "NOT
+flat", but **soak-flat is not flat**: it is level from minute 7 to 22 (261 to 269 MB),
+rises in steps at minutes 23, 25 and 29, and is level again from 29 to 40 (281 to 286
+MB); main climbs all through (261 -> 292 MB from minute 7). The workers grew 3.6 MB in
+both (67.5 -> 71.1, 66.8 -> 70.7). What the daemons held (``--dump``, baseline -> end)::
 
-Longer, without readers (same day, ``--minutes 30 --reader-pages 0 --sample 60``, alone
-at first, the full test suite on the same cores from minute 16.6 to 23.7; load average
-4 to 7)::
+    soak-flat: RSS 177.5 -> 217.7 MB, pymalloc arenas 84 -> 124, Python blocks 897k ->
+      914k, SQLite 6.8 -> 3.0 MB, malloc in use 48.4 -> 45.5 MB
+    main:      RSS 177.6 -> 228.3 MB, pymalloc arenas 88 -> 132, Python blocks 1.113M ->
+      1.156M (tuple +7,990, frozenset +4,561), SQLite 7.8 -> 3.1 MB, malloc in use
+      45.3 -> 45.8 MB
 
-    minute     5 (baseline)     8     11     15     17     19     20     23     27     30
-    daemon MB         180.7   198.1  211.2  211.4  217.6  238.8  227.6  230.3  234.8    235
-    total MB          248.2   266.5  280.1    281  287.4  308.8  297.6  300.6  305.7  306.1
-    entries          10,024  15,659 22,365 30,900 35,394 39,882 42,009 48,172 56,950 63,374
+(glibc's "free" bytes, about 41 MB at every end, count the chunks ``malloc_trim`` has
+given back to the system too: they are not resident.) So what grows is pymalloc's
+arenas, by 40 MB in both; Python's live objects no longer do.
 
-+23.3 % at 30 minutes: **not flat** by the 20 % rule. It rises in steps (minutes 7, 11,
-17 and 19, the last while the test suite loaded the machine and the passes took longer)
-and is level in between: 1.0 KB of the daemon's memory per entry stored over the run,
-0.35 KB over its last ten minutes (227.6 -> 235 MB, 21,400 entries). The steps look like
-new high-water marks of a pass's transient peak that pymalloc's arenas keep (see below);
-that was not proven.
+Causes found, and what was done (in-process figures from ``--trace 40 --feeds 500
+--frames 0``: a simulated minute a pass, pymalloc arenas after the pass):
 
-What grew before, and what changed on 2026-12-07:
+- Signing's memos (``cluster/signature.py``: folded words, name forms, runs of
+  capitalised words) were kept until 16,384 or 65,536 entries, filled a few at a time
+  in the middle of each batch. Main's daemon: Python blocks +43,000 over 35 minutes,
+  tuples and frozensets (what the runs memo holds); in-process the runs memo grew by
+  about 150 entries a pass for the whole run. Now the daemon empties them once a
+  minute (``pipeline.MEMO_LIFETIME``): soak-flat's blocks grew 17,000 (lists: the
+  index's, which move with its quarter-at-a-time drops), with no tuple or frozenset
+  growth. Emptied after every pass they would cost a tick's small batch 6 to 10 us an
+  entry (about 10 % of signing); once a minute costs a twelfth of that.
+- The index kept one int object per entry and key: 297,000 of the 407,000 objects its
+  11,400 entries reached. Each key is now one object the entries share
+  (``_Index.shared``). Arenas when the window is full: 117 -> 109.
+- A pass's transient peak: signing 2,048 entries at a time (their shingles and rensa's
+  rows as Python lists) -> 256, arenas 108 -> 100, CPU no higher; the daemon plans at
+  most 500 entries a batch (``daemon.CLUSTER_BATCH``; it was 20,000, so a tick with a
+  minute's news or more planned it at once), arenas 100 -> 86; and the index drops what
+  left the window before a batch's targets are made, so they reuse that memory.
+- Parse workers did not tune malloc or trim: they now do both (trim once no document
+  has been waiting for a second). No effect seen here: the workers grow 3.6 MB either
+  way.
 
-- glibc's allocator. Its mmap threshold starts at 128 KB but rises to the size of each
-  large block freed (up to 32 MB), so once the first rendered page or batch of rows
-  (megabytes, short-lived) was freed, the next ones came from the arenas, between
-  long-lived blocks that kept their pages resident, and each thread of the pools had its
-  arena (eight per core). The daemon now sets ``M_ARENA_MAX`` 2 and a fixed
-  ``M_MMAP_THRESHOLD`` of 128 KB itself at start-up (``aggregator.daemon.tune_malloc``;
-  the environment's ``MALLOC_*`` settings win) and still trims after each tick.
-  In-process passes (250 feeds, one simulated minute each): 2.2 KB -> 1.5 KB of
-  resident memory per entry over the same passes, malloc's free bytes 50 -> 14 MB.
-- The feed caches' count. It counted characters of the values only: the cleaned-content
-  cache's keys (the raw markup) and the built items' keys were left out, so those caches
-  held 4.3 and 3.7 times their count and 128 MB could be about 180 MB once every cache
-  was full. Each key and value is now counted by ``sys.getsizeof`` of everything it
-  reaches (an object two caches hold counts in both, so their total is at least what
-  they keep; a test checks it against tracemalloc), and the default is 64 MB. The same
-  readers' soak with only the allocator change (13 minutes, old count, 128 MB): the
-  caches held 78 to 86 MB by their count and the daemon grew 4.1 KB an entry, +18.7 %.
+What remains, not solved: fragmentation of pymalloc's arenas by the index's churn.
+In-process, from the pass the window filled to pass 39, Python's live bytes are level
+(70.5 and 75.5 MB in blocks at the two phases of the index's drop cycle, 913,000 and
+988,000 blocks) while the arenas rise in steps of about four each time the index has
+dropped a quarter of its entries and filled up again (every nine passes): 86 -> 106;
+main's passes the same way, 115 -> 127 and 115 -> 131. The arenas added are mostly
+empty pools inside arenas that still hold a live block (pools in use grew by about 150
+to 200, 3 MB), and pymalloc gives an arena back only when all of it is free. Tried and not the
+cause: array bands instead of the band dict (the cluster-speed2 branch's index with
+these changes, on a scratch copy: 76 -> 99, the same rise); dropping out-of-window
+entries every pass instead of a quarter at a time (85 -> 106); reading the digest
+history an issue at a time (87 -> 108); rebuilding the index from the store every six
+passes (worse: each rebuild's peak, 86 -> 114 -> 124). ``PYTHONMALLOC=malloc`` (glibc
+for every object, trimmed a page at a time) made the passes nearly flat (+6.6 % from
+pass 5 to 39, level from pass 12) but cost about a quarter more CPU (3.44 against 2.71
+s a pass): not taken. SQLite is not
+a cause: its memory fell at the end in every run (page caches of at most five pooled
+connections, 2 MB each by SQLite's default), so no setting was changed.
 
-What is left, from the run without readers (its daemon asked at the baseline and at the
-end what it holds, as ``--dump`` does now): Python's objects do not grow (1.03
-million blocks at the baseline, 1.01 at the end; the index holds 6,400 to 8,400 entries
-as it drops the old ones a quarter at a time). Resident memory grew 14 MB: pymalloc's
-1 MB arenas 95 -> 103 (they go back to the system only when empty, and long-lived
-index objects are spread over them), glibc's blocks in use +2.7 MB and its free bytes
-+9.6 MB (part of them resident between two trims), and SQLite's own memory 8.1 -> 9.7
-MB: the page caches of the pooled connections (SQLite's default ``cache_size``, 2 MB
-each) and the statements the sqlite3 module keeps (128 per connection), both bounded.
-
-Before (the same soak, 500 feeds, 2026-12-04, after ``malloc_trim``): 261.8 MB at the
-baseline, 301.7 MB at 16 minutes, +15.2 %, a steady climb of about 1.5 KB an entry
-stored (3 KB before the trim, 30 KB before the daemon kept its clusterer). With readers
-(2026-12-06, 250 feeds, 14 minutes, 128 MB of caches by the old count): +27.9 %, 8.9 KB
-an entry, against +8.6 % (1.6 KB) without them in the same run.
+Throughput, in-process passes in pairs under load 3 to 7: main 2.50 and 2.97 CPU s a
+pass (this process; the parse workers' not counted), soak-flat 2.68 and 3.07, soak-flat
+with the old 20,000 batch 2.97: within the spread between two runs of main; the split
+into batches of 500 costs at most a few percent when a tick brings a minute's news.
+``bench/cluster_scale.py --sizes 20000,100000`` (11:24, load 0.8 to 1.9, two runs each,
+alternating): main 9,164 and 8,765 entries/s at 20k, 6,900 and 7,142 at 100k;
+soak-flat 9,014 and 8,680, 7,140 and 6,797; the same precision and recall; peak 661 and
+667 MB at 100k against 593 and 593.
+Before (2026-12-07 morning, main at 903294e, 40 minutes, load 1.7 to 5.3): +17.5 %, 246.2
+-> 289.3 MB, a step of 10 MB at minute 25; arenas 95 -> 128, Python blocks 1.09M ->
+1.15M. Earlier history: ``git log bench/soak.py``.
 """
 
 from __future__ import annotations
@@ -173,11 +192,12 @@ class Sample:
         return self.daemon_mb + self.workers_mb
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process in MB, 0 when it is gone."""
+def rss_mb(pid: int, field: str = "VmRSS:") -> float:
+    """Resident memory of one process in MB (``RssAnon:``: only what no file backs), 0
+    when it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -475,13 +495,16 @@ def trace(args: argparse.Namespace) -> None:
     import gc
     import tracemalloc
 
-    from aggregator import pipeline
+    from aggregator import daemon, pipeline
     from aggregator.config import loads
+    from aggregator.memory import release_free_memory, tune_malloc
     from aggregator.store import open_store
 
+    tune_malloc()  # as the daemon does at start-up, and it trims after each pass (below)
     names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
     paths = sorted(p for p in names if p.startswith("feeds/"))
-    tracemalloc.start(args.frames)
+    if args.frames:  # --frames 0: untraced, so that pymalloc's arenas can be counted
+        tracemalloc.start(args.frames)
     rows: list[dict[str, object]] = []
     kept = pipeline.KeptClusterer()
     filled: tracemalloc.Snapshot | None = None
@@ -505,14 +528,19 @@ def trace(args: argparse.Namespace) -> None:
                 args.feeds, 1000 + number, paths, now
             ).items():
                 server.set_file(path, data, content_type)
+            cpu = time.process_time()
             asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
             for step in (pipeline.run_due_digests, pipeline.deliver_pending):
                 step(store, settings, now=now)
-            pipeline.cluster_new_entries(store, settings, now=now, kept=kept)
+            pipeline.cluster_new_entries(
+                store, settings, now=now, kept=kept, batch=daemon.CLUSTER_BATCH
+            )
+            cpu = time.process_time() - cpu
             gc.collect()
+            release_free_memory()
             current, peak = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
-            if number == int(args.window_minutes) + 1:
+            if number == int(args.window_minutes) + 1 and args.frames:
                 filled = tracemalloc.take_snapshot()
             rows.append(
                 {
@@ -520,6 +548,9 @@ def trace(args: argparse.Namespace) -> None:
                     "traced MB": round(current / 2**20, 1),
                     "peak MB": round(peak / 2**20, 1),
                     "RSS MB": round(rss_mb(os.getpid()), 1),
+                    "anon MB": round(rss_mb(os.getpid(), "RssAnon:"), 1),
+                    "arenas": pymalloc_arenas(),
+                    "CPU s": round(cpu, 2),
                     "entries": store.count_entries(),
                     "in memory": kept.standing.entries if kept.standing else 0,
                     **native_mb(),

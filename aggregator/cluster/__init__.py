@@ -228,8 +228,10 @@ class Clusterer:
             return self._plan(new, signatures or {})
 
     def _plan(self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]) -> ClusterPlan:
+        # Out of the window before the batch's targets are made, so that the memory the
+        # entries dropped leave is there for the new ones to take (bench/soak.py).
+        self.index.forget(min(e.published for e in new).timestamp() - self.index.window)
         targets, banded, computed = self._targets(new, signatures, placed=self.index.passes)
-        self.index.forget(targets[0][1].time - self.index.window)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
         # The near-duplicates of every entry, among those placed before it, found at once.
@@ -384,6 +386,9 @@ class _Index:
         self.targets: dict[int, _Target] = {}
         self.bands = Bands()
         self.postings: Lists = {}
+        # Each key of ``postings`` to itself: the one int object an entry's ``keys`` share
+        # with every other entry of the window that has that key (see add()).
+        self.shared: dict[int, int] = {}
         self.urls: dict[str, int | list[int]] = {}
         self.members: dict[int | str, list[int]] = {}
         self.cut = -math.inf
@@ -402,6 +407,12 @@ class _Index:
         number = target.entry
         targets = self.targets
         targets[number] = target
+        # The keys as objects the index holds already. Most are title words, names and
+        # numbers other entries of the window have too; one object per entry and key
+        # made long-lived small objects a large share of the index, each pinning a
+        # pymalloc arena that a pass's transient objects had filled (bench/soak.py).
+        shared = self.shared
+        target.keys = tuple(map(shared.setdefault, target.keys, target.keys))
         time = target.time
         postings = self.postings
         if time >= self.newest:  # the usual case: no list has a later entry
@@ -451,13 +462,18 @@ class _Index:
         self.bands.forget(before)
         postings = self.postings
         # Each key once (title words and names are shared by many old entries).
-        for key in set(itertools.chain.from_iterable(targets[n].keys for n in old)):
+        keys = set(itertools.chain.from_iterable(targets[n].keys for n in old))
+        for key in keys:
             found = postings.get(key)
             if found is not None and targets[found[0]].time < before:
                 # Published order: the old ones are a prefix.
                 del found[: bisect.bisect_left(found, before, key=time)]
                 if not found:
                     del postings[key]
+        shared = self.shared
+        for key in keys:
+            if key not in postings:
+                shared.pop(key, None)
         stories = {targets[n].story for n in old}
         urls = {targets[n].url for n in old if targets[n].url}
         for number in old:

@@ -292,6 +292,16 @@ _RUNS: tuple[dict[str, _Run], dict[str, _Run]] = ({}, {})
 _MAX_RUNS = 1 << 14  # a run's entry is a few hundred bytes
 
 
+def forget_memos() -> None:
+    """Empty the memos of signing, for a process that signs batch after batch (the
+    daemon, every minute). Filled a few entries at a time in the middle of every
+    batch, between its short-lived objects, they scatter small blocks that live on over
+    pymalloc's arenas, and an arena holding one is never given back: kept until full,
+    they made the daemon's memory creep up pass after pass (bench/soak.py)."""
+    for memo in (_FOLDED, _OUTLETS, *_NAME_FORMS, *_RUNS):
+        memo.clear()
+
+
 def _run_names(match: str, vietnamese: bool) -> _Run:
     stretches: list[tuple[str, frozenset[str]]] = []
     run: list[str] = []
@@ -542,7 +552,7 @@ assert array("I").itemsize == 4
 
 # Entries signed at a time, and per rensa call: bounds the shingles held at once and the
 # Python lists rensa's digest matrix is read back through.
-_CHUNK = 2048
+_CHUNK = 256
 SEED = 20261203
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aggregator.errors import ParseError
+from aggregator.memory import release_free_memory, tune_malloc
 from aggregator.model import ParsedDocument, RawDocument
 
 
@@ -42,6 +43,8 @@ PARSER = "aggregator.parse.feed:parse_xml_feed"
 # timeout, and the first document would be blamed for it. The start-up has its own bound.
 READY = "ready"
 START_TIMEOUT = 60.0
+# A worker that waited this long for its next document trims its malloc heap.
+IDLE_SECONDS = 1.0
 
 
 class Work(Protocol):
@@ -63,15 +66,23 @@ def serve(connection: Connection, memory_mb: int, parser: str) -> None:
         pass  # no RLIMIT_AS on this platform: the time bound still holds
     # Ctrl-C reaches the whole process group; the parent decides when its workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_malloc()
     module, _, name = parser.partition(":")
     function = getattr(importlib.import_module(module), name)
     connection.send(READY)
 
+    trimmed = True
     while True:
+        # Work comes in bursts (a polling pass); once none is waiting, what the burst
+        # freed goes back to the system, as the daemon does after each tick.
+        if not trimmed and not connection.poll(IDLE_SECONDS):
+            release_free_memory()
+            trimmed = True
         try:
             work = connection.recv()
         except EOFError:
             return
+        trimmed = False
         answer: Any
         try:
             answer = function(work)

@@ -163,3 +163,39 @@ def test_entries_leave_lookups_with_the_window_and_memory_soon_after() -> None:
     clusterer.settle([102])
     assert 1 not in clusterer and 2 not in clusterer  # and memory let them go
     assert 3 in clusterer
+
+
+def test_entries_share_their_keys_and_forgotten_keys_leave_memory() -> None:
+    # One int object per key for the whole index, not one per entry and key: the index's
+    # long-lived small objects are what keeps pymalloc's arenas (bench/soak.py).
+    clusterer = Clusterer(threshold=0.2, window=timedelta(hours=1))
+    title = "Giá vàng SJC tăng lên 85 triệu đồng mỗi lượng tại Hà Nội"
+    clusterer.plan([entry(1, START, title), entry(2, START + timedelta(minutes=5), title)])
+    index = clusterer.index
+    first, second = index.targets[1].keys, index.targets[2].keys
+    assert first == second and first
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert set(index.shared) == set(index.postings)
+    clusterer.plan([entry(3, START + timedelta(hours=3), "Bão số 9 đổ bộ vào Quảng Ngãi")])
+    assert 1 not in clusterer and 2 not in clusterer
+    assert set(index.shared) == set(index.postings)  # the keys only they had are gone
+    assert not set(first) & set(index.shared) - set(index.targets[3].keys)
+
+
+def test_the_daemon_empties_the_memos_of_signing_once_a_minute(twins: tuple[Twin, Twin]) -> None:
+    from aggregator.cluster import signature
+
+    kept, _ = twins
+    memos = (signature._FOLDED, signature._OUTLETS, *signature._NAME_FORMS, *signature._RUNS)
+    clusterer = pipeline.KeptClusterer()
+    batches = iter(arrivals(3 * PASS, seed=3)[i : i + PASS] for i in range(0, 3 * PASS, PASS))
+
+    def cluster(now: datetime) -> None:
+        kept.arrive(next(batches))
+        assert pipeline.cluster_new_entries(kept.store, kept.settings, now=now, kept=clusterer)
+
+    cluster(START)
+    cluster(START + pipeline.MEMO_LIFETIME / 2)
+    assert any(memos)  # kept from pass to pass within the minute
+    cluster(START + pipeline.MEMO_LIFETIME)
+    assert not any(memos)

@@ -94,3 +94,43 @@ def test_a_parse_that_needs_too_much_memory_is_refused() -> None:
             box.parse(BROKEN)
     finally:
         box.close()
+
+
+def test_a_worker_tunes_malloc_and_trims_once_no_work_is_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # serve() in this process: its limits and signal set-up are the worker's own, left out.
+    import importlib
+    import resource
+    import signal
+    import threading
+    from multiprocessing import Pipe
+
+    # The module, not the function aggregator.parse exports under its name.
+    sandbox = importlib.import_module("aggregator.parse.sandbox")
+
+    calls: list[str] = []
+    monkeypatch.setattr(sandbox, "tune_malloc", lambda: calls.append("tune"))
+    monkeypatch.setattr(sandbox, "release_free_memory", lambda: calls.append("trim"))
+    monkeypatch.setattr(sandbox, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(resource, "setrlimit", lambda *_: None)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)
+    ours, theirs = Pipe()
+
+    def parent() -> None:
+        assert ours.recv() == sandbox.READY
+        for _ in range(2):  # a burst: both sent before the first answer is read
+            ours.send(BROKEN)
+        for _ in range(2):
+            ours.recv()
+        time.sleep(1.0)  # idle: the worker trims, once
+        ours.send(BROKEN)
+        ours.recv()
+        ours.close()  # the worker returns at once: nothing left to trim for
+
+    client = threading.Thread(target=parent)
+    client.start()
+    sandbox.serve(theirs, 512, "aggregator.parse.feed:parse_xml_feed")
+    client.join()
+    assert calls[0] == "tune"
+    assert calls.count("trim") in (1, 2)  # after the burst (and after the last document)
