@@ -74,6 +74,15 @@ The same command on main before this work (903294e), on the same machine right a
 MB), 2.08x at 100k. This machine runs both clusterers about twice as fast as the one of
 the earlier records (datasketch 64 s at 100k there), so compare ratios, not seconds.
 
+After both branches of the day were merged into main (a363158: the batch LSH above, plus
+the daemon's memory work of bench/soak.py: shared index keys, signing 256 entries at a
+time), on a quiet machine (load average 0.5 to 1.0), ``--sizes 100000,300000`` at
+11:32 UTC: 100k 11.62 s against datasketch's 28.98 s (2.49x, peak 497 MB), 300k 34.45 s
+against 91.6 s (2.66x, peak 704 MB), the same precision and recall; and right after,
+``--sizes 100000`` on the cluster-speed2 tip and on main, one after the other: 10.94 s
+(2.59x, 539 MB) and 10.84 s (2.64x, 496 MB). No change in speed from the merge; peak
+memory lower.
+
 Reading: quality is that of the features (signature format 3), which this work did not
 change: the placements are the same as before it, entry by entry (a hash of every
 placement on 20k, 100k and 300k generated entries against main at 903294e), and the
