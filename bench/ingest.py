@@ -129,6 +129,9 @@ replaying the migrations with Alembic, and the workers start while the first req
 are out). Three workers instead of two were no better in alternating runs, though those
 ran at load 3 to 6 and say little.
 
+The same command on main after the day's merges (a363158, 11:37 UTC, load 0.8, quiet):
+rss2email 47.79 s and 20.9 s, ours 2.031 s and 0.772 s: 23.5x and 27.1x.
+
 The first rss2email comparison of the day (09:50, load 2.8 to 3, before these changes):
 rss2email 61.05 s and 20.85 s; ours 3.609 s and 0.8 s (16.9x and 26.0x).
 
