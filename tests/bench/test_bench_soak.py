@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import memory_dump, pymalloc_arenas, read_memory_dump, write_memory_dump
+from bench.soak import (
+    FLAT_GROWTH,
+    FLAT_TREND_PER_HOUR,
+    Sample,
+    memory_dump,
+    memory_verdict,
+    pymalloc_arenas,
+    read_memory_dump,
+    write_memory_dump,
+)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
@@ -32,3 +41,34 @@ def test_a_dump_written_is_read_back_whole(tmp_path: Path) -> None:
     write_memory_dump(str(path))
     assert read_memory_dump(str(path))["types"]
     assert not (tmp_path / "dump.json.part").exists()
+
+
+def _run(totals: list[float]) -> list[Sample]:
+    """A sample a minute with these total MB (daemon only)."""
+    return [
+        Sample(elapsed=60.0 * (i + 1), daemon_mb=mb, workers_mb=0.0, metrics={}, mails=0)
+        for i, mb in enumerate(totals)
+    ]
+
+
+def test_a_level_run_with_noise_and_a_step_that_levels_off_is_flat() -> None:
+    # 40 minutes: a step right after the baseline, then level but for a few MB of noise.
+    noisy = [200.0, 210.0] + [220.0 + (3.0 if i % 2 else -3.0) for i in range(38)]
+    samples = _run(noisy)
+    flat, growth, trend = memory_verdict(samples, samples[1])
+    assert flat and abs(growth) < 0.1 and abs(trend) < FLAT_TREND_PER_HOUR
+
+
+def test_a_run_that_climbs_in_steps_is_not_flat_though_within_twenty_percent() -> None:
+    # The shape of the soak of 2026-12-07 on main: +16.6 % in 20 minutes, in steps.
+    climbing = [206.8 + 1.45 * i + (4.0 if i % 4 == 0 else 0.0) for i in range(21)]
+    samples = _run(climbing)
+    flat, growth, trend = memory_verdict(samples, samples[0])
+    assert growth < FLAT_GROWTH and not flat
+    assert trend > 0.3  # about 87 MB an hour against 207 MB
+
+
+def test_a_run_far_above_its_baseline_is_not_flat_even_when_level_at_the_end() -> None:
+    samples = _run([200.0] + [260.0] * 20)
+    flat, growth, _ = memory_verdict(samples, samples[0])
+    assert growth > FLAT_GROWTH and not flat
