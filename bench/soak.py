@@ -68,7 +68,7 @@ resident MB of the daemon and its workers, samples thinned::
     entries at 40      89,570  89,590  89,235
 
 No errors, exit status 0 in all three; 63, 60 and 63 digest mails; the readers made
-1,170 requests (199 answered 304). The 20 % rule calls soak-flat "flat" and main "NOT
+1,170 requests (199 answered 304). The old 20 % rule calls soak-flat "flat" and main "NOT
 flat", but **soak-flat is not flat**: it is level from minute 7 to 22 (261 to 269 MB),
 rises in steps at minutes 23, 25 and 29, and is level again from 29 to 40 (281 to 286
 MB); main climbs all through (261 -> 292 MB from minute 7). The workers grew 3.6 MB in
