@@ -27,6 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.types import ASGIApp
 
 from aggregator import instance, pipeline
+from aggregator.clustering import ClusteringProcess, shareable
 from aggregator.config import Settings
 from aggregator.errors import AggregatorError
 from aggregator.memory import release_free_memory
@@ -53,12 +54,17 @@ def utcnow() -> datetime:
 
 
 async def run_tick(
-    store: Store, settings: Settings, *, kept: pipeline.KeptClusterer | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    kept: pipeline.KeptClusterer | None = None,
+    clustering: ClusteringProcess | None = None,
 ) -> None:
     """One pass over everything that is due; a failing step is logged, never fatal.
 
     ``kept`` is the clustering the daemon keeps between ticks (see
     ``pipeline.cluster_new_entries``); without it each tick starts from the store.
+    ``clustering``: cluster in that child process instead (it keeps its own).
     """
     now = utcnow()
     outcomes = await pipeline.refresh_feeds(store, settings, now=now)
@@ -72,7 +78,11 @@ async def run_tick(
                 "new": sum(o.new_entries for o in outcomes),
             },
         )
-    cluster = functools.partial(pipeline.cluster_new_entries, kept=kept, batch=CLUSTER_BATCH)
+    cluster: Callable[..., object] = (
+        functools.partial(clustering.cluster, batch=CLUSTER_BATCH)
+        if clustering is not None
+        else functools.partial(pipeline.cluster_new_entries, kept=kept, batch=CLUSTER_BATCH)
+    )
     steps: list[tuple[str, Callable[..., object]]] = [
         ("cluster_new_entries", cluster),
         # Before sending: a mailed unsubscribe request acts at once.
@@ -108,6 +118,8 @@ class Daemon:
         self.lock: instance.SchedulerLock | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.kept = pipeline.KeptClusterer()  # the clusterer, from one tick to the next
+        # ... kept in a child process when the database can be shared (aggregator.clustering)
+        self.clustering = ClusteringProcess() if shareable(settings.storage.url) else None
         self.site = Site(store, settings)
         self.announcer = Announcer()
         # A reload swaps in an app built from the new settings; the socket stays.
@@ -134,7 +146,9 @@ class Daemon:
             return
         async with self.busy:
             try:
-                await run_tick(self.store, self.settings, kept=self.kept)
+                await run_tick(
+                    self.store, self.settings, kept=self.kept, clustering=self.clustering
+                )
             except Exception:
                 log.exception("Tick failed; the next tick retries")
             await self.announce()
@@ -297,4 +311,6 @@ class Daemon:
             if self.lock is not None:
                 await asyncio.to_thread(self.lock.release)
             self.announcer.close()
+            if self.clustering is not None:
+                await asyncio.to_thread(self.clustering.close)
         log.info("Stopped")

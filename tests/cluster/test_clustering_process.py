@@ -1,0 +1,163 @@
+"""The daemon's clustering process (``aggregator.clustering``): the same stories as the
+daemon's clustering in its own process, entry by entry, whether the child keeps its
+clusterer or is started again after every pass (rebuilding from the store); a child
+that dies or fails is reported and replaced; a database in memory stays in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aggregator import clustering, daemon, pipeline
+from aggregator.clustering import ClusteringError, ClusteringProcess, shareable
+from aggregator.config import ServerSettings, Settings
+from tests.cluster import test_cluster_standing
+from tests.cluster.test_cluster_standing import PASS, START, Twin, arrivals, stories
+from tests.loopback import free_port
+
+twins = test_cluster_standing.twins  # the fixture: two stores fed the same entries
+
+
+def _passes(
+    twins: tuple[Twin, Twin], process: ClusteringProcess, count: int, seed: int
+) -> list[float | None]:
+    """Feed both twins the same arrivals; the first clusters in ``process``, the second
+    with a clusterer kept in this process; the same stories after every pass. Returns
+    the child's memory after each pass."""
+    child, here = twins
+    kept = pipeline.KeptClusterer()
+    incoming = arrivals(count, seed=seed)
+    memory = []
+    for start in range(0, len(incoming), PASS):
+        batch = incoming[start : start + PASS]
+        child.arrive(batch)
+        here.arrive(batch)
+        placed = process.cluster(child.store, child.settings, now=START, batch=daemon.CLUSTER_BATCH)
+        assert placed == here.cluster(kept) == len(batch)
+        assert stories(child.store) == stories(here.store), f"pass from entry {start}"
+        memory.append(process.resident_mb)
+    placed_stories = stories(child.store)
+    assert len(placed_stories) - len(set(placed_stories.values())) > 20  # copies joined
+    return memory
+
+
+def test_a_kept_child_places_as_the_daemon_did_in_its_own_process(
+    twins: tuple[Twin, Twin],
+) -> None:
+    process = ClusteringProcess(growth=100.0)  # never restarted
+    try:
+        memory = _passes(twins, process, 240, seed=11)
+        assert process.started == 1 and process.recycled == 0
+        if memory[0] is not None:  # Linux: the child reports its memory
+            assert process.reference_mb == memory[0]
+    finally:
+        process.close()
+    assert process.pid is None
+
+
+def test_a_child_started_again_after_every_pass_rebuilds_and_places_the_same(
+    twins: tuple[Twin, Twin],
+) -> None:
+    process = ClusteringProcess(growth=-1.0)  # any memory is too much: a new child each pass
+    try:
+        memory = _passes(twins, process, 240, seed=12)
+    finally:
+        process.close()
+    if memory[0] is None:
+        pytest.skip("no /proc: the child's memory is not known, so it is never recycled")
+    assert process.started == process.recycled == len(memory)
+
+
+def test_a_tick_with_nothing_new_starts_no_child(twins: tuple[Twin, Twin]) -> None:
+    child, _ = twins
+    process = ClusteringProcess()
+    assert process.cluster(child.store, child.settings, now=START, batch=10) == 0
+    assert process.started == 0 and process.pid is None
+
+
+def test_a_child_that_dies_is_reported_and_the_next_pass_starts_another(
+    twins: tuple[Twin, Twin],
+) -> None:
+    child, here = twins
+    process = ClusteringProcess(growth=100.0)
+    incoming = arrivals(120, seed=13)
+    try:
+        child.arrive(incoming[:PASS])
+        process.cluster(child.store, child.settings, now=START, batch=100)
+        first = process._process
+        assert first is not None
+        first.kill()
+        first.wait()
+        child.arrive(incoming[PASS:])
+        with pytest.raises(ClusteringError, match="stopped during a pass"):
+            process.cluster(child.store, child.settings, now=START, batch=100)
+        assert (
+            process.cluster(child.store, child.settings, now=START, batch=100)
+            == len(incoming) - PASS
+        )
+        assert process.started == 2
+    finally:
+        process.close()
+    # What the dead child left is what a clusterer in this process makes of it.
+    here.arrive(incoming[:PASS])
+    here.cluster(None)
+    here.arrive(incoming[PASS:])
+    here.cluster(None)
+    assert stories(child.store) == stories(here.store)
+
+
+def test_a_failed_pass_comes_back_as_an_error_and_the_child_stays(
+    twins: tuple[Twin, Twin], tmp_path: Path
+) -> None:
+    child, _ = twins
+    child.arrive(arrivals(10, seed=14))
+    unreadable = replace(
+        child.settings,
+        storage=replace(child.settings.storage, url=f"sqlite:///{tmp_path}/not-a-db"),
+    )
+    (tmp_path / "not-a-db").write_bytes(b"not a database" * 100)
+    process = ClusteringProcess()
+    try:
+        with pytest.raises(ClusteringError, match="clustering failed in its process"):
+            process.cluster(child.store, unreadable, now=START, batch=10)
+        assert process.pid is not None  # the child outlives a failed pass
+        assert process.cluster(child.store, child.settings, now=START, batch=10) == 10
+        assert process.started == 1
+    finally:
+        process.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:////var/lib/aggregator/a.db", True),
+        ("sqlite:///var/a.db", True),
+        ("postgresql+psycopg://user@host/db", True),
+        ("sqlite://", False),
+        ("sqlite:///:memory:", False),
+        ("sqlite:///file:x?mode=memory&uri=true", False),
+    ],
+)
+def test_only_a_database_another_process_can_open_is_shared(url: str, expected: bool) -> None:
+    assert shareable(url) is expected
+
+
+def test_the_daemon_clusters_in_a_child_unless_its_database_is_in_memory(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from aggregator.store import open_store
+
+    for url, child in (("sqlite:///:memory:", False), (None, True)):
+        settings = make_settings(database_url=url)
+        settings = replace(settings, server=ServerSettings(port=free_port()))
+        store = open_store(settings.storage.url)
+        try:
+            made = daemon.Daemon(store, settings)
+            made.web.socket.close()
+            assert isinstance(made.clustering, ClusteringProcess) is child
+        finally:
+            store.close()
+    assert clustering.RECYCLE_GROWTH > 0
