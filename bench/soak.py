@@ -199,9 +199,11 @@ RFC822_DATE = re.compile(
 class Sample:
     elapsed: float
     daemon_mb: float
-    workers_mb: float
+    workers_mb: float  # every child of the daemon: parse workers and clustering process
     metrics: dict[str, float]
     mails: int
+    clustering_mb: float = 0.0  # the clustering process alone (in workers_mb too)
+    pss_mb: float = 0.0  # proportional set size of the daemon and its children
 
     @property
     def total_mb(self) -> float:
@@ -218,6 +220,27 @@ def rss_mb(pid: int, field: str = "VmRSS:") -> float:
     except OSError:
         pass
     return 0.0
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of one process in MB (pages shared with other processes
+    count a share each: the interpreter and libraries its children map too), 0 when it
+    is gone or the kernel has no ``smaps_rollup``."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def is_clustering(pid: int) -> bool:
+    """Whether ``pid`` is the daemon's clustering process (``aggregator.clustering``)."""
+    try:
+        return b"aggregator.clustering" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def children(pid: int) -> list[int]:
@@ -708,16 +731,24 @@ def main() -> None:
                     print(f"the daemon exited early with status {daemon.returncode}")
                     break
                 mail = folder / "mail" / "new"
+                kids = children(daemon.pid)
                 samples.append(
                     Sample(
                         elapsed=time.monotonic() - started,
                         daemon_mb=rss_mb(daemon.pid),
-                        workers_mb=sum(rss_mb(c) for c in children(daemon.pid)),
+                        workers_mb=sum(rss_mb(c) for c in kids),
                         metrics=read_metrics(web_port),
                         mails=len(list(mail.iterdir())) if mail.is_dir() else 0,
+                        clustering_mb=sum(rss_mb(c) for c in kids if is_clustering(c)),
+                        pss_mb=sum(pss_mb(p) for p in [daemon.pid, *kids]),
                     )
                 )
-                print(f"  {samples[-1].elapsed:6.0f} s  {samples[-1].total_mb:7.1f} MB", flush=True)
+                s = samples[-1]
+                print(
+                    f"  {s.elapsed:6.0f} s  {s.total_mb:7.1f} MB (clustering {s.clustering_mb:.1f},"
+                    f" PSS {s.pss_mb:.1f})",
+                    flush=True,
+                )
                 if samples[-1].elapsed >= args.warmup and not (snapshots or dumps):
                     take(snapshots, dumps)
             if (snapshots or dumps) and daemon.poll() is None:
@@ -785,7 +816,9 @@ def report(
                 "minute": "baseline" if s is base else f"{s.elapsed / 60:.1f}",
                 "daemon MB": round(s.daemon_mb, 1),
                 "workers MB": round(s.workers_mb, 1),
+                "of which clustering": round(s.clustering_mb, 1),
                 "total MB": round(s.total_mb, 1),
+                "total PSS MB": round(s.pss_mb, 1),
                 "feed caches MB": round(
                     sum(v for k, v in s.metrics.items() if k.startswith("aggregator_web_cache"))
                     / 2**20,
