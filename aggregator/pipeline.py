@@ -620,7 +620,10 @@ def draft_issue(
         stories=digest.build_issue_stories(
             stories,
             spec,
-            store.sent_stories(spec.name, since=now - FOLLOW_UP_DAYS),
+            # Only what an earlier issue said of these stories is looked at.
+            store.sent_stories(
+                spec.name, since=now - FOLLOW_UP_DAYS, story_ids=[s.id for s in stories]
+            ),
             feed_ids=feed_ids,
             priority=priority,
         ),

@@ -7,7 +7,7 @@ can never leave an issue that some subscriber will silently not receive.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -271,25 +271,37 @@ class DigestQueries:
             row = conn.execute(select(digest_issues).where(digest_issues.c.id == issue_id)).one()
         return row_to_issue(row)
 
-    def sent_stories(self, digest: str, *, since: datetime) -> dict[int, SentStory]:
+    def sent_stories(
+        self, digest: str, *, since: datetime, story_ids: Collection[int] | None = None
+    ) -> dict[int, SentStory]:
         """The stories the digest's issues created since ``since`` carried: when each was
-        first sent, and every source URL sent for it so far."""
+        first sent, and every source URL sent for it so far. With ``story_ids``, only
+        those stories (the ones an issue being built could carry).
+
+        The issues are read one at a time: an issue's frozen content holds every story it
+        carried with its sources, and a month of frequent issues read at once made a
+        transient peak that grew with every issue sent; what the long-lived daemon
+        allocated meanwhile kept that peak's memory (bench/soak.py)."""
+        wanted = None if story_ids is None else frozenset(story_ids)
+        sent: dict[int, SentStory] = {}
         with self.db.read() as conn:
             rows = conn.execute(
                 select(digest_issues.c.created_at, digest_issues.c.content)
                 .where(digest_issues.c.digest == digest, digest_issues.c.created_at >= since)
                 .order_by(digest_issues.c.created_at)
-            ).all()
-        sent: dict[int, SentStory] = {}
-        for row in rows:
-            for story in row.content["stories"]:
-                urls = frozenset(source["url"] for source in story["sources"])
-                earlier = sent.get(story["story_id"])
-                sent[story["story_id"]] = (
-                    SentStory(first_sent_at=row.created_at, urls=urls)
-                    if earlier is None
-                    else replace(earlier, urls=earlier.urls | urls)
-                )
+            )
+            for row in rows:
+                for story in row.content["stories"]:
+                    story_id = story["story_id"]
+                    if wanted is not None and story_id not in wanted:
+                        continue
+                    urls = frozenset(source["url"] for source in story["sources"])
+                    earlier = sent.get(story_id)
+                    sent[story_id] = (
+                        SentStory(first_sent_at=row.created_at, urls=urls)
+                        if earlier is None
+                        else replace(earlier, urls=earlier.urls | urls)
+                    )
         return sent
 
     def get_issue(self, issue_id: int) -> DigestIssue:

@@ -271,6 +271,10 @@ def test_sent_stories_remember_when_and_with_which_sources(store: Store, now: da
     assert set(sent) == {1, 2}
     assert store.sent_stories("weekly", since=now - timedelta(days=30)) == {}
     assert set(store.sent_stories("daily", since=later)) == {1}
+    # Only the stories asked about (those an issue being built could carry), as they were.
+    only = store.sent_stories("daily", since=now - timedelta(days=30), story_ids=[1, 3])
+    assert only == {1: sent[1]}
+    assert store.sent_stories("daily", since=now - timedelta(days=30), story_ids=[]) == {}
     # A follow-up survives the round trip through the frozen JSON.
     (frozen,) = store.get_issue(issues[1].id).stories
     assert frozen.follow_up_since == earlier and frozen.earlier_sources == 1
