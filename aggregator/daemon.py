@@ -27,10 +27,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.types import ASGIApp
 
 from aggregator import instance, pipeline
-from aggregator.clustering import ClusteringProcess, shareable
 from aggregator.config import Settings
 from aggregator.errors import AggregatorError
 from aggregator.memory import release_free_memory
+from aggregator.offload import ClusteringProcess, DigestProcess, shareable
 from aggregator.publish.site import Site
 from aggregator.publish.websub import Announcer, log_announcement
 from aggregator.schedule import build_scheduler, set_tick_interval
@@ -59,12 +59,15 @@ async def run_tick(
     *,
     kept: pipeline.KeptClusterer | None = None,
     clustering: ClusteringProcess | None = None,
+    digests: DigestProcess | None = None,
 ) -> None:
     """One pass over everything that is due; a failing step is logged, never fatal.
 
     ``kept`` is the clustering the daemon keeps between ticks (see
     ``pipeline.cluster_new_entries``); without it each tick starts from the store.
-    ``clustering``: cluster in that child process instead (it keeps its own).
+    ``clustering``: cluster in that child process instead (it keeps its own);
+    ``digests``: build due issues and send deliveries in that one, stopped after the tick
+    (see :mod:`aggregator.offload`).
     """
     now = utcnow()
     outcomes = await pipeline.refresh_feeds(store, settings, now=now)
@@ -87,16 +90,20 @@ async def run_tick(
         ("cluster_new_entries", cluster),
         # Before sending: a mailed unsubscribe request acts at once.
         ("process_unsubscribe_mail", pipeline.process_unsubscribe_mail),
-        ("run_due_digests", pipeline.run_due_digests),
-        ("deliver_pending", pipeline.deliver_pending),
+        ("run_due_digests", digests.run_due_digests if digests else pipeline.run_due_digests),
+        ("deliver_pending", digests.deliver_pending if digests else pipeline.deliver_pending),
     ]
-    for name, step in steps:
-        try:
-            await asyncio.to_thread(step, store, settings, now=utcnow())
-        except AggregatorError as exc:  # e.g. an unwritable Maildir: say it, retry next tick
-            log.warning("%s failed: %s; retrying next tick", name, exc)
-        except Exception:
-            log.exception("Pipeline step %s failed; it will be retried next tick", name)
+    try:
+        for name, step in steps:
+            try:
+                await asyncio.to_thread(step, store, settings, now=utcnow())
+            except AggregatorError as exc:  # e.g. an unwritable Maildir: say it, retry next tick
+                log.warning("%s failed: %s; retrying next tick", name, exc)
+            except Exception:
+                log.exception("Pipeline step %s failed; it will be retried next tick", name)
+    finally:
+        if digests is not None:
+            await asyncio.to_thread(digests.close)
 
 
 class Daemon:
@@ -118,8 +125,11 @@ class Daemon:
         self.lock: instance.SchedulerLock | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.kept = pipeline.KeptClusterer()  # the clusterer, from one tick to the next
-        # ... kept in a child process when the database can be shared (aggregator.clustering)
-        self.clustering = ClusteringProcess() if shareable(settings.storage.url) else None
+        # ... kept in a child process when the database can be shared, and digests built
+        # and sent in another (aggregator.offload)
+        shared = shareable(settings.storage.url)
+        self.clustering = ClusteringProcess() if shared else None
+        self.digests = DigestProcess() if shared else None
         self.site = Site(store, settings)
         self.announcer = Announcer()
         # A reload swaps in an app built from the new settings; the socket stays.
@@ -147,7 +157,11 @@ class Daemon:
         async with self.busy:
             try:
                 await run_tick(
-                    self.store, self.settings, kept=self.kept, clustering=self.clustering
+                    self.store,
+                    self.settings,
+                    kept=self.kept,
+                    clustering=self.clustering,
+                    digests=self.digests,
                 )
             except Exception:
                 log.exception("Tick failed; the next tick retries")
@@ -311,6 +325,7 @@ class Daemon:
             if self.lock is not None:
                 await asyncio.to_thread(self.lock.release)
             self.announcer.close()
-            if self.clustering is not None:
-                await asyncio.to_thread(self.clustering.close)
+            for child in (self.clustering, self.digests):
+                if child is not None:
+                    await asyncio.to_thread(child.close)
         log.info("Stopped")

@@ -199,10 +199,10 @@ RFC822_DATE = re.compile(
 class Sample:
     elapsed: float
     daemon_mb: float
-    workers_mb: float  # every child of the daemon: parse workers and clustering process
+    workers_mb: float  # every child of the daemon: parse workers, pass processes
     metrics: dict[str, float]
     mails: int
-    clustering_mb: float = 0.0  # the clustering process alone (in workers_mb too)
+    passes_mb: float = 0.0  # the clustering and digest processes (in workers_mb too)
     pss_mb: float = 0.0  # proportional set size of the daemon and its children
 
     @property
@@ -235,10 +235,11 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
-def is_clustering(pid: int) -> bool:
-    """Whether ``pid`` is the daemon's clustering process (``aggregator.clustering``)."""
+def is_offload(pid: int) -> bool:
+    """Whether ``pid`` is one of the daemon's pass processes (``aggregator.offload``:
+    clustering, digests), not a parse worker."""
     try:
-        return b"aggregator.clustering" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"aggregator.offload" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -739,13 +740,13 @@ def main() -> None:
                         workers_mb=sum(rss_mb(c) for c in kids),
                         metrics=read_metrics(web_port),
                         mails=len(list(mail.iterdir())) if mail.is_dir() else 0,
-                        clustering_mb=sum(rss_mb(c) for c in kids if is_clustering(c)),
+                        passes_mb=sum(rss_mb(c) for c in kids if is_offload(c)),
                         pss_mb=sum(pss_mb(p) for p in [daemon.pid, *kids]),
                     )
                 )
                 s = samples[-1]
                 print(
-                    f"  {s.elapsed:6.0f} s  {s.total_mb:7.1f} MB (clustering {s.clustering_mb:.1f},"
+                    f"  {s.elapsed:6.0f} s  {s.total_mb:7.1f} MB (passes {s.passes_mb:.1f},"
                     f" PSS {s.pss_mb:.1f})",
                     flush=True,
                 )
@@ -816,7 +817,7 @@ def report(
                 "minute": "baseline" if s is base else f"{s.elapsed / 60:.1f}",
                 "daemon MB": round(s.daemon_mb, 1),
                 "workers MB": round(s.workers_mb, 1),
-                "of which clustering": round(s.clustering_mb, 1),
+                "of which passes": round(s.passes_mb, 1),
                 "total MB": round(s.total_mb, 1),
                 "total PSS MB": round(s.pss_mb, 1),
                 "feed caches MB": round(

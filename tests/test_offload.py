@@ -1,19 +1,23 @@
-"""The daemon's clustering process (``aggregator.clustering``): the same stories as the
-daemon's clustering in its own process, entry by entry, whether the child keeps its
-clusterer or is started again after every pass (rebuilding from the store); a child
-that dies or fails is reported and replaced; a database in memory stays in-process."""
+"""The daemon's passes in child processes (``aggregator.offload``). Clustering: the same
+stories as the daemon's clustering in its own process, entry by entry, whether the child
+keeps its clusterer or is started again after every pass (rebuilding from the store); a
+child that dies or fails is reported and replaced. Digests: a due issue is built and
+sent by a child, stopped with the tick; a tick with nothing due starts none. A database
+in memory stays in-process."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from aggregator import clustering, daemon, pipeline
-from aggregator.clustering import ClusteringError, ClusteringProcess, shareable
+from aggregator import daemon, offload, pipeline
 from aggregator.config import ServerSettings, Settings
+from aggregator.offload import ClusteringProcess, DigestProcess, OffloadError, shareable
 from tests.cluster import test_cluster_standing
 from tests.cluster.test_cluster_standing import PASS, START, Twin, arrivals, stories
 from tests.loopback import free_port
@@ -92,7 +96,7 @@ def test_a_child_that_dies_is_reported_and_the_next_pass_starts_another(
         first.kill()
         first.wait()
         child.arrive(incoming[PASS:])
-        with pytest.raises(ClusteringError, match="stopped during a pass"):
+        with pytest.raises(OffloadError, match="stopped during the pass"):
             process.cluster(child.store, child.settings, now=START, batch=100)
         assert (
             process.cluster(child.store, child.settings, now=START, batch=100)
@@ -121,7 +125,7 @@ def test_a_failed_pass_comes_back_as_an_error_and_the_child_stays(
     (tmp_path / "not-a-db").write_bytes(b"not a database" * 100)
     process = ClusteringProcess()
     try:
-        with pytest.raises(ClusteringError, match="clustering failed in its process"):
+        with pytest.raises(OffloadError, match="cluster failed in its process"):
             process.cluster(child.store, unreadable, now=START, batch=10)
         assert process.pid is not None  # the child outlives a failed pass
         assert process.cluster(child.store, child.settings, now=START, batch=10) == 10
@@ -158,6 +162,36 @@ def test_the_daemon_clusters_in_a_child_unless_its_database_is_in_memory(
             made = daemon.Daemon(store, settings)
             made.web.socket.close()
             assert isinstance(made.clustering, ClusteringProcess) is child
+            assert isinstance(made.digests, DigestProcess) is child
         finally:
             store.close()
-    assert clustering.RECYCLE_GROWTH > 0
+    assert offload.RECYCLE_GROWTH > 0
+
+
+def test_a_due_digest_is_built_and_sent_in_a_child_stopped_with_the_tick(
+    make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
+) -> None:
+    from bench.feed_server import FeedServer
+    from tests.test_pipeline import BUNDLED, DIGEST, feeds_config, opened
+
+    with FeedServer(BUNDLED) as server:
+        settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)) + DIGEST)
+        store = opened(settings, now)
+        asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+    pipeline.cluster_new_entries(store, settings, now=now)
+    process = DigestProcess()
+    try:
+        assert process.run_due_digests(store, settings, now=now) == 1
+        assert process.running and process.started == 1
+        assert process.deliver_pending(store, settings, now=now) == 2  # two subscribers
+        process.close()
+        assert not process.running
+        # Nothing due: the steps run here, and no child is started.
+        assert process.run_due_digests(store, settings, now=now) == 0
+        assert process.deliver_pending(store, settings, now=now) == 0
+        assert process.started == 1 and not process.running
+    finally:
+        process.close()
+    assert store.delivery_counts() == {"sent": 2}
+    assert len(list((tmp_path / "mail" / "new").iterdir())) == 2
+    store.close()
