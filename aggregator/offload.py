@@ -87,6 +87,8 @@ class PassProcess:
     the child lives from one call to the next until :meth:`close`, or until a call
     leaves its memory ``growth`` above what it was after its first call."""
 
+    role = "passes"  # named on the child's command line (ps, bench/soak.py)
+
     def __init__(self, growth: float = math.inf) -> None:
         self.growth = growth
         self._lock = threading.Lock()
@@ -157,6 +159,7 @@ class PassProcess:
                     str(theirs.fileno()),
                     str(root.getEffectiveLevel()),
                     "json" if "JsonFormatter" in formats else "text",
+                    self.role,
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -195,6 +198,8 @@ class ClusteringProcess(PassProcess):
     clusterer from one tick to the next and is started again once a pass leaves it
     ``growth`` above its memory after its first pass."""
 
+    role = "clustering"
+
     def __init__(self, growth: float = RECYCLE_GROWTH) -> None:
         super().__init__(growth)
 
@@ -214,6 +219,8 @@ class DigestProcess(PassProcess):
     what the daemon keeps meanwhile would keep that peak's memory. A tick with nothing
     due (almost all of them) starts nothing: it runs the steps here, where they only
     read the digests' states and find no delivery to claim."""
+
+    role = "digests"
 
     def run_due_digests(self, store: Store, settings: Settings, *, now: datetime) -> int:
         """``pipeline.run_due_digests``; returns how many issues were built."""
@@ -300,7 +307,7 @@ def main(argv: list[str]) -> None:
     # Ctrl-C reaches the whole process group: the daemon stops this process itself, once
     # the pass under way is done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    descriptor, level, log_format = argv
+    descriptor, level, log_format, _role = argv
     configure_logging(int(level), "json" if log_format == "json" else "text")
     serve(Connection(int(descriptor)))
 

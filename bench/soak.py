@@ -199,11 +199,12 @@ RFC822_DATE = re.compile(
 class Sample:
     elapsed: float
     daemon_mb: float
-    workers_mb: float  # every child of the daemon: parse workers, pass processes
+    workers_mb: float  # the daemon's long-lived children: parse workers, clustering
     metrics: dict[str, float]
     mails: int
-    passes_mb: float = 0.0  # the clustering and digest processes (in workers_mb too)
-    pss_mb: float = 0.0  # proportional set size of the daemon and its children
+    clustering_mb: float = 0.0  # the clustering process (in workers_mb too)
+    digests_mb: float = 0.0  # a tick's digest process, when one ran (not in the total)
+    pss_mb: float = 0.0  # proportional set size of the daemon and all its children
 
     @property
     def total_mb(self) -> float:
@@ -235,13 +236,16 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
-def is_offload(pid: int) -> bool:
-    """Whether ``pid`` is one of the daemon's pass processes (``aggregator.offload``:
-    clustering, digests), not a parse worker."""
+def offload_role(pid: int) -> str:
+    """The role of one of the daemon's pass processes (``aggregator.offload``:
+    "clustering", "digests"), "" for any other process (a parse worker)."""
     try:
-        return b"aggregator.offload" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return False
+        return ""
+    if b"aggregator.offload" not in argv:
+        return ""
+    return argv[-2].decode() if argv[-1] == b"" else argv[-1].decode()
 
 
 def children(pid: int) -> list[int]:
@@ -732,21 +736,23 @@ def main() -> None:
                     print(f"the daemon exited early with status {daemon.returncode}")
                     break
                 mail = folder / "mail" / "new"
-                kids = children(daemon.pid)
+                kids = {c: offload_role(c) for c in children(daemon.pid)}
                 samples.append(
                     Sample(
                         elapsed=time.monotonic() - started,
                         daemon_mb=rss_mb(daemon.pid),
-                        workers_mb=sum(rss_mb(c) for c in kids),
+                        workers_mb=sum(rss_mb(c) for c, role in kids.items() if role != "digests"),
                         metrics=read_metrics(web_port),
                         mails=len(list(mail.iterdir())) if mail.is_dir() else 0,
-                        passes_mb=sum(rss_mb(c) for c in kids if is_offload(c)),
+                        clustering_mb=sum(rss_mb(c) for c, r in kids.items() if r == "clustering"),
+                        digests_mb=sum(rss_mb(c) for c, r in kids.items() if r == "digests"),
                         pss_mb=sum(pss_mb(p) for p in [daemon.pid, *kids]),
                     )
                 )
                 s = samples[-1]
                 print(
-                    f"  {s.elapsed:6.0f} s  {s.total_mb:7.1f} MB (passes {s.passes_mb:.1f},"
+                    f"  {s.elapsed:6.0f} s  {s.total_mb:7.1f} MB (clustering {s.clustering_mb:.1f},"
+                    f" digests apart {s.digests_mb:.1f},"
                     f" PSS {s.pss_mb:.1f})",
                     flush=True,
                 )
@@ -817,7 +823,8 @@ def report(
                 "minute": "baseline" if s is base else f"{s.elapsed / 60:.1f}",
                 "daemon MB": round(s.daemon_mb, 1),
                 "workers MB": round(s.workers_mb, 1),
-                "of which passes": round(s.passes_mb, 1),
+                "of which clustering": round(s.clustering_mb, 1),
+                "digests (apart)": round(s.digests_mb, 1),
                 "total MB": round(s.total_mb, 1),
                 "total PSS MB": round(s.pss_mb, 1),
                 "feed caches MB": round(
@@ -863,6 +870,14 @@ def report(
                 "exit_status": status,
                 "memory_growth": f"{growth:+.1%}",
                 "trend_mb_per_hour": round(slope, 1),
+                # The same for the PSS of the daemon and all its children (a digest
+                # process included when one was running), and how often one was.
+                "pss_growth": f"{last.pss_mb / base.pss_mb - 1:+.1%}" if base.pss_mb else "",
+                "pss_trend_mb_per_hour": round(
+                    _slope([s.elapsed / 3600 for s in after], [s.pss_mb for s in after]), 1
+                ),
+                "samples_with_a_digest_process": sum(1 for s in samples if s.digests_mb),
+                "digest_process_mb_max": round(max(s.digests_mb for s in samples), 1),
                 "mb_per_1000_entries": round(per_thousand, 2),
             }
         )
