@@ -307,7 +307,7 @@ def main(argv: list[str]) -> None:
     # Ctrl-C reaches the whole process group: the daemon stops this process itself, once
     # the pass under way is done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    descriptor, level, log_format, _role = argv
+    descriptor, level, log_format, *_role = argv  # the role only names the process
     configure_logging(int(level), "json" if log_format == "json" else "text")
     serve(Connection(int(descriptor)))
 
