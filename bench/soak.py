@@ -5,8 +5,14 @@ in a temporary folder, a Maildir) against ``--feeds`` feeds served by ``FeedServ
 127.0.0.1. Every minute every feed is replaced by new content (a freshly generated
 corpus), so each poll finds news; the feeds ask to be polled every minute and a digest
 goes out every ``--digest-minutes`` minutes to three readers. Every ``--sample`` seconds
-the script records the resident memory of the daemon and of its worker processes (from
-``/proc``), and the daemon's own figures from ``/metrics``.
+the script records the resident memory of the daemon and of its long-lived children
+(the parse workers and, since 2026-12-07, the clustering process of
+:mod:`aggregator.offload`), whose sum is the total the verdict reads; the resident
+memory of a tick's digest process when one is running at that moment, apart (it exits
+with its tick, so nothing in it can accumulate; the JSON line says how often one was
+caught and its largest size); the proportional set size (PSS) of the daemon and all its
+children, digest process included, with its own growth and trend; and the daemon's own
+figures from ``/metrics``.
 
 What "flat" means here. The clustering index holds the entries of the clustering window:
 that is its job, so the daemon's memory grows with them until the window is full and

@@ -195,3 +195,46 @@ def test_a_due_digest_is_built_and_sent_in_a_child_stopped_with_the_tick(
     assert store.delivery_counts() == {"sent": 2}
     assert len(list((tmp_path / "mail" / "new").iterdir())) == 2
     store.close()
+
+
+def test_a_tick_uses_the_children_and_stops_the_digest_one_even_after_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    class Clustering:
+        def cluster(self, *_: object, batch: int, **__: object) -> int:
+            calls.append(f"cluster {batch}")
+            return 0
+
+    class Digests:
+        def run_due_digests(self, *_: object, **__: object) -> int:
+            calls.append("digests")
+            raise OffloadError("run_due_digests failed in its process: boom")
+
+        def deliver_pending(self, *_: object, **__: object) -> int:
+            calls.append("deliver")
+            return 0
+
+        def close(self) -> None:
+            calls.append("close")
+
+    async def nothing_fetched(*_: object, **__: object) -> list[object]:
+        return []
+
+    def not_here(*_: object, **__: object) -> None:
+        raise AssertionError("run in the daemon's own process")
+
+    monkeypatch.setattr(pipeline, "refresh_feeds", nothing_fetched)
+    monkeypatch.setattr(pipeline, "process_unsubscribe_mail", lambda *_, **__: None)
+    for step in ("cluster_new_entries", "run_due_digests", "deliver_pending"):
+        monkeypatch.setattr(pipeline, step, not_here)
+    asyncio.run(
+        daemon.run_tick(
+            object(),  # type: ignore[arg-type]
+            object(),  # type: ignore[arg-type]
+            clustering=Clustering(),  # type: ignore[arg-type]
+            digests=Digests(),  # type: ignore[arg-type]
+        )
+    )
+    assert calls == [f"cluster {daemon.CLUSTER_BATCH}", "digests", "deliver", "close"]

@@ -14,6 +14,7 @@ from bench.soak import (
     Sample,
     memory_dump,
     memory_verdict,
+    offload_role,
     pymalloc_arenas,
     read_memory_dump,
     write_memory_dump,
@@ -72,3 +73,21 @@ def test_a_run_far_above_its_baseline_is_not_flat_even_when_level_at_the_end() -
     samples = _run([200.0] + [260.0] * 20)
     flat, growth, _ = memory_verdict(samples, samples[0])
     assert growth > FLAT_GROWTH and not flat
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_the_daemons_pass_processes_are_told_apart_by_their_role() -> None:
+    import subprocess
+
+    # A stand-in with the command line of aggregator.offload's children.
+    waiting = "import sys; sys.stdin.read()"
+    argv = [sys.executable, "-c", waiting, "-m", "aggregator.offload", "7", "20", "text"]
+    children = [
+        subprocess.Popen([*argv, role], stdin=subprocess.PIPE) for role in ("clustering", "digests")
+    ]
+    try:
+        assert [offload_role(c.pid) for c in children] == ["clustering", "digests"]
+        assert offload_role(os.getpid()) == ""  # anything else (a parse worker)
+    finally:
+        for child in children:
+            child.communicate(b"")
