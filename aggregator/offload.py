@@ -304,9 +304,12 @@ def main(argv: list[str]) -> None:
 
     from aggregator.logs import configure_logging
 
-    # Ctrl-C reaches the whole process group: the daemon stops this process itself, once
-    # the pass under way is done.
+    # Ctrl-C reaches the whole process group, and systemd sends SIGTERM to every process
+    # of the service: the daemon lets the pass under way finish (within its stop timeout)
+    # and then stops this process itself. Should the daemon die instead, this process
+    # reads the end of its input after the pass and exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     descriptor, level, log_format, *_role = argv  # the role only names the process
     configure_logging(int(level), "json" if log_format == "json" else "text")
     serve(Connection(int(descriptor)))

@@ -238,3 +238,26 @@ def test_a_tick_uses_the_children_and_stops_the_digest_one_even_after_a_failure(
         )
     )
     assert calls == [f"cluster {daemon.CLUSTER_BATCH}", "digests", "deliver", "close"]
+
+
+def test_a_child_outlives_sigterm_and_leaves_when_the_daemon_closes_it(
+    twins: tuple[Twin, Twin],
+) -> None:
+    # systemd sends SIGTERM to every process of the service: the pass under way finishes
+    # and the daemon stops the child itself.
+    import signal
+    import time
+
+    child, _ = twins
+    child.arrive(arrivals(10, seed=15))
+    process = ClusteringProcess(growth=100.0)
+    try:
+        assert process.cluster(child.store, child.settings, now=START, batch=10) == 10
+        started = process._process
+        assert started is not None
+        started.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert started.poll() is None
+    finally:
+        process.close()
+    assert started.returncode == 0
