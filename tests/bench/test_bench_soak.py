@@ -80,12 +80,15 @@ def test_the_daemons_pass_processes_are_told_apart_by_their_role() -> None:
     import subprocess
 
     # A stand-in with the command line of aggregator.offload's children.
-    waiting = "import sys; sys.stdin.read()"
+    waiting = "import sys; print('ready', flush=True); sys.stdin.read()"
     argv = [sys.executable, "-c", waiting, "-m", "aggregator.offload", "7", "20", "text"]
     children = [
-        subprocess.Popen([*argv, role], stdin=subprocess.PIPE) for role in ("clustering", "digests")
+        subprocess.Popen([*argv, role], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for role in ("clustering", "digests")
     ]
     try:
+        for child in children:  # running its own command line
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         assert [offload_role(c.pid) for c in children] == ["clustering", "digests"]
         assert offload_role(os.getpid()) == ""  # anything else (a parse worker)
     finally:
