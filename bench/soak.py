@@ -50,6 +50,62 @@ type, SQLite's own memory and glibc malloc's bytes in use and free.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
+Recorded on 2026-12-07, one after the other on the 2 shared cores, each ``--minutes 40
+--feeds 500 --sample 60 --reader-pages 0 --dump``: main at b47028d, 12:29 to 13:09 UTC
+(load average 0.6 to 6.7: this work's own in-process ``--trace`` runs at ``nice`` 10 to
+19 for much of it), then branch flat2 at 697599d (clustering and digests in child
+processes, :mod:`aggregator.offload`; the digest history read for the issue's stories
+only), 13:10 to 13:51 (load 0.4 to 2.7, in-process runs and a test suite at ``nice``).
+Total resident MB (the daemon, its parse workers and, on flat2, its clustering process;
+flat2's daemon alone and its clustering process in brackets), samples thinned::
+
+    minute          main     flat2 (daemon, clustering)
+    1              176.4     225.0 (77.1, 82.9)
+    baseline (5)   203.4     262.7 (79.3, 116.0)
+    10             232.7     270.4 (80.0, 121.7)
+    15             236.6     271.6 (80.4, 121.9)
+    20             238.6     272.0 (80.5, 121.7)
+    25             242.9     273.1 (80.4, 122.4)
+    30             247.9     273.8 (80.8, 122.3)
+    35             248.8     275.7 (80.5, 124.2)
+    40             253.2     273.4 (80.9, 121.4)
+    growth        +24.5%     +4.1%
+    2nd half    +14.2 %/h    +2.3 %/h (28.9 and 6.0 MB an hour)
+    verdict     NOT flat     flat
+
+No errors, exit status 0, 63 digest mails and about 89,200 entries in both. Main's
+daemon (``--dump``, baseline -> end): RSS 137.0 -> 187.1 MB, pymalloc arenas 63 -> 102,
+Python blocks 540k -> 607k (the index's, at two phases of its drop cycle). flat2's
+daemon: RSS 80.3 -> 83.3 MB, arenas 34 -> 34, Python blocks 331,803 -> 331,852; its
+clustering process rises with the window to minute 10 and is level from then on (121 to
+124 MB); its parse workers 67.4 -> 71.1 MB (3.6 MB, as on main). A digest process was
+running at none of the 40 samples (it lives a few seconds every two minutes). flat2's
+total is higher at every sample (an interpreter more: numpy, SQLAlchemy and the
+signature tables are resident in the clustering process and counted again by RSS),
+20 MB more than main at minute 40, where main was still climbing 29 MB an hour. PSS of
+the daemon and all its children: 198.3 -> 222.4 MB (+12.1 %; main's was not recorded);
+PSS divides shared pages among every process mapping them, this work's test suite and
+``--trace`` runs included (it fell to 209 during a test suite at minutes 22 to 27 and
+rose after), so it is reported but not judged.
+
+What pinned the memory, found with in-process passes (``--trace 22 to 30 --frames 0``,
+clustering and digests moved out of the traced process by a harness, parent's arenas
+after each pass): all passes in one process, 68 -> 83 arenas from pass 4 to 29; without
+clustering (so also without stories, so no digest), level at 40 from pass 3 to 29;
+clustering in a child, digests here, 45 -> 64 from pass 3 to 25 (the clustering child
+level at 124 to 128 MB); clustering in a child and no digests or deliveries, level at
+36; digests built here but not delivered, 44 -> 51 in 5 passes. So two passes fragment
+the long-lived process: clustering (the standing index's entries among each batch's
+short-lived objects) and building a digest issue. The latter read every issue of 30
+days at once (``Store.sent_stories``), a transient that grew with each issue sent; it
+now reads an issue at a time and keeps only the stories the issue could carry (built
+here and not delivered: 48 -> 57 in 17 passes, slower but still rising), and the issue
+is built and sent in a child that exits with its tick. With both children the parent
+stays at 36 arenas from pass 3 to 29 (RSS 87.8 -> 90.7 MB). CPU of 20 passes, the
+process and every child (parse workers included, all stopped at the end), in pairs at
+load 1 to 3: in-process 99.7 and 97.9 s, with the children 93.9 and 108.5 s: no
+difference beyond the spread.
+
 Recorded on 2026-12-07, 10:43 to 11:24 UTC: three runs side by side on the 2 shared
 cores (load average 0.7 to 8.3: another developer's CPU benchmarks, and this work's own
 in-process ``--trace`` runs at ``nice 19`` for most of the time), each ``--minutes 40
