@@ -82,6 +82,12 @@ def prepare(job: Job) -> Prepared:
     )
 
 
+def warm() -> None:
+    """Load what :func:`prepare` needs (a worker process calls this as it starts)."""
+    from aggregator import normalize  # noqa: F401
+    from aggregator.parse import fast, html, jsonfeed, text  # noqa: F401  (parse_document's)
+
+
 def default_processes() -> int:
     return max(1, os.cpu_count() or 1)
 
