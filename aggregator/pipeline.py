@@ -490,6 +490,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
+    from aggregator.cluster import parallel
     from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
@@ -503,6 +504,10 @@ def cluster_new_entries(
     since = min(e.published for e in new) - window
     clusterer, missing = standing.begin(
         settings.cluster, stored=store.clustered_stories_since(since), since=since
+    )
+    # A backlog's batches are signed on every core (small ones in this process only).
+    clusterer.signers = parallel.shared(
+        workers.signing_processes(settings.parse.workers), _limits(settings)
     )
     computed: dict[int, EntrySignature] = {}
     placed = 0

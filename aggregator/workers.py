@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -168,9 +169,20 @@ def shared(processes: int, limits: ParseLimits) -> Workers:
 
 
 def close_shared() -> None:
-    """Stop every process-wide worker (a command that used them is done)."""
+    """Stop every process-wide worker (a command that used them is done), the signing
+    workers of clustering (:mod:`aggregator.cluster.parallel`) included."""
     with _GUARD:
         pools = list(_SHARED.values())
         _SHARED.clear()
     for pool in pools:
         pool.close()
+    # Only if clustering ran: importing it here would load numpy for nothing.
+    signing = sys.modules.get("aggregator.cluster.parallel")
+    if signing is not None:
+        signing.close_shared()
+
+
+def signing_processes(processes: int) -> int:
+    """Signing workers for ``[parse] workers = processes``: one per core but the one the
+    clusterer itself signs on (0 with ``workers = 1``: all in the calling process)."""
+    return (processes or default_processes()) - 1

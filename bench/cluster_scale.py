@@ -145,7 +145,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 
-from aggregator.cluster import Clusterer
+from aggregator import workers
+from aggregator.cluster import Clusterer, parallel
 from aggregator.cluster.signature import shingles
 from aggregator.config import ClusterSettings
 from aggregator.model import Entry
@@ -162,6 +163,9 @@ OURS = "ours"
 NEAR_ONLY = "ours, near-dups only"
 DATASKETCH = "datasketch LSH, 128"
 VARIANTS = (DATASKETCH, OURS)
+# Signing workers beside the clusterer's own process, as the product runs with the
+# default ``[parse] workers = 0`` (one process per core): one on 2 cores.
+SIGNING = workers.signing_processes(0)
 
 # -- entries ---------------------------------------------------------------------------
 
@@ -241,7 +245,8 @@ def generate(size: int, seed: int) -> tuple[list[Entry], list[int]]:
 
 def run_ours(entries: Sequence[Entry], *, paraphrases: bool = True) -> list[int]:
     """Story per entry, batch by batch as ``pipeline.cluster_new_entries`` clusters a
-    backlog: one clusterer, each plan's new stories given ids before the next batch.
+    backlog: one clusterer, each plan's new stories given ids before the next batch,
+    each batch signed in this process and ``SIGNING`` worker processes at once.
     Without ``paraphrases`` the threshold is out of reach: near-duplicates only, the
     task datasketch does."""
     settings = ClusterSettings()
@@ -250,6 +255,14 @@ def run_ours(entries: Sequence[Entry], *, paraphrases: bool = True) -> list[int]
         duplicate=settings.duplicate,
         window=timedelta(hours=settings.window_hours),
     )
+    clusterer.signers = parallel.Signers(SIGNING)
+    try:
+        return _batches(clusterer, entries)
+    finally:
+        clusterer.signers.close()  # its workers' CPU time counts once they are reaped
+
+
+def _batches(clusterer: Clusterer, entries: Sequence[Entry]) -> list[int]:
     story_of: dict[int, int] = {}
     next_story = 1
     for start in range(0, len(entries), BATCH):
@@ -305,21 +318,36 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_seconds() -> float:
+    """User and system time of this process and of its children that have ended."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def measure(variant: str, size: int, seed: int) -> dict[str, object]:
     """One (variant, size) run; called in a fresh process so the peak memory is its own."""
     entries, truth = generate(size, seed)
     before = _peak_mb()
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     predicted = RUNNERS[variant](entries)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     precision, recall = pairwise(truth, predicted)
     return {
         "variant": variant,
+        "processes": 1 if variant == DATASKETCH else 1 + SIGNING,
         "entries": size,
         "seconds": round(seconds, 2),
+        "CPU s": round(cpu, 2),
         "entries/s": round(size / seconds),
         "input MB": round(before),
         "peak MB": round(_peak_mb()),
+        # The largest signing worker's peak (0: none ran); not in "peak MB".
+        "worker MB": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "precision": round(precision, 4),
         "recall": round(recall, 4),
     }
@@ -337,6 +365,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     spawn = multiprocessing.get_context("spawn")
     results: list[dict[str, object]] = []
+    print(
+        f"'{OURS}' runs in {1 + SIGNING} processes (the clusterer, and {SIGNING} signing"
+        f" worker(s) beside it, as the product does on {workers.default_processes()} cores);"
+        f" '{DATASKETCH}' in one. entries/s is wall-clock; 'CPU s' counts every process.\n"
+    )
     for size in sizes:
         rows = []
         for variant in variants:
@@ -350,11 +383,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             key="variant",
             metric="entries/s",
         )
+        cpu = {str(row["variant"]): float(str(row["CPU s"])) for row in rows}
+        print(
+            f"entries per CPU second (all processes): ours {size / cpu[OURS]:,.0f},"
+            f" datasketch {size / cpu[DATASKETCH]:,.0f}: {cpu[DATASKETCH] / cpu[OURS]:.2f}x"
+        )
         print()
     growth = [
         {
             "entries": row["entries"],
             "us/entry": round(1e6 / float(str(row["entries/s"])), 1),
+            "CPU us/entry": round(1e6 * float(str(row["CPU s"])) / float(str(row["entries"])), 1),
             "peak MB": row["peak MB"],
         }
         for row in results

@@ -40,6 +40,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,9 @@ from aggregator.cluster.signature import (
     unpack,
 )
 from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
+
+if TYPE_CHECKING:
+    from aggregator.cluster.parallel import Signers
 
 __all__ = ["BANDS", "DUPLICATE", "Clusterer", "conflict", "estimated_jaccard", "plan_clusters"]
 
@@ -152,6 +156,9 @@ class Clusterer:
         self.index = _Index(window.total_seconds())
         self._pending: list[int | str] = []  # the last plan's new stories, until settled
         self._stand_ins = itertools.count(-1, -1)  # numbers for entries without an id
+        # Worker processes that sign large batches beside this one (see cluster.parallel);
+        # None: this process signs everything.
+        self.signers: Signers | None = None
 
     def begin_pass(self) -> None:
         """A new pass: what earlier ones planned now ranks as stored (see ``_Index.rank``)."""
@@ -173,7 +180,14 @@ class Clusterer:
         ordered = sorted(entries, key=lambda e: (e.published, e.id or 0))
         known = _known(ordered, stored)
         unsigned = [e for e in ordered if e.id not in known]
-        fresh = dict(zip((e.id for e in unsigned), sign_many(unsigned), strict=True))
+        made: list[tuple[Signature, EntrySignature | None]]
+        if self.signers is not None:
+            made = self.signers.sign(unsigned)
+        else:
+            made = [(signature, None) for signature in sign_many(unsigned)]
+        fresh = dict(zip((e.id for e in unsigned), (sig for sig, _ in made), strict=True))
+        # What a signing worker packed already goes to the store as it came.
+        packed = {e.id: stored for e, (_, stored) in zip(unsigned, made, strict=True) if stored}
         known.update(fresh)
         signed = [known[e.id] for e in ordered]
         targets = [
@@ -203,7 +217,8 @@ class Clusterer:
             else np.empty((0, NUM_PERM), dtype=np.uint32),
             worded,
         )
-        return targets, banded, {i: pack(sig) for i, sig in fresh.items() if i is not None}
+        computed = {i: packed.get(i) or pack(sig) for i, sig in fresh.items() if i is not None}
+        return targets, banded, computed
 
     def place(
         self, entries: Sequence[Entry], signatures: Mapping[int, EntrySignature]

@@ -1,0 +1,125 @@
+"""Signing in worker processes: the same signatures, the same plans, and never a lost entry."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator import workers
+from aggregator.cluster import Clusterer, parallel
+from aggregator.cluster.signature import pack, sign_many
+from aggregator.model import Entry
+from aggregator.parse.sandbox import ParseLimits
+
+START = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
+WORDS = (
+    "Bão số 9 đổ bộ vào Quảng Ngãi Hà Nội Thủ tướng Phạm Đức Hòa thăm Nhật Bản ngày 9/11 "
+    "Typhoon Yagi hits Hanoi on Nov 9 as Sao Mai Motors sells 12,436 SUVs for 5 million dong "
+    "Liên hợp quốc White House U.S. TP.HCM 2024 2026 magnitude 4.2 quake"
+).split()
+
+
+def entries(count: int, seed: int = 1) -> list[Entry]:
+    rng = random.Random(seed)
+    return [
+        Entry(
+            id=n,
+            entry_key=str(n),
+            url=f"https://a.example/{n}",
+            title=" ".join(rng.choices(WORDS, k=8)),
+            summary=" ".join(rng.choices(WORDS, k=40)),
+            published=START + timedelta(minutes=n),
+            language=rng.choice(("vi", "en", "")),
+            feed_title=rng.choice(("Mekong Wire", "Tin Nhanh", "")),
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "CHUNK", 16)
+    monkeypatch.setattr(parallel, "MIN_ENTRIES", 32)
+
+
+@pytest.fixture
+def signers(small_chunks: None) -> Iterator[parallel.Signers]:
+    pool = parallel.Signers(1)
+    yield pool
+    pool.close()
+
+
+def test_a_worker_signs_byte_for_byte_as_this_process_does(signers: parallel.Signers) -> None:
+    batch = entries(200)
+    made = signers.sign(batch)
+    assert [pack(s).data for s, _ in made] == [pack(s).data for s in sign_many(batch)]
+    # The worker did sign some (it answers in packed form), and those are what it packed.
+    from_worker = [(s, stored) for s, stored in made if stored is not None]
+    assert from_worker
+    assert all(pack(s) == stored for s, stored in from_worker)
+
+
+def test_a_small_batch_is_signed_here_without_starting_a_worker(
+    signers: parallel.Signers,
+) -> None:
+    made = signers.sign(entries(20))
+    assert all(stored is None for _, stored in made)
+    assert all(box._process is None for box in signers._boxes)
+
+
+def test_no_workers_means_every_entry_is_signed_here(small_chunks: None) -> None:
+    pool = parallel.Signers(0)
+    batch = entries(100)
+    assert [pack(s).data for s, _ in pool.sign(batch)] == [pack(s).data for s in sign_many(batch)]
+    pool.close()
+
+
+def test_a_chunk_the_worker_fails_on_is_signed_here(
+    small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = parallel.Signers(1)
+    # A worker that cannot sign: its function is not there (each call is an error).
+    monkeypatch.setattr(pool._boxes[0], "parser", "aggregator.cluster.parallel:no_such_function")
+    batch = entries(100)
+    try:
+        made = pool.sign(batch)
+    finally:
+        pool.close()
+    assert [pack(s).data for s, _ in made] == [pack(s).data for s in sign_many(batch)]
+    assert all(stored is None for _, stored in made)
+
+
+def test_plans_are_the_same_with_signing_workers(signers: parallel.Signers) -> None:
+    batch = entries(300, seed=2)
+
+    def plans(pool: parallel.Signers | None) -> list[object]:
+        clusterer = Clusterer(threshold=0.2, window=timedelta(hours=72))
+        clusterer.signers = pool
+        made = []
+        for start in range(0, len(batch), 100):
+            plan = clusterer.plan(batch[start : start + 100])
+            made.append(plan)
+            clusterer.settle(list(range(start * 10, start * 10 + len(plan.new_stories))))
+        return made
+
+    assert plans(signers) == plans(None)
+
+
+def test_signing_workers_leave_one_core_to_the_clusterer() -> None:
+    assert workers.signing_processes(1) == 0  # `[parse] workers = 1`: nothing beside
+    assert workers.signing_processes(4) == 3
+    assert workers.signing_processes(0) == workers.default_processes() - 1
+
+
+def test_closing_the_shared_workers_closes_the_signing_ones(small_chunks: None) -> None:
+    pool = parallel.shared(1, ParseLimits())
+    pool.sign(entries(64))
+    process = pool._boxes[0]._process
+    assert process is not None
+    workers.close_shared()
+    assert process.poll() is not None
+    assert parallel.shared(1, ParseLimits()) is not pool
+    workers.close_shared()
