@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from aggregator import workers
+from aggregator import pipeline, workers
 from aggregator.cluster import Clusterer, parallel
 from aggregator.cluster.signature import pack, sign_many
+from aggregator.config import Settings
 from aggregator.model import Entry
 from aggregator.parse.sandbox import ParseLimits
+from aggregator.store import open_store
 
 START = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
 WORDS = (
@@ -123,3 +126,44 @@ def test_closing_the_shared_workers_closes_the_signing_ones(small_chunks: None) 
     assert process.poll() is not None
     assert parallel.shared(1, ParseLimits()) is not pool
     workers.close_shared()
+
+
+def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    now: datetime,
+) -> None:
+    """``[parse] workers = 2``: one signing worker beside the clusterer, with the stories
+    and stored signatures of ``workers = 1`` (everything in one process)."""
+    from tests.cluster.test_cluster_stored import SG, TN, read
+
+    monkeypatch.setattr(parallel, "CHUNK", 4)  # two bundled feeds: 20 entries
+    monkeypatch.setattr(parallel, "MIN_ENTRIES", 8)
+
+    found = []
+    for processes in (1, 2):
+        settings = make_settings(
+            f"[parse]\nworkers = {processes}\n",
+            database_url=f"sqlite:///{tmp_path / f'{processes}.db'}",
+        )
+        store = open_store(settings.storage.url)
+        try:
+            for name in (TN, SG):
+                read(store, settings, name, now)
+            backlog = store.unclustered_entries()
+            assert len(backlog) >= parallel.MIN_ENTRIES
+            assert pipeline.cluster_new_entries(store, settings, now=now) == len(backlog)
+            signed = store.entry_signatures([e.id for e in backlog if e.id])
+            assert {i: s.data for i, s in signed.items()} == {
+                e.id: pack(s).data for e, s in zip(backlog, sign_many(backlog), strict=True)
+            }
+            pool = parallel.shared(workers.signing_processes(processes), ParseLimits())
+            assert pool.processes == processes - 1
+            # The worker did sign: it was started (on first use).
+            assert all(box._process is not None for box in pool._boxes)
+            found.append(sorted(sorted(e.url for e in s.entries) for s in store.list_stories()))
+        finally:
+            workers.close_shared()
+            store.close()
+    assert found[0] == found[1]
