@@ -22,38 +22,46 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from aggregator.cluster.signature import VERSION, Signature, sign_many, unpack
 from aggregator.errors import ParseError
 from aggregator.model import Entry, EntrySignature
 from aggregator.parse.sandbox import ParseLimits, Sandbox
 
-__all__ = ["CHUNK", "MIN_ENTRIES", "Signers", "close_shared", "shared", "sign_texts"]
+__all__ = ["CHUNK", "MIN_ENTRIES", "Signers", "Signing", "close_shared", "shared", "sign_texts"]
 
 SIGN = "aggregator.cluster.parallel:sign_texts"
 # Entries per chunk: a worker's round trip (pickling the texts, reading the answer) is
-# small next to signing 2,048 entries (about a tenth of a second), and a batch of
-# 20,000 still leaves the processes enough chunks to finish close together.
-CHUNK = 2048
-MIN_ENTRIES = 2 * CHUNK
+# small next to signing 512 entries (a few hundredths of a second), and a part of a batch
+# still has enough chunks for the processes to finish close together.
+CHUNK = 512
+MIN_ENTRIES = 4096
 
-# What signing reads of an entry (see signature._features), and nothing more: an entry's
-# content and the rest stay in the calling process.
-_Text = tuple[str, str, datetime, str, str]
+
+class Text(NamedTuple):
+    """What signing reads of an entry (``signature.Signable``), and nothing more: an
+    entry's content and the rest stay in the calling process."""
+
+    title: str
+    summary: str
+    published: datetime
+    language: str
+    feed_title: str
 
 
 @dataclass(frozen=True, slots=True)
 class Texts:
     """A chunk of entries' texts for a worker; ``url`` names it in errors (``Work``)."""
 
-    texts: tuple[_Text, ...]
+    texts: tuple[tuple[str, str, datetime, str, str], ...]  # Text's fields, pickled lean
     url: str = "signing"
 
 
-def _text(entry: Entry) -> _Text:
+def _text(entry: Entry) -> tuple[str, str, datetime, str, str]:
     return (entry.title, entry.summary, entry.published, entry.language, entry.feed_title)
 
 
@@ -61,19 +69,7 @@ def sign_texts(work: Texts) -> list[bytes]:
     """In a worker: the packed signatures (``EntrySignature.data``) of a chunk's texts."""
     from aggregator.cluster.signature import pack
 
-    entries = [
-        Entry(
-            entry_key="",
-            url="",
-            title=title,
-            summary=summary,
-            published=published,
-            language=language,
-            feed_title=feed_title,
-        )
-        for title, summary, published, language, feed_title in work.texts
-    ]
-    return [pack(signature).data for signature in sign_many(entries)]
+    return [pack(signature).data for signature in sign_many(list(map(Text._make, work.texts)))]
 
 
 # A signature, and its packed form when a worker made it (the store keeps that one).
@@ -100,21 +96,34 @@ class Signers:
         """The signatures of ``entries``, in their order."""
         if self._threads is None or len(entries) < MIN_ENTRIES:
             return [(signature, None) for signature in sign_many(entries)]
-        chunks = [entries[start : start + CHUNK] for start in range(0, len(entries), CHUNK)]
-        results: list[list[Signed] | None] = [None] * len(chunks)
-        pending = _Pending(len(chunks))
-        workers = [
-            self._threads.submit(_remote, box, chunks, results, pending) for box in self._boxes
-        ]
-        for i in pending:
-            results[i] = [(signature, None) for signature in sign_many(chunks[i])]
-        for worker in workers:
+        return self.finish(self.start(entries))
+
+    def start(self, entries: Sequence[Entry]) -> Signing:
+        """Have the workers begin on ``entries`` (this process joins in at :meth:`finish`):
+        the next part of a batch, signed while this process plans the current one."""
+        signing = Signing(entries)
+        if self._threads is not None:
+            for box in self._boxes:
+                # One thread per worker: a later start's chunks wait for this one's.
+                signing.workers.append(self._threads.submit(_remote, box, signing))
+        return signing
+
+    def finish(self, signing: Signing) -> list[Signed]:
+        """The signatures of a started list, in its order: this process signs the chunks
+        no worker has taken, then waits for those they have."""
+        for i in signing.pending:
+            signing.results[i] = [(signature, None) for signature in sign_many(signing.chunks[i])]
+        for worker in signing.workers:
             worker.result()
         signed: list[Signed] = []
-        for i, chunk in enumerate(chunks):
-            part = results[i]
-            if part is None:  # its worker failed on it: signed here
-                part = [(signature, None) for signature in sign_many(chunk)]
+        for chunk, part, packed in zip(
+            signing.chunks, signing.results, signing.packed, strict=True
+        ):
+            if part is None:
+                if packed is not None:
+                    part = _read(packed)
+                else:  # its worker failed on it: signed here
+                    part = [(signature, None) for signature in sign_many(chunk)]
             signed.extend(part)
         return signed
 
@@ -125,14 +134,21 @@ class Signers:
             box.close()
 
 
-class _Pending:
-    """The numbers of the chunks not taken yet, handed out to whichever process asks."""
+class Signing:
+    """Entries being signed: their chunks, handed out to whichever process asks first."""
 
-    def __init__(self, count: int) -> None:
-        self._next = iter(range(count))
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries = entries
+        self.chunks = [entries[start : start + CHUNK] for start in range(0, len(entries), CHUNK)]
+        self.results: list[list[Signed] | None] = [None] * len(self.chunks)
+        self.packed: list[list[bytes] | None] = [None] * len(self.chunks)  # from workers
+        self.workers: list[Future[None]] = []
+        self._next = iter(range(len(self.chunks)))
         self._lock = threading.Lock()
 
-    def __iter__(self) -> Iterator[int]:
+    @property
+    def pending(self) -> Iterator[int]:
+        """The numbers of the chunks nobody has taken yet, each to one taker."""
         while True:
             with self._lock:
                 i = next(self._next, None)
@@ -141,24 +157,24 @@ class _Pending:
             yield i
 
 
-def _remote(
-    box: Sandbox,
-    chunks: list[Sequence[Entry]],
-    results: list[list[Signed] | None],
-    pending: _Pending,
-) -> None:
-    for i in pending:
+def _remote(box: Sandbox, signing: Signing) -> None:
+    for i in signing.pending:
         try:
-            packed = box.call(Texts(tuple(map(_text, chunks[i]))))
+            signing.packed[i] = box.call(Texts(tuple(map(_text, signing.chunks[i]))))
         except ParseError:
             return  # this chunk left None, the caller signs it; and the rest, as it takes them
-        stored = [EntrySignature(version=VERSION, data=data) for data in packed]
-        part: list[Signed] = []
-        for signature in stored:
-            read = unpack(signature)
-            assert read is not None, "a worker signs with this process's version"
-            part.append((read, signature))
-        results[i] = part
+
+
+def _read(packed: list[bytes]) -> list[Signed]:
+    """A worker's answer as signatures (read here, by the caller: the thread that waits
+    on the worker only hands it its next chunk, so that the worker never waits long)."""
+    part: list[Signed] = []
+    for data in packed:
+        stored = EntrySignature(version=VERSION, data=data)
+        read = unpack(stored)
+        assert read is not None, "a worker signs with this process's version"
+        part.append((read, stored))
+    return part
 
 
 _SHARED: dict[tuple[int, ParseLimits], Signers] = {}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aggregator import pipeline, workers
+from aggregator import cluster, pipeline, workers
 from aggregator.cluster import Clusterer, parallel
 from aggregator.cluster.signature import pack, sign_many
 from aggregator.config import Settings
@@ -95,7 +96,14 @@ def test_a_chunk_the_worker_fails_on_is_signed_here(
     assert all(stored is None for _, stored in made)
 
 
-def test_plans_are_the_same_with_signing_workers(signers: parallel.Signers) -> None:
+@pytest.mark.parametrize("ahead", [False, True])
+def test_plans_are_the_same_with_signing_workers(
+    signers: parallel.Signers, monkeypatch: pytest.MonkeyPatch, ahead: bool
+) -> None:
+    """Batches signed by the workers and this process together, or (``ahead``) planned
+    in parts while the workers sign the later parts: the plans of one process."""
+    if ahead:
+        monkeypatch.setattr(cluster, "MIN_SIGNED_AHEAD", 32)
     batch = entries(300, seed=2)
 
     def plans(pool: parallel.Signers | None) -> list[object]:
@@ -108,7 +116,17 @@ def test_plans_are_the_same_with_signing_workers(signers: parallel.Signers) -> N
             clusterer.settle(list(range(start * 10, start * 10 + len(plan.new_stories))))
         return made
 
-    assert plans(signers) == plans(None)
+    parts: list[int] = []
+    plan_part = Clusterer._plan_part
+
+    def counted(self: Clusterer, new: Sequence[Entry], *args: Any) -> Any:
+        parts.append(len(new))
+        return plan_part(self, new, *args)
+
+    monkeypatch.setattr(Clusterer, "_plan_part", counted)
+    with_workers = plans(signers)
+    assert parts == ([40, 30, 20, 10] * 3 if ahead else [100] * 3)
+    assert with_workers == plans(None)
 
 
 def test_signing_workers_leave_one_core_to_the_clusterer() -> None:
