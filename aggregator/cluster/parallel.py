@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 from aggregator.cluster.signature import VERSION, Signature, sign_many, unpack
@@ -126,6 +127,22 @@ class Signers:
                     part = [(signature, None) for signature in sign_many(chunk)]
             signed.extend(part)
         return signed
+
+    def peak_mb(self) -> float:
+        """The largest peak resident memory (VmHWM) of the workers running now (Linux)."""
+        peak = 0.0
+        for box in self._boxes:
+            process = box._process
+            if process is None or process.poll() is not None:
+                continue
+            try:
+                status = Path(f"/proc/{process.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        return peak
 
     def close(self) -> None:
         if self._threads is not None:

@@ -64,6 +64,7 @@ def test_a_worker_signs_byte_for_byte_as_this_process_does(signers: parallel.Sig
     from_worker = [(s, stored) for s, stored in made if stored is not None]
     assert from_worker
     assert all(pack(s) == stored for s, stored in from_worker)
+    assert signers.peak_mb() > 0  # the worker's own peak, read while it runs
 
 
 def test_a_small_batch_is_signed_here_without_starting_a_worker(
