@@ -505,8 +505,9 @@ def cluster_new_entries(
     clusterer, missing = standing.begin(
         settings.cluster, stored=store.clustered_stories_since(since), since=since
     )
-    # A backlog's batches are signed on every core (small ones in this process only).
-    clusterer.signers = parallel.shared(
+    # A backlog's batches are signed on every core (small ones in this process only). The
+    # workers start on first use and stop with the pass: a daemon keeps none between.
+    clusterer.signers = parallel.Signers(
         workers.signing_processes(settings.parse.workers), _limits(settings)
     )
     computed: dict[int, EntrySignature] = {}
@@ -534,6 +535,8 @@ def cluster_new_entries(
         standing.reset()  # memory may hold a plan the store did not take
         raise
     finally:
+        clusterer.signers.close()
+        clusterer.signers = None
         if kept.memos_since is None or now - kept.memos_since < timedelta(0):
             kept.memos_since = now
         elif now - kept.memos_since >= MEMO_LIFETIME:

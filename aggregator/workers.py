@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -169,17 +168,12 @@ def shared(processes: int, limits: ParseLimits) -> Workers:
 
 
 def close_shared() -> None:
-    """Stop every process-wide worker (a command that used them is done), the signing
-    workers of clustering (:mod:`aggregator.cluster.parallel`) included."""
+    """Stop every process-wide worker (a command that used them is done)."""
     with _GUARD:
         pools = list(_SHARED.values())
         _SHARED.clear()
     for pool in pools:
         pool.close()
-    # Only if clustering ran: importing it here would load numpy for nothing.
-    signing = sys.modules.get("aggregator.cluster.parallel")
-    if signing is not None:
-        signing.close_shared()
 
 
 def signing_processes(processes: int) -> int:

@@ -4,18 +4,22 @@ beside the calling one.
 Signing (:func:`aggregator.cluster.signature.sign_many`: tokenizing, names, numbers,
 dates, MinHash) is more than half of clustering's CPU and needs nothing but each entry's
 text, so a backlog (``aggregator fetch`` and ``aggregator cluster`` on thousands of new
-entries, the daemon after a restart) signs its batches in ``processes`` worker processes
-and in the calling process at once: each takes the next chunk of entries until none is
-left. A worker sends back packed signatures (:func:`~aggregator.cluster.signature.pack`),
-which are what the store keeps, so the calling process only reads them (``unpack``).
+entries, the daemon after a restart) is signed in ``processes`` worker processes as well
+as in the calling one: a :class:`Signing` hands its chunks of ``CHUNK`` entries to
+whichever process asks first. The clusterer starts the signing of a large batch's later
+parts before it plans the first one (``Clusterer._plan``), so the workers sign ahead
+while it plans, and it signs only what they have not reached. A worker sends back packed
+signatures (:func:`~aggregator.cluster.signature.pack`), which are what the store keeps,
+so the calling process only reads them (``unpack``).
 
 The workers are :class:`~aggregator.parse.sandbox.Sandbox` es, like the parse workers
-(:mod:`aggregator.workers`): their own interpreters, started on first use, bounded by
-the ``[parse]`` limits; a chunk a worker fails on (timed out, killed) is signed in the
-calling process instead. Small batches (the daemon's passes, a few feeds' new entries)
-are signed in the calling process only: below ``MIN_ENTRIES`` the transfers would cost
-more than they save. Signatures are the same wherever they are computed (pure functions
-of the text; the memos only remember results).
+(:mod:`aggregator.workers`): their own interpreters, started on first use and stopped at
+the end of the clustering pass (``pipeline.cluster_new_entries``), bounded by the
+``[parse]`` limits; a chunk a worker fails on (timed out, killed) is signed in the
+calling process instead. Small batches (the daemon's usual passes, a few feeds' new
+entries) are signed in the calling process only: below ``MIN_ENTRIES`` the start-up and
+the transfers would cost more than they save. Signatures are the same wherever they are
+computed (pure functions of the text; the memos only remember results).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from aggregator.errors import ParseError
 from aggregator.model import Entry, EntrySignature
 from aggregator.parse.sandbox import ParseLimits, Sandbox
 
-__all__ = ["CHUNK", "MIN_ENTRIES", "Signers", "Signing", "close_shared", "shared", "sign_texts"]
+__all__ = ["CHUNK", "MIN_ENTRIES", "Signers", "Signing", "sign_texts"]
 
 SIGN = "aggregator.cluster.parallel:sign_texts"
 # Entries per chunk: a worker's round trip (pickling the texts, reading the answer) is
@@ -192,25 +196,3 @@ def _read(packed: list[bytes]) -> list[Signed]:
         assert read is not None, "a worker signs with this process's version"
         part.append((read, stored))
     return part
-
-
-_SHARED: dict[tuple[int, ParseLimits], Signers] = {}
-_GUARD = threading.Lock()
-
-
-def shared(processes: int, limits: ParseLimits) -> Signers:
-    """The process-wide signers for these settings (each worker starts on first use)."""
-    with _GUARD:
-        key = (processes, limits)
-        if key not in _SHARED:
-            _SHARED[key] = Signers(processes, limits)
-        return _SHARED[key]
-
-
-def close_shared() -> None:
-    """Stop every process-wide signing worker (a command that used them is done)."""
-    with _GUARD:
-        pools = list(_SHARED.values())
-        _SHARED.clear()
-    for pool in pools:
-        pool.close()

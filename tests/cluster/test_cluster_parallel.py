@@ -15,7 +15,6 @@ from aggregator.cluster import Clusterer, parallel
 from aggregator.cluster.signature import pack, sign_many
 from aggregator.config import Settings
 from aggregator.model import Entry
-from aggregator.parse.sandbox import ParseLimits
 from aggregator.store import open_store
 
 START = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
@@ -136,17 +135,6 @@ def test_signing_workers_leave_one_core_to_the_clusterer() -> None:
     assert workers.signing_processes(0) == workers.default_processes() - 1
 
 
-def test_closing_the_shared_workers_closes_the_signing_ones(small_chunks: None) -> None:
-    pool = parallel.shared(1, ParseLimits())
-    pool.sign(entries(64))
-    process = pool._boxes[0]._process
-    assert process is not None
-    workers.close_shared()
-    assert process.poll() is not None
-    assert parallel.shared(1, ParseLimits()) is not pool
-    workers.close_shared()
-
-
 def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
     monkeypatch: pytest.MonkeyPatch,
     make_settings: Callable[..., Settings],
@@ -160,6 +148,21 @@ def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
     monkeypatch.setattr(parallel, "CHUNK", 4)  # two bundled feeds: 20 entries
     monkeypatch.setattr(parallel, "MIN_ENTRIES", 8)
 
+    made: dict[int, list[parallel.Signers]] = {1: [], 2: []}
+    started: list[parallel.Signers] = []
+    signers, start = parallel.Signers.__init__, parallel.Signers.start
+
+    def recorded(self: parallel.Signers, processes: int, *args: Any) -> None:
+        made[processes + 1].append(self)
+        signers(self, processes, *args)
+
+    def starting(self: parallel.Signers, entries: Sequence[Entry]) -> parallel.Signing:
+        if self.processes and self not in started:
+            started.append(self)
+        return start(self, entries)
+
+    monkeypatch.setattr(parallel.Signers, "__init__", recorded)
+    monkeypatch.setattr(parallel.Signers, "start", starting)
     found = []
     for processes in (1, 2):
         settings = make_settings(
@@ -177,12 +180,12 @@ def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
             assert {i: s.data for i, s in signed.items()} == {
                 e.id: pack(s).data for e, s in zip(backlog, sign_many(backlog), strict=True)
             }
-            pool = parallel.shared(workers.signing_processes(processes), ParseLimits())
+            (pool,) = made[processes]
             assert pool.processes == processes - 1
-            # The worker did sign: it was started (on first use).
-            assert all(box._process is not None for box in pool._boxes)
+            # The worker did sign (it started on first use), and stopped with the pass.
+            assert started == ([] if processes == 1 else [pool])
+            assert all(box._process is None for box in pool._boxes)
             found.append(sorted(sorted(e.url for e in s.entries) for s in store.list_stories()))
         finally:
-            workers.close_shared()
             store.close()
     assert found[0] == found[1]
