@@ -99,6 +99,7 @@ class Signers:
     def __init__(self, processes: int, limits: ParseLimits | None = None) -> None:
         limits = limits or ParseLimits()
         self._boxes = [Sandbox(limits, parser=SIGN) for _ in range(max(0, processes))]
+        self._started: list[Signing] = []  # not finished yet
         self._threads = (
             ThreadPoolExecutor(len(self._boxes), thread_name_prefix="aggregator-sign")
             if self._boxes
@@ -119,6 +120,7 @@ class Signers:
         """Have the workers begin on ``entries`` (this process joins in at :meth:`finish`):
         the next part of a batch, signed while this process plans the current one."""
         signing = Signing(entries)
+        self._started.append(signing)
         if self._threads is not None:
             for box in self._boxes:
                 # One thread per worker: a later start's chunks wait for this one's.
@@ -132,6 +134,7 @@ class Signers:
             signing.results[i] = [(signature, None) for signature in sign_many(signing.chunks[i])]
         for worker in signing.workers:
             worker.result()
+        self._started.remove(signing)
         signed: list[Signed] = []
         for chunk, part, packed in zip(
             signing.chunks, signing.results, signing.packed, strict=True
@@ -161,6 +164,11 @@ class Signers:
         return peak
 
     def close(self) -> None:
+        """Stop the workers; what was started and not finished is given up (a plan
+        that failed half-way: its parts' chunks are not signed for nothing meanwhile)."""
+        for signing in self._started:
+            signing.cancel()
+        self._started.clear()
         if self._threads is not None:
             self._threads.shutdown(wait=True)
         for box in self._boxes:
@@ -178,6 +186,11 @@ class Signing:
         self.workers: list[Future[None]] = []
         self._next = iter(range(len(self.chunks)))
         self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Hand out no more chunks."""
+        with self._lock:
+            self._next = iter(())
 
     @property
     def pending(self) -> Iterator[int]:

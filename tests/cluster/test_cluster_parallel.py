@@ -189,3 +189,11 @@ def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
         finally:
             store.close()
     assert found[0] == found[1]
+
+
+def test_closing_gives_up_what_was_started_and_not_finished(small_chunks: None) -> None:
+    pool = parallel.Signers(1)
+    signing = pool.start(entries(2000))  # 125 chunks
+    pool.close()  # as after a plan that failed half-way: returns without signing them all
+    assert sum(part is not None for part in signing.packed) < len(signing.chunks)
+    assert list(signing.pending) == []
