@@ -102,11 +102,14 @@ change does: earlier commits of the branch, the same design, gave 2.69x and 2.32
 ``run_ours`` (100k entries, a fresh process each, main's tree then this one, three rounds,
 13:17 to 13:20, load 2.6 to 5.0): main 15.3, 16.5 and 16.3 s wall (15.2 to 16.5 s CPU, one
 process); this branch 14.4, 13.0 and 11.3 s wall (20.7, 20.1 and 17.9 s CPU over both
-processes): up to 1.44x faster in wall-clock when the second core is free, little when
-other work holds it, for about a quarter more CPU in all (the transfers, the packing in
-the worker, three more sorts of the window's band keys per batch, and two processes
-contending). Per CPU second over all processes ours is 2.1x to 2.8x datasketch, not 4x:
-that needs signing itself cheaper (compiled code) or fewer of the CPU costs above.
+processes). The same three rounds again at 13:35 to 13:37 (load 1.3 to 3.0): main 13.2,
+12.8 and 12.6 s (12.3 to 12.7 s CPU); this branch 14.4, 15.4 and 10.6 s (17.7, 15.7 and
+13.6 s CPU). So: up to 1.44x faster in wall-clock when the second core is free, and
+slower (down to 0.83x) when other work holds it, for 10 to 40 % more CPU in all (the
+transfers, reading the workers' answers, three more sorts of the window's band keys per
+batch, each process warming its own memos, and two processes contending). Per CPU
+second over all processes ours is 2.1x to 2.8x datasketch, not 4x: that needs signing
+itself cheaper (compiled code) or fewer of the CPU costs above.
 
 Memory: met, 675 MB peak at 300k for the clusterer's process (714 MB on main), plus 66 MB
 for the signing worker; 426 MB at 100k (497 on main) plus 62 MB. The clusterer's peak is
