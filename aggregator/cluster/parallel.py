@@ -25,6 +25,7 @@ computed (pure functions of the text; the memos only remember results).
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +40,8 @@ from aggregator.model import Entry, EntrySignature
 from aggregator.parse.sandbox import ParseLimits, Sandbox
 
 __all__ = ["CHUNK", "MIN_ENTRIES", "Signers", "Signing", "sign_texts"]
+
+log = logging.getLogger(__name__)
 
 SIGN = "aggregator.cluster.parallel:sign_texts"
 # Entries per chunk: a worker's round trip (pickling the texts, reading the answer) is
@@ -100,6 +103,7 @@ class Signers:
         limits = limits or ParseLimits()
         self._boxes = [Sandbox(limits, parser=SIGN) for _ in range(max(0, processes))]
         self._started: list[Signing] = []  # not finished yet
+        self._failed: set[Sandbox] = set()  # workers not to be asked again
         self._threads = (
             ThreadPoolExecutor(len(self._boxes), thread_name_prefix="aggregator-sign")
             if self._boxes
@@ -124,7 +128,7 @@ class Signers:
         if self._threads is not None:
             for box in self._boxes:
                 # One thread per worker: a later start's chunks wait for this one's.
-                signing.workers.append(self._threads.submit(_remote, box, signing))
+                signing.workers.append(self._threads.submit(self._remote, box, signing))
         return signing
 
     def finish(self, signing: Signing) -> list[Signed]:
@@ -162,6 +166,20 @@ class Signers:
                 if line.startswith("VmHWM:"):
                     peak = max(peak, int(line.split()[1]) / 1024)
         return peak
+
+    def _remote(self, box: Sandbox, signing: Signing) -> None:
+        """In a thread of this process: hand ``box`` chunk after chunk until none is left.
+        A worker that fails once (timed out, killed, cannot start) takes no more for the
+        rest of the pass: its chunks are signed here, without a new process for each."""
+        if box in self._failed:
+            return
+        for i in signing.pending:
+            try:
+                signing.packed[i] = box.call(Texts(tuple(map(_text, signing.chunks[i]))))
+            except ParseError as error:
+                log.warning("Signing worker failed; signing in this process instead: %s", error)
+                self._failed.add(box)
+                return  # this chunk left None, the caller signs it; and the rest
 
     def close(self) -> None:
         """Stop the workers; what was started and not finished is given up (a plan
@@ -201,14 +219,6 @@ class Signing:
             if i is None:
                 return
             yield i
-
-
-def _remote(box: Sandbox, signing: Signing) -> None:
-    for i in signing.pending:
-        try:
-            signing.packed[i] = box.call(Texts(tuple(map(_text, signing.chunks[i]))))
-        except ParseError:
-            return  # this chunk left None, the caller signs it; and the rest, as it takes them
 
 
 def _read(packed: list[bytes]) -> list[Signed]:

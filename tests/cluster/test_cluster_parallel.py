@@ -81,19 +81,29 @@ def test_no_workers_means_every_entry_is_signed_here(small_chunks: None) -> None
     pool.close()
 
 
-def test_a_chunk_the_worker_fails_on_is_signed_here(
+def test_a_chunk_the_worker_fails_on_is_signed_here_and_it_is_not_asked_again(
     small_chunks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pool = parallel.Signers(1)
-    # A worker that cannot sign: its function is not there (each call is an error).
-    monkeypatch.setattr(pool._boxes[0], "parser", "aggregator.cluster.parallel:no_such_function")
+    (box,) = pool._boxes
+    # A worker that cannot sign: its function is not there (it dies as it starts).
+    monkeypatch.setattr(box, "parser", "aggregator.cluster.parallel:no_such_function")
+    calls: list[object] = []
+    call = box.call
+
+    def counted(work: object) -> object:
+        calls.append(work)
+        return call(work)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(box, "call", counted)
     batch = entries(100)
     try:
-        made = pool.sign(batch)
+        made = pool.sign(batch) + pool.sign(batch)  # two batches of one pass
     finally:
         pool.close()
-    assert [pack(s).data for s, _ in made] == [pack(s).data for s in sign_many(batch)]
+    assert [pack(s).data for s, _ in made] == [pack(s).data for s in sign_many(batch)] * 2
     assert all(stored is None for _, stored in made)
+    assert len(calls) == 1  # not a new process for every chunk
 
 
 @pytest.mark.parametrize("ahead", [False, True])
