@@ -180,3 +180,9 @@ def close_shared() -> None:
         _SHARED.clear()
     for pool in pools:
         pool.close()
+
+
+def signing_processes(processes: int) -> int:
+    """Signing workers for ``[parse] workers = processes``: one per core but the one the
+    clusterer itself signs on (0 with ``workers = 1``: all in the calling process)."""
+    return (processes or default_processes()) - 1
