@@ -105,6 +105,16 @@ def _json_default(value: Any) -> Any:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table for a person at a terminal (rich); plain aligned columns for anything else.
+
+    Output read by a program, a pipe or cron's mail needs neither box drawing nor cells
+    folded to the terminal's width: one line per row, whole values, columns separated by
+    two spaces (``gh`` and ``kubectl`` print for pipes the same way).
+    """
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if not sys.stdout.isatty():
+        click.echo(plain_table(title, columns, cells))
+        return
     # rich is loaded by the commands that print with it, not at start-up (a fetch where
     # every feed answers 304 prints one line).
     from rich.console import Console
@@ -113,9 +123,22 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+    for row in cells:
+        table.add_row(*row)
     Console().print(table)
+
+
+def plain_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``title``, then a header and one line per row, each column as wide as its widest
+    value (line breaks inside a value become spaces); the last column is not padded."""
+    lines = [[" ".join(cell.split()) if "\n" in cell else cell for cell in row] for row in rows]
+    table = [list(columns), *lines]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    text = [title]
+    for row in table:
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        text.append("  ".join([*padded, row[-1]]).rstrip())
+    return "\n".join(text)
 
 
 def when(value: datetime | None) -> str:

@@ -130,7 +130,8 @@ class ParseSettings:
         default=0,
         metadata=_help(
             "Processes that parse and normalize fetched feeds: 0 = one per CPU core, "
-            "1 = none (all in the main process)."
+            "1 = none (all in the main process). Clustering a backlog signs entries in "
+            "this many less one, beside its own process."
         ),
     )
 

@@ -490,6 +490,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
+    from aggregator.cluster import parallel
     from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
@@ -503,6 +504,11 @@ def cluster_new_entries(
     since = min(e.published for e in new) - window
     clusterer, missing = standing.begin(
         settings.cluster, stored=store.clustered_stories_since(since), since=since
+    )
+    # A backlog's batches are signed on every core (small ones in this process only). The
+    # workers start on first use and stop with the pass: a daemon keeps none between.
+    clusterer.signers = parallel.Signers(
+        workers.signing_processes(settings.parse.workers), _limits(settings)
     )
     computed: dict[int, EntrySignature] = {}
     placed = 0
@@ -529,6 +535,8 @@ def cluster_new_entries(
         standing.reset()  # memory may hold a plan the store did not take
         raise
     finally:
+        clusterer.signers.close()
+        clusterer.signers = None
         if kept.memos_since is None or now - kept.memos_since < timedelta(0):
             kept.memos_since = now
         elif now - kept.memos_since >= MEMO_LIFETIME:

@@ -82,6 +82,12 @@ def prepare(job: Job) -> Prepared:
     )
 
 
+def warm() -> None:
+    """Load what :func:`prepare` needs (a worker process calls this as it starts)."""
+    from aggregator import normalize  # noqa: F401
+    from aggregator.parse import fast, html, jsonfeed, text  # noqa: F401  (parse_document's)
+
+
 def default_processes() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -174,3 +180,9 @@ def close_shared() -> None:
         _SHARED.clear()
     for pool in pools:
         pool.close()
+
+
+def signing_processes(processes: int) -> int:
+    """Signing workers for ``[parse] workers = processes``: one per core but the one the
+    clusterer itself signs on (0 with ``workers = 1``: all in the calling process)."""
+    return (processes or default_processes()) - 1

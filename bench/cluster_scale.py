@@ -17,12 +17,20 @@ Stories are independent: every pair across stories is a true negative.
 
 Our clusterer runs the way ``aggregator.pipeline.cluster_new_entries`` clusters a backlog:
 one ``Clusterer``, batches of ``CLUSTER_BATCH`` (20,000) entries, each plan's signatures
-packed for the store, entries older than the window dropped from memory.
+packed for the store, entries older than the window dropped from memory, and its entries
+signed in worker processes beside it (``aggregator.cluster.parallel``; one on 2 cores, as
+the product runs with the default ``[parse] workers = 0``). So **ours uses N processes
+(N = the number of cores: 2 here) while datasketch's loop uses one**: the table gives
+each variant's processes ("procs"), its wall-clock seconds and entries/s (the ratio
+compares those), and its CPU seconds counted over all its processes, with the ratio of
+entries per CPU second printed under the table. "peak MB" is the clusterer's own process;
+"wkr MB" the largest signing worker's peak; the title gives the generated input's MB.
 datasketch runs the incremental loop one would write with it: per entry a MinHash of the
 same word bigrams (``update_batch``), a query, the story of the first match (or a new
 one), an insert. Each (size, variant) runs in a fresh process, so its peak resident memory
-(``ru_maxrss``) is its own; "input MB" is that process's peak after generating the entries
-and before clustering, so "peak MB" minus it is what clustering added.
+(``ru_maxrss``) is its own; "input" (in each table's title) is that process's peak after
+generating the entries and before clustering, so "peak MB" minus it is what clustering
+added.
 
 Ours runs with the defaults (near-duplicates and paraphrases: title words, names, numbers
 and dates, see ``aggregator.cluster``); ``--near-only`` adds a row with near-duplicates
@@ -34,101 +42,81 @@ Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at
 Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
-Last recorded: 2026-12-07, 2 cores / 24 GiB, at 5d697d2 (branch cluster-speed2), on a
-machine shared with other sessions, rensa 0.5.0, datasketch 2.0.0, numpy 2.4:
-``python -m bench.cluster_scale --sizes 100000`` (11:11 to 11:12 UTC, load average 0.8 at
-the start, 2.5 at the end), then ``--sizes 10000,300000`` (11:12 to 11:15, load 2.5 to
-3.0)::
+Last recorded: 2026-12-07, 2 cores / 24 GiB, on a machine shared with other sessions,
+rensa 0.5.0, datasketch 2.0.0, numpy 2.4, at b02eee8 (branch sign3; the one commit after
+it only makes ``Signers.close`` give up unfinished work): ``python -m bench.cluster_scale
+--sizes 100000,300000`` (13:24 to 13:29 UTC, load average 0.6 at the start, 1.1 after the
+100k rows, 2.9 at the end); the tables are shown in the columns the bench prints now
+(the input's MB moved to the title, the size column dropped), the figures as measured::
 
-    100,000 entries, seed 1 (ratio: entries/s)
-    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  100,000    28.29      3,535       170    1,103      0.996  0.9819  1.00x
-    ours                 100,000    10.29      9,715       170      544     0.9932  0.9971  2.75x
+    'ours' runs in 2 processes (the clusterer, and 1 signing worker(s) beside it, as the
+    product does on 2 cores); 'datasketch LSH, 128' in one. entries/s is wall-clock; 'CPU
+    s' counts every process.
 
-    10,000 entries, seed 1 (ratio: entries/s)
-    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128   10,000     2.92      3,428        79      211          1  0.9826  1.00x
-    ours                  10,000     0.82     12,202        79      167     0.9679  0.9991  3.56x
+    100,000 entries, seed 1, input 166 MB (ratio: entries/s)
+    variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
+    -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
+    datasketch LSH, 128      1    39.46  39.06      2,534    1,100       0      0.996  0.9819  1.00x
+    ours                     2    12.17  18.81      8,219      426      62     0.9932  0.9971  3.24x
+    entries per CPU second (all processes): ours 5,316, datasketch 2,560: 2.08x
 
-    300,000 entries, seed 1 (ratio: entries/s)
-    variant              entries  seconds  entries/s  input MB  peak MB  precision  recall  ratio
-    -------------------  -------  -------  ---------  --------  -------  ---------  ------  -----
-    datasketch LSH, 128  300,000    92.96      3,227       372    3,156     0.9863  0.9807  1.00x
-    ours                 300,000    34.75      8,634       372      756     0.9965  0.9967  2.68x
+    300,000 entries, seed 1, input 368 MB (ratio: entries/s)
+    variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
+    -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
+    datasketch LSH, 128      1    169.7    159      1,768    3,154       0     0.9863  0.9807  1.00x
+    ours                     2    38.42  57.56      7,809      675      66     0.9965  0.9967  4.42x
+    entries per CPU second (all processes): ours 5,212, datasketch 1,887: 2.76x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
-    entries  us/entry  peak MB  ratio
-    -------  --------  -------  -----
-     10,000        82      167  1.00x
-    300,000     115.8      756  1.41x
+    entries  us/entry  CPU us/entry  peak MB  ratio
+    -------  --------  ------------  -------  -----
+    100,000     121.7         188.1      426  1.00x
+    300,000     128.1         191.9      675  1.05x
 
-Earlier runs of the branch that day: at c702f1c (load 1.6 to 4.2) 2.64x at 100k, 3.18x
-at 10k and 2.71x at 300k; at 02d3dcd (load 1.3) 2.80x at 100k; one at 5d697d2 while the
-load rose from 2.6 to 7.7 gave 3.97x at 100k (datasketch slowed to 43.6 s): the ratio
-moves with the machine's other work, which is why CPU time is given below too.
+Main (b47028d), the same command right after (13:29 to 13:34, load 2.9 to 1.8; main's
+bench prints no CPU column): 100k datasketch 43.78 s, ours 15.43 s (2.84x, peak 497 MB);
+300k datasketch 130.9 s, ours 46.5 s (2.81x, peak 714 MB). Ours alone, branch against
+main: 12.17 against 15.43 s at 100k (1.27x), 38.42 against 46.5 s at 300k (1.21x);
+datasketch's own time moved between the two runs by more than that (169.7 against 130.9 s
+at 300k), which is most of the 4.42x.
 
-The same command on main before this work (903294e), on the same machine right after
-(10:37, load 3.2 to 3.3): datasketch 29.10 s, ours 13.97 s (7,159 entries/s, peak 667
-MB), 2.08x at 100k. This machine runs both clusterers about twice as fast as the one of
-the earlier records (datasketch 64 s at 100k there), so compare ratios, not seconds.
+Reading. What changed (branch sign3): clustering signs on every core. Signing (tokens,
+names, numbers, dates, MinHash: about 60 % of the clusterer's CPU) runs in signing
+workers beside the clusterer (``aggregator/cluster/parallel.py``, one on 2 cores, the
+product's default), which send back packed signatures; a batch of 20,000 is planned in
+four parts (4/10, 3/10, 2/10, 1/10) whose signing starts at once, so the workers sign the
+later parts while the clusterer plans the earlier ones, and the clusterer signs only
+what they have not reached when a part's turn comes (about 35 to 40 % of the entries on
+this loaded machine, counted). The index leaves the window once per batch as before, and
+signatures are byte for byte those of one process, so placements are unchanged: a hash
+of every placement at 20k, 100k and 300k generated entries equals main's (b47028d), and
+``bench.cluster_quality`` still gives precision 1.0 and recall 0.928. Also: the
+gazetteer looks a phrase up only where its first two words stand (about 3 % of signing).
 
-After both branches of the day were merged into main (a363158: the batch LSH above, plus
-the daemon's memory work of bench/soak.py: shared index keys, signing 256 entries at a
-time), on a quiet machine (load average 0.5 to 1.0), ``--sizes 100000,300000`` at
-11:32 UTC: 100k 11.62 s against datasketch's 28.98 s (2.49x, peak 497 MB), 300k 34.45 s
-against 91.6 s (2.66x, peak 704 MB), the same precision and recall; and right after,
-``--sizes 100000`` on the cluster-speed2 tip and on main, one after the other: 10.94 s
-(2.59x, 539 MB) and 10.84 s (2.64x, 496 MB). No change in speed from the merge; peak
-memory lower.
+Speed: 4x datasketch's entries/s is met at 300k in this run (4.42x) and not at 100k
+(3.24x), and not reliably: against the datasketch time of main's run right after, the
+300k row would be 3.4x. The ratio moves with the machine's other work far more than the
+change does: earlier commits of the branch, the same design, gave 2.69x and 2.32x
+(98ce721, 13:11, load rising to 5.6) and 5.83x and 3.63x (d6857e3, 12:56, load 3.3 to
+3.9, datasketch taking 71 s at 100k). Alternating runs of
+``run_ours`` (100k entries, a fresh process each, main's tree then this one, three rounds,
+13:17 to 13:20, load 2.6 to 5.0): main 15.3, 16.5 and 16.3 s wall (15.2 to 16.5 s CPU, one
+process); this branch 14.4, 13.0 and 11.3 s wall (20.7, 20.1 and 17.9 s CPU over both
+processes). The same three rounds again at 13:35 to 13:37 (load 1.3 to 3.0): main 13.2,
+12.8 and 12.6 s (12.3 to 12.7 s CPU); this branch 14.4, 15.4 and 10.6 s (17.7, 15.7 and
+13.6 s CPU). So: up to 1.44x faster in wall-clock when the second core is free, and
+slower (down to 0.83x) when other work holds it, for 10 to 40 % more CPU in all (the
+transfers, reading the workers' answers, three more sorts of the window's band keys per
+batch, each process warming its own memos, and two processes contending). Per CPU
+second over all processes ours is 2.1x to 2.8x datasketch, not 4x: that needs signing
+itself cheaper (compiled code) or fewer of the CPU costs above.
 
-Reading: quality is that of the features (signature format 3), which this work did not
-change: the placements are the same as before it, entry by entry (a hash of every
-placement on 20k, 100k and 300k generated entries against main at 903294e), and the
-packed signatures byte for byte (the labelled and held-out sets, the bundled feeds, 5,000
-generated entries). Precision and recall meet the targets at 100k (0.993 / 0.997) and
-300k (0.997 / 0.997), not at 10k (precision 0.968: all 10,000 entries fall in one window,
-and in the corpus's small vocabulary chance pairs of capitalised words act as shared
-names).
+Memory: met, 675 MB peak at 300k for the clusterer's process (714 MB on main), plus 66 MB
+for the signing worker; 426 MB at 100k (497 on main) plus 62 MB. The clusterer's peak is
+lower because it signs fewer entries itself.
 
-Speed: not met. 2.75x datasketch's entries/s at 100k, 2.68x at 300k, 3.56x at 10k (main
-2.08x at 100k on this machine). CPU time, steadier than seconds on a shared machine:
-main's clusterer and this one run alternately in one process on the same entries (best of
-3 and of 2 rounds) took 137.2 -> 102.0 us an entry at 100k (1.35x at 5d697d2, load 3.1 to
-3.8; 135.1 -> 99.1 at c702f1c, load 2.7 to 3.2: the later commits only bound the memory
-of the near-duplicate search) and 155.0 -> 110.1 at 300k (1.41x at c702f1c, load 6 to
-7), every placement the same. What made the
-difference: near-duplicate candidates of a whole batch found at once in numpy
-(``aggregator/cluster/lsh.py``: one sort of the window's and the batch's band keys
-instead of 32 dict lookups and 32 insertions per entry and a numpy call per comparison;
-the band dict's million items for a 72 h window are gone, hence the lower peaks), each
-specific key's postings read once, eviction trimming each posting list once, set members
-hashed through memos, the number pattern scanning only between the first and last word
-with a digit, and words of ASCII text split by ``str.translate`` and ``split``. Where the
-CPU goes now (100k entries, timers around each part, load about 3): signing about 60 us
-an entry, packing signatures for the store 5, building targets 9, near-duplicate search
-9, paraphrase candidates and scores 11, adding to the index 3, eviction 3 to 4, the
-collection that follows each plan about 4. Signing in detail (2,000 to 4,000 entries,
-each part left out in turn): capitalised names 11 us, numbers 6 (before the narrower
-scan), rensa's MinHash 5 (1 of it the digest, the rest reading its rows back into numpy),
-the bigram strings 3, the gazetteer 2; the remaining 25 or so are the body of signing
-itself (two word-pattern passes, case-folding, filtering, hashing). Tried and dropped,
-measured: hashed name sets cached per capitalised run (slower: this corpus meets a new run
-at almost every entry), MinHashes from cached word hashes in numpy through rensa's
-flat-hash entry point (2 us an entry less, not worth a new signature format), google-re2
-for the word pattern (many times slower per call on 400-character texts), a larger run
-cache. 4x (about 70 us an entry at 100k) needs signing at about half its cost: in
-compiled code or in worker processes. Growth: 82, 103 and 116 us an entry at 10k, 100k
-and 300k; the window fills at 30,000 entries, so 10k pays for a smaller index and heap.
-The ``--near-only`` row was not run this time.
-
-Memory: met at 300k: 756 MB peak (925 MB before this work), 372 MB of it the generated
-input, so clustering adds about 385 MB; datasketch's process peaks at 3,156 MB. At 100k:
-544 MB (667 before). The near-duplicate search makes its candidate pairs in parts of
-about 4 million and compares MinHashes 65,536 pairs at a time, so a text posted thousands
-of times in one window costs time, not gigabytes (3,000 copies in one batch: 0.57 GB
-peak, 5.9 GB before the parts).
+Growth: 122 and 128 us an entry of wall-clock (188 and 192 of CPU) at 100k and 300k,
+1.05x; the 10k row and ``--near-only`` were not run this time.
 """
 
 from __future__ import annotations
@@ -145,7 +133,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 
-from aggregator.cluster import Clusterer
+from aggregator import workers
+from aggregator.cluster import Clusterer, parallel
 from aggregator.cluster.signature import shingles
 from aggregator.config import ClusterSettings
 from aggregator.model import Entry
@@ -162,6 +151,10 @@ OURS = "ours"
 NEAR_ONLY = "ours, near-dups only"
 DATASKETCH = "datasketch LSH, 128"
 VARIANTS = (DATASKETCH, OURS)
+# Signing workers beside the clusterer's own process, as the product runs with the
+# default ``[parse] workers = 0`` (one process per core): one on 2 cores.
+SIGNING = workers.signing_processes(0)
+WORKER_PEAK_MB: list[float] = []  # run_ours's signing workers' peaks, for measure()
 
 # -- entries ---------------------------------------------------------------------------
 
@@ -241,7 +234,8 @@ def generate(size: int, seed: int) -> tuple[list[Entry], list[int]]:
 
 def run_ours(entries: Sequence[Entry], *, paraphrases: bool = True) -> list[int]:
     """Story per entry, batch by batch as ``pipeline.cluster_new_entries`` clusters a
-    backlog: one clusterer, each plan's new stories given ids before the next batch.
+    backlog: one clusterer, each plan's new stories given ids before the next batch,
+    each batch signed in this process and ``SIGNING`` worker processes at once.
     Without ``paraphrases`` the threshold is out of reach: near-duplicates only, the
     task datasketch does."""
     settings = ClusterSettings()
@@ -250,6 +244,16 @@ def run_ours(entries: Sequence[Entry], *, paraphrases: bool = True) -> list[int]
         duplicate=settings.duplicate,
         window=timedelta(hours=settings.window_hours),
     )
+    signers = clusterer.signers = parallel.Signers(SIGNING)
+    try:
+        placed = _batches(clusterer, entries)
+        WORKER_PEAK_MB.append(signers.peak_mb())
+        return placed
+    finally:
+        signers.close()  # its workers' CPU time counts once they are reaped
+
+
+def _batches(clusterer: Clusterer, entries: Sequence[Entry]) -> list[int]:
     story_of: dict[int, int] = {}
     next_story = 1
     for start in range(0, len(entries), BATCH):
@@ -305,21 +309,36 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_seconds() -> float:
+    """User and system time of this process and of its children that have ended."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def measure(variant: str, size: int, seed: int) -> dict[str, object]:
     """One (variant, size) run; called in a fresh process so the peak memory is its own."""
     entries, truth = generate(size, seed)
     before = _peak_mb()
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     predicted = RUNNERS[variant](entries)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     precision, recall = pairwise(truth, predicted)
     return {
         "variant": variant,
+        "procs": 1 if variant == DATASKETCH else 1 + SIGNING,
         "entries": size,
         "seconds": round(seconds, 2),
+        "CPU s": round(cpu, 2),
         "entries/s": round(size / seconds),
         "input MB": round(before),
         "peak MB": round(_peak_mb()),
+        # The largest signing worker's peak (0: none ran); not in "peak MB".
+        "wkr MB": round(max(WORKER_PEAK_MB, default=0)),
         "precision": round(precision, 4),
         "recall": round(recall, 4),
     }
@@ -337,6 +356,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     spawn = multiprocessing.get_context("spawn")
     results: list[dict[str, object]] = []
+    print(
+        f"'{OURS}' runs in {1 + SIGNING} processes (the clusterer, and {SIGNING} signing"
+        f" worker(s) beside it, as the product does on {workers.default_processes()} cores);"
+        f" '{DATASKETCH}' in one. entries/s is wall-clock; 'CPU s' counts every process.\n"
+    )
     for size in sizes:
         rows = []
         for variant in variants:
@@ -344,17 +368,24 @@ def main(argv: Sequence[str] | None = None) -> None:
                 rows.append(pool.apply(measure, (variant, size, args.seed)))
         results.extend(rows)
         print_table(
-            f"{size:,} entries, seed {args.seed} (ratio: entries/s)",
-            rows,
+            f"{size:,} entries, seed {args.seed}, input {rows[0]['input MB']} MB"
+            " (ratio: entries/s)",
+            [{k: v for k, v in row.items() if k not in ("entries", "input MB")} for row in rows],
             baseline=DATASKETCH,
             key="variant",
             metric="entries/s",
+        )
+        cpu = {str(row["variant"]): float(str(row["CPU s"])) for row in rows}
+        print(
+            f"entries per CPU second (all processes): ours {size / cpu[OURS]:,.0f},"
+            f" datasketch {size / cpu[DATASKETCH]:,.0f}: {cpu[DATASKETCH] / cpu[OURS]:.2f}x"
         )
         print()
     growth = [
         {
             "entries": row["entries"],
             "us/entry": round(1e6 / float(str(row["entries/s"])), 1),
+            "CPU us/entry": round(1e6 * float(str(row["CPU s"])) / float(str(row["entries"])), 1),
             "peak MB": row["peak MB"],
         }
         for row in results

@@ -14,7 +14,7 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli, print_outcomes
+from aggregator.cli import cli, plain_table, print_outcomes
 from aggregator.model import Feed, FetchOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -361,3 +361,30 @@ def test_json_log_lines_carry_each_events_fields(tmp_path: Path) -> None:
     assert events and all({"time", "level", "logger", "message"} <= e.keys() for e in events)
     assert all(datetime.fromisoformat(e["time"]).utcoffset() == timedelta(0) for e in events)
     assert any(isinstance(e.get("new"), int) and e["new"] > 0 for e in events), events
+
+
+def test_a_table_printed_for_a_pipe_is_plain_aligned_columns_with_whole_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    long_error = "https://down.example/feed.xml: refused: 10.0.0.1 is a private address " * 3
+    outcomes = [
+        FetchOutcome(feed=Feed(id=1, url="https://news.example/"), new_entries=12, seen_entries=30),
+        FetchOutcome(feed=Feed(id=2, url="https://down.example/", title="Down"), error=long_error),
+    ]
+    print_outcomes(outcomes)  # capsys's stdout is not a terminal, as cron's and a pipe's
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(set(line) & set("┏━┃│└─") for line in lines)  # no box drawing
+    title, header, first, second = lines[:4]
+    assert title == "Fetch results" and header.split() == ["feed", "new", "seen", "result"]
+    assert first.split() == ["https://news.example/", "12", "30", "ok"]
+    # The error whole (not folded to a terminal's width), on its row's one line.
+    assert second.startswith("Down ") and second.endswith(long_error.strip())
+    # Every column starts where its header does.
+    for name in ("new", "seen", "result"):
+        at = header.index(name)
+        assert first[at - 2 : at] == "  " and second[at - 2 : at] == "  " and first[at] != " "
+
+
+def test_a_plain_table_keeps_a_value_with_a_line_break_on_its_row() -> None:
+    text = plain_table("T", ["a", "b"], [["one\ntwo", "x"], ["three", "four\nfive"]])
+    assert text.splitlines() == ["T", "a        b", "one two  x", "three    four five"]

@@ -39,7 +39,8 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,7 @@ from aggregator.cluster.lsh import BANDS, Bands
 from aggregator.cluster.signature import (
     KINDS,
     NUM_PERM,
+    VERSION,
     Signature,
     marked_numbers,
     pack,
@@ -55,6 +57,9 @@ from aggregator.cluster.signature import (
     unpack,
 )
 from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
+
+if TYPE_CHECKING:
+    from aggregator.cluster.parallel import Signers, Signing
 
 __all__ = ["BANDS", "DUPLICATE", "Clusterer", "conflict", "estimated_jaccard", "plan_clusters"]
 
@@ -71,6 +76,11 @@ MAX_POSTINGS = 64
 MAX_MEMBERS = 50
 # Entries out of the window kept in memory before they are dropped (or a quarter of all).
 STALE = 5_000
+# The parts of a batch planned one after the other while signing workers sign the later
+# ones (see Clusterer._plan), as fractions of it; each part costs a sort of the window's
+# band keys (lsh.py), so they are few. Only for batches with this many entries to sign.
+PARTS = (0.4, 0.3, 0.2, 0.1)
+MIN_SIGNED_AHEAD = 4_096
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
 
@@ -152,6 +162,9 @@ class Clusterer:
         self.index = _Index(window.total_seconds())
         self._pending: list[int | str] = []  # the last plan's new stories, until settled
         self._stand_ins = itertools.count(-1, -1)  # numbers for entries without an id
+        # Worker processes that sign large batches beside this one (see cluster.parallel);
+        # None: this process signs everything.
+        self.signers: Signers | None = None
 
     def begin_pass(self) -> None:
         """A new pass: what earlier ones planned now ranks as stored (see ``_Index.rank``)."""
@@ -165,15 +178,32 @@ class Clusterer:
         return {n: t.story for n, t in self.index.targets.items() if t.time >= since}
 
     def _targets(
-        self, entries: Sequence[Entry], stored: Mapping[int, EntrySignature], *, placed: int
+        self,
+        entries: Sequence[Entry],
+        stored: Mapping[int, EntrySignature],
+        *,
+        placed: int,
+        signing: Signing | None = None,
     ) -> tuple[list[tuple[Entry, _Target]], _Banded, dict[int, EntrySignature]]:
         """Entries in published order with their targets, the numbers, times and MinHashes
         of those with words (for :class:`Bands`), and the signatures that had to be
         computed (packed for the store)."""
-        ordered = sorted(entries, key=lambda e: (e.published, e.id or 0))
+        ordered = sorted(entries, key=_published_order)
         known = _known(ordered, stored)
         unsigned = [e for e in ordered if e.id not in known]
-        fresh = dict(zip((e.id for e in unsigned), sign_many(unsigned), strict=True))
+        made: list[tuple[Signature, EntrySignature | None]]
+        if signing is not None:  # started ahead (see _parts): what it signed, by entry
+            assert self.signers is not None
+            ahead = dict(zip(map(id, signing.entries), self.signers.finish(signing), strict=True))
+            rest = iter(sign_many([e for e in unsigned if id(e) not in ahead]))
+            made = [ahead.get(id(e)) or (next(rest), None) for e in unsigned]
+        elif self.signers is not None:
+            made = self.signers.sign(unsigned)
+        else:
+            made = [(signature, None) for signature in sign_many(unsigned)]
+        fresh = dict(zip((e.id for e in unsigned), (sig for sig, _ in made), strict=True))
+        # What a signing worker packed already goes to the store as it came.
+        packed = {e.id: stored for e, (_, stored) in zip(unsigned, made, strict=True) if stored}
         known.update(fresh)
         signed = [known[e.id] for e in ordered]
         targets = [
@@ -203,7 +233,8 @@ class Clusterer:
             else np.empty((0, NUM_PERM), dtype=np.uint32),
             worded,
         )
-        return targets, banded, {i: pack(sig) for i, sig in fresh.items() if i is not None}
+        computed = {i: packed.get(i) or pack(sig) for i, sig in fresh.items() if i is not None}
+        return targets, banded, computed
 
     def place(
         self, entries: Sequence[Entry], signatures: Mapping[int, EntrySignature]
@@ -231,9 +262,60 @@ class Clusterer:
         # Out of the window before the batch's targets are made, so that the memory the
         # entries dropped leave is there for the new ones to take (bench/soak.py).
         self.index.forget(min(e.published for e in new).timestamp() - self.index.window)
-        targets, banded, computed = self._targets(new, signatures, placed=self.index.passes)
         joins: dict[int, list[int]] = {}
         groups: dict[str, list[Entry]] = {}
+        computed: dict[int, EntrySignature] = {}
+        # A large batch is planned in parts while the signing workers sign the later ones:
+        # the workers take the parts' chunks in order from the start, this process signs
+        # with them what is left of a part when its turn comes (about half of the first
+        # one), and plans it; so it signs about a fifth of the batch, not half. The parts
+        # shrink as the workers' lead does (signing an entry costs more than planning it).
+        for part, signing in self._parts(new, signatures):
+            computed |= self._plan_part(part, signatures, signing, joins, groups)
+        self._pending = list(groups)
+        return ClusterPlan(
+            joins=joins,
+            new_stories=[
+                NewStory(title=members[0].title, entry_ids=tuple(e.id for e in members if e.id))
+                for members in groups.values()
+            ],
+            signatures=computed,
+        )
+
+    def _parts(
+        self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]
+    ) -> list[tuple[Sequence[Entry], Signing | None]]:
+        """The batch whole, or, when it has thousands of entries to sign and there are
+        signing workers, in parts of ``PARTS`` of it in published order, each already
+        started (see :meth:`_plan`)."""
+        signers = self.signers
+        unsigned = sum(1 for e in new if _unsigned(e, signatures))
+        if signers is None or not signers.processes or unsigned < MIN_SIGNED_AHEAD:
+            return [(new, None)]
+        ordered = sorted(new, key=_published_order)
+        ends = [round(len(ordered) * end) for end in itertools.accumulate(PARTS[:-1])]
+        bounds = [0, *ends, len(ordered)]
+        return [
+            (part, signers.start([e for e in part if _unsigned(e, signatures)]))
+            for part in map(
+                ordered.__getitem__, itertools.starmap(slice, itertools.pairwise(bounds))
+            )
+            if part
+        ]
+
+    def _plan_part(
+        self,
+        new: Sequence[Entry],
+        signatures: Mapping[int, EntrySignature],
+        signing: Signing | None,
+        joins: dict[int, list[int]],
+        groups: dict[str, list[Entry]],
+    ) -> dict[int, EntrySignature]:
+        """Place the entries of ``new`` (the batch, or its next part), adding to
+        ``joins`` and ``groups``; returns the signatures it computed."""
+        targets, banded, computed = self._targets(
+            new, signatures, placed=self.index.passes, signing=signing
+        )
         # The near-duplicates of every entry, among those placed before it, found at once.
         near: list[list[int]] = [[] for _ in targets]
         found = self.index.bands.duplicates(
@@ -258,15 +340,7 @@ class Clusterer:
                 groups[best] = [entry]
             target.story = best
             self.index.add(target)
-        self._pending = list(groups)
-        return ClusterPlan(
-            joins=joins,
-            new_stories=[
-                NewStory(title=members[0].title, entry_ids=tuple(e.id for e in members if e.id))
-                for members in groups.values()
-            ],
-            signatures=computed,
-        )
+        return computed
 
     def settle(self, story_ids: Sequence[int]) -> None:
         """The ids the store gave the last plan's new stories, in their order."""
@@ -289,6 +363,16 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _published_order(entry: Entry) -> tuple[datetime, int]:
+    return entry.published, entry.id or 0
+
+
+def _unsigned(entry: Entry, stored: Mapping[int, EntrySignature]) -> bool:
+    """Whether ``entry`` has no stored signature of this version (see _known)."""
+    found = stored.get(entry.id) if entry.id is not None else None
+    return found is None or found.version != VERSION
 
 
 def _known(

@@ -101,6 +101,9 @@ MAX_WORDS = max(len(words) for words in PHRASES)
 # "Quốc hội"): those are found among all words, not among capitalised runs. One-word
 # variants are looked up only when capitalised ("Mỹ", not "mỹ phẩm", cosmetics).
 FIRST_WORDS = frozenset(words[0] for words in PHRASES if len(words) > 1)
+# The first two words of every phrase of two or more: most words of FIRST_WORDS ("nam",
+# "quốc", "new") start no phrase where they stand, which one lookup of the pair tells.
+_FIRST_PAIRS = frozenset(words[:2] for words in PHRASES if len(words) > 1)
 
 
 def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
@@ -116,6 +119,8 @@ def canonical_names(words: Sequence[str], *, capitalised: bool) -> set[str]:
     # Only where a phrase of two or more words may start, found without a Python loop
     # over every word (this runs on every word of every entry).
     for start in compress(count_from(), map(FIRST_WORDS.__contains__, words)):
+        if tuple(words[start : start + 2]) not in _FIRST_PAIRS:
+            continue
         for end in range(start + 2, min(count, start + MAX_WORDS) + 1):
             name = PHRASES.get(tuple(words[start:end]))
             if name is not None:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import filterfalse
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,7 @@ __all__ = [
     "KINDS",
     "NUM_PERM",
     "VERSION",
+    "Signable",
     "Signature",
     "fold",
     "pack",
@@ -474,7 +476,23 @@ def _words(lowered: str) -> list[str]:
     return _WORD.findall(lowered)
 
 
-def _features(entry: Entry) -> tuple[list[str], tuple[frozenset[int], ...], int]:
+class Signable(Protocol):
+    """What signing reads of an entry: an :class:`~aggregator.model.Entry`, or the same
+    fields alone (a signing worker gets nothing more, see ``cluster.parallel``)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def published(self) -> datetime: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def feed_title(self) -> str: ...
+
+
+def _features(entry: Signable) -> tuple[list[str], tuple[frozenset[int], ...], int]:
     """The entry's bigram shingles (for its MinHash), its hashed sets and its first date."""
     title = unicodedata.normalize("NFC", entry.title)
     summary = unicodedata.normalize("NFC", entry.summary)
@@ -571,7 +589,7 @@ def minhashes(shingle_sets: Sequence[Sequence[str]]) -> npt.NDArray[np.uint32]:
     return out
 
 
-def sign_many(entries: Sequence[Entry]) -> list[Signature]:
+def sign_many(entries: Sequence[Signable]) -> list[Signature]:
     """Signatures of ``entries``, their MinHashes computed a chunk of entries at a time:
     the shingles of a whole batch (a pass hands over 20,000 entries) would be a hundred
     MB or so at once, and nothing needs them once the chunk's MinHashes are made."""

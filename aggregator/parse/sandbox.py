@@ -68,7 +68,13 @@ def serve(connection: Connection, memory_mb: int, parser: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_malloc()
     module, _, name = parser.partition(":")
-    function = getattr(importlib.import_module(module), name)
+    served = importlib.import_module(module)
+    function = getattr(served, name)
+    # What the function loads on its first call (lxml, nh3, the noise rules) is loaded
+    # now, while the first document is still on the network, not once it has arrived.
+    warm = getattr(served, "warm", None)
+    if callable(warm):
+        warm()
     connection.send(READY)
 
     trimmed = True
