@@ -105,6 +105,9 @@ stays at 36 arenas from pass 3 to 29 (RSS 87.8 -> 90.7 MB). CPU of 20 passes, th
 process and every child (parse workers included, all stopped at the end), in pairs at
 load 1 to 3: in-process 99.7 and 97.9 s, with the children 93.9 and 108.5 s: no
 difference beyond the spread.
+After merging main's signing workers (13cff76, 13:59 to 14:15, 15 minutes, load 0.2 to
+1.0): 263.4 MB at the baseline, 269.8 at minute 15 (+2.4 %), the daemon's arenas 35 ->
+35, the clustering process level from minute 9 (120 MB): flat2's course again.
 
 Recorded on 2026-12-07, 10:43 to 11:24 UTC: three runs side by side on the 2 shared
 cores (load average 0.7 to 8.3: another developer's CPU benchmarks, and this work's own
