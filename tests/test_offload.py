@@ -261,3 +261,62 @@ def test_a_child_outlives_sigterm_and_leaves_when_the_daemon_closes_it(
     finally:
         process.close()
     assert started.returncode == 0
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody has reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in {"Z", "X"}
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_child_whose_daemon_is_killed_stops_at_once() -> None:
+    # SIGKILL (or the OOM killer) takes the daemon but not its children, and a child in
+    # the middle of a pass would not notice its connection closing: a digest child left
+    # alone would go on sending beside the restarted daemon. It must stop at once. Here
+    # this test holds the daemon's end of the connection, so the child never reads the
+    # end of its input: only its watch on its parent can stop it.
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    ours, theirs = socket.socketpair()
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "fd = int(sys.argv[1])\n"
+            "child = subprocess.Popen([sys.executable, '-m', 'aggregator.offload', str(fd),"
+            " '30', 'text', 'digests'], pass_fds=(fd,))\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n",
+            str(theirs.fileno()),
+        ],
+        pass_fds=(theirs.fileno(),),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    theirs.close()
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        time.sleep(1.0)
+        assert not _gone(pid)  # waiting for work while its daemon lives
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(pid)
+    finally:
+        ours.close()
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
