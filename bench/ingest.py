@@ -111,6 +111,14 @@ Reading, against the targets: the no-change pass is 27.9x rss2email (target 20x:
 quiet or faster machine it shrinks as ours does (61.05 s at load 3, 47.25 s here), and
 the ratio stays near 23x. 30x would need our first pass under 1.58 s here.
 
+Again on the evening of 2026-12-07 at 6e96408, on a slower machine of the same kind
+(rss2email's first pass 66.86 s and 67.06 s), load average 0.04 and 0.24 at the start:
+first pass 2.722 s and 3.054 s, 24.6x and 22.0x (NOT met); no-change pass 0.921 s and
+0.900 s, 23.0x and 23.5x (met). The parse workers now load lxml, nh3 and the parsing
+modules as they start, while the first requests are out (``workers.warm``), instead of
+in their first document's parse: eight alternating first passes gave 2.728 s best and
+3.035 s median with it, 2.974 s and 3.326 s without (bench/README.md).
+
 Where the first pass goes (timestamps inside the command, load 2): interpreter and
 imports 0.28 s, first request at 0.35 s, first answer and first parse at 0.48 s; from
 there the pass is bound by CPU on the two cores, the two parse workers (1.68 s of CPU
