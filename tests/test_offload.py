@@ -171,13 +171,9 @@ def test_the_daemon_clusters_in_a_child_unless_its_database_is_in_memory(
 def test_a_due_digest_is_built_and_sent_in_a_child_stopped_with_the_tick(
     make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
 ) -> None:
-    from bench.feed_server import FeedServer
-    from tests.test_pipeline import BUNDLED, DIGEST, feeds_config, opened
+    from tests.test_pipeline import fetched_with_digest
 
-    with FeedServer(BUNDLED) as server:
-        settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)) + DIGEST)
-        store = opened(settings, now)
-        asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+    settings, store = fetched_with_digest(make_settings, now)
     pipeline.cluster_new_entries(store, settings, now=now)
     process = DigestProcess()
     try:

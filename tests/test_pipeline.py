@@ -129,17 +129,26 @@ def test_the_ssrf_guard_refuses_loopback_unless_allowed(tmp_path: Path, now: dat
         store.close()
 
 
-def test_digest_goes_out_exactly_once_per_subscriber_even_after_a_crash(
-    make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
-) -> None:
+def fetched_with_digest(
+    make_settings: Callable[..., Settings], now: datetime
+) -> tuple[Settings, Store]:
+    """Settings with the daily digest, and a store that fetched the bundled feeds from a
+    loopback server (not clustered yet)."""
     with FeedServer(BUNDLED) as server:
         settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)) + DIGEST)
         store = opened(settings, now)
         asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
-        # In batches of 7: each sees the stories the earlier ones formed.
-        assert pipeline.cluster_new_entries(store, settings, now=now, batch=7) == 48
-        stories = store.list_stories(limit=100)
-        assert max(len(s.entries) for s in stories) >= 2
+    return settings, store
+
+
+def test_digest_goes_out_exactly_once_per_subscriber_even_after_a_crash(
+    make_settings: Callable[..., Settings], now: datetime, tmp_path: Path
+) -> None:
+    settings, store = fetched_with_digest(make_settings, now)
+    # In batches of 7: each sees the stories the earlier ones formed.
+    assert pipeline.cluster_new_entries(store, settings, now=now, batch=7) == 48
+    stories = store.list_stories(limit=100)
+    assert max(len(s.entries) for s in stories) >= 2
     (issue,) = pipeline.run_due_digests(store, settings, now=now)
     assert pipeline.run_due_digests(store, settings, now=now) == []  # not due again yet
     # A crash after the first message was written but before the ledger recorded it:
