@@ -108,6 +108,18 @@ difference beyond the spread.
 After merging main's signing workers (13cff76, 13:59 to 14:15, 15 minutes, load 0.2 to
 1.0): 263.4 MB at the baseline, 269.8 at minute 15 (+2.4 %), the daemon's arenas 35 ->
 35, the clustering process level from minute 9 (120 MB): flat2's course again.
+On main after both merges (84a1928: signing workers, the children, a child stopping
+with its daemon), 14:26 to 15:06 UTC, the same command, quiet (load average under 1):
+total 264.4 MB at the baseline, 270.5 at minute 10, 278.1 at 20, 280.9 at 30, 282.8 at
+40: +7.0 %, second-half trend 31.5 MB an hour (+7.1 % of the baseline an hour):
+NOT flat by this verdict. The daemon itself is level (80.5 -> 82.2 MB, arenas 35 -> 35,
+Python blocks +706); the parse workers too; the rise is the clustering process's
+sawtooth: restarted once (minute 25, at 139.8 MB), rebuilt at about 125 MB and climbing
+again to 132 MB when the run ended, short of its next restart. A 40-minute run judges
+wherever the sawtooth is when it ends; flat2's run above ended on a flat stretch.
+What would make it level rather than bounded: a lower restart bound, or a
+restart on a clock (each costs about 2 s of a pass), or an index that keeps its
+per-entry data in a few large arrays so the clustering process does not fragment.
 
 Recorded on 2026-12-07, 10:43 to 11:24 UTC: three runs side by side on the 2 shared
 cores (load average 0.7 to 8.3: another developer's CPU benchmarks, and this work's own
