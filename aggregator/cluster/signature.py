@@ -43,7 +43,7 @@ import numpy.typing as npt
 from rensa import RMinHash
 
 from aggregator.cluster.gazetteer import FIRST_WORDS as _FIRST_WORDS
-from aggregator.cluster.gazetteer import canonical_names
+from aggregator.cluster.gazetteer import PHRASES, canonical_names
 from aggregator.model import Entry, EntrySignature
 
 __all__ = [
@@ -207,7 +207,10 @@ _SYLLABLES = frozenset({"a", "an", "to", "in", "has", "the", "be"}) - _VIETNAMES
 
 def _name_form(word: str, vietnamese: bool = False) -> str:
     """The folded, case-folded form of a capitalised word that may be a name, else ""."""
-    return _cached(_NAME_FORMS[vietnamese], functools.partial(_new_name_form, vietnamese), word)
+    form = _NAME_FORMS[vietnamese].get(word)
+    if form is None:  # the compute functions are made once: a partial per call cost more
+        form = _cached(_NAME_FORMS[vietnamese], _NEW_NAME_FORMS[vietnamese], word)
+    return form
 
 
 def _new_name_form(vietnamese: bool, word: str) -> str:
@@ -235,6 +238,10 @@ def _cached(cache: dict[str, str], compute: Callable[[str], str], key: str) -> s
 
 _FOLDED: dict[str, str] = {}
 _NAME_FORMS: tuple[dict[str, str], dict[str, str]] = ({}, {})  # not Vietnamese, Vietnamese
+_NEW_NAME_FORMS = (
+    functools.partial(_new_name_form, False),
+    functools.partial(_new_name_form, True),
+)
 
 
 def _fold_word(word: str) -> str:
@@ -288,8 +295,10 @@ def _outlet(feed_title: str) -> str:
 
 
 # One run of capitalised words as it reads (and whether the text is Vietnamese) -> each
-# stretch of name forms in it, as written joined by spaces, with the names it gives.
-_Run = tuple[tuple[str, frozenset[str]], ...]
+# stretch of name forms in it, as written joined by spaces, with the names it gives
+# hashed, as one-word names and as runs (see _hashed_names).
+_Stretch = tuple[str, frozenset[int], frozenset[int]]
+_Run = tuple[_Stretch, ...]
 _RUNS: tuple[dict[str, _Run], dict[str, _Run]] = ({}, {})
 _MAX_RUNS = 1 << 14  # a run's entry is a few hundred bytes
 
@@ -305,34 +314,56 @@ def forget_memos() -> None:
 
 
 def _run_names(match: str, vietnamese: bool) -> _Run:
-    stretches: list[tuple[str, frozenset[str]]] = []
-    run: list[str] = []
-    spelled: list[str] = []  # the run as written (case-folded), for the gazetteer
-    for word in [*match.split(), ""]:
-        form = _name_form(word, vietnamese)
-        if form:
-            run.append(form)
-            spelled.append(word.casefold())
-            continue
-        if run:
-            joined = " ".join(run)
-            names: set[str] = set()
-            _add_name(names, joined)
-            for name in canonical_names(spelled, capitalised=True):
-                _add_name(names, name)
-            stretches.append((joined, frozenset(names)))
-        run, spelled = [], []
+    words = match.split()
+    forms = [_name_form(word, vietnamese) for word in words]
+    if all(forms):  # the usual case: the whole run is one stretch of names
+        return (_stretch(forms, words),)
+    stretches: list[_Stretch] = []
+    start = 0
+    for end, form in enumerate([*forms, ""]):
+        if not form:
+            if end > start:
+                stretches.append(_stretch(forms[start:end], words[start:end]))
+            start = end + 1
     return tuple(stretches)
 
 
-def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> set[str]:
+def _stretch(forms: list[str], words: list[str]) -> _Stretch:
+    """A stretch of name forms as written, joined by spaces, with the names it gives
+    (hashed, see :func:`_hashed_names`): the joined run and each of its words, and the
+    gazetteer's names for the run as written (``words``, capitalised)."""
+    joined = " ".join(forms)
+    names = {joined, *forms} if len(forms) > 1 else {joined}
+    if len(words) == 1:  # canonical_names of one capitalised word, without the call
+        found = PHRASES.get((words[0].casefold(),))
+        if found is not None:
+            _add_name(names, found)
+    else:
+        spelled = [word.casefold() for word in words]
+        if not _FIRST_WORDS.isdisjoint(spelled):  # where a phrase of the gazetteer may start
+            for name in canonical_names(spelled, capitalised=True):
+                _add_name(names, name)
+    return (joined, *_hashed_names(names))
+
+
+def _hashed_names(names: set[str]) -> tuple[frozenset[int], frozenset[int]]:
+    """The hashes of ``names`` as one-word names and as runs (see ``KINDS``)."""
+    return (
+        frozenset(map(_ONE_WORD_NAMES.__getitem__, names)) - _NONE,
+        frozenset(map(_RUN_NAMES.__getitem__, names)) - _NONE,
+    )
+
+
+def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> tuple[set[int], set[int]]:
     """Folded capitalised words, and each run of them ("Phạm Đức Hòa" -> "pham duc hoa"),
-    in NFC ``text``.
+    in NFC ``text``, hashed: those of one word, and the runs (see :func:`_hashed_names`).
 
     A run that is the ``outlet``'s own name (its folded feed title, as in a dateline
     "HANOI, Nov 9 (Mekong Wire)") is left out: every story of that outlet carries it.
+    Runs are cached with their names hashed: a run seen before costs two set unions.
     """
-    found: set[str] = set()
+    ones: set[int] = set()
+    runs: set[int] = set()
     if "." in text and _UPPER_DOT.search(text):  # "U.S." is the name US, "TP.HCM" TPHCM
         text = _ABBREVIATION.sub(lambda m: m[0].replace(".", ""), text)
     cache = _RUNS[vietnamese]
@@ -343,10 +374,11 @@ def _names(text: str, outlet: str = "", *, vietnamese: bool = False) -> set[str]
             if len(cache) >= _MAX_RUNS:
                 cache.clear()
             stretches = cache[match] = _run_names(match, vietnamese)
-        for joined, names in stretches:
+        for joined, one_word, run in stretches:
             if joined != outlet:
-                found |= names
-    return found
+                ones |= one_word
+                runs |= run
+    return ones, runs
 
 
 def _is_code(name: str) -> bool:
@@ -456,7 +488,7 @@ def _marks(title: str) -> set[int]:
 
 
 def _bigrams(words: list[str]) -> list[str]:
-    return list(map(" ".join, zip(words, words[1:], strict=False))) or words
+    return list(map(" ".join, itertools.pairwise(words))) or words
 
 
 def shingles(entry: Entry) -> list[str]:
@@ -502,17 +534,25 @@ def _features(entry: Signable) -> tuple[list[str], tuple[frozenset[int], ...], i
     title_lowered, summary_lowered = title.casefold(), summary.casefold()
     lowered = f"{title_lowered}\n{summary_lowered}"
     title_every = _words(title_lowered)
-    every = title_every + _words(summary_lowered)
+    summary_every = _words(summary_lowered)
+    every = title_every + summary_every
     title_words = _content(title_every)
-    shingles = _bigrams(title_words + _content(every[len(title_every) :]))
+    shingles = _bigrams(title_words + _content(summary_every))
+    # The words that call for a closer look (dates, the gazetteer's phrases), in one pass
+    # over the words: most texts have none or one or two.
+    marked = _MARKED.intersection(every)
     # The date pattern is the slowest part of signing: only text that may hold a date.
-    maybe_dated = "/" in text or not _DATE_WORDS.isdisjoint(every)
+    maybe_dated = "/" in text or not marked.isdisjoint(_DATE_WORDS)
     dates = _dates(lowered, entry.published) if maybe_dated else []
     vietnamese = entry.language.startswith("vi")
-    names = _names(text, _outlet(entry.feed_title), vietnamese=vietnamese)
-    if not _FIRST_WORDS.isdisjoint(every):
+    ones, runs = _names(text, _outlet(entry.feed_title), vietnamese=vietnamese)
+    if marked and not marked.isdisjoint(_FIRST_WORDS):
+        names: set[str] = set()
         for name in canonical_names(every, capitalised=False):
             _add_name(names, name)
+        more_ones, more_runs = _hashed_names(names)
+        ones |= more_ones
+        runs |= more_runs
     # Numbers, years and marks need a digit, and a word with a digit is not all letters.
     numbers: set[str] = set()
     digited = list(filterfalse(str.isalpha, every))
@@ -528,8 +568,8 @@ def _features(entry: Signable) -> tuple[list[str], tuple[frozenset[int], ...], i
     # The members hashed (_hash) through memos: each one once per process, not per entry.
     hashed = (
         frozenset(map(_TITLE_WORDS.__getitem__, title_words)),
-        frozenset(map(_ONE_WORD_NAMES.__getitem__, names)) - _NONE,
-        frozenset(map(_RUN_NAMES.__getitem__, names)) - _NONE,
+        frozenset(ones),
+        frozenset(runs),
         frozenset(map(_HASHES.__getitem__, [n for n in numbers if len(n) > 1])),
         frozenset(map(_HASHES.__getitem__, [f"{d.month}-{d.day}" for d, _ in dates])),
         frozenset(map(_HASHES.__getitem__, _YEAR.findall(title))) if titled else frozenset(),
@@ -539,6 +579,7 @@ def _features(entry: Signable) -> tuple[list[str], tuple[frozenset[int], ...], i
 
 
 _NONE = frozenset({_NOT_OF_KIND})
+_MARKED = _DATE_WORDS | _FIRST_WORDS
 
 
 def _numbers(
@@ -585,7 +626,9 @@ def minhashes(shingle_sets: Sequence[Sequence[str]]) -> npt.NDArray[np.uint32]:
     for start in range(0, len(shingle_sets), _CHUNK):
         chunk = shingle_sets[start : start + _CHUNK]
         matrix = RMinHash.digest_matrix_from_token_sets(chunk, num_perm=NUM_PERM, seed=SEED)
-        out[start : start + len(chunk)] = np.array(matrix.to_rows(), dtype=np.uint32)
+        # Read back through array("I") (in C), not numpy's walk of nested lists.
+        rows = array("I", itertools.chain.from_iterable(matrix.to_rows()))
+        out[start : start + len(chunk)] = np.frombuffer(rows, dtype=np.uint32).reshape(-1, NUM_PERM)
     return out
 
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.cluster import conflict, estimated_jaccard, plan_clusters
+from aggregator.cluster import conflict, estimated_jaccard, plan_clusters, signature
+from aggregator.cluster.gazetteer import canonical_names
 from aggregator.cluster.signature import _words, fold, pack, sign, sign_many, tokenize, unpack
 from aggregator.config import ClusterSettings
 from aggregator.model import Entry, EntrySignature
@@ -326,3 +327,53 @@ def test_words_of_ascii_text_are_those_of_the_word_pattern() -> None:
         text = "".join(rng.choice(chars) for _ in range(rng.randrange(0, 30)))
         assert _words(text) == re.findall(r"\w+", text), repr(text)
     assert _words("hà nội, 12,5%") == ["hà", "nội", "12", "5"]  # not ASCII: the pattern
+
+
+def _names_one_by_one(text: str, outlet: str, vietnamese: bool) -> set[str]:
+    """The names of ``text`` the plain way, word by word, nothing cached: each stretch of
+    name forms in a run of capitalised words, its words, and the gazetteer's names."""
+    text = re.sub(
+        signature._ABBREVIATION.pattern, lambda m: m[0].replace(".", ""), text
+    )  # "U.S." -> "US"
+    found: set[str] = set()
+    for match in signature._CAPITALISED_RUN.findall(text):
+        stretch: list[tuple[str, str]] = []  # (name form, as written)
+        for word in [*match.split(), ""]:
+            form = signature._new_name_form(vietnamese, word) if word else ""
+            if form:
+                stretch.append((form, word.casefold()))
+                continue
+            joined = " ".join(form for form, _ in stretch)
+            if stretch and joined != outlet:
+                names = {joined, *joined.split()}
+                spelled = [spelled for _, spelled in stretch]
+                for name in canonical_names(spelled, capitalised=True):
+                    names |= {name, *name.split()}
+                found |= names
+            stretch = []
+    return found
+
+
+TRICKY_NAMES = [
+    "Thủ tướng Phạm Đức Hòa gặp Tổng thống Mỹ tại Nhà Trắng",
+    "Prime Minister Pham Duc Hoa met the U.S. President At The White House",
+    "HANOI, Nov 9 (Mekong Wire) - Mekong Wire said The Ministry Of Finance",
+    "Ha\u0300 No\u0323i và TP.HCM; An Giang, To Lam, Luật An toàn thực phẩm",
+    "Nguyễn Thị Nga và Nga, Hồ Chí Minh; Thành Phố Hồ Chí Minh; SM5, VN-A321, U23 và G20",
+    "ĐÀ NẴNG, Đà Nẵng. Liên Hợp Quốc; Ngân Hàng Nhà Nước Việt Nam; Hàn Quốc",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_NAMES)
+@pytest.mark.parametrize("vietnamese", [True, False])
+def test_names_from_the_cached_runs_are_those_found_word_by_word(
+    text: str, vietnamese: bool
+) -> None:
+    """Runs are cached with their names already hashed (see signature._names): the hashes,
+    first with empty memos then from them, are those of the names found word by word."""
+    text = unicodedata.normalize("NFC", text)
+    for outlet in ("", "mekong wire"):
+        expected = signature._hashed_names(_names_one_by_one(text, outlet, vietnamese))
+        signature.forget_memos()
+        assert signature._names(text, outlet, vietnamese=vietnamese) == expected
+        assert signature._names(text, outlet, vietnamese=vietnamese) == expected  # cached
