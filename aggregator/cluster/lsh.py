@@ -9,14 +9,17 @@ agree on at least ``duplicate`` of their MinHash positions.
 Why arrays and not a dict from band key to entries: the dict cost 32 lookups and 32
 insertions in Python per entry, walking lists whose entries mostly were compared already
 (near-duplicates share many bands), one numpy call per comparison, and a million dict items
-for a 72 h window. Sorting the keys of the window and the batch together finds the same
-pairs in a few passes over arrays; the answer, entry by entry, is the one the dict gave.
-The price is paid per batch, not per entry: a daemon pass that places ten entries still
-sorts the window's keys (30 ms measured for 30,000 entries on a loaded 2-core machine).
+for a 72 h window. The placed entries' keys are kept sorted (each with its row), so a batch
+finds the placed rows sharing its keys by binary search, and the pairs within the batch by
+sorting its own keys; the answer, entry by entry, is the one the dict gave. Keeping the
+keys sorted costs a merge per batch added (a copy of the window's keys); sorting the
+window's keys again for every batch cost more, four times a large batch when it is
+planned in parts (about a sixth of the clusterer's process with a signing worker).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -65,7 +68,6 @@ def band_keys(minhashes: MinHashes) -> Keys:
 class _Rows:
     numbers: Int64s
     times: Floats
-    keys: Keys  # (rows, BANDS)
     minhashes: MinHashes  # (rows, NUM_PERM)
 
     @staticmethod
@@ -73,28 +75,30 @@ class _Rows:
         return _Rows(
             np.concatenate([p.numbers for p in parts]),
             np.concatenate([p.times for p in parts]),
-            np.concatenate([p.keys for p in parts]),
             np.concatenate([p.minhashes for p in parts]),
         )
 
     def take(self, mask: npt.NDArray[np.bool_]) -> _Rows:
-        return _Rows(self.numbers[mask], self.times[mask], self.keys[mask], self.minhashes[mask])
+        return _Rows(self.numbers[mask], self.times[mask], self.minhashes[mask])
 
 
 def _rows(numbers: Int64s | list[int], times: Floats | list[float], minhashes: MinHashes) -> _Rows:
     return _Rows(
         np.asarray(numbers, dtype=np.int64),
         np.asarray(times, dtype=np.float64),
-        band_keys(minhashes),
         np.asarray(minhashes, dtype=np.uint32),
     )
 
 
 class Bands:
-    """The placed entries with a MinHash (entries without words have none), as arrays."""
+    """The placed entries with a MinHash (entries without words have none), as arrays:
+    their rows in the order added, and every band key of theirs in sorted order with the
+    row it belongs to (``_keys``, ``_owners``)."""
 
     def __init__(self) -> None:
         self._parts: list[_Rows] = []
+        self._keys: Keys = np.empty(0, dtype=np.uint64)
+        self._owners: Int64s = np.empty(0, dtype=np.int64)
 
     def _all(self) -> _Rows | None:
         if len(self._parts) > 1:  # joined once, when asked, not at every add
@@ -105,14 +109,33 @@ class Bands:
         return sum(len(p.numbers) for p in self._parts)
 
     def add(self, numbers: list[int], times: list[float], minhashes: MinHashes) -> None:
-        if numbers:
-            self._parts.append(_rows(numbers, times, minhashes))
+        if not numbers:
+            return
+        rows = _rows(numbers, times, minhashes)
+        first = len(self)
+        keys = band_keys(rows.minhashes).ravel()
+        order = np.argsort(keys)
+        keys = keys[order]
+        owners = order // BANDS + first
+        # Merged into the sorted keys: each new key goes after the equal ones placed.
+        at = np.searchsorted(self._keys, keys, side="right")
+        self._keys = np.insert(self._keys, at, keys)
+        self._owners = np.insert(self._owners, at, owners)
+        self._parts.append(rows)
 
     def forget(self, before: float) -> None:
         """Drop the entries published before ``before``."""
         rows = self._all()
-        if rows is not None:
-            self._parts = [rows.take(rows.times >= before)]
+        if rows is None:
+            return
+        kept = rows.times >= before
+        if kept.all():
+            return
+        renumbered = np.cumsum(kept) - 1  # a kept row's number among the kept ones
+        live = kept[self._owners]
+        self._keys = self._keys[live]  # still sorted
+        self._owners = renumbered[self._owners[live]]
+        self._parts = [rows.take(kept)]
 
     def duplicates(
         self,
@@ -131,12 +154,16 @@ class Bands:
         if not numbers:
             return found
         batch = _rows(numbers, times, minhashes)
+        keys = band_keys(batch.minhashes)
         placed = self._all()
-        if placed is not None:  # only those that may be in an entry's window
-            placed = placed.take(placed.times >= min(times) - window)
+        # Rows numbered as placed, then the batch's: an earlier row is placed before.
         rows = _Rows.join([placed, batch]) if placed is not None else batch
         first = len(rows.numbers) - len(numbers)  # the batch's first row
-        for later, earlier in _sharing(rows.keys, first):
+        parts = itertools.chain(
+            _placed_pairs(self._keys, self._owners, keys, first),
+            ((later + first, earlier + first) for later, earlier in _sharing(keys, 0)),
+        )
+        for later, earlier in parts:
             # Each pair once (entries sharing several bands), within the window, agreeing.
             pairs = np.sort(earlier * len(rows.numbers) + later)
             pairs = pairs[np.diff(pairs, prepend=-1) != 0]
@@ -149,6 +176,41 @@ class Bands:
             ):
                 found[row].append(number)
         return found
+
+
+def _placed_pairs(
+    sorted_keys: Keys, owners: Int64s, keys: Keys, first: int
+) -> Iterator[tuple[Int64s, Int64s]]:
+    """Pairs of rows (later, earlier): each row of ``keys`` (numbered from ``first``)
+    with every placed row that has one of its keys (``sorted_keys``, each of ``owners``),
+    in parts of about MAX_PAIRS (all the pairs of one row in the same part)."""
+    if not len(sorted_keys) or not len(keys):
+        return
+    flat = keys.ravel()
+    # Searched in sorted order (each search starts where the last one ended), then put back.
+    order = np.argsort(flat)
+    low = np.empty(len(flat), dtype=np.int64)
+    counts = np.empty(len(flat), dtype=np.int64)
+    needles = flat[order]
+    low[order] = np.searchsorted(sorted_keys, needles, side="left")
+    counts[order] = np.searchsorted(sorted_keys, needles, side="right") - low[order]
+    made = np.cumsum(counts.reshape(len(keys), BANDS).sum(axis=1))  # up to each row's end
+    if not made[-1]:
+        return
+    ends = [0, len(keys)]  # in rows
+    if made[-1] > MAX_PAIRS:  # rarely: in parts, each row's pairs in one part
+        wanted = np.arange(MAX_PAIRS, made[-1], MAX_PAIRS)
+        ends = [0, *np.unique(np.searchsorted(made, wanted) + 1).tolist(), len(keys)]
+    for lo, hi in itertools.pairwise(ends):
+        part = counts[lo * BANDS : hi * BANDS]
+        total = int(part.sum())
+        if lo >= hi or not total:
+            continue
+        # Each element's run of equal placed keys, one after the other.
+        within = np.arange(total) - np.repeat(np.cumsum(part) - part, part)
+        earlier = owners[np.repeat(low[lo * BANDS : hi * BANDS], part) + within]
+        later = np.repeat(np.arange(lo * BANDS, hi * BANDS) // BANDS + first, part)
+        yield later, earlier
 
 
 # Pairs compared at a time: the two MinHashes of each are copied out (256 bytes each).

@@ -106,3 +106,27 @@ def test_many_copies_of_one_text_are_each_others_duplicates_in_parts(
         duplicate=DUPLICATE,
     )
     assert [sorted(f) for f in found] == [list(range(30 + i)) for i in range(30)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_sorted_keys_follow_adds_and_forgetting(seed: int) -> None:
+    """Placed keys stay sorted with their rows through adds in parts and forgetting:
+    the duplicates are those a walk over the entries still placed finds."""
+    rng = np.random.default_rng(seed)
+    count, placed, cut = 150, 100, 80.0
+    rows = minhashes(rng, count)
+    times = sorted(float(t) for t in rng.uniform(0, 300, count))
+    numbers = [5000 + n for n in range(count)]
+    bands = Bands()
+    for lo, hi in ((0, 30), (30, 31), (31, 70)):
+        bands.add(numbers[lo:hi], times[lo:hi], rows[lo:hi])
+    bands.forget(cut)
+    bands.add(numbers[70:placed], times[70:placed], rows[70:placed])
+    found = bands.duplicates(
+        numbers[placed:], times[placed:], rows[placed:], window=WINDOW, duplicate=DUPLICATE
+    )
+    kept = [n for n in range(count) if n >= 70 or times[n] >= cut]
+    expected = brute_force([times[n] for n in kept], rows[kept], kept.index(placed))
+    assert [sorted(f) for f in found] == [[numbers[kept[e]] for e in near] for near in expected]
+    assert any(expected)
+    assert len(bands) == len(kept) - (count - placed)
