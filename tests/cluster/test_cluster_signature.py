@@ -377,3 +377,19 @@ def test_names_from_the_cached_runs_are_those_found_word_by_word(
         signature.forget_memos()
         assert signature._names(text, outlet, vietnamese=vietnamese) == expected
         assert signature._names(text, outlet, vietnamese=vietnamese) == expected  # cached
+
+
+def test_words_of_any_text_are_those_of_the_word_pattern() -> None:
+    """Beyond ASCII signing splits the UTF-8 bytes, with news punctuation made spaces,
+    and falls back on the pattern when anything but a word character is left."""
+    chars = [
+        *"aZ09_ .,;:!?'\"()-/%\n\t",
+        *"đĐàáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹ",
+        *"\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u00a0\u2009\u3000\u200b\u0300\u0323",
+        *"ßİﬁ²½٣𝟙𝐀Ωǅ€©·«»",
+    ]
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randrange(0, 30)))
+        assert _words(text) == re.findall(r"\w+", text), repr(text)
+    assert _words("“hà nội” – 12,5%…") == ["hà", "nội", "12", "5"]
