@@ -192,14 +192,10 @@ class Clusterer:
         known = _known(ordered, stored)
         unsigned = [e for e in ordered if e.id not in known]
         made: list[tuple[Signature, EntrySignature | None]]
-        if signing is not None:  # started ahead (see _parts): what it signed, by entry
-            assert self.signers is not None
-            ahead = dict(zip(map(id, signing.entries), self.signers.finish(signing), strict=True))
-            rest = iter(sign_many([e for e in unsigned if id(e) not in ahead]))
-            made = [ahead.get(id(e)) or (next(rest), None) for e in unsigned]
-        elif self.signers is not None:
-            made = self.signers.sign(unsigned)
+        if self.signers is not None:  # with what ``signing`` started ahead (see _parts)
+            made = self.signers.sign(unsigned, signing)
         else:
+            assert signing is None, "only signers start signing ahead"
             made = [(signature, None) for signature in sign_many(unsigned)]
         fresh = dict(zip((e.id for e in unsigned), (sig for sig, _ in made), strict=True))
         # What a signing worker packed already goes to the store as it came.

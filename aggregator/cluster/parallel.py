@@ -114,8 +114,15 @@ class Signers:
     def processes(self) -> int:
         return len(self._boxes)
 
-    def sign(self, entries: Sequence[Entry]) -> list[Signed]:
-        """The signatures of ``entries``, in their order."""
+    def sign(self, entries: Sequence[Entry], started: Signing | None = None) -> list[Signed]:
+        """The signatures of ``entries``, in their order. With ``started`` (the signing of
+        these entries or some of them, begun ahead by :meth:`start`): those as
+        :meth:`finish` gives them, any other signed in this process. Without it, a large
+        list is signed by the workers and this process at once, a small one here."""
+        if started is not None:
+            ahead = dict(zip(map(id, started.entries), self.finish(started), strict=True))
+            rest = iter(sign_many([e for e in entries if id(e) not in ahead]))
+            return [ahead.get(id(e)) or (next(rest), None) for e in entries]
         if self._threads is None or len(entries) < MIN_ENTRIES:
             return [(signature, None) for signature in sign_many(entries)]
         return self.finish(self.start(entries))
