@@ -43,80 +43,75 @@ Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [-
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
 Last recorded: 2026-12-07, 2 cores / 24 GiB, on a machine shared with other sessions,
-rensa 0.5.0, datasketch 2.0.0, numpy 2.4, at b02eee8 (branch sign3; the one commit after
-it only makes ``Signers.close`` give up unfinished work): ``python -m bench.cluster_scale
---sizes 100000,300000`` (13:24 to 13:29 UTC, load average 0.6 at the start, 1.1 after the
-100k rows, 2.9 at the end); the tables are shown in the columns the bench prints now
-(the input's MB moved to the title, the size column dropped), the figures as measured::
+rensa 0.5.0, datasketch 2.0.0, numpy 2.4, at 6f45f0b (branch sign4): ``python -m
+bench.cluster_scale --sizes 100000,300000`` (15:52 to 15:55 UTC, load average 2.4 at the
+start, 5.3 at the end)::
 
     'ours' runs in 2 processes (the clusterer, and 1 signing worker(s) beside it, as the
     product does on 2 cores); 'datasketch LSH, 128' in one. entries/s is wall-clock; 'CPU
     s' counts every process.
 
-    100,000 entries, seed 1, input 166 MB (ratio: entries/s)
+    100,000 entries, seed 1, input 165 MB (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
     -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
-    datasketch LSH, 128      1    39.46  39.06      2,534    1,100       0      0.996  0.9819  1.00x
-    ours                     2    12.17  18.81      8,219      426      62     0.9932  0.9971  3.24x
-    entries per CPU second (all processes): ours 5,316, datasketch 2,560: 2.08x
+    datasketch LSH, 128      1    26.43  24.77      3,783    1,099       0      0.996  0.9819  1.00x
+    ours                     2    12.15  11.93      8,231      401      62     0.9932  0.9971  2.18x
+    entries per CPU second (all processes): ours 8,382, datasketch 4,037: 2.08x
 
     300,000 entries, seed 1, input 368 MB (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
     -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
-    datasketch LSH, 128      1    169.7    159      1,768    3,154       0     0.9863  0.9807  1.00x
-    ours                     2    38.42  57.56      7,809      675      66     0.9965  0.9967  4.42x
-    entries per CPU second (all processes): ours 5,212, datasketch 1,887: 2.76x
+    datasketch LSH, 128      1    80.26  77.06      3,738    3,152       0     0.9863  0.9807  1.00x
+    ours                     2    41.14  40.68      7,293      666      66     0.9965  0.9967  1.95x
+    entries per CPU second (all processes): ours 7,375, datasketch 3,893: 1.89x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
     entries  us/entry  CPU us/entry  peak MB  ratio
     -------  --------  ------------  -------  -----
-    100,000     121.7         188.1      426  1.00x
-    300,000     128.1         191.9      675  1.05x
+    100,000     121.5         119.3      401  1.00x
+    300,000     137.1         135.6      666  1.13x
 
-Main (b47028d), the same command right after (13:29 to 13:34, load 2.9 to 1.8; main's
-bench prints no CPU column): 100k datasketch 43.78 s, ours 15.43 s (2.84x, peak 497 MB);
-300k datasketch 130.9 s, ours 46.5 s (2.81x, peak 714 MB). Ours alone, branch against
-main: 12.17 against 15.43 s at 100k (1.27x), 38.42 against 46.5 s at 300k (1.21x);
-datasketch's own time moved between the two runs by more than that (169.7 against 130.9 s
-at 300k), which is most of the 4.42x.
+Main (7f6def6, the signing workers of branch sign3 merged), the same command right after
+(15:56 to 15:59, load 3.2 to 6.6): 100k datasketch 26.9 s, ours 11.63 s and 11.67 CPU s
+(2.31x, 2.14x per CPU second, peak 430 MB); 300k datasketch 73.97 s, ours 47.02 s and
+40.35 CPU s (1.57x, 1.77x per CPU second, peak 671 MB). The previous record (sign3 at
+b02eee8, 13:24 to 13:29): 3.24x and 4.42x wall-clock, 2.08x and 2.76x per CPU second
+(ours 12.17 s / 18.81 CPU s at 100k, 38.42 s / 57.56 CPU s at 300k); main then (b47028d)
+2.84x and 2.81x. Datasketch ran much faster this time (26 s and 80 s against 39 s and
+170 s at 100k and 300k): its time, more than ours, sets the ratio on this machine.
 
-Reading. What changed (branch sign3): clustering signs on every core. Signing (tokens,
-names, numbers, dates, MinHash: about 60 % of the clusterer's CPU) runs in signing
-workers beside the clusterer (``aggregator/cluster/parallel.py``, one on 2 cores, the
-product's default), which send back packed signatures; a batch of 20,000 is planned in
-four parts (4/10, 3/10, 2/10, 1/10) whose signing starts at once, so the workers sign the
-later parts while the clusterer plans the earlier ones, and the clusterer signs only
-what they have not reached when a part's turn comes (about 35 to 40 % of the entries on
-this loaded machine, counted). The index leaves the window once per batch as before, and
-signatures are byte for byte those of one process, so placements are unchanged: a hash
-of every placement at 20k, 100k and 300k generated entries equals main's (b47028d), and
-``bench.cluster_quality`` still gives precision 1.0 and recall 0.928. Also: the
-gazetteer looks a phrase up only where its first two words stand (about 3 % of signing).
+Reading. What changed (branch sign4), signatures byte for byte the same (format 3) and
+placements entry by entry main's (20k and 100k generated entries, in-process and with a
+signing worker): the LSH index keeps the placed entries' band keys sorted with their
+rows, so each part of a batch finds its placed candidates by binary search instead of
+sorting the whole window's keys again (``Bands.duplicates`` went from 18 % to 9 % of the
+clusterer's process with a worker, plus 5 % for the merge in ``Bands.add``); signing caches
+each run of capitalised words with its names already hashed, looks the date and
+gazetteer words up in one pass, reads rensa's rows through ``array`` and splits non-ASCII
+text on its UTF-8 bytes; a batch's index keys are made at once in numpy (``_index_keys``).
 
-Speed: 4x datasketch's entries/s is met at 300k in this run (4.42x) and not at 100k
-(3.24x), and not reliably: against the datasketch time of main's run right after, the
-300k row would be 3.4x. The ratio moves with the machine's other work far more than the
-change does: earlier commits of the branch, the same design, gave 2.69x and 2.32x
-(98ce721, 13:11, load rising to 5.6) and 5.83x and 3.63x (d6857e3, 12:56, load 3.3 to
-3.9, datasketch taking 71 s at 100k). Alternating runs of
-``run_ours`` (100k entries, a fresh process each, main's tree then this one, three rounds,
-13:17 to 13:20, load 2.6 to 5.0): main 15.3, 16.5 and 16.3 s wall (15.2 to 16.5 s CPU, one
-process); this branch 14.4, 13.0 and 11.3 s wall (20.7, 20.1 and 17.9 s CPU over both
-processes). The same three rounds again at 13:35 to 13:37 (load 1.3 to 3.0): main 13.2,
-12.8 and 12.6 s (12.3 to 12.7 s CPU); this branch 14.4, 15.4 and 10.6 s (17.7, 15.7 and
-13.6 s CPU). So: up to 1.44x faster in wall-clock when the second core is free, and
-slower (down to 0.83x) when other work holds it, for 10 to 40 % more CPU in all (the
-transfers, reading the workers' answers, three more sorts of the window's band keys per
-batch, each process warming its own memos, and two processes contending). Per CPU
-second over all processes ours is 2.1x to 2.8x datasketch, not 4x: that needs signing
-itself cheaper (compiled code) or fewer of the CPU costs above.
+Speed: NOT the 1.6x fewer CPU seconds aimed at, and 4x datasketch NOT met (2.18x and
+1.95x wall-clock, 2.08x and 1.89x per CPU second). Measured A/B, main's tree and this one
+alternating, 100k entries, a fresh process each, CPU over all processes, three rounds:
+in-process signing (15:47 to 15:48, load 2.2 to 3.2) main 10.29, 10.45, 10.07 s against
+10.13, 9.86, 10.34 s; with the signing worker (15:48 to 15:50, load 2.9 to 3.9) main
+12.20, 12.36, 13.12 s against 11.98, 12.40, 12.07 s (wall 12.3 to 13.0 against 12.0 to
+12.4 s). About 2 to 4 % less CPU, within this machine's noise; signing alone (one process,
+the same 20,000 entries, both versions interleaved, best of five) 1.02x to 1.07x.
+Where the CPU goes now (py-spy, 100k in one process): signing 52 % (names 14, words,
+stopwords and bigrams 13, rensa and reading its rows 7, the rest of the features 19), the
+paraphrase lookup (``_Index.best``) 11 %, LSH 8 %, packing for the store 5 %, the index's
+adds 4 %, the collection when the collector is enabled again after a batch 4 %, index
+keys 4 %. The costs are spread over dozens of small steps, each already in C per word:
+what is left to win in Python is a few per cent at a time. 4x per CPU second needs about
+60 us of CPU an entry against 120 us now, more than signing's whole share: compiled code
+for signing and for much of the planning.
 
-Memory: met, 675 MB peak at 300k for the clusterer's process (714 MB on main), plus 66 MB
-for the signing worker; 426 MB at 100k (497 on main) plus 62 MB. The clusterer's peak is
-lower because it signs fewer entries itself.
+Memory: met, 666 MB peak at 300k for the clusterer's process plus 66 MB for the worker
+(671 MB on main); 401 MB at 100k (430 on main).
 
-Growth: 122 and 128 us an entry of wall-clock (188 and 192 of CPU) at 100k and 300k,
-1.05x; the 10k row and ``--near-only`` were not run this time.
+Growth: 122 and 137 us an entry of wall-clock (119 and 136 of CPU) at 100k and 300k,
+1.13x; the 10k row and ``--near-only`` were not run this time.
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ MAX_MEMBERS = 50
 # Entries out of the window kept in memory before they are dropped (or a quarter of all).
 STALE = 5_000
 # The parts of a batch planned one after the other while signing workers sign the later
-# ones (see Clusterer._plan), as fractions of it; each part costs a sort of the window's
-# band keys (lsh.py), so they are few. Only for batches with this many entries to sign.
+# ones (see Clusterer._plan), as fractions of it; each part costs a copy of the window's
+# sorted band keys (lsh.py), so they are few. Only for batches with this many to sign.
 PARTS = (0.4, 0.3, 0.2, 0.1)
 MIN_SIGNED_AHEAD = 4_096
 DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
