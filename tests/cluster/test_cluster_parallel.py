@@ -66,6 +66,24 @@ def test_a_worker_signs_byte_for_byte_as_this_process_does(signers: parallel.Sig
     assert signers.peak_mb() > 0  # the worker's own peak, read while it runs
 
 
+@pytest.mark.parametrize("pool", [0, 1])
+def test_signing_with_part_of_it_started_ahead_gives_every_entry_in_order(
+    small_chunks: None, pool: int
+) -> None:
+    """``Signers.sign(entries, started)``: the started ones as the workers (or, without
+    any, this process) signed them, the others here; all in the order given."""
+    batch = entries(120, seed=3)
+    signers = parallel.Signers(pool)
+    try:
+        started = signers.start(batch[20:90])
+        made = signers.sign(batch, started)
+    finally:
+        signers.close()
+    assert [pack(s).data for s, _ in made] == [pack(s).data for s in sign_many(batch)]
+    assert all(stored is None for _, stored in made[:20] + made[90:])  # signed here
+    assert all(pack(s) == stored for s, stored in made if stored is not None)
+
+
 def test_a_small_batch_is_signed_here_without_starting_a_worker(
     signers: parallel.Signers,
 ) -> None:

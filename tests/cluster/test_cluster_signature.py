@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aggregator import cluster
 from aggregator.cluster import conflict, estimated_jaccard, plan_clusters, signature
 from aggregator.cluster.gazetteer import canonical_names
 from aggregator.cluster.signature import _words, fold, pack, sign, sign_many, tokenize, unpack
@@ -393,3 +394,21 @@ def test_words_of_any_text_are_those_of_the_word_pattern() -> None:
         text = "".join(rng.choice(chars) for _ in range(rng.randrange(0, 30)))
         assert _words(text) == re.findall(r"\w+", text), repr(text)
     assert _words("“hà nội” – 12,5%…") == ["hà", "nội", "12", "5"]
+
+
+def test_the_index_keys_of_a_batch_are_those_of_each_signature_alone() -> None:
+    """cluster._index_keys, made for a batch at once in numpy: for each signature, its
+    members of the weighted kinds with the kind in the high bits (the specific kinds
+    first), how many are specific, and the weight of all its members."""
+    texts = [*TRICKY_NAMES, "", "12.000 xe ngày 1/11", "Bão số 9 đổ bộ năm 2024"]
+    signatures = sign_many([entry(t, t[::-1], n=i) for i, t in enumerate(texts, start=1)])
+    keys, specific, total = cluster._index_keys(signatures)
+    order = [*sorted(cluster.SPECIFIC), 0, 1]
+    for sig, its_keys, its_specific, its_total in zip(
+        signatures, keys, specific, total, strict=True
+    ):
+        by_kind = [[k << 32 | m for m in sig.sets[k]] for k in order]
+        assert list(its_keys) == [key for kind in by_kind for key in kind]
+        assert its_specific == sum(len(sig.sets[k]) for k in cluster.SPECIFIC)
+        assert its_total == sum(w * len(s) for w, s in zip(cluster.WEIGHTS, sig.sets, strict=True))
+    assert cluster._index_keys([]) == ([], [], [])
