@@ -45,6 +45,7 @@ _MIX = np.array(
 MAX_PAIRS = 1 << 22
 
 Int64s = npt.NDArray[np.int64]
+Int32s = npt.NDArray[np.int32]
 Floats = npt.NDArray[np.float64]
 Keys = npt.NDArray[np.uint64]
 MinHashes = npt.NDArray[np.uint32]
@@ -93,12 +94,12 @@ def _rows(numbers: Int64s | list[int], times: Floats | list[float], minhashes: M
 class Bands:
     """The placed entries with a MinHash (entries without words have none), as arrays:
     their rows in the order added, and every band key of theirs in sorted order with the
-    row it belongs to (``_keys``, ``_owners``)."""
+    row it belongs to (``_keys``, ``_owners``: 32-bit, the index's rows are far fewer)."""
 
     def __init__(self) -> None:
         self._parts: list[_Rows] = []
         self._keys: Keys = np.empty(0, dtype=np.uint64)
-        self._owners: Int64s = np.empty(0, dtype=np.int64)
+        self._owners: Int32s = np.empty(0, dtype=np.int32)
 
     def _all(self) -> _Rows | None:
         if len(self._parts) > 1:  # joined once, when asked, not at every add
@@ -116,7 +117,7 @@ class Bands:
         keys = band_keys(rows.minhashes).ravel()
         order = np.argsort(keys)
         keys = keys[order]
-        owners = order // BANDS + first
+        owners = (order // BANDS + first).astype(np.int32)
         # Merged into the sorted keys: each new key goes after the equal ones placed.
         at = np.searchsorted(self._keys, keys, side="right")
         self._keys = np.insert(self._keys, at, keys)
@@ -131,7 +132,7 @@ class Bands:
         kept = rows.times >= before
         if kept.all():
             return
-        renumbered = np.cumsum(kept) - 1  # a kept row's number among the kept ones
+        renumbered = (np.cumsum(kept) - 1).astype(np.int32)  # a kept row's number now
         live = kept[self._owners]
         self._keys = self._keys[live]  # still sorted
         self._owners = renumbered[self._owners[live]]
@@ -179,7 +180,7 @@ class Bands:
 
 
 def _placed_pairs(
-    sorted_keys: Keys, owners: Int64s, keys: Keys, first: int
+    sorted_keys: Keys, owners: Int32s, keys: Keys, first: int
 ) -> Iterator[tuple[Int64s, Int64s]]:
     """Pairs of rows (later, earlier): each row of ``keys`` (numbered from ``first``)
     with every placed row that has one of its keys (``sorted_keys``, each of ``owners``),
@@ -208,7 +209,7 @@ def _placed_pairs(
             continue
         # Each element's run of equal placed keys, one after the other.
         within = np.arange(total) - np.repeat(np.cumsum(part) - part, part)
-        earlier = owners[np.repeat(low[lo * BANDS : hi * BANDS], part) + within]
+        earlier = owners[np.repeat(low[lo * BANDS : hi * BANDS], part) + within].astype(np.int64)
         later = np.repeat(np.arange(lo * BANDS, hi * BANDS) // BANDS + first, part)
         yield later, earlier
 
