@@ -323,10 +323,10 @@ class Clusterer:
             banded.minhashes,
             window=self.index.window,
             duplicate=self.duplicate,
+            add=True,  # then added: candidates of the next part or batch
         )
         for position, duplicates in zip(banded.positions, found, strict=True):
             near[position] = duplicates
-        self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
         for (entry, target), duplicates in zip(targets, near, strict=True):
             assert entry.id is not None, "cluster entries after they are stored"
             best = self.index.best(target, duplicates, threshold=self.threshold)

@@ -113,16 +113,18 @@ class Bands:
         if not numbers:
             return
         rows = _rows(numbers, times, minhashes)
-        first = len(self)
         keys = band_keys(rows.minhashes).ravel()
-        order = np.argsort(keys)
+        self._merge(keys, np.argsort(keys), len(self))
+        self._parts.append(rows)
+
+    def _merge(self, keys: Keys, order: Int64s, first: int) -> None:
+        """Merge the band keys of rows numbered from ``first`` (flat, row by row; ``order``
+        sorts them) into the sorted keys: each after the equal ones already there."""
         keys = keys[order]
         owners = (order // BANDS + first).astype(np.int32)
-        # Merged into the sorted keys: each new key goes after the equal ones placed.
         at = np.searchsorted(self._keys, keys, side="right")
         self._keys = np.insert(self._keys, at, keys)
         self._owners = np.insert(self._owners, at, owners)
-        self._parts.append(rows)
 
     def forget(self, before: float) -> None:
         """Drop the entries published before ``before``."""
@@ -146,22 +148,28 @@ class Bands:
         *,
         window: float,
         duplicate: float,
+        add: bool = False,
     ) -> list[list[int]]:
         """For each entry of a batch, in the order given (which must be the order they are
         placed in): the numbers of the entries placed before it, here or earlier in the
         batch, that share a band key with it, were published at most ``window`` seconds
-        before it (or at any time after) and agree on ``duplicate`` of the MinHash."""
+        before it (or at any time after) and agree on ``duplicate`` of the MinHash.
+
+        With ``add``, the batch is then added as :meth:`add` would add it, its keys made
+        and sorted once for both, and its rows kept as joined here (not joined again)."""
         found: list[list[int]] = [[] for _ in numbers]
         if not numbers:
             return found
         batch = _rows(numbers, times, minhashes)
         keys = band_keys(batch.minhashes)
+        flat = keys.ravel()
+        order = np.argsort(flat)
         placed = self._all()
         # Rows numbered as placed, then the batch's: an earlier row is placed before.
         rows = _Rows.join([placed, batch]) if placed is not None else batch
         first = len(rows.numbers) - len(numbers)  # the batch's first row
         parts = itertools.chain(
-            _placed_pairs(self._keys, self._owners, keys, first),
+            _placed_pairs(self._keys, self._owners, flat, order, first),
             ((later + first, earlier + first) for later, earlier in _sharing(keys, 0)),
         )
         for later, earlier in parts:
@@ -176,32 +184,35 @@ class Bands:
                 (later[near] - first).tolist(), rows.numbers[earlier[near]].tolist(), strict=True
             ):
                 found[row].append(number)
+        if add:
+            self._merge(flat, order, first)
+            self._parts = [rows]
         return found
 
 
 def _placed_pairs(
-    sorted_keys: Keys, owners: Int32s, keys: Keys, first: int
+    sorted_keys: Keys, owners: Int32s, flat: Keys, order: Int64s, first: int
 ) -> Iterator[tuple[Int64s, Int64s]]:
-    """Pairs of rows (later, earlier): each row of ``keys`` (numbered from ``first``)
-    with every placed row that has one of its keys (``sorted_keys``, each of ``owners``),
-    in parts of about MAX_PAIRS (all the pairs of one row in the same part)."""
-    if not len(sorted_keys) or not len(keys):
+    """Pairs of rows (later, earlier): each row of the band keys ``flat`` (row by row,
+    the rows numbered from ``first``; ``order`` sorts them) with every placed row that
+    has one of its keys (``sorted_keys``, each of ``owners``), in parts of about
+    MAX_PAIRS (all the pairs of one row in the same part)."""
+    if not len(sorted_keys) or not len(flat):
         return
-    flat = keys.ravel()
+    rows = len(flat) // BANDS
     # Searched in sorted order (each search starts where the last one ended), then put back.
-    order = np.argsort(flat)
     low = np.empty(len(flat), dtype=np.int64)
     counts = np.empty(len(flat), dtype=np.int64)
     needles = flat[order]
     low[order] = np.searchsorted(sorted_keys, needles, side="left")
     counts[order] = np.searchsorted(sorted_keys, needles, side="right") - low[order]
-    made = np.cumsum(counts.reshape(len(keys), BANDS).sum(axis=1))  # up to each row's end
+    made = np.cumsum(counts.reshape(rows, BANDS).sum(axis=1))  # up to each row's end
     if not made[-1]:
         return
-    ends = [0, len(keys)]  # in rows
+    ends = [0, rows]
     if made[-1] > MAX_PAIRS:  # rarely: in parts, each row's pairs in one part
         wanted = np.arange(MAX_PAIRS, made[-1], MAX_PAIRS)
-        ends = [0, *np.unique(np.searchsorted(made, wanted) + 1).tolist(), len(keys)]
+        ends = [0, *np.unique(np.searchsorted(made, wanted) + 1).tolist(), rows]
     for lo, hi in itertools.pairwise(ends):
         part = counts[lo * BANDS : hi * BANDS]
         total = int(part.sum())

@@ -109,9 +109,11 @@ def test_many_copies_of_one_text_are_each_others_duplicates_in_parts(
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_the_sorted_keys_follow_adds_and_forgetting(seed: int) -> None:
-    """Placed keys stay sorted with their rows through adds in parts and forgetting:
-    the duplicates are those a walk over the entries still placed finds."""
+@pytest.mark.parametrize("asked", [False, True])
+def test_the_sorted_keys_follow_adds_and_forgetting(seed: int, asked: bool) -> None:
+    """Placed keys stay sorted with their rows through adds in parts and forgetting (the
+    last part ``asked`` for its duplicates and added by the same call): the duplicates
+    are those a walk over the entries still placed finds."""
     rng = np.random.default_rng(seed)
     count, placed, cut = 150, 100, 80.0
     rows = minhashes(rng, count)
@@ -121,7 +123,17 @@ def test_the_sorted_keys_follow_adds_and_forgetting(seed: int) -> None:
     for lo, hi in ((0, 30), (30, 31), (31, 70)):
         bands.add(numbers[lo:hi], times[lo:hi], rows[lo:hi])
     bands.forget(cut)
-    bands.add(numbers[70:placed], times[70:placed], rows[70:placed])
+    if asked:
+        bands.duplicates(
+            numbers[70:placed],
+            times[70:placed],
+            rows[70:placed],
+            window=WINDOW,
+            duplicate=0.4,
+            add=True,
+        )
+    else:
+        bands.add(numbers[70:placed], times[70:placed], rows[70:placed])
     found = bands.duplicates(
         numbers[placed:], times[placed:], rows[placed:], window=WINDOW, duplicate=DUPLICATE
     )
