@@ -501,29 +501,10 @@ def shingles(entry: Entry) -> list[str]:
 _ASCII_SPACES = str.maketrans({chr(c): " " for c in range(128) if not _WORD.match(chr(c))})
 
 
-# The same for other text, on its UTF-8 bytes (bytes.translate is in C whatever the text;
-# str.translate is not, beyond ASCII), with the punctuation news copy uses most made spaces
-# too. The words str.split then gives are those of the pattern when every character left
-# between spaces is a word character, which one isalnum() over them all tells ("_", the
-# one word character that is not alphanumeric, or any other punctuation: the pattern).
-_ASCII_BYTE_SPACES = bytes(c if c > 127 or _WORD.match(chr(c)) else 32 for c in range(256))
-_PUNCTUATION = [mark.encode() for mark in "\u201c\u201d\u2018\u2019\u2013\u2014\u2026"]
-
-
 def _words(lowered: str) -> list[str]:
     """``_WORD.findall(lowered)``."""
     if lowered.isascii():
         return lowered.translate(_ASCII_SPACES).split()
-    try:
-        spaced = lowered.encode().translate(_ASCII_BYTE_SPACES)
-    except UnicodeEncodeError:  # a lone surrogate
-        return _WORD.findall(lowered)
-    for mark in _PUNCTUATION:
-        if mark in spaced:
-            spaced = spaced.replace(mark, b" ")
-    words = spaced.decode().split()
-    if "".join(words).isalnum():
-        return words
     return _WORD.findall(lowered)
 
 

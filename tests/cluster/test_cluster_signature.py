@@ -381,8 +381,8 @@ def test_names_from_the_cached_runs_are_those_found_word_by_word(
 
 
 def test_words_of_any_text_are_those_of_the_word_pattern() -> None:
-    """Beyond ASCII signing splits the UTF-8 bytes, with news punctuation made spaces,
-    and falls back on the pattern when anything but a word character is left."""
+    """Whatever the text (Vietnamese letters, news punctuation, other spaces, marks,
+    digits of other scripts), signing's words are those ``\\w+`` finds."""
     chars = [
         *"aZ09_ .,;:!?'\"()-/%\n\t",
         *"đĐàáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹ",
