@@ -43,9 +43,9 @@ Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [-
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
 Last recorded: 2026-12-07, 2 cores / 24 GiB, on a machine shared with other sessions,
-rensa 0.5.0, datasketch 2.0.0, numpy 2.4, at 6f45f0b (branch sign4): ``python -m
-bench.cluster_scale --sizes 100000,300000`` (15:52 to 15:55 UTC, load average 2.4 at the
-start, 5.3 at the end)::
+rensa 0.5.0, datasketch 2.0.0, numpy 2.4, at 3f98c33 (branch sign4): ``python -m
+bench.cluster_scale --sizes 100000,300000`` (16:14 to 16:17 UTC, load average 3.6 at the
+start, 3.0 at the end)::
 
     'ours' runs in 2 processes (the clusterer, and 1 signing worker(s) beside it, as the
     product does on 2 cores); 'datasketch LSH, 128' in one. entries/s is wall-clock; 'CPU
@@ -54,64 +54,73 @@ start, 5.3 at the end)::
     100,000 entries, seed 1, input 165 MB (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
     -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
-    datasketch LSH, 128      1    26.43  24.77      3,783    1,099       0      0.996  0.9819  1.00x
-    ours                     2    12.15  11.93      8,231      401      62     0.9932  0.9971  2.18x
-    entries per CPU second (all processes): ours 8,382, datasketch 4,037: 2.08x
+    datasketch LSH, 128      1    27.11  25.08      3,689    1,099       0      0.996  0.9819  1.00x
+    ours                     2    12.37  12.19      8,081      402      61     0.9932  0.9971  2.19x
+    entries per CPU second (all processes): ours 8,203, datasketch 3,987: 2.06x
 
     300,000 entries, seed 1, input 368 MB (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
     -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
-    datasketch LSH, 128      1    80.26  77.06      3,738    3,152       0     0.9863  0.9807  1.00x
-    ours                     2    41.14  40.68      7,293      666      66     0.9965  0.9967  1.95x
-    entries per CPU second (all processes): ours 7,375, datasketch 3,893: 1.89x
+    datasketch LSH, 128      1    83.73  78.52      3,583    3,153       0     0.9863  0.9807  1.00x
+    ours                     2    27.16  36.69     11,046      638      68     0.9965  0.9967  3.08x
+    entries per CPU second (all processes): ours 8,177, datasketch 3,821: 2.14x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
     entries  us/entry  CPU us/entry  peak MB  ratio
     -------  --------  ------------  -------  -----
-    100,000     121.5         119.3      401  1.00x
-    300,000     137.1         135.6      666  1.13x
+    100,000     123.7         121.9      402  1.00x
+    300,000      90.5         122.3      638  0.73x
 
-Main (7f6def6, the signing workers of branch sign3 merged), the same command right after
-(15:56 to 15:59, load 3.2 to 6.6): 100k datasketch 26.9 s, ours 11.63 s and 11.67 CPU s
-(2.31x, 2.14x per CPU second, peak 430 MB); 300k datasketch 73.97 s, ours 47.02 s and
-40.35 CPU s (1.57x, 1.77x per CPU second, peak 671 MB). The previous record (sign3 at
-b02eee8, 13:24 to 13:29): 3.24x and 4.42x wall-clock, 2.08x and 2.76x per CPU second
-(ours 12.17 s / 18.81 CPU s at 100k, 38.42 s / 57.56 CPU s at 300k); main then (b47028d)
-2.84x and 2.81x. Datasketch ran much faster this time (26 s and 80 s against 39 s and
-170 s at 100k and 300k): its time, more than ours, sets the ratio on this machine.
+Earlier commits of the branch, the same command: 6f45f0b (15:52 to 15:55, load 2.4 to
+5.3) 2.18x and 1.95x (2.08x and 1.89x per CPU second); e142efe (16:10 to 16:13, load 4.1
+to 4.8) 2.13x and 1.95x (2.01x and 1.83x). At 300k here the second core came free (27 s
+of wall-clock for 37 CPU seconds); in the other runs ours used it little. Main (7f6def6,
+the signing workers of branch sign3 merged), the same command at 15:56 to 15:59 (load 3.2
+to 6.6): 100k datasketch 26.9 s, ours 11.63 s and 11.67 CPU s (2.31x, 2.14x per CPU
+second, peak 430 MB); 300k datasketch 73.97 s, ours 47.02 s and 40.35 CPU s (1.57x, 1.77x
+per CPU second, peak 671 MB). The previous record (sign3 at b02eee8, 13:24 to 13:29):
+3.24x and 4.42x wall-clock, 2.08x and 2.76x per CPU second (ours 12.17 s / 18.81 CPU s at
+100k, 38.42 s / 57.56 CPU s at 300k); main then (b47028d) 2.84x and 2.81x. Datasketch ran
+much faster this afternoon (26 s and 80 s against 39 s and 170 s at 100k and 300k): the
+machine sets the ratio more than either clusterer.
 
 Reading. What changed (branch sign4), signatures byte for byte the same (format 3) and
 placements entry by entry main's (20k and 100k generated entries, in-process and with a
 signing worker): the LSH index keeps the placed entries' band keys sorted with their
 rows, so each part of a batch finds its placed candidates by binary search instead of
-sorting the whole window's keys again (``Bands.duplicates`` went from 18 % to 9 % of the
-clusterer's process with a worker, plus 5 % for the merge in ``Bands.add``); signing caches
-each run of capitalised words with its names already hashed, looks the date and
-gazetteer words up in one pass, reads rensa's rows through ``array`` and splits non-ASCII
-text on its UTF-8 bytes; a batch's index keys are made at once in numpy (``_index_keys``).
+sorting the whole window's keys again, and a part's keys are made and sorted once for its
+lookup and its add (with a worker, ``Bands.duplicates`` went from 18 % of the clusterer's
+process to 9 % plus 5 % for the add, before that last step); signing caches each run of
+capitalised words with its names already hashed, looks the date and gazetteer words up in
+one pass and reads rensa's rows through ``array``; a batch's index keys are made at once
+in numpy (``_index_keys``). Splitting non-ASCII text on its UTF-8 bytes was tried and
+dropped: slower than the pattern once it also turned news punctuation into spaces.
 
-Speed: NOT the 1.6x fewer CPU seconds aimed at, and 4x datasketch NOT met (2.18x and
-1.95x wall-clock, 2.08x and 1.89x per CPU second). Measured A/B, main's tree and this one
-alternating, 100k entries, a fresh process each, CPU over all processes, three rounds:
-in-process signing (15:47 to 15:48, load 2.2 to 3.2) main 10.29, 10.45, 10.07 s against
-10.13, 9.86, 10.34 s; with the signing worker (15:48 to 15:50, load 2.9 to 3.9) main
-12.20, 12.36, 13.12 s against 11.98, 12.40, 12.07 s (wall 12.3 to 13.0 against 12.0 to
-12.4 s). About 2 to 4 % less CPU, within this machine's noise; signing alone (one process,
-the same 20,000 entries, both versions interleaved, best of five) 1.02x to 1.07x.
-Where the CPU goes now (py-spy, 100k in one process): signing 52 % (names 14, words,
-stopwords and bigrams 13, rensa and reading its rows 7, the rest of the features 19), the
-paraphrase lookup (``_Index.best``) 11 %, LSH 8 %, packing for the store 5 %, the index's
-adds 4 %, the collection when the collector is enabled again after a batch 4 %, index
-keys 4 %. The costs are spread over dozens of small steps, each already in C per word:
-what is left to win in Python is a few per cent at a time. 4x per CPU second needs about
-60 us of CPU an entry against 120 us now, more than signing's whole share: compiled code
-for signing and for much of the planning.
+Speed: NOT the 1.6x fewer CPU seconds aimed at, and 4x datasketch NOT met (2.19x and
+3.08x wall-clock, 2.06x and 2.14x per CPU second). Measured A/B at 3f98c33, main's tree
+and this one alternating, 100k entries, a fresh process each, CPU over all processes,
+three rounds: in-process signing (16:17 to 16:19, load 2.5 to 3.0) main 9.85, 9.21, 9.34
+s against 9.29, 8.80, 9.14 s (means 9.47 and 9.08: 4 % less); with the signing worker
+(16:19 to 16:20, load 2.7 to 3.1) main 10.73, 10.40, 11.72 s against 10.65, 9.93, 12.06 s
+(means 10.95 and 10.88: 1 % less; wall 8.55, 7.18, 10.36 against 8.79, 8.28, 10.68 s,
+i.e. no faster). The same at e142efe (16:07 to 16:10, load 3.0 to 5.3): 4 % and 3 % less.
+Signing alone (one process, the same 20,000 entries, both versions interleaved, best of
+five) 1.10x as fast as main's.
+Where the CPU goes now (py-spy at 3f98c33, 100k in one process): signing 55 % (names 14,
+words, stopwords and bigrams 15, rensa and reading its rows 7, the rest of the features
+19), LSH 10 % (of it the merge of the sorted keys 2), the paraphrase lookup
+(``_Index.best``) 8 %, packing for the store 5 %, the index's adds 4 %, the collection
+when the collector is enabled again after a batch 4 %, index keys 4 %, eviction 2 %. The
+costs are spread over dozens of small steps, each already in C per word: what is left to
+win in Python is a few per cent at a time. 4x per CPU second needs about 60 us of CPU an
+entry against 120 us now, more than signing's whole share: compiled code for signing and
+for much of the planning.
 
-Memory: met, 666 MB peak at 300k for the clusterer's process plus 66 MB for the worker
-(671 MB on main); 401 MB at 100k (430 on main).
+Memory: met, 638 MB peak at 300k for the clusterer's process plus 68 MB for the worker
+(671 MB on main); 402 MB at 100k (430 on main).
 
-Growth: 122 and 137 us an entry of wall-clock (119 and 136 of CPU) at 100k and 300k,
-1.13x; the 10k row and ``--near-only`` were not run this time.
+Growth: 122 and 122 us of CPU an entry at 100k and 300k (wall-clock 124 and 91, the
+second core free at 300k); the 10k row and ``--near-only`` were not run this time.
 """
 
 from __future__ import annotations
