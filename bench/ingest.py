@@ -87,37 +87,31 @@ machinery. What is left per entry: nh3 for the other third (about 25 ns a charac
 libxml2's parse, reading the fields, a sanitizer built per JSON Feed entry (each has its
 own base URL), the noise check. Memory does not grow with the corpus.
 
-rss2email comparison, last recorded: 2026-12-07 10:45 UTC, ``python -m bench.ingest
---fetch-only`` at 16fb277 on a new machine of the same kind (2 cores / 24 GiB) in a quiet
-spell between other work (load average 1.3 at the start, 1.8 at the end), rss2email 3.14::
+rss2email comparison, last recorded: 2026-12-07 16:24 UTC, ``python -m bench.ingest
+--fetch-only`` at 7f6def6 on a 2-core / 24 GiB machine in a quiet spell (load average
+1.1 at the start, 1.3 at the end), rss2email 3.14::
 
     first pass: 200 feeds (52.0 MB, 11,994 entries), 127.0.0.1, 100 ms latency
     variant                                   seconds  stored  in stories  responses  ratio
-    rss2email first pass (baseline)             47.25   9,111           -  200x200    1.00x
-    ours first pass (fetch --no-cluster)        2.077  11,994           0  200x200    0.04x
-    ours first + second pass (all clustered)    7.911  11,994      11,994  +304x200   0.17x
-    ours start-up (aggregator --version)       0.2677       -           -  -          0.01x
+    rss2email first pass (baseline)             43.63   9,111           -  200x200    1.00x
+    ours first pass (fetch --no-cluster)        1.770  11,994           0  200x200    0.04x
+    ours first + second pass (all clustered)    5.814  11,994      11,994  +304x200   0.13x
+    ours start-up (aggregator --version)       0.2474       -           -  -          0.01x
 
     no-change pass
     variant                                    seconds  stored  in stories  responses  ratio
-    rss2email no-change pass (baseline)          21.07       -           -  304x200    1.00x
-    ours no-change pass (third run)              0.756  11,994      11,994  304x200    0.04x
-    ours second run (304s, clusters all)         5.835  11,994      11,994  304x200    0.28x
-    ours start-up (aggregator --version)       0.2677       -           -  -          0.01x
+    rss2email no-change pass (baseline)          20.74       -           -  304x200    1.00x
+    ours no-change pass (third run)              0.733  11,994      11,994  304x200    0.04x
+    ours second run (304s, clusters all)         4.045  11,994      11,994  304x200    0.20x
+    ours start-up (aggregator --version)       0.2474       -           -  -          0.01x
 
-Reading, against the targets: the no-change pass is 27.9x rss2email (target 20x: met;
-26.0x in a run an hour earlier at load 3). The first pass is 22.8x (target 30x: NOT met;
-16.9x in the loaded run): rss2email's first pass is mostly feedparser's CPU, so on a
-quiet or faster machine it shrinks as ours does (61.05 s at load 3, 47.25 s here), and
-the ratio stays near 23x. 30x would need our first pass under 1.58 s here.
-
-Again on the evening of 2026-12-07 at 6e96408, on a slower machine of the same kind
-(rss2email's first pass 66.86 s and 67.06 s), load average 0.04 and 0.24 at the start:
-first pass 2.722 s and 3.054 s, 24.6x and 22.0x (NOT met); no-change pass 0.921 s and
-0.900 s, 23.0x and 23.5x (met). The parse workers now load lxml, nh3 and the parsing
-modules as they start, while the first requests are out (``workers.warm``), instead of
-in their first document's parse: eight alternating first passes gave 2.728 s best and
-3.035 s median with it, 2.974 s and 3.326 s without (bench/README.md).
+Reading, against the targets: the no-change pass is 28.3x rss2email (target 20x: met).
+The first pass is 24.6x (target 30x: NOT met; it would need 1.45 s). At load 3 to 4.5
+an hour earlier: 21.2x and 27.6x (rss2email 57.42 s and 21.39 s). On earlier machines of
+the same kind: 22.8x, 24.6x and 22.0x. rss2email's first pass is 20 s of latency plus
+its CPU, ours is bound by CPU from its first answer on, so both shrink together on a
+faster or quieter machine and the ratio has stayed at 22 to 25x. bench/README.md has
+where the 1.77 s goes, process by process.
 
 Where the first pass goes (timestamps inside the command, load 2): interpreter and
 imports 0.28 s, first request at 0.35 s, first answer and first parse at 0.48 s; from
