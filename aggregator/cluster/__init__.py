@@ -76,6 +76,15 @@ MAX_POSTINGS = 64
 MAX_MEMBERS = 50
 # Entries out of the window kept in memory before they are dropped (or a quarter of all).
 STALE = 5_000
+# How far before the window of a batch (as a share of the window) the index keeps entries
+# when it drops those out of the window. A daemon's batches do not come in published
+# order: a feed polled later can bring entries older than the previous batch's oldest,
+# whose window reaches further back. Dropped at once, the entries in that stretch were
+# read from the store and placed again by the next such batch (``standing``), thousands
+# at a time in the soak (bench/clustering_memory.py), and each time the long-lived
+# objects made for them among that pass's short-lived ones pinned more of pymalloc's
+# arenas: the clustering process's memory climbed in steps.
+LATE = 0.5
 # The parts of a batch planned one after the other while signing workers sign the later
 # ones (see Clusterer._plan), as fractions of it; each part costs a sort of the window's
 # band keys (lsh.py), so they are few. Only for batches with this many entries to sign.
@@ -532,8 +541,10 @@ class _Index:
 
     def forget(self, before: float) -> None:
         """Take the entries published before ``before`` out of every later lookup, and out
-        of memory once they are a quarter of it (or more than a few thousand)."""
+        of memory once they are a quarter of it (or more than a few thousand), all but
+        those a later batch reaching ``LATE`` of the window further back would need."""
         self.cut = before
+        before -= self.window * LATE
         old = [n for n, t in self.targets.items() if t.time < before]
         if len(old) * 4 > len(self.targets) or len(old) > STALE:
             self._evict(old, before)
