@@ -95,8 +95,11 @@ DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
 _YEARS, _MARKS = KINDS.index("years"), KINDS.index("marks")
 
-# What conflict() compares: title years, title numbers by the word before them, event day.
-_Facts = tuple[frozenset[int], dict[int, set[int]], int]
+# What conflict() compares: title years, title marks (numbers with the word before them,
+# see signature._marks), event day. The index keeps one per entry for as long as the entry
+# is in the window, so it is made of shared objects where it can be (see _facts).
+_Facts = tuple[frozenset[int], frozenset[int], int]
+_NO_FACTS: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -396,8 +399,17 @@ def _known(
     return known
 
 
+# Objects many entries share, each value once (see _facts and _total): what the index keeps
+# of an entry lives as long as the entry stays in the window, and every small object made
+# for one amid a pass's short-lived ones pins a pymalloc pool (bench/clustering_memory.py).
+# Both stay small: a weight total and an event day take few distinct values.
+_TOTALS: dict[float, float] = {}
+_PLAIN_FACTS: dict[int, _Facts] = {}
+
+
 def _total(signature: Signature) -> float:
-    return float(sum(map(operator.mul, WEIGHTS, map(len, signature.sets))))
+    total = float(sum(map(operator.mul, WEIGHTS, map(len, signature.sets))))
+    return _TOTALS.setdefault(total, total)
 
 
 # The kind is part of a key, in its high bits: a number's hash must not meet a word's.
@@ -439,17 +451,27 @@ def conflict(a: Signature, b: Signature) -> bool:
 
 
 def _facts(signature: Signature) -> _Facts:
+    """The signature's facts, made of the signature's own sets (no new per-entry dict of
+    sets), and for most entries (no year or mark in the title) one tuple per event day."""
     years, marks = signature.sets[_YEARS], signature.sets[_MARKS]
-    return years, marked_numbers(marks) if marks else {}, signature.dated
+    if years or marks:
+        return years or _NO_FACTS, marks or _NO_FACTS, signature.dated
+    day = signature.dated
+    found = _PLAIN_FACTS.get(day)
+    if found is None:
+        found = _PLAIN_FACTS[day] = (_NO_FACTS, _NO_FACTS, day)
+    return found
 
 
 def _conflicting(a: _Facts, b: _Facts) -> bool:
     (years_a, marks_a, day_a), (years_b, marks_b, day_b) = a, b
     if years_a and years_b and not years_a & years_b:
         return True
-    for word, numbers in marks_a.items():
-        if word in marks_b and not numbers & marks_b[word]:
-            return True
+    if marks_a and marks_b:  # rare: grouped by word only for the pair that has them
+        numbers_b = marked_numbers(marks_b)
+        for word, numbers in marked_numbers(marks_a).items():
+            if word in numbers_b and not numbers & numbers_b[word]:
+                return True
     return abs(day_a - day_b) > DATE_SLACK
 
 

@@ -211,6 +211,23 @@ def test_entries_share_their_keys_and_forgotten_keys_leave_memory() -> None:
     assert not set(first) & set(index.shared) - set(index.targets[3].keys)
 
 
+def test_entries_without_title_facts_share_them() -> None:
+    # Facts are kept per entry for as long as it is in the window: one object for every
+    # entry of a day without a year or a mark in its title, no dict of sets per entry.
+    clusterer = Clusterer(threshold=0.2, window=timedelta(hours=1))
+    clusterer.plan(
+        [
+            entry(1, START, "Giá vàng SJC tăng mạnh tại Hà Nội"),
+            entry(2, START + timedelta(minutes=5), "Thủ tướng tiếp đoàn doanh nghiệp"),
+            entry(3, START + timedelta(minutes=9), "Bão số 9 đổ bộ vào Quảng Ngãi"),
+        ]
+    )
+    targets = clusterer.index.targets
+    assert targets[1].facts is targets[2].facts
+    years, marks, _ = targets[3].facts
+    assert not years and marks and isinstance(marks, frozenset)
+
+
 def test_the_daemon_empties_the_memos_of_signing_once_a_minute(twins: tuple[Twin, Twin]) -> None:
     from aggregator.cluster import signature
 
