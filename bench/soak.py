@@ -7,8 +7,9 @@ corpus), so each poll finds news; the feeds ask to be polled every minute and a 
 goes out every ``--digest-minutes`` minutes to three readers. Every ``--sample`` seconds
 the script records the resident memory of the daemon and of its long-lived children
 (the parse workers and, since 2026-12-07, the clustering process of
-:mod:`aggregator.offload`), whose sum is the total the verdict reads; the resident
-memory of a tick's digest process when one is running at that moment, apart (it exits
+:mod:`aggregator.offload`), each with the processes it started in turn (a clustering
+process's signing workers), whose sum is the total the verdict reads; the resident
+memory of a tick's digest process and its children when one is running, apart (it exits
 with its tick, so nothing in it can accumulate; the JSON line says how often one was
 caught and its largest size); the proportional set size (PSS) of the daemon and all its
 children, digest process included, with its own growth and trend; and the daemon's own
@@ -333,6 +334,21 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def process_tree(pid: int) -> dict[int, str]:
+    """Every process below the daemon ``pid`` (its children and theirs: a clustering
+    process's signing workers), each with the role of the daemon's child it descends from
+    (:func:`offload_role`: "" for the parse workers)."""
+    tree: dict[int, str] = {}
+    for child in children(pid):
+        role = offload_role(child)
+        below = [child]
+        while below:
+            process = below.pop()
+            tree[process] = role
+            below += children(process)
+    return tree
 
 
 def read_metrics(port: int) -> dict[str, float]:
@@ -813,7 +829,7 @@ def main() -> None:
                     print(f"the daemon exited early with status {daemon.returncode}")
                     break
                 mail = folder / "mail" / "new"
-                kids = {c: offload_role(c) for c in children(daemon.pid)}
+                kids = process_tree(daemon.pid)
                 samples.append(
                     Sample(
                         elapsed=time.monotonic() - started,
