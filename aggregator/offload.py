@@ -40,7 +40,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -232,14 +232,9 @@ class DigestProcess(PassProcess):
         """``pipeline.run_due_digests``; returns how many issues were built."""
         from aggregator import digest, pipeline
 
-        grace = timedelta(hours=settings.schedule.digest_grace_hours)
-        due = [
-            spec
-            for spec in settings.digests
-            if digest.catch_up(spec, store.digest_state(spec.name), now, grace=grace)
-            is digest.Due.RUN
-        ]
-        if not due:  # skipped runs are only logged and moved on
+        due = pipeline.due_digests(store, settings, now=now)
+        if not any(decision is digest.Due.RUN for _, _, decision in due):
+            # Skipped runs are only logged and moved on: here, as the daemon would.
             return len(pipeline.run_due_digests(store, settings, now=now))
         return self.call("run_due_digests", settings, now=now)
 

@@ -55,6 +55,7 @@ from aggregator.model import (
     DeliveryOutcome,
     DeliveryState,
     DigestIssue,
+    DigestState,
     Entry,
     EntrySignature,
     Feed,
@@ -73,6 +74,7 @@ from aggregator.store import Store
 if TYPE_CHECKING:
     from aggregator.cluster.standing import StandingClusterer
     from aggregator.deliver import Outgoing, Transport
+    from aggregator.digest import Due
     from aggregator.digest.tokens import Signer
     from aggregator.publish.email import Unsubscribe
     from aggregator.publish.prepared import PreparedIssue
@@ -666,16 +668,29 @@ def build_digest_issue(
     return issue
 
 
+def due_digests(
+    store: Store, settings: Settings, *, now: datetime
+) -> list[tuple[DigestSettings, DigestState, Due]]:
+    """Each configured digest with its state and what is due at ``now``
+    (``digest.catch_up``): what :func:`run_due_digests` acts on, and what the daemon
+    reads to decide whether a tick needs a digest process (``offload.DigestProcess``)."""
+    from aggregator import digest
+
+    grace = timedelta(hours=settings.schedule.digest_grace_hours)
+    found = []
+    for spec in settings.digests:
+        state = store.digest_state(spec.name)
+        found.append((spec, state, digest.catch_up(spec, state, now, grace=grace)))
+    return found
+
+
 def run_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[DigestIssue]:
     """Build the issues that are due: at most one per digest, however long the daemon was
     away; a run missed by more than ``[schedule] digest_grace_hours`` is skipped."""
     from aggregator import digest
 
-    grace = timedelta(hours=settings.schedule.digest_grace_hours)
     issues = []
-    for spec in settings.digests:
-        state = store.digest_state(spec.name)
-        decision = digest.catch_up(spec, state, now, grace=grace)
+    for spec, state, decision in due_digests(store, settings, now=now):
         if decision is digest.Due.SKIP:
             next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
             store.set_next_run(spec.name, next_run)
