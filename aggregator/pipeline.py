@@ -492,7 +492,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
-    from aggregator.cluster import parallel
+    from aggregator.cluster import LATE, PLACE_CHUNK, parallel
     from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
@@ -504,9 +504,15 @@ def cluster_new_entries(
     window = timedelta(hours=settings.cluster.window_hours)
     # The first batch is the oldest: its window reaches furthest back.
     since = min(e.published for e in new) - window
+    rebuilds = standing.rebuilds
     clusterer, missing = standing.begin(
         settings.cluster, stored=store.clustered_stories_since(since), since=since
     )
+    if standing.rebuilds != rebuilds:
+        # Made anew: with the entries before the window that a clusterer going on keeps
+        # (cluster.LATE, out of every lookup), so that it holds what that one would, and
+        # batches reaching further back do not read them again one stretch at a time.
+        missing = sorted(store.clustered_stories_since(since - window * LATE))
     # A backlog's batches are signed on every core (small ones in this process only). The
     # workers start on first use and stop with the pass: a daemon keeps none between.
     clusterer.signers = parallel.Signers(
@@ -516,9 +522,12 @@ def cluster_new_entries(
     placed = 0
     previous: set[int | None] = set()
     try:
-        if missing:
-            computed = clusterer.place(
-                store.candidate_entries(missing), store.entry_signatures(missing)
+        # Read and placed a chunk at a time: after a restart that is the whole window, and
+        # its rows all at once were a peak the process kept (cluster.PLACE_CHUNK).
+        for start in range(0, len(missing), PLACE_CHUNK):
+            chunk = missing[start : start + PLACE_CHUNK]
+            computed |= clusterer.place(
+                store.candidate_entries(chunk), store.entry_signatures(chunk)
             )
         while new:
             ids = {e.id for e in new}

@@ -85,6 +85,8 @@ STALE = 5_000
 # objects made for them among that pass's short-lived ones pinned more of pymalloc's
 # arenas: the clustering process's memory climbed in steps.
 LATE = 0.5
+# Stored entries placed at a time (Clusterer.place): bounds what a rebuild holds at once.
+PLACE_CHUNK = 512
 # The parts of a batch planned one after the other while signing workers sign the later
 # ones (see Clusterer._plan), as fractions of it; each part costs a sort of the window's
 # band keys (lsh.py), so they are few. Only for batches with this many entries to sign.
@@ -253,12 +255,24 @@ class Clusterer:
     ) -> dict[int, EntrySignature]:
         """Add entries already in stories; returns the signatures it had to compute.
         Entries it holds already are left as they are."""
-        fresh = [e for e in entries if e.story_id and e.id not in self.index.targets]
+        fresh = sorted(
+            (e for e in entries if e.story_id and e.id not in self.index.targets),
+            key=_published_order,
+        )
+        computed: dict[int, EntrySignature] = {}
         with _collector_paused():
-            targets, banded, computed = self._targets(fresh, signatures, placed=-1)
-            for _, target in targets:
-                self.index.add(target)
-            self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
+            # A chunk at a time, in published order (the order one call adds them in): a
+            # rebuild places the whole window, and its entries' rows and unpacked
+            # signatures all at once were a peak of small objects that left pymalloc with
+            # a dozen arenas more for good, the index's objects made amid it
+            # (bench/clustering_memory.py --recycle).
+            for start in range(0, len(fresh), PLACE_CHUNK):
+                chunk = fresh[start : start + PLACE_CHUNK]
+                targets, banded, made = self._targets(chunk, signatures, placed=-1)
+                for _, target in targets:
+                    self.index.add(target)
+                self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
+                computed |= made
         return computed
 
     def plan(

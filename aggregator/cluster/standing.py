@@ -52,9 +52,9 @@ class StandingClusterer:
             )
             self._clusterer, self._settings = clusterer, settings
             self.rebuilds += 1
-            return clusterer, list(stored)
+            return clusterer, sorted(stored)
         clusterer.begin_pass()
-        missing = [i for i in stored if i not in clusterer]
+        missing = sorted(i for i in stored if i not in clusterer)
         self.replaced += len(missing)
         return clusterer, missing
 
