@@ -16,8 +16,9 @@ the arenas; ``--late`` sets ``aggregator.cluster.LATE`` in the child (0: as befo
 ``--child-env`` sets the child's environment (``PYTHONMALLOC=malloc``, ``LD_PRELOAD``).
 
 The table has one row a simulated minute (the last pass of it); the baseline is the
-minute after the window filled. The child is never restarted here (no ``RECYCLE_GROWTH``):
-what it grows by is what a restart would hide.
+minute after the window filled. The child is never restarted (what it grows by is what a
+restart would hide) unless ``--recycle``: then as the daemon does, once a pass leaves it
+``RECYCLE_GROWTH`` above its memory after its first pass.
 
 Run: ``python -m bench.clustering_memory [--minutes 30] [--feeds 500]`` (Linux, glibc).
 A run of 40 simulated minutes takes about three minutes.
@@ -36,9 +37,9 @@ minutes each unless said, figures at minutes 6 and 39 (the window full from minu
   (14 MB) inside arenas kept by a live block; the 224-byte class (sets: marked_numbers'
   dict of sets, the years frozensets) and the 112-byte class (``_Target``) grew most.
 - Tried and not taken: emptying signing's memos after every pass (the same steps: 111.3
-  MB, 53 arenas at minute 6 -> 128.3, 68 at 39); ``PYTHONMALLOC=malloc`` (worse: glibc kept 28 MB of free fragments
-  after ``malloc_trim``, RSS 112 -> 136 at minute 19); jemalloc with it (130 -> 150,
-  noisier).
+  MB, 53 arenas at minute 6 -> 128.3, 68 at 39); ``PYTHONMALLOC=malloc`` (worse: glibc
+  kept 28 MB of free fragments after ``malloc_trim``, RSS 112 -> 136 at minute 19);
+  jemalloc with it (130 -> 150, noisier).
 - Title facts of shared objects (commit 59df5a0): 45,000 fewer blocks (510k -> 465k);
   the steps stayed.
 - ``--late 0`` against ``LATE = 0.5`` (both with the facts change, run side by side):
@@ -60,9 +61,11 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aggregator.offload import RECYCLE_GROWTH
 from bench._table import print_table
 from bench.corpus import generate_corpus
 from bench.feed_server import FeedServer
@@ -116,8 +119,6 @@ def run(args: argparse.Namespace) -> None:
 
     names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
     paths = sorted(p for p in names if p.startswith("feeds/"))
-    ours, theirs = multiprocessing.get_context("spawn").Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=child, args=(theirs,))
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, FeedServer(dict.fromkeys(paths, b"")) as server:
         folder = Path(tmp)
@@ -133,16 +134,24 @@ def run(args: argparse.Namespace) -> None:
         store = open_store(settings.storage.url)
         start = now = datetime.now(UTC)
         pipeline.sync_config(store, settings, now=now)
-        saved = dict(os.environ)
-        os.environ.update(dict(item.split("=", 1) for item in args.child_env))
-        if args.late is not None:
-            os.environ["BENCH_LATE"] = str(args.late)
-        process.start()  # spawn: the child takes the environment as it is now
-        os.environ.clear()
-        os.environ.update(saved)
+
+        def start_child() -> tuple[Connection, SpawnProcess]:
+            ours, theirs = multiprocessing.get_context("spawn").Pipe()
+            process = multiprocessing.get_context("spawn").Process(target=child, args=(theirs,))
+            saved = dict(os.environ)
+            os.environ.update(dict(item.split("=", 1) for item in args.child_env))
+            if args.late is not None:
+                os.environ["BENCH_LATE"] = str(args.late)
+            process.start()  # spawn: the child takes the environment as it is now
+            os.environ.clear()
+            os.environ.update(saved)
+            return ours, process
+
+        ours, process = start_child()
+        reference: float | None = None  # the child's RSS after its first pass (--recycle)
         steps_a_minute = round(60 / args.tick)
         figures: dict[str, object] = {}
-        passes = 0
+        passes = restarts = 0
         seconds = 0.0
         try:
             for step in range(int(args.minutes * steps_a_minute)):
@@ -162,6 +171,16 @@ def run(args: argparse.Namespace) -> None:
                     if not ok:
                         raise RuntimeError(result)
                     passes += 1
+                    resident = float(figures["RSS MB"])  # type: ignore[arg-type]
+                    reference = reference or resident
+                    if args.recycle and resident > reference * (1 + RECYCLE_GROWTH):
+                        # What ClusteringProcess does: stopped, the next pass starts another.
+                        ours.close()
+                        process.join(timeout=30)
+                        ours, process = start_child()
+                        reference = None
+                        restarts += 1
+                        print(f"  restarted at {step * args.tick / 60:.1f} min, {resident} MB")
                     if args.verbose and figures.get("arenas") != before:
                         minutes = step * args.tick / 60
                         print(f"  pass {passes} at {minutes:.1f} min placed {result}: {figures}")
@@ -170,6 +189,7 @@ def run(args: argparse.Namespace) -> None:
                         {
                             "minute": f"{(now - start).total_seconds() / 60:.0f}",
                             "passes": passes,
+                            "restarts": restarts,
                             "pass s": round(seconds / max(passes, 1), 3),
                             **figures,
                             "entries": store.count_entries(),
@@ -200,6 +220,11 @@ def main() -> None:
     parser.add_argument("--window-minutes", type=float, default=3)
     parser.add_argument(
         "--late", type=float, help="aggregator.cluster.LATE in the child (0: as before 12-07)"
+    )
+    parser.add_argument(
+        "--recycle",
+        action="store_true",
+        help="restart the child as the daemon does (RECYCLE_GROWTH above its first pass)",
     )
     parser.add_argument("--verbose", action="store_true", help="every pass that moved the arenas")
     parser.add_argument("--digest-minutes", type=int, default=2)
