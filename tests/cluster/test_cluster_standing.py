@@ -144,6 +144,35 @@ def test_a_restart_and_another_process_are_read_from_the_store(
     assert kept.standing.rebuilds == 1  # after the restart; the other process only added
 
 
+@pytest.mark.parametrize("chunk", [cluster.PLACE_CHUNK, 7])
+def test_a_rebuilt_clusterer_places_the_window_and_the_stretch_before_it(
+    twins: tuple[Twin, Twin], chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After a restart the stored entries are placed a chunk at a time (7: many chunks),
+    # with the LATE stretch before the window that a clusterer going on keeps: the
+    # same stories, and the same entries in memory as that one would hold.
+    monkeypatch.setattr(cluster, "PLACE_CHUNK", chunk)
+    standing, fresh = twins
+    kept = pipeline.KeptClusterer()
+    incoming = arrivals(600, seed=7)
+    window = timedelta(hours=WINDOW_HOURS)
+    for number, start in enumerate(range(0, len(incoming), PASS)):
+        batch = incoming[start : start + PASS]
+        standing.arrive(batch)
+        fresh.arrive(batch)
+        if number == 12:
+            kept = pipeline.KeptClusterer()  # a restart: nothing in memory
+            since = min(e.published for e in standing.store.unclustered_entries()) - window
+            before = set(standing.store.clustered_stories_since(since - window * cluster.LATE))
+            assert len(before) > len(standing.store.clustered_stories_since(since))
+        standing.cluster(kept)
+        fresh.cluster(None)
+        assert stories(standing.store) == stories(fresh.store), f"pass {number}"
+        if number == 12:
+            assert kept.standing is not None and kept.standing.rebuilds == 1
+            assert kept.standing.entries == len(before) + len(batch)
+
+
 def test_memory_that_disagrees_with_the_store_starts_again(twins: tuple[Twin, Twin]) -> None:
     standing, _ = twins
     kept = pipeline.KeptClusterer()
