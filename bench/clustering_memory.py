@@ -48,6 +48,16 @@ minutes each unless said, figures at minutes 6 and 39 (the window full from minu
   (113 to 117 as the index holds 9,000 to 14,700 entries through its drop cycle). A
   pass took 0.278 s on average against 0.274. ``--late 0.25``: one re-placement of
   2,276 entries at minute 20 (+7 arenas).
+- ``--recycle`` (the daemon's restart rule) at the 8 % bound then in force: the child
+  restarted at minutes 2 and 6, each rebuilt child larger than the last (119.4 MB with
+  68 arenas, then 128.7 with 75, 135.3 at minute 40): a rebuild placed the whole window
+  in one call. Placed a chunk at a time (``cluster.PLACE_CHUNK``): rebuilt children at
+  92 to 100 MB (41 to 44 arenas), but restarted 24 times, the index's normal course
+  (the window, half a window before it, a quarter dropped at a time) being more than
+  8 % above a rebuild's first pass. With the rebuild holding that half window too and
+  the bound at 25 % (``offload.RECYCLE_GROWTH``): one restart, at minute 7 as the young
+  window filled; 102.7 MB (46 arenas) at minute 8, 105 to 112.4 (47 to 48) from minute
+  11 to 38.
 """
 
 from __future__ import annotations
