@@ -40,7 +40,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -53,15 +53,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How far above its reference (its memory after its first pass) a pass may leave the
-# clustering process before it is started again. On its own the clustering process is
-# level once the window is full (in-process passes of the soak: 124 to 128 MB over 26
-# minutes of 2,250 new entries a minute), so this bound catches what a longer run or
-# another load may still add, and the window's growth after a start on a young store:
-# then the first pass holds a small window, and the process is started again as the
-# window fills (once, in the soak's third minute). Each restart costs the start of an
-# interpreter and a rebuild of the window from the store: the soak's pass after a
-# restart (6,750 entries placed from the store) took about 2 s longer than the others.
-RECYCLE_GROWTH = 0.08
+# clustering process before it is started again: a bound for what a longer run or
+# another load may still add, and for the window's growth after a start on a young
+# store (the first pass then holds a small window; the process is started again as the
+# window fills, once, in the soak's seventh minute). Not a bound of its normal course:
+# its index holds the window and half a window (6 h at most) before it
+# (cluster.late_margin), and drops the entries before that a quarter of its size at a
+# time, so a process going on moves between about 1.0 and 1.1 of the first pass of one
+# started with a full window
+# (bench/clustering_memory.py --recycle: 102.7 to 112.4 MB over 30 simulated minutes,
+# arenas 46 to 48). At 8 % (until 2026-12-07) that course restarted it every few minutes
+# once a rebuild was compact (a chunk at a time, cluster.PLACE_CHUNK): 24 restarts in 40
+# minutes; before that, each rebuild's peak made the new process larger than the old.
+# Each restart costs the start of an interpreter and a rebuild of the window from the
+# store: the soak's pass after a restart took about 2 s longer than the others.
+RECYCLE_GROWTH = 0.25
 # How often a child looks whether the daemon is still there (see _exit_with_parent).
 PARENT_CHECK_SECONDS = 0.2
 STOP_TIMEOUT = 10.0  # seconds a stopped child has to exit before it is killed
@@ -232,14 +238,9 @@ class DigestProcess(PassProcess):
         """``pipeline.run_due_digests``; returns how many issues were built."""
         from aggregator import digest, pipeline
 
-        grace = timedelta(hours=settings.schedule.digest_grace_hours)
-        due = [
-            spec
-            for spec in settings.digests
-            if digest.catch_up(spec, store.digest_state(spec.name), now, grace=grace)
-            is digest.Due.RUN
-        ]
-        if not due:  # skipped runs are only logged and moved on
+        due = pipeline.due_digests(store, settings, now=now)
+        if not any(decision is digest.Due.RUN for _, _, decision in due):
+            # Skipped runs are only logged and moved on: here, as the daemon would.
             return len(pipeline.run_due_digests(store, settings, now=now))
         return self.call("run_due_digests", settings, now=now)
 

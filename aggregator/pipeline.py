@@ -55,6 +55,7 @@ from aggregator.model import (
     DeliveryOutcome,
     DeliveryState,
     DigestIssue,
+    DigestState,
     Entry,
     EntrySignature,
     Feed,
@@ -73,6 +74,7 @@ from aggregator.store import Store
 if TYPE_CHECKING:
     from aggregator.cluster.standing import StandingClusterer
     from aggregator.deliver import Outgoing, Transport
+    from aggregator.digest import Due
     from aggregator.digest.tokens import Signer
     from aggregator.publish.email import Unsubscribe
     from aggregator.publish.prepared import PreparedIssue
@@ -490,7 +492,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
-    from aggregator.cluster import parallel
+    from aggregator.cluster import PLACE_CHUNK, late_margin, parallel
     from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
@@ -502,9 +504,15 @@ def cluster_new_entries(
     window = timedelta(hours=settings.cluster.window_hours)
     # The first batch is the oldest: its window reaches furthest back.
     since = min(e.published for e in new) - window
+    rebuilds = standing.rebuilds
     clusterer, missing = standing.begin(
         settings.cluster, stored=store.clustered_stories_since(since), since=since
     )
+    if standing.rebuilds != rebuilds:
+        # Made anew: with the entries before the window that a clusterer going on keeps
+        # (cluster.late_margin, out of every lookup), so that it holds what that one would, and
+        # batches reaching further back do not read them again one stretch at a time.
+        missing = sorted(store.clustered_stories_since(since - late_margin(window)))
     # A backlog's batches are signed on every core (small ones in this process only). The
     # workers start on first use and stop with the pass: a daemon keeps none between.
     clusterer.signers = parallel.Signers(
@@ -514,9 +522,12 @@ def cluster_new_entries(
     placed = 0
     previous: set[int | None] = set()
     try:
-        if missing:
-            computed = clusterer.place(
-                store.candidate_entries(missing), store.entry_signatures(missing)
+        # Read and placed a chunk at a time: after a restart that is the whole window, and
+        # its rows all at once were a peak the process kept (cluster.PLACE_CHUNK).
+        for start in range(0, len(missing), PLACE_CHUNK):
+            chunk = missing[start : start + PLACE_CHUNK]
+            computed |= clusterer.place(
+                store.candidate_entries(chunk), store.entry_signatures(chunk)
             )
         while new:
             ids = {e.id for e in new}
@@ -666,16 +677,29 @@ def build_digest_issue(
     return issue
 
 
+def due_digests(
+    store: Store, settings: Settings, *, now: datetime
+) -> list[tuple[DigestSettings, DigestState, Due]]:
+    """Each configured digest with its state and what is due at ``now``
+    (``digest.catch_up``): what :func:`run_due_digests` acts on, and what the daemon
+    reads to decide whether a tick needs a digest process (``offload.DigestProcess``)."""
+    from aggregator import digest
+
+    grace = timedelta(hours=settings.schedule.digest_grace_hours)
+    found = []
+    for spec in settings.digests:
+        state = store.digest_state(spec.name)
+        found.append((spec, state, digest.catch_up(spec, state, now, grace=grace)))
+    return found
+
+
 def run_due_digests(store: Store, settings: Settings, *, now: datetime) -> list[DigestIssue]:
     """Build the issues that are due: at most one per digest, however long the daemon was
     away; a run missed by more than ``[schedule] digest_grace_hours`` is skipped."""
     from aggregator import digest
 
-    grace = timedelta(hours=settings.schedule.digest_grace_hours)
     issues = []
-    for spec in settings.digests:
-        state = store.digest_state(spec.name)
-        decision = digest.catch_up(spec, state, now, grace=grace)
+    for spec, state, decision in due_digests(store, settings, now=now):
         if decision is digest.Due.SKIP:
             next_run = digest.next_run_after(spec.schedule, spec.timezone, now)
             store.set_next_run(spec.name, next_run)

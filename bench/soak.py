@@ -7,8 +7,9 @@ corpus), so each poll finds news; the feeds ask to be polled every minute and a 
 goes out every ``--digest-minutes`` minutes to three readers. Every ``--sample`` seconds
 the script records the resident memory of the daemon and of its long-lived children
 (the parse workers and, since 2026-12-07, the clustering process of
-:mod:`aggregator.offload`), whose sum is the total the verdict reads; the resident
-memory of a tick's digest process when one is running at that moment, apart (it exits
+:mod:`aggregator.offload`), each with the processes it started in turn (a clustering
+process's signing workers), whose sum is the total the verdict reads; the resident
+memory of a tick's digest process and its children when one is running, apart (it exits
 with its tick, so nothing in it can accumulate; the JSON line says how often one was
 caught and its largest size); the proportional set size (PSS) of the daemon and all its
 children, digest process included, with its own growth and trend; and the daemon's own
@@ -50,76 +51,52 @@ type, SQLite's own memory and glibc malloc's bytes in use and free.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
-Recorded on 2026-12-07, one after the other on the 2 shared cores, each ``--minutes 40
---feeds 500 --sample 60 --reader-pages 0 --dump``: main at b47028d, 12:29 to 13:09 UTC
-(load average 0.6 to 6.7: this work's own in-process ``--trace`` runs at ``nice`` 10 to
-19 for much of it), then branch flat2 at 697599d (clustering and digests in child
-processes, :mod:`aggregator.offload`; the digest history read for the issue's stories
-only), 13:10 to 13:51 (load 0.4 to 2.7, in-process runs and a test suite at ``nice``).
-Total resident MB (the daemon, its parse workers and, on flat2, its clustering process;
-flat2's daemon alone and its clustering process in brackets), samples thinned::
+Recorded on 2026-12-07, 16:21 to 17:08 UTC, branch flat3 at 5983036 (the clustering
+index keeps half a window before the window, a rebuild places the store's entries a
+chunk at a time with that half window, the clustering process restarted at 25 % above
+its first pass: ``aggregator.cluster.LATE``, ``PLACE_CHUNK``, ``offload.RECYCLE_GROWTH``),
+``--minutes 45 --feeds 500 --sample 60 --reader-pages 0 --dump``, quiet (load average
+1.20 at the start, 0.86 at the end; another helper's benchmark before it). Total resident
+MB (the daemon, its parse workers and its clustering process, with their own children),
+the daemon and the clustering process apart, samples thinned::
 
-    minute          main     flat2 (daemon, clustering)
-    1              176.4     225.0 (77.1, 82.9)
-    baseline (5)   203.4     262.7 (79.3, 116.0)
-    10             232.7     270.4 (80.0, 121.7)
-    15             236.6     271.6 (80.4, 121.9)
-    20             238.6     272.0 (80.5, 121.7)
-    25             242.9     273.1 (80.4, 122.4)
-    30             247.9     273.8 (80.8, 122.3)
-    35             248.8     275.7 (80.5, 124.2)
-    40             253.2     273.4 (80.9, 121.4)
-    growth        +24.5%     +4.1%
-    2nd half    +14.2 %/h    +2.3 %/h (28.9 and 6.0 MB an hour)
-    verdict     NOT flat     flat
+    minute         total   daemon   clustering
+    1              223.5     76.8     81.8
+    baseline (5)   244.0     79.6     97.1
+    10             250.6     80.7    101.3
+    15             260.3     82.8    121.2   (one sample; 106.6 the next)
+    20             257.9     81.1    107.1
+    25             260.9     81.2    109.5
+    30             262.5     81.2    110.6
+    35             261.5     80.7    109.8
+    40             262.6     81.1    110.5
+    45             262.0     81.2    109.8
+    growth         +7.4 %
+    2nd half      +0.6 %/h of the baseline (trend after the baseline 20.3 MB/h)
+    verdict        flat
 
-No errors, exit status 0, 63 digest mails and about 89,200 entries in both. Main's
-daemon (``--dump``, baseline -> end): RSS 137.0 -> 187.1 MB, pymalloc arenas 63 -> 102,
-Python blocks 540k -> 607k (the index's, at two phases of its drop cycle). flat2's
-daemon: RSS 80.3 -> 83.3 MB, arenas 34 -> 34, Python blocks 331,803 -> 331,852; its
-clustering process rises with the window to minute 10 and is level from then on (121 to
-124 MB); its parse workers 67.4 -> 71.1 MB (3.6 MB, as on main). A digest process was
-running at none of the 40 samples (it lives a few seconds every two minutes). flat2's
-total is higher at every sample (an interpreter more: numpy, SQLAlchemy and the
-signature tables are resident in the clustering process and counted again by RSS),
-20 MB more than main at minute 40, where main was still climbing 29 MB an hour. PSS of
-the daemon and all its children: 198.3 -> 222.4 MB (+12.1 %; main's was not recorded);
-PSS divides shared pages among every process mapping them, this work's test suite and
-``--trace`` runs included (it fell to 209 during a test suite at minutes 22 to 27 and
-rose after), so it is reported but not judged.
+``memory: flat (+7.4% against the baseline, second half +0.6% of it an hour)``. No
+error, exit status 0, 69 mails (23 issues), 101,053 entries. The rise is before minute
+25: the baseline (minute 5) comes before the index holds its whole course (the window,
+half a window before it, up to a quarter more before a drop) and before the clustering
+process's one restart as its young window filled; from minute 13 to 45 the total went
+258.5 -> 262.0 (+1.4 %), from minute 25 it stays within 260.7 and 263.9. The daemon
+(``--dump``): RSS 80.1 -> 83.3 MB, pymalloc arenas 35 -> 35, Python blocks 331,716 ->
+332,147. The clustering process level from minute 20 (106 to 112 MB). The one sample
+of 121.2 MB at minute 15 came with the parse workers 12.7 MB lower in the same total
+(a process counted under the clustering role for that minute, unexplained). PSS
+187.7 -> 211.0 (+12.5 %), reported, not judged. No sample caught a digest process.
 
-What pinned the memory, found with in-process passes (``--trace 22 to 30 --frames 0``,
-clustering and digests moved out of the traced process by a harness, parent's arenas
-after each pass): all passes in one process, 68 -> 83 arenas from pass 4 to 29; without
-clustering (so also without stories, so no digest), level at 40 from pass 3 to 29;
-clustering in a child, digests here, 45 -> 64 from pass 3 to 25 (the clustering child
-level at 124 to 128 MB); clustering in a child and no digests or deliveries, level at
-36; digests built here but not delivered, 44 -> 51 in 5 passes. So two passes fragment
-the long-lived process: clustering (the standing index's entries among each batch's
-short-lived objects) and building a digest issue. The latter read every issue of 30
-days at once (``Store.sent_stories``), a transient that grew with each issue sent; it
-now reads an issue at a time and keeps only the stories the issue could carry (built
-here and not delivered: 48 -> 57 in 17 passes, slower but still rising), and the issue
-is built and sent in a child that exits with its tick. With both children the parent
-stays at 36 arenas from pass 3 to 29 (RSS 87.8 -> 90.7 MB). CPU of 20 passes, the
-process and every child (parse workers included, all stopped at the end), in pairs at
-load 1 to 3: in-process 99.7 and 97.9 s, with the children 93.9 and 108.5 s: no
-difference beyond the spread.
-After merging main's signing workers (13cff76, 13:59 to 14:15, 15 minutes, load 0.2 to
-1.0): 263.4 MB at the baseline, 269.8 at minute 15 (+2.4 %), the daemon's arenas 35 ->
-35, the clustering process level from minute 9 (120 MB): flat2's course again.
-On main after both merges (84a1928: signing workers, the children, a child stopping
-with its daemon), 14:26 to 15:06 UTC, the same command, quiet (load average under 1):
-total 264.4 MB at the baseline, 270.5 at minute 10, 278.1 at 20, 280.9 at 30, 282.8 at
-40: +7.0 %, second-half trend 31.5 MB an hour (+7.1 % of the baseline an hour):
-NOT flat by this verdict. The daemon itself is level (80.5 -> 82.2 MB, arenas 35 -> 35,
-Python blocks +706); the parse workers too; the rise is the clustering process's
-sawtooth: restarted once (minute 25, at 139.8 MB), rebuilt at about 125 MB and climbing
-again to 132 MB when the run ended, short of its next restart. A 40-minute run judges
-wherever the sawtooth is when it ends; flat2's run above ended on a flat stretch.
-What would make it level rather than bounded: a lower restart bound, or a
-restart on a clock (each costs about 2 s of a pass), or an index that keeps its
-per-entry data in a few large arrays so the clustering process does not fragment.
+For comparison, main at 84a1928 (14:26 to 15:06 UTC, ``--minutes 40``, quiet): 264.4 MB
+at the baseline, 282.8 at minute 40, +7.0 %, second-half trend +7.1 % of the baseline
+an hour: NOT flat. Its daemon was level (80.5 -> 82.2 MB, arenas 35 -> 35); its
+clustering process a sawtooth: restarted at minute 25 at 139.8 MB, rebuilt at about 125
+and climbing to 132 by the end. What grew, found with ``bench/clustering_memory.py``
+(the child's passes in simulated minutes): a batch whose oldest entry was older than the
+last batch's reached back before what the index had just dropped, and the child read
+those entries from the store and placed them again, 1,700 to 3,900 at a time, each
+time leaving 4 to 11 pymalloc arenas more; a restarted child placed the whole window in
+one call, a peak that made it larger than the child it replaced.
 
 Recorded on 2026-12-07, 10:43 to 11:24 UTC: three runs side by side on the 2 shared
 cores (load average 0.7 to 8.3: another developer's CPU benchmarks, and this work's own
@@ -333,6 +310,21 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def process_tree(pid: int) -> dict[int, str]:
+    """Every process below the daemon ``pid`` (its children and theirs: a clustering
+    process's signing workers), each with the role of the daemon's child it descends from
+    (:func:`offload_role`: "" for the parse workers)."""
+    tree: dict[int, str] = {}
+    for child in children(pid):
+        role = offload_role(child)
+        below = [child]
+        while below:
+            process = below.pop()
+            tree[process] = role
+            below += children(process)
+    return tree
 
 
 def read_metrics(port: int) -> dict[str, float]:
@@ -813,7 +805,7 @@ def main() -> None:
                     print(f"the daemon exited early with status {daemon.returncode}")
                     break
                 mail = folder / "mail" / "new"
-                kids = {c: offload_role(c) for c in children(daemon.pid)}
+                kids = process_tree(daemon.pid)
                 samples.append(
                     Sample(
                         elapsed=time.monotonic() - started,

@@ -17,6 +17,7 @@ import pytest
 
 from aggregator import daemon, offload, pipeline
 from aggregator.config import ServerSettings, Settings
+from aggregator.digest import Due
 from aggregator.offload import ClusteringProcess, DigestProcess, OffloadError, shareable
 from tests.cluster import test_cluster_standing
 from tests.cluster.test_cluster_standing import PASS, START, Twin, arrivals, stories
@@ -176,6 +177,8 @@ def test_a_due_digest_is_built_and_sent_in_a_child_stopped_with_the_tick(
     settings, store = fetched_with_digest(make_settings, now)
     pipeline.cluster_new_entries(store, settings, now=now)
     process = DigestProcess()
+    # What decides whether a child starts is the pipeline's own due check.
+    assert [due for _, _, due in pipeline.due_digests(store, settings, now=now)] == [Due.RUN]
     try:
         assert process.run_due_digests(store, settings, now=now) == 1
         assert process.running and process.started == 1
@@ -183,6 +186,7 @@ def test_a_due_digest_is_built_and_sent_in_a_child_stopped_with_the_tick(
         process.close()
         assert not process.running
         # Nothing due: the steps run here, and no child is started.
+        assert Due.RUN not in [due for _, _, due in pipeline.due_digests(store, settings, now=now)]
         assert process.run_due_digests(store, settings, now=now) == 0
         assert process.deliver_pending(store, settings, now=now) == 0
         assert process.started == 1 and not process.running

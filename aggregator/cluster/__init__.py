@@ -76,6 +76,28 @@ MAX_POSTINGS = 64
 MAX_MEMBERS = 50
 # Entries out of the window kept in memory before they are dropped (or a quarter of all).
 STALE = 5_000
+# How far before the window of a batch (as a share of the window) the index keeps entries
+# when it drops those out of the window. A daemon's batches do not come in published
+# order: a feed polled later can bring entries older than the previous batch's oldest,
+# whose window reaches further back. Dropped at once, the entries in that stretch were
+# read from the store and placed again by the next such batch (``standing``), thousands
+# at a time in the soak (bench/clustering_memory.py), and each time the long-lived
+# objects made for them among that pass's short-lived ones pinned more of pymalloc's
+# arenas: the clustering process's memory climbed in steps.
+LATE = 0.5
+# ...but never more than this. How late a batch comes is set by how far apart feeds are
+# polled (hours), not by the window: with the 72 h default, half a window would hold a
+# day and a half more of entries (half as much memory again) for nothing.
+LATE_MAX = timedelta(hours=6)
+
+
+def late_margin(window: timedelta) -> timedelta:
+    """How far before a window the index keeps the entries it drops from lookups."""
+    return min(window * LATE, LATE_MAX)
+
+
+# Stored entries placed at a time (Clusterer.place): bounds what a rebuild holds at once.
+PLACE_CHUNK = 512
 # The parts of a batch planned one after the other while signing workers sign the later
 # ones (see Clusterer._plan), as fractions of it; each part costs a copy of the window's
 # sorted band keys (lsh.py), so they are few. Only for batches with this many to sign.
@@ -86,8 +108,11 @@ DATE_SLACK = 1  # days: time zones and "late on Monday" reports filed on Tuesday
 
 _YEARS, _MARKS = KINDS.index("years"), KINDS.index("marks")
 
-# What conflict() compares: title years, title numbers by the word before them, event day.
-_Facts = tuple[frozenset[int], dict[int, set[int]], int]
+# What conflict() compares: title years, title marks (numbers with the word before them,
+# see signature._marks), event day. The index keeps one per entry for as long as the entry
+# is in the window, so it is made of shared objects where it can be (see _facts).
+_Facts = tuple[frozenset[int], frozenset[int], int]
+_NO_FACTS: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -240,12 +265,24 @@ class Clusterer:
     ) -> dict[int, EntrySignature]:
         """Add entries already in stories; returns the signatures it had to compute.
         Entries it holds already are left as they are."""
-        fresh = [e for e in entries if e.story_id and e.id not in self.index.targets]
+        fresh = sorted(
+            (e for e in entries if e.story_id and e.id not in self.index.targets),
+            key=_published_order,
+        )
+        computed: dict[int, EntrySignature] = {}
         with _collector_paused():
-            targets, banded, computed = self._targets(fresh, signatures, placed=-1)
-            for _, target in targets:
-                self.index.add(target)
-            self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
+            # A chunk at a time, in published order (the order one call adds them in): a
+            # rebuild places the whole window, and its entries' rows and unpacked
+            # signatures all at once were a peak of small objects that left pymalloc with
+            # a dozen arenas more for good, the index's objects made amid it
+            # (bench/clustering_memory.py --recycle).
+            for start in range(0, len(fresh), PLACE_CHUNK):
+                chunk = fresh[start : start + PLACE_CHUNK]
+                targets, banded, made = self._targets(chunk, signatures, placed=-1)
+                for _, target in targets:
+                    self.index.add(target)
+                self.index.bands.add(banded.numbers, banded.times, banded.minhashes)
+                computed |= made
         return computed
 
     def plan(
@@ -386,6 +423,15 @@ def _known(
     return known
 
 
+# Objects many entries share, each value once (see _facts and _index_keys): what the index
+# keeps of an entry lives as long as the entry stays in the window, and every small object
+# made for one amid a pass's short-lived ones pins a pymalloc pool
+# (bench/clustering_memory.py). Both stay small: a weight total and an event day take few
+# distinct values.
+_TOTALS: dict[float, float] = {}
+_PLAIN_FACTS: dict[int, _Facts] = {}
+
+
 # The kind is part of a key, in its high bits: a number's hash must not meet a word's.
 _KIND_BITS = [kind << 32 for kind in range(len(WEIGHTS))]
 _WEIGHTED = [kind for kind, weight in enumerate(WEIGHTS) if weight]
@@ -422,7 +468,7 @@ def _index_keys(
     keys = [tuple(itertools.islice(every, n)) for n in keyed.sum(axis=1).tolist()]
     specific = sizes[:, sorted(SPECIFIC)].sum(axis=1).tolist()
     # Sums of halves: exact, in whatever order they are added.
-    total = (sizes @ _WEIGHTS).tolist()
+    total = [_TOTALS.setdefault(t, t) for t in (sizes @ _WEIGHTS).tolist()]
     return keys, specific, total
 
 
@@ -443,17 +489,27 @@ def conflict(a: Signature, b: Signature) -> bool:
 
 
 def _facts(signature: Signature) -> _Facts:
+    """The signature's facts, made of the signature's own sets (no new per-entry dict of
+    sets), and for most entries (no year or mark in the title) one tuple per event day."""
     years, marks = signature.sets[_YEARS], signature.sets[_MARKS]
-    return years, marked_numbers(marks) if marks else {}, signature.dated
+    if years or marks:
+        return years or _NO_FACTS, marks or _NO_FACTS, signature.dated
+    day = signature.dated
+    found = _PLAIN_FACTS.get(day)
+    if found is None:
+        found = _PLAIN_FACTS[day] = (_NO_FACTS, _NO_FACTS, day)
+    return found
 
 
 def _conflicting(a: _Facts, b: _Facts) -> bool:
     (years_a, marks_a, day_a), (years_b, marks_b, day_b) = a, b
     if years_a and years_b and not years_a & years_b:
         return True
-    for word, numbers in marks_a.items():
-        if word in marks_b and not numbers & marks_b[word]:
-            return True
+    if marks_a and marks_b:  # rare: grouped by word only for the pair that has them
+        numbers_b = marked_numbers(marks_b)
+        for word, numbers in marked_numbers(marks_a).items():
+            if word in numbers_b and not numbers & numbers_b[word]:
+                return True
     return abs(day_a - day_b) > DATE_SLACK
 
 
@@ -545,8 +601,10 @@ class _Index:
 
     def forget(self, before: float) -> None:
         """Take the entries published before ``before`` out of every later lookup, and out
-        of memory once they are a quarter of it (or more than a few thousand)."""
+        of memory once they are a quarter of it (or more than a few thousand), all but
+        those a later batch reaching :func:`late_margin` further back would need."""
         self.cut = before
+        before -= late_margin(timedelta(seconds=self.window)).total_seconds()
         old = [n for n, t in self.targets.items() if t.time < before]
         if len(old) * 4 > len(self.targets) or len(old) > STALE:
             self._evict(old, before)

@@ -30,6 +30,10 @@ class StandingClusterer:
         self._clusterer: Clusterer | None = None
         self._settings: ClusterSettings | None = None
         self.rebuilds = 0  # times it started again from the store (the first included)
+        # Entries it read from the store while going on (not starting again): those another
+        # process clustered, and those it had dropped that a later batch reaching further
+        # back needed again (see cluster.late_margin).
+        self.replaced = 0
 
     def begin(
         self, settings: ClusterSettings, *, stored: Mapping[int, int], since: datetime
@@ -48,9 +52,11 @@ class StandingClusterer:
             )
             self._clusterer, self._settings = clusterer, settings
             self.rebuilds += 1
-        else:
-            clusterer.begin_pass()
-        return clusterer, [i for i in stored if i not in clusterer]
+            return clusterer, sorted(stored)
+        clusterer.begin_pass()
+        missing = sorted(i for i in stored if i not in clusterer)
+        self.replaced += len(missing)
+        return clusterer, missing
 
     def reset(self) -> None:
         """Forget everything: the next pass starts from the store (after a failed write)."""

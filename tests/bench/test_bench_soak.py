@@ -15,6 +15,7 @@ from bench.soak import (
     memory_dump,
     memory_verdict,
     offload_role,
+    process_tree,
     pymalloc_arenas,
     read_memory_dump,
     write_memory_dump,
@@ -94,3 +95,26 @@ def test_the_daemons_pass_processes_are_told_apart_by_their_role() -> None:
     finally:
         for child in children:
             child.communicate(b"")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_the_process_tree_counts_a_childs_children_under_its_role() -> None:
+    import subprocess
+
+    # A stand-in clustering process that starts a worker of its own (a signing worker).
+    worker = "import sys; sys.stdin.read()"
+    starts = (
+        "import subprocess, sys; "
+        f"w = subprocess.Popen([sys.executable, '-c', {worker!r}], stdin=subprocess.PIPE); "
+        "print(w.pid, flush=True); sys.stdin.read(); w.communicate(b'')"
+    )
+    argv = [sys.executable, "-c", starts, "-m", "aggregator.offload", "7", "20", "text"]
+    child = subprocess.Popen([*argv, "clustering"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        grandchild = int(child.stdout.readline())
+        tree = process_tree(os.getpid())
+        assert tree[child.pid] == "clustering"
+        assert tree[grandchild] == "clustering"
+    finally:
+        child.communicate(b"")
