@@ -124,6 +124,8 @@ class _Collector:
         # Each kept message's session, one per connection: a reconnect may get the port
         # of the connection just cut, so peers alone can miss it. Kept alive, so distinct.
         self.sessions: list[object] = []
+        # The session of every DATA command, in order, the cut ones included.
+        self.data_sessions: list[object] = []
         self.reject = reject
         self.fault = fault
         self.data_commands = 0
@@ -149,6 +151,7 @@ class _Collector:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.data_commands += 1
+        self.data_sessions.append(session)
         fault = self.fault(self.data_commands)
         if fault in {"421", "451"}:
             return f"{fault} try again later"

@@ -157,8 +157,13 @@ def test_a_connection_dropped_mid_data_costs_only_its_own_message() -> None:
         received = [rcpt for _, (rcpt,) in server.collector.envelopes]
     assert len(failed) == 1 and failed[0] not in received
     assert sorted(received + failed) == sorted(futures)  # the other 19 all arrived, once
-    connections = {id(session) for session in server.collector.sessions}
-    assert len(connections) == 5  # the cut connection was opened again
+    # The fifth DATA was cut: nothing more went over that connection, and the pool went
+    # on over a connection opened after the cut. (How many of its four connections were
+    # open by then depends on timing: a count of sessions would assume all four.)
+    order = server.collector.data_sessions
+    cut, before, after = order[4], order[:5], order[5:]
+    assert all(session is not cut for session in after)
+    assert any(all(session is not old for old in before) for session in after)
 
 
 def test_the_rate_limit_holds_across_the_whole_pool() -> None:
