@@ -51,6 +51,15 @@ type, SQLite's own memory and glibc malloc's bytes in use and free.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
+Main after merging flat3 with sign4's clustering changes (e828fdb; sorted LSH keys, cached
+name runs), the same command for 40 minutes, 17:19 to 17:59 UTC, quiet (a CI run and two
+fresh-clone checks in its first ten minutes, load 0.0 after): NOT flat, +6.9 % against
+the baseline (245.7 MB at minute 5, 262.7 MB at the end), second half +6.2 % of it an
+hour (47.7 MB an hour): the daemon level (80.2 -> 81.8 MB, arenas 35 -> 35), the
+clustering process 108 to 110 MB from minute 12 to 25, then 111 to 113 MB to the end.
+flat3's own run did not have sign4's changes; which of them moves the clustering process
+is not yet known (``bench/clustering_memory.py`` on both trees would tell in minutes).
+
 Recorded on 2026-12-07, 16:21 to 17:08 UTC, branch flat3 at 5983036 (the clustering
 index keeps half a window before the window, a rebuild places the store's entries a
 chunk at a time with that half window, the clustering process restarted at 25 % above
