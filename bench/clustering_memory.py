@@ -67,20 +67,15 @@ import asyncio
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.offload import RECYCLE_GROWTH
 from bench._table import print_table
-from bench.corpus import generate_corpus
-from bench.feed_server import FeedServer
-from bench.fetch import free_port
-from bench.soak import feed_files, native_mb, pymalloc_arenas, rss_mb, write_config
+from bench.soak import feed_files, native_mb, pymalloc_arenas, rss_mb, simulated_store
 
 if TYPE_CHECKING:
     from aggregator.cluster.standing import StandingClusterer
@@ -124,26 +119,10 @@ def child(connection: Connection) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from aggregator import daemon, pipeline
-    from aggregator.config import loads
-    from aggregator.store import open_store
 
-    names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
-    paths = sorted(p for p in names if p.startswith("feeds/"))
     rows: list[dict[str, object]] = []
-    with tempfile.TemporaryDirectory() as tmp, FeedServer(dict.fromkeys(paths, b"")) as server:
-        folder = Path(tmp)
-        config = write_config(
-            folder,
-            [server.url(p) for p in paths],
-            free_port(),
-            server.port,
-            args.digest_minutes,
-            args.window_minutes,
-        )
-        settings = loads(config.read_text(), source=str(config), base_dir=folder, environ={})
-        store = open_store(settings.storage.url)
-        start = now = datetime.now(UTC)
-        pipeline.sync_config(store, settings, now=now)
+    with simulated_store(args) as (paths, server, settings, store, now):
+        start = now
 
         def start_child() -> tuple[Connection, SpawnProcess]:
             ours, theirs = multiprocessing.get_context("spawn").Pipe()
@@ -210,7 +189,6 @@ def run(args: argparse.Namespace) -> None:
         finally:
             ours.close()
             process.join(timeout=30)
-            store.close()
     baseline = min(int(args.window_minutes) + 2, len(rows)) - 1
     print_table(
         f"clustering child: {args.feeds} feeds, {args.minutes:g} simulated minutes, a pass "

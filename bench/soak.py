@@ -231,12 +231,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.error import HTTPError
 from urllib.request import ProxyHandler, Request, build_opener
 
@@ -245,6 +246,10 @@ from bench._table import print_table
 from bench.corpus import generate_corpus
 from bench.feed_server import FeedServer
 from bench.fetch import free_port
+
+if TYPE_CHECKING:
+    from aggregator.config import Settings
+    from aggregator.store import Store
 
 LOOPBACK = build_opener(ProxyHandler({}))
 DEFAULT_CACHE_MB = PublishSettings().cache_mb
@@ -609,27 +614,20 @@ def native_mb() -> dict[str, float]:
     return found
 
 
-def trace(args: argparse.Namespace) -> None:
-    """The daemon's passes in this process, one simulated minute each, under tracemalloc:
-    what Python holds after each pass, and at the end the source lines whose allocations
-    grew from the pass the window filled to the last one (``--trace PASSES``)."""
-    import asyncio
-    import gc
-    import tracemalloc
-
-    from aggregator import daemon, pipeline
+@contextmanager
+def simulated_store(
+    args: argparse.Namespace,
+) -> Iterator[tuple[list[str], FeedServer, Settings, Store, datetime]]:
+    """What the in-process runs (``--trace``, ``bench/clustering_memory.py``) share: the
+    paths of ``--feeds`` feeds, a :class:`FeedServer` for them (empty until a caller sets
+    their content), the soak's config for them, its store synced with it, and the time it
+    was synced at. The store is closed and the folder removed on the way out."""
+    from aggregator import pipeline
     from aggregator.config import loads
-    from aggregator.memory import release_free_memory, tune_malloc
     from aggregator.store import open_store
 
-    tune_malloc()  # as the daemon does at start-up, and it trims after each pass (below)
     names = generate_corpus(feeds=args.feeds, entries_per_feed=(3, 6), seed=1000).files
     paths = sorted(p for p in names if p.startswith("feeds/"))
-    if args.frames:  # --frames 0: untraced, so that pymalloc's arenas can be counted
-        tracemalloc.start(args.frames)
-    rows: list[dict[str, object]] = []
-    kept = pipeline.KeptClusterer()
-    filled: tracemalloc.Snapshot | None = None
     with tempfile.TemporaryDirectory() as tmp, FeedServer(dict.fromkeys(paths, b"")) as server:
         folder = Path(tmp)
         config = write_config(
@@ -642,8 +640,32 @@ def trace(args: argparse.Namespace) -> None:
         )
         settings = loads(config.read_text(), source=str(config), base_dir=folder, environ={})
         store = open_store(settings.storage.url)
-        now = datetime.now(UTC)
-        pipeline.sync_config(store, settings, now=now)
+        try:
+            now = datetime.now(UTC)
+            pipeline.sync_config(store, settings, now=now)
+            yield paths, server, settings, store, now
+        finally:
+            store.close()
+
+
+def trace(args: argparse.Namespace) -> None:
+    """The daemon's passes in this process, one simulated minute each, under tracemalloc:
+    what Python holds after each pass, and at the end the source lines whose allocations
+    grew from the pass the window filled to the last one (``--trace PASSES``)."""
+    import asyncio
+    import gc
+    import tracemalloc
+
+    from aggregator import daemon, pipeline
+    from aggregator.memory import release_free_memory, tune_malloc
+
+    tune_malloc()  # as the daemon does at start-up, and it trims after each pass (below)
+    if args.frames:  # --frames 0: untraced, so that pymalloc's arenas can be counted
+        tracemalloc.start(args.frames)
+    rows: list[dict[str, object]] = []
+    kept = pipeline.KeptClusterer()
+    filled: tracemalloc.Snapshot | None = None
+    with simulated_store(args) as (paths, server, settings, store, now):
         for number in range(args.trace):
             now += timedelta(minutes=1)
             for path, (data, content_type) in feed_files(
@@ -679,7 +701,6 @@ def trace(args: argparse.Namespace) -> None:
                 }
             )
             print(rows[-1], flush=True)
-        store.close()
     print_table(
         f"trace: {args.feeds} feeds, {args.trace} passes of a simulated minute, clustering "
         f"window {args.window_minutes:g} min",
