@@ -492,7 +492,7 @@ def cluster_new_entries(
         return 0
     # Imported when there is work: numpy and the signature tables are a fifth of a second
     # of start-up, and most polling passes bring nothing new.
-    from aggregator.cluster import PLACE_CHUNK, late_margin, parallel
+    from aggregator.cluster import PLACE_CHUNK, collector_paused, late_margin, parallel
     from aggregator.cluster.signature import forget_memos
     from aggregator.cluster.standing import StandingClusterer
 
@@ -529,19 +529,37 @@ def cluster_new_entries(
             computed |= clusterer.place(
                 store.candidate_entries(chunk), store.entry_signatures(chunk)
             )
-        while new:
-            ids = {e.id for e in new}
-            if ids == previous:  # nothing placed last time: never loop on it
-                log.error("Clustering placed none of %d entries; left for the next pass", len(new))
-                break
-            previous = ids
-            plan = clusterer.plan(new, store.entry_signatures([e.id for e in new if e.id]))
-            if computed:
-                plan = replace(plan, signatures={**computed, **plan.signatures})
-                computed = {}
-            clusterer.settle(store.apply_cluster_plan(plan, now=now))
-            placed += len(new)
-            new = store.unclustered_entries(limit=batch)
+        # Without cyclic collection until the backlog is done: each batch leaves some
+        # hundred thousand long-lived containers (the index), and a collection after each
+        # walked them all again (a few per cent of a backlog's time); nothing here makes
+        # cycles that must go before the pass ends.
+        with collector_paused():
+            while new:
+                ids = {e.id for e in new}
+                if ids == previous:  # nothing placed last time: never loop on it
+                    log.error(
+                        "Clustering placed none of %d entries; left for the next pass", len(new)
+                    )
+                    break
+                previous = ids
+                # The next batch read now, so that the signing workers begin on it while this
+                # one is planned and stored (Clusterer.plan's ahead).
+                following = []
+                if len(new) >= batch:
+                    following = store.unclustered_entries(limit=batch, after=new[-1])
+                plan = clusterer.plan(
+                    new,
+                    store.entry_signatures([e.id for e in new if e.id]),
+                    ahead=following,
+                    ahead_signatures=store.entry_signatures([e.id for e in following if e.id]),
+                )
+                if computed:
+                    plan = replace(plan, signatures={**computed, **plan.signatures})
+                    computed = {}
+                clusterer.settle(store.apply_cluster_plan(plan, now=now))
+                placed += len(new)
+                # Entries stored meanwhile with an earlier date come in once these are done.
+                new = following or store.unclustered_entries(limit=batch)
     except BaseException:
         standing.reset()  # memory may hold a plan the store did not take
         raise

@@ -138,7 +138,7 @@ from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 
 from aggregator import workers
-from aggregator.cluster import Clusterer, parallel
+from aggregator.cluster import Clusterer, collector_paused, parallel
 from aggregator.cluster.signature import shingles
 from aggregator.config import ClusterSettings
 from aggregator.model import Entry
@@ -260,17 +260,31 @@ def run_ours(entries: Sequence[Entry], *, paraphrases: bool = True) -> list[int]
 def _batches(clusterer: Clusterer, entries: Sequence[Entry]) -> list[int]:
     story_of: dict[int, int] = {}
     next_story = 1
-    for start in range(0, len(entries), BATCH):
-        plan = clusterer.plan(entries[start : start + BATCH])
-        # The store would write plan.signatures; kept here, they would count as our memory.
-        for story_id, ids in plan.joins.items():
-            story_of.update(dict.fromkeys(ids, story_id))
-        created = list(range(next_story, next_story + len(plan.new_stories)))
-        for story_id, group in zip(created, plan.new_stories, strict=True):
-            story_of.update(dict.fromkeys(group.entry_ids, story_id))
-        next_story += len(created)
-        clusterer.settle(created)
+    batches = [entries[start : start + BATCH] for start in range(0, len(entries), BATCH)]
+    with collector_paused():  # for the whole backlog, as the pipeline does
+        for batch, following in zip(batches, [*batches[1:], []], strict=True):
+            next_story = _placed(clusterer, batch, following, story_of, next_story)
     return [story_of[e.id or 0] for e in entries]
+
+
+def _placed(
+    clusterer: Clusterer,
+    batch: Sequence[Entry],
+    following: Sequence[Entry],
+    story_of: dict[int, int],
+    next_story: int,
+) -> int:
+    """Plan ``batch`` (``following`` signed ahead) into ``story_of``; the next story id."""
+    plan = clusterer.plan(batch, ahead=following)
+    # The store would write plan.signatures; kept here, they would count as our memory.
+    for story_id, ids in plan.joins.items():
+        story_of.update(dict.fromkeys(ids, story_id))
+    created = list(range(next_story, next_story + len(plan.new_stories)))
+    for story_id, group in zip(created, plan.new_stories, strict=True):
+        story_of.update(dict.fromkeys(group.entry_ids, story_id))
+    next_story += len(created)
+    clusterer.settle(created)
+    return next_story
 
 
 def run_datasketch(entries: Sequence[Entry]) -> list[int]:

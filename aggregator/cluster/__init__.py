@@ -61,7 +61,15 @@ from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
 if TYPE_CHECKING:
     from aggregator.cluster.parallel import Signers, Signing
 
-__all__ = ["BANDS", "DUPLICATE", "Clusterer", "conflict", "estimated_jaccard", "plan_clusters"]
+__all__ = [
+    "BANDS",
+    "DUPLICATE",
+    "Clusterer",
+    "collector_paused",
+    "conflict",
+    "estimated_jaccard",
+    "plan_clusters",
+]
 
 DUPLICATE = 0.4
 # What a shared member of each kind weighs (see signature.KINDS): a multi-word name or a
@@ -132,6 +140,10 @@ class _Target:
     placed: int  # the pass that placed it (-1: already in a story when it came in)
 
 
+# A part of a batch, and the signing of its unsigned entries begun by the workers.
+_Part = tuple[Sequence[Entry], "Signing | None"]
+
+
 @dataclass(slots=True)
 class _Banded:
     """The entries of a batch that have words, for :class:`Bands`: their numbers, times
@@ -187,6 +199,8 @@ class Clusterer:
         self.index = _Index(window.total_seconds())
         self._pending: list[int | str] = []  # the last plan's new stories, until settled
         self._stand_ins = itertools.count(-1, -1)  # numbers for entries without an id
+        # The next batch's parts, their signing begun by the last plan (see plan's ahead).
+        self._ahead: tuple[Sequence[Entry], list[_Part]] | None = None
         # Worker processes that sign large batches beside this one (see cluster.parallel);
         # None: this process signs everything.
         self.signers: Signers | None = None
@@ -270,7 +284,7 @@ class Clusterer:
             key=_published_order,
         )
         computed: dict[int, EntrySignature] = {}
-        with _collector_paused():
+        with collector_paused():
             # A chunk at a time, in published order (the order one call adds them in): a
             # rebuild places the whole window, and its entries' rows and unpacked
             # signatures all at once were a peak of small objects that left pymalloc with
@@ -286,15 +300,32 @@ class Clusterer:
         return computed
 
     def plan(
-        self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature] | None = None
+        self,
+        new: Sequence[Entry],
+        signatures: Mapping[int, EntrySignature] | None = None,
+        *,
+        ahead: Sequence[Entry] = (),
+        ahead_signatures: Mapping[int, EntrySignature] | None = None,
     ) -> ClusterPlan:
-        """Decide a story for every entry of ``new`` (which must have store ids)."""
+        """Decide a story for every entry of ``new`` (which must have store ids).
+
+        ``ahead`` is the batch the caller plans next, with its stored signatures: the
+        signing workers begin on it once this batch's chunks are handed out, so they go
+        on signing while this process plans the batch's last part and the caller stores
+        the plan (without it they wait at the end of every batch). The next call must then
+        be given the same entry objects; given others, that signing is cancelled."""
         if not new:
             return ClusterPlan()
-        with _collector_paused():
-            return self._plan(new, signatures or {})
+        with collector_paused():
+            return self._plan(new, signatures or {}, ahead, ahead_signatures or {})
 
-    def _plan(self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]) -> ClusterPlan:
+    def _plan(
+        self,
+        new: Sequence[Entry],
+        signatures: Mapping[int, EntrySignature],
+        ahead: Sequence[Entry],
+        ahead_signatures: Mapping[int, EntrySignature],
+    ) -> ClusterPlan:
         # Out of the window before the batch's targets are made, so that the memory the
         # entries dropped leave is there for the new ones to take (bench/soak.py).
         self.index.forget(min(e.published for e in new).timestamp() - self.index.window)
@@ -306,7 +337,14 @@ class Clusterer:
         # with them what is left of a part when its turn comes (about half of the first
         # one), and plans it; so it signs about a fifth of the batch, not half. The parts
         # shrink as the workers' lead does (signing an entry costs more than planning it).
-        for part, signing in self._parts(new, signatures):
+        # The next batch's parts are started behind this one's: the workers' chunks come
+        # in the order they were started in.
+        parts = self._parts(new, signatures)
+        if ahead:
+            following = self._start_parts(ahead, ahead_signatures)
+            if any(signing is not None for _, signing in following):
+                self._ahead = (ahead, following)
+        for part, signing in parts:
             computed |= self._plan_part(part, signatures, signing, joins, groups)
         self._pending = list(groups)
         return ClusterPlan(
@@ -318,9 +356,22 @@ class Clusterer:
             signatures=computed,
         )
 
-    def _parts(
+    def _parts(self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]) -> list[_Part]:
+        """The parts of ``new`` (see :meth:`_start_parts`): those the last plan started
+        when it was given ``new`` ahead, else started now."""
+        started, self._ahead = self._ahead, None
+        if started is not None:
+            entries, parts = started
+            if len(entries) == len(new) and all(map(operator.is_, entries, new)):
+                return parts
+            for _, signing in parts:
+                if signing is not None and self.signers is not None:
+                    self.signers.cancel(signing)
+        return self._start_parts(new, signatures)
+
+    def _start_parts(
         self, new: Sequence[Entry], signatures: Mapping[int, EntrySignature]
-    ) -> list[tuple[Sequence[Entry], Signing | None]]:
+    ) -> list[_Part]:
         """The batch whole, or, when it has thousands of entries to sign and there are
         signing workers, in parts of ``PARTS`` of it in published order, each already
         started (see :meth:`_plan`)."""
@@ -385,7 +436,7 @@ class Clusterer:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection inside: a batch allocates some hundred thousand
     containers (signatures, keys, index lists), none of them in a cycle, and the
     collections they trigger walk every tracked object of the process, the window's

@@ -77,7 +77,7 @@ def _text(entry: Entry) -> tuple[str, str, datetime, str, str]:
 def sign_texts(work: Texts) -> list[bytes]:
     """In a worker: the packed signatures (``EntrySignature.data``) of a chunk's texts.
 
-    Without cyclic garbage collection, as the clusterer signs (``_collector_paused``):
+    Without cyclic garbage collection, as the clusterer signs (``cluster.collector_paused``):
     signing makes no cycles, and the collections its many small containers trigger walk
     the memos again and again (about a tenth more CPU a chunk, measured)."""
     from aggregator.cluster.signature import pack
@@ -137,6 +137,12 @@ class Signers:
                 # One thread per worker: a later start's chunks wait for this one's.
                 signing.workers.append(self._threads.submit(self._remote, box, signing))
         return signing
+
+    def cancel(self, signing: Signing) -> None:
+        """Hand out no more of a started list's chunks (a plan given other entries than
+        the ones started ahead for it): those a worker has taken are signed for nothing."""
+        signing.cancel()
+        self._started.remove(signing)
 
     def finish(self, signing: Signing) -> list[Signed]:
         """The signatures of a started list, in its order: this process signs the chunks

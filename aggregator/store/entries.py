@@ -11,12 +11,14 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Select,
+    and_,
     bindparam,
     delete,
     exists,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -585,12 +587,22 @@ class EntryQueries:
                 grouped.setdefault(story_id, []).append((entry_id, url, title or ""))
         return grouped
 
-    def unclustered_entries(self, *, limit: int = 5000) -> list[Entry]:
+    def unclustered_entries(self, *, limit: int = 5000, after: Entry | None = None) -> list[Entry]:
+        """The oldest entries without a story (published order, then id), as clustering
+        reads them (without their content); ``after``: those that come after that entry,
+        the batch after the one it ends (read ahead while that one is planned)."""
         query = (
-            _entry_select()
+            _candidate_select()
             .where(entries.c.story_id.is_(None))
             .order_by(entries.c.published_at, entries.c.id)
         )
+        if after is not None:
+            query = query.where(
+                or_(
+                    entries.c.published_at > after.published,
+                    and_(entries.c.published_at == after.published, entries.c.id > after.id),
+                )
+            )
         with self.db.read() as conn:
             return [row_to_entry(r) for r in conn.execute(query.limit(limit))]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,36 +125,59 @@ def test_a_chunk_the_worker_fails_on_is_signed_here_and_it_is_not_asked_again(
     assert len(calls) == 1  # not a new process for every chunk
 
 
-@pytest.mark.parametrize("ahead", [False, True])
+@pytest.mark.parametrize("ahead", ["none", "parts", "next batch", "other entries"])
 def test_plans_are_the_same_with_signing_workers(
-    signers: parallel.Signers, monkeypatch: pytest.MonkeyPatch, ahead: bool
+    signers: parallel.Signers, monkeypatch: pytest.MonkeyPatch, ahead: str
 ) -> None:
-    """Batches signed by the workers and this process together, or (``ahead``) planned
-    in parts while the workers sign the later parts: the plans of one process."""
-    if ahead:
+    """Batches signed by the workers and this process together; planned in parts while
+    the workers sign the later parts; with the next batch's signing begun during each
+    plan (given that batch next, or other entry objects: then it is cancelled): the
+    plans of one process."""
+    if ahead != "none":
         monkeypatch.setattr(cluster, "MIN_SIGNED_AHEAD", 32)
     batch = entries(300, seed=2)
+    batches = [batch[start : start + 100] for start in range(0, len(batch), 100)]
+    events: list[object] = []
 
     def plans(pool: parallel.Signers | None) -> list[object]:
         clusterer = Clusterer(threshold=0.2, window=timedelta(hours=72))
         clusterer.signers = pool
         made = []
-        for start in range(0, len(batch), 100):
-            plan = clusterer.plan(batch[start : start + 100])
+        for number, (new, following) in enumerate(zip(batches, [*batches[1:], []], strict=True)):
+            if ahead in ("none", "parts"):
+                plan = clusterer.plan(new)
+            elif ahead == "next batch":
+                plan = clusterer.plan(new, ahead=following)
+            else:  # the same entries, but not the objects the next plan is given
+                plan = clusterer.plan(new, ahead=[replace(e) for e in following])
             made.append(plan)
-            clusterer.settle(list(range(start * 10, start * 10 + len(plan.new_stories))))
+            clusterer.settle(list(range(number * 1000, number * 1000 + len(plan.new_stories))))
         return made
 
-    parts: list[int] = []
-    plan_part = Clusterer._plan_part
+    plan_part, start = Clusterer._plan_part, parallel.Signers.start
 
-    def counted(self: Clusterer, new: Sequence[Entry], *args: Any) -> Any:
-        parts.append(len(new))
+    def planned(self: Clusterer, new: Sequence[Entry], *args: Any) -> Any:
+        events.append(len(new))
         return plan_part(self, new, *args)
 
-    monkeypatch.setattr(Clusterer, "_plan_part", counted)
+    def started(self: parallel.Signers, entries: Sequence[Entry]) -> parallel.Signing:
+        events.append(f"start {len(entries)}")
+        return start(self, entries)
+
+    monkeypatch.setattr(Clusterer, "_plan_part", planned)
+    monkeypatch.setattr(parallel.Signers, "start", started)
     with_workers = plans(signers)
-    assert parts == ([40, 30, 20, 10] * 3 if ahead else [100] * 3)
+    starts = ["start 40", "start 30", "start 20", "start 10"]
+    parts = [40, 30, 20, 10]
+    if ahead == "none":  # each whole batch handed to the workers as it is planned
+        assert events == [100, "start 100"] * 3
+    elif ahead == "parts":
+        assert events == (starts + parts) * 3
+    elif ahead == "next batch":  # each batch's parts started while the one before it plans
+        assert events == starts * 2 + parts + starts + parts + parts
+    else:
+        assert events == (starts * 2 + parts) * 2 + starts + parts
+    assert signers._started == []  # nothing left behind: what was not taken is cancelled
     assert with_workers == plans(None)
 
 
@@ -163,18 +187,22 @@ def test_signing_workers_leave_one_core_to_the_clusterer() -> None:
     assert workers.signing_processes(0) == workers.default_processes() - 1
 
 
+@pytest.mark.parametrize("batch", [pipeline.CLUSTER_BATCH, 6])
 def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
     monkeypatch: pytest.MonkeyPatch,
     make_settings: Callable[..., Settings],
     tmp_path: Path,
     now: datetime,
+    batch: int,
 ) -> None:
     """``[parse] workers = 2``: one signing worker beside the clusterer, with the stories
-    and stored signatures of ``workers = 1`` (everything in one process)."""
+    and stored signatures of ``workers = 1`` (everything in one process); in batches of
+    6, each read while the one before it is planned and signed ahead."""
     from tests.cluster.test_cluster_stored import SG, TN, read
 
     monkeypatch.setattr(parallel, "CHUNK", 4)  # two bundled feeds: 20 entries
     monkeypatch.setattr(parallel, "MIN_ENTRIES", 8)
+    monkeypatch.setattr(cluster, "MIN_SIGNED_AHEAD", 4)
 
     made: dict[int, list[parallel.Signers]] = {1: [], 2: []}
     started: list[parallel.Signers] = []
@@ -203,7 +231,9 @@ def test_the_pipeline_signs_a_backlog_in_workers_when_there_are_cores_for_them(
                 read(store, settings, name, now)
             backlog = store.unclustered_entries()
             assert len(backlog) >= parallel.MIN_ENTRIES
-            assert pipeline.cluster_new_entries(store, settings, now=now) == len(backlog)
+            placed = pipeline.cluster_new_entries(store, settings, now=now, batch=batch)
+            assert placed == len(backlog)
+            assert store.unclustered_entries() == []
             signed = store.entry_signatures([e.id for e in backlog if e.id])
             assert {i: s.data for i, s in signed.items()} == {
                 e.id: pack(s).data for e, s in zip(backlog, sign_many(backlog), strict=True)

@@ -310,7 +310,7 @@ def test_amounts_with_a_scale_word_meet_across_languages_and_round_counts_meet()
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_planning_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
-    # A plan pauses cyclic collection while it runs (see cluster._collector_paused).
+    # A plan pauses cyclic collection while it runs (see cluster.collector_paused).
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()

@@ -200,6 +200,31 @@ def test_cluster_plan_creates_and_joins_stories(store: Store, now: datetime) -> 
     assert store.unclustered_entries() == []
 
 
+def test_unclustered_entries_come_in_published_order_a_batch_after_another(
+    store: Store, now: datetime
+) -> None:
+    """``after``: the batch that follows a batch, for clustering to read ahead; entries
+    sharing a date are ordered by id, and none is read twice or skipped."""
+    feed, _ = store.add_feed("https://a.example/feed", now=now)
+    made = [
+        make_entry(f"k{n}", now + timedelta(minutes=n // 3), content_html=f"<p>{n}</p>")
+        for n in range(10)
+    ]
+    store.upsert_entries(feed.id, list(reversed(made)), now=now)
+    batches = [store.unclustered_entries(limit=4)]
+    while len(batches[-1]) == 4:
+        batches.append(store.unclustered_entries(limit=4, after=batches[-1][-1]))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    read = [e for batch in batches for e in batch]
+    assert sorted(e.entry_key for e in read) == sorted(e.entry_key for e in made)
+    # Stored newest first: within a minute, the later key has the lower id and comes first.
+    assert [e.entry_key for e in read[:3]] == ["k2", "k1", "k0"]
+    assert [(e.published, e.id) for e in read] == sorted((e.published, e.id or 0) for e in read)
+    # Clustering reads no article bodies.
+    assert {e.content_html for e in read} == {""}
+    assert store.unclustered_entries(limit=4, after=read[-1]) == []
+
+
 def _issue_story(story_id: int) -> IssueStory:
     return IssueStory(
         story_id=story_id,
