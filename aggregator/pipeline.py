@@ -23,6 +23,7 @@ nor apscheduler, and when every feed answers 304 not lxml and nh3 either).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -529,11 +530,13 @@ def cluster_new_entries(
             computed |= clusterer.place(
                 store.candidate_entries(chunk), store.entry_signatures(chunk)
             )
-        # Without cyclic collection until the backlog is done: each batch leaves some
+        # A backlog without cyclic collection until it is done: each batch leaves some
         # hundred thousand long-lived containers (the index), and a collection after each
-        # walked them all again (a few per cent of a backlog's time); nothing here makes
-        # cycles that must go before the pass ends.
-        with collector_paused():
+        # walked them all again (a few per cent of its time). A daemon's pass of one
+        # batch pauses it only while planning (Clusterer.plan), as before: garbage the
+        # store's calls leave is collected as they make it, not kept for the pass.
+        backlog = len(new) >= batch
+        with collector_paused() if backlog else contextlib.nullcontext():
             while new:
                 ids = {e.id for e in new}
                 if ids == previous:  # nothing placed last time: never loop on it
