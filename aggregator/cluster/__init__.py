@@ -54,7 +54,7 @@ from aggregator.cluster.signature import (
     marked_numbers,
     pack,
     sign_many,
-    unpack,
+    unpack_many,
 )
 from aggregator.model import ClusterPlan, Entry, EntrySignature, NewStory
 
@@ -465,13 +465,11 @@ def _unsigned(entry: Entry, stored: Mapping[int, EntrySignature]) -> bool:
 def _known(
     entries: Sequence[Entry], stored: Mapping[int, EntrySignature]
 ) -> dict[int | None, Signature]:
-    known: dict[int | None, Signature] = {}
-    for entry in entries:
-        packed = stored.get(entry.id) if entry.id is not None else None
-        signature = unpack(packed) if packed is not None else None
-        if signature is not None:
-            known[entry.id] = signature
-    return known
+    found = [(e.id, stored[e.id]) for e in entries if e.id is not None and e.id in stored]
+    read = unpack_many([packed for _, packed in found])
+    return {
+        i: signature for (i, _), signature in zip(found, read, strict=True) if signature is not None
+    }
 
 
 # Objects many entries share, each value once (see _facts and _index_keys): what the index

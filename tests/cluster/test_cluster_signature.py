@@ -8,6 +8,7 @@ import random
 import re
 import unicodedata
 import zlib
+from array import array
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,17 @@ import pytest
 from aggregator import cluster
 from aggregator.cluster import conflict, estimated_jaccard, plan_clusters, signature
 from aggregator.cluster.gazetteer import canonical_names
-from aggregator.cluster.signature import _words, fold, pack, sign, sign_many, tokenize, unpack
+from aggregator.cluster.signature import (
+    KINDS,
+    _words,
+    fold,
+    pack,
+    sign,
+    sign_many,
+    tokenize,
+    unpack,
+    unpack_many,
+)
 from aggregator.config import ClusterSettings
 from aggregator.model import Entry, EntrySignature
 
@@ -182,6 +193,30 @@ def test_a_signature_survives_packing_and_another_version_is_refused() -> None:
     assert back.sets == signature.sets and back.dated == signature.dated
     assert (back.minhash == signature.minhash).all()
     assert unpack(dataclasses.replace(packed, version=packed.version + 1)) is None
+
+
+def test_signatures_read_together_are_those_read_one_by_one() -> None:
+    """``unpack_many`` (a worker's answer, a batch's stored signatures): each as
+    ``unpack`` reads it, those of another version or permutation count None, in order."""
+    texts = [
+        ("Đà Nẵng thông xe cầu Hòa Xuân 2", "Ngày 22/11, cầu dài 720 m của TP.HCM."),
+        ("", ""),  # no words: empty sets
+        ("Typhoon Yagi hits Hanoi", "HANOI, Nov 9 - 12,436 homes lost power, 5 million dong."),
+    ]
+    packed = [pack(sign(entry(title, summary, n=n))) for n, (title, summary) in enumerate(texts)]
+    other_version = dataclasses.replace(packed[0], version=packed[0].version + 1)
+    head = array("I", [32, *([0] * (len(KINDS) + 1))]).tobytes()  # 32 permutations
+    other_perms = dataclasses.replace(packed[0], data=head + bytes(4 * 32))
+    stored = [packed[0], other_version, packed[1], other_perms, packed[2]]
+    together = unpack_many(stored)
+    assert [s is None for s in together] == [False, True, False, True, False]
+    for read, alone in zip(together, map(unpack, stored), strict=True):
+        if read is None or alone is None:
+            assert read is alone
+            continue
+        assert read.sets == alone.sets and read.dated == alone.dated
+        assert read.minhash.dtype == alone.minhash.dtype
+        assert (read.minhash == alone.minhash).all() and pack(read) == pack(alone)
 
 
 def test_the_plan_returns_signatures_only_for_entries_it_had_to_sign() -> None:
