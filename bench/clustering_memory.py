@@ -58,6 +58,27 @@ minutes each unless said, figures at minutes 6 and 39 (the window full from minu
   the bound at 25 % (``offload.RECYCLE_GROWTH``): one restart, at minute 7 as the young
   window filled; 102.7 MB (46 arenas) at minute 8, 105 to 112.4 (47 to 48) from minute
   11 to 38.
+
+Recorded on 2026-12-07 (18:13 to 18:30 UTC, load 0.7 to 4.9: the two runs side by side,
+then a soak), which of sign4's changes moved the child after the merge: flat3's tip
+(afa9d98) against the merge (a51eae0), 40 simulated minutes each, then main (bda246d)
+for 70. RSS MB (pymalloc arenas) at minutes 5, 10, 20, 30 and 40::
+
+    flat3 (afa9d98)   101.2 (44)  109.5 (47)  110.2 (48)  111.2 (48)  111.6 (48)
+    merge (a51eae0)   103.9 (44)  112.2 (47)  111.2 (48)  114.9 (48)  115.0 (48)
+    main, 70 min      103.4 (44)  111.2 (47)  113.7 (48)  116.3 (48)  116.4 (48)
+                      and 116.1 (48), 116.4 (48), 116.2 (48) at minutes 50, 60 and 70
+
+Neither creeps: the arenas stay at 48 from minute 20, and every run reaches its level by
+minute 30 and holds it (main: 114.9 to 116.8 MB from minute 27 to 70, glibc's bytes in use
+36.5 to 38.8 MB). The merge sits about 3 MB above flat3 (glibc's bytes in use, not
+pymalloc's arenas: the sorted LSH keys kept with their rows). What moves the level until
+minute 30 is the poll schedule settling: the feeds' jitter spreads the polls from 6
+passes a minute at first to 12, smaller batches reach the index's most (``in memory``
+peaks at 13,500 entries to minute 24, then 14,700 from minute 29 on), and a second
+half that begins before minute 30 (a 40- or 45-minute soak) sees that last step as a
+trend. The soak of main after the merges (1e3ada6: the clustering process 108 to 110
+MB to minute 25, 111 to 113 after) was that step, not a leak.
 """
 
 from __future__ import annotations

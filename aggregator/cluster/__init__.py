@@ -201,9 +201,20 @@ class Clusterer:
         self._stand_ins = itertools.count(-1, -1)  # numbers for entries without an id
         # The next batch's parts, their signing begun by the last plan (see plan's ahead).
         self._ahead: tuple[Sequence[Entry], list[_Part]] | None = None
-        # Worker processes that sign large batches beside this one (see cluster.parallel);
-        # None: this process signs everything.
-        self.signers: Signers | None = None
+        self._signers: Signers | None = None
+
+    @property
+    def signers(self) -> Signers | None:
+        """Worker processes that sign large batches beside this one (see
+        cluster.parallel); None: this process signs everything."""
+        return self._signers
+
+    @signers.setter
+    def signers(self, signers: Signers | None) -> None:
+        # What the last plan started ahead was started on the workers being replaced:
+        # not kept (a daemon's clusterer outlives its pass's workers).
+        self._ahead = None
+        self._signers = signers
 
     def begin_pass(self) -> None:
         """A new pass: what earlier ones planned now ranks as stored (see ``_Index.rank``)."""

@@ -181,6 +181,26 @@ def test_plans_are_the_same_with_signing_workers(
     assert with_workers == plans(None)
 
 
+def test_what_was_started_ahead_goes_with_the_workers_it_was_started_on(
+    signers: parallel.Signers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon's clusterer outlives each pass's signing workers: the next batch begun on
+    workers that are then closed is not kept, and is planned without them."""
+    monkeypatch.setattr(cluster, "MIN_SIGNED_AHEAD", 32)
+    first, second = entries(100, seed=4), entries(200, seed=4)[100:]
+    clusterer = Clusterer(threshold=0.2, window=timedelta(hours=72))
+    clusterer.signers = signers
+    plan = clusterer.plan(first, ahead=second)
+    clusterer.settle(list(range(len(plan.new_stories))))
+    assert clusterer._ahead is not None
+    signers.close()
+    clusterer.signers = None
+    assert clusterer._ahead is None
+    alone = Clusterer(threshold=0.2, window=timedelta(hours=72))
+    alone.settle(list(range(len(alone.plan(first).new_stories))))
+    assert clusterer.plan(second) == alone.plan(second)
+
+
 def test_signing_workers_leave_one_core_to_the_clusterer() -> None:
     assert workers.signing_processes(1) == 0  # `[parse] workers = 1`: nothing beside
     assert workers.signing_processes(4) == 3
