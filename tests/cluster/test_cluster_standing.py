@@ -71,6 +71,18 @@ def twins(
     fresh.store.close()
 
 
+def passes(
+    twins: tuple[Twin, Twin], incoming: Sequence[Entry], size: int = PASS
+) -> Iterator[tuple[int, Sequence[Entry]]]:
+    """Each pass's number and the entries that arrived before it, given to both twins
+    (the test then clusters each as the pass calls for)."""
+    for number, start in enumerate(range(0, len(incoming), size)):
+        batch = incoming[start : start + size]
+        for twin in twins:
+            twin.arrive(batch)
+        yield number, batch
+
+
 def test_standing_placements_are_those_of_a_clusterer_made_each_pass(
     twins: tuple[Twin, Twin],
 ) -> None:
@@ -78,13 +90,10 @@ def test_standing_placements_are_those_of_a_clusterer_made_each_pass(
     kept = pipeline.KeptClusterer()
     incoming = arrivals(600, seed=4)
     joined = 0
-    for start in range(0, len(incoming), PASS):
-        batch = incoming[start : start + PASS]
-        standing.arrive(batch)
-        fresh.arrive(batch)
+    for number, batch in passes(twins, incoming):
         assert standing.cluster(kept) == fresh.cluster(None) == len(batch)
         placed = stories(standing.store)
-        assert placed == stories(fresh.store), f"pass from entry {start}"
+        assert placed == stories(fresh.store), f"pass {number}"
         joined = len(placed) - len(set(placed.values()))
     assert joined > 50  # copies did join stories: the comparison is not between singletons
     assert kept.standing is not None
@@ -108,10 +117,7 @@ def test_what_a_later_batch_reaching_further_back_needs_is_still_in_memory(
     entries = sorted(generate(600, 4)[0], key=lambda e: e.published)
     delay = {e.id: timedelta(minutes=45) for e in entries[::25]}
     incoming = sorted(entries, key=lambda e: e.published + delay.get(e.id, timedelta(0)))
-    for start in range(0, len(incoming), 10):  # a pass every quarter of an hour or so
-        batch = incoming[start : start + 10]
-        standing.arrive(batch)
-        fresh.arrive(batch)
+    for _ in passes(twins, incoming, 10):  # a pass every quarter of an hour or so
         standing.cluster(kept)
         fresh.cluster(None)
     assert stories(standing.store) == stories(fresh.store)
@@ -128,10 +134,7 @@ def test_a_restart_and_another_process_are_read_from_the_store(
     standing, fresh = twins
     kept = pipeline.KeptClusterer()
     incoming = arrivals(400, seed=7)
-    for number, start in enumerate(range(0, len(incoming), PASS)):
-        batch = incoming[start : start + PASS]
-        standing.arrive(batch)
-        fresh.arrive(batch)
+    for number, _ in passes(twins, incoming):
         if number == 3:
             kept = pipeline.KeptClusterer()  # a restart: nothing in memory
         if number == 6:
@@ -156,10 +159,7 @@ def test_a_rebuilt_clusterer_places_the_window_and_the_stretch_before_it(
     kept = pipeline.KeptClusterer()
     incoming = arrivals(600, seed=7)
     window = timedelta(hours=WINDOW_HOURS)
-    for number, start in enumerate(range(0, len(incoming), PASS)):
-        batch = incoming[start : start + PASS]
-        standing.arrive(batch)
-        fresh.arrive(batch)
+    for number, batch in passes(twins, incoming):
         if number == 12:
             kept = pipeline.KeptClusterer()  # a restart: nothing in memory
             since = min(e.published for e in standing.store.unclustered_entries()) - window
