@@ -51,14 +51,49 @@ type, SQLite's own memory and glibc malloc's bytes in use and free.
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
 [--window-minutes 3]`` (Linux: reads ``/proc``).
 
+How long to run it: an hour. The daemon's poll schedule takes about half an hour to
+settle (the feeds' jitter spreads the polls from 6 passes a minute at first to 12), and
+the clustering process reaches its level only then (``bench/clustering_memory.py``: the
+index's most entries step up once at minute 27 to 29 and stay); a 40- or 45-minute run
+puts that step in its second half, where it reads as a trend.
+
+Recorded on 2026-12-07, 18:18 to 19:19 UTC, main at bda246d, ``--minutes 60 --feeds 500
+--sample 60 --reader-pages 0 --dump`` (load average 0.4 to 1.8: two clustering_memory
+runs in its first minutes, tests, profiling and from 18:43 a second soak beside it).
+Total resident MB (the daemon, its parse workers and its clustering process with their
+own children), the daemon and the clustering process apart, samples thinned::
+
+    minute         total   daemon   clustering
+    1              225.4     77.2     82.9
+    baseline (5)   246.4     79.9     98.9
+    6              148.4     80.3      0.0   (the clustering process restarted once,
+    7              254.9     80.1    106.3    as its young window filled)
+    10             258.6     81.5    108.0
+    20             261.4     81.0    110.4
+    25             260.4     80.9    109.0
+    30             265.1     81.2    113.0
+    40             265.9     81.3    113.4
+    50             266.4     81.1    113.6
+    60             266.7     80.8    114.3
+    growth         +8.2 %
+    2nd half      +1.3 %/h of the baseline
+    verdict        flat
+
+``memory: flat (+8.2% against the baseline, second half +1.3% of it an hour)``. No
+error, exit status 0, 90 mails (30 issues), 133,778 entries. From minute 30 to 60 the
+total stays within 262.7 and 266.7 MB, the clustering process within 110.3 and 114.3
+(its step at minute 26 to 30 is the poll schedule settling, above). The daemon
+(``--dump``): RSS 80.4 -> 83.0 MB, pymalloc arenas 35 -> 35, Python blocks 331,692 ->
+332,466. PSS 181.4 -> 202.5 (+11.6 %), reported, not judged.
+
 Main after merging flat3 with sign4's clustering changes (e828fdb; sorted LSH keys, cached
 name runs), the same command for 40 minutes, 17:19 to 17:59 UTC, quiet (a CI run and two
 fresh-clone checks in its first ten minutes, load 0.0 after): NOT flat, +6.9 % against
 the baseline (245.7 MB at minute 5, 262.7 MB at the end), second half +6.2 % of it an
 hour (47.7 MB an hour): the daemon level (80.2 -> 81.8 MB, arenas 35 -> 35), the
-clustering process 108 to 110 MB from minute 12 to 25, then 111 to 113 MB to the end.
-flat3's own run did not have sign4's changes; which of them moves the clustering process
-is not yet known (``bench/clustering_memory.py`` on both trees would tell in minutes).
+clustering process 108 to 110 MB from minute 12 to 25, then 111 to 113 MB to the end:
+the settling step of the hour's run above, which a 40-minute run cannot tell from a
+trend.
 
 Recorded on 2026-12-07, 16:21 to 17:08 UTC, branch flat3 at 5983036 (the clustering
 index keeps half a window before the window, a rebuild places the store's entries a
