@@ -49,7 +49,8 @@ end what holds its memory: resident, pymalloc's arenas, Python's blocks and obje
 type, SQLite's own memory and glibc malloc's bytes in use and free.
 
 Run: ``python -m bench.soak [--minutes 10] [--feeds 500] [--sample 30]
-[--window-minutes 3]`` (Linux: reads ``/proc``).
+[--window-minutes 3]`` (Linux: reads ``/proc``); for the verdict, ``--minutes 60
+--sample 60 --reader-pages 0 --dump`` (see below).
 
 How long to run it: an hour. The daemon's poll schedule takes about half an hour to
 settle (the feeds' jitter spreads the polls from 6 passes a minute at first to 12), and
