@@ -87,6 +87,15 @@ total stays within 262.7 and 266.7 MB, the clustering process within 110.3 and 1
 (``--dump``): RSS 80.4 -> 83.0 MB, pymalloc arenas 35 -> 35, Python blocks 331,692 ->
 332,466. PSS 181.4 -> 202.5 (+11.6 %), reported, not judged.
 
+The same command on b269aa2 (issue 5's backlog changes: the next batch signed ahead, the
+collector paused for a backlog, entries read without content, signatures read back a
+chunk at a time), 18:43 to 19:44 UTC, beside the run above for most of it: flat, +7.3 %
+against the baseline (248.9 MB), second half +0.5 % of it an hour; the total 262.7 to
+267.1 MB from minute 30 to 60, the clustering process 110.6 at minute 20, 114.1 at 30,
+114.3 at 60; the daemon RSS 81.2 -> 84.2 MB, arenas 35 -> 35, blocks 331,788 ->
+332,228; no error, 93 mails (31 issues), 133,913 entries. PSS +21.6 % (a digest process
+caught in 3 samples, 90.4 MB at most), reported, not judged.
+
 Main after merging flat3 with sign4's clustering changes (e828fdb; sorted LSH keys, cached
 name runs), the same command for 40 minutes, 17:19 to 17:59 UTC, quiet (a CI run and two
 fresh-clone checks in its first ten minutes, load 0.0 after): NOT flat, +6.9 % against
