@@ -42,10 +42,10 @@ Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at
 Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
-Last recorded: 2026-12-07, 2 cores / 24 GiB, on a machine shared with other sessions,
-rensa 0.5.0, datasketch 2.0.0, numpy 2.4, at 3f98c33 (branch sign4): ``python -m
-bench.cluster_scale --sizes 100000,300000`` (16:14 to 16:17 UTC, load average 3.6 at the
-start, 3.0 at the end)::
+Last recorded: 2026-12-07, 2 cores / 24 GiB, rensa 0.5.0, datasketch 2.0.0, numpy 2.4,
+main at b269aa2 (the code of 56c2a13), ``python -m bench.cluster_scale --sizes
+100000,300000``, twice in a quiet spell (19:44 to 19:52 UTC, load average 0.0 at the
+start, nothing else running)::
 
     'ours' runs in 2 processes (the clusterer, and 1 signing worker(s) beside it, as the
     product does on 2 cores); 'datasketch LSH, 128' in one. entries/s is wall-clock; 'CPU
@@ -54,73 +54,63 @@ start, 3.0 at the end)::
     100,000 entries, seed 1, input 165 MB (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
     -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
-    datasketch LSH, 128      1    27.11  25.08      3,689    1,099       0      0.996  0.9819  1.00x
-    ours                     2    12.37  12.19      8,081      402      61     0.9932  0.9971  2.19x
-    entries per CPU second (all processes): ours 8,203, datasketch 3,987: 2.06x
+    datasketch LSH, 128      1    37.04  36.92      2,700    1,102       0      0.996  0.9819  1.00x
+    ours                     2     8.59  14.57     11,636      381      63     0.9932  0.9971  4.31x
+    entries per CPU second (all processes): ours 6,863, datasketch 2,709: 2.53x
 
     300,000 entries, seed 1, input 368 MB (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
     -------------------  -----  -------  -----  ---------  -------  ------  ---------  ------  -----
-    datasketch LSH, 128      1    83.73  78.52      3,583    3,153       0     0.9863  0.9807  1.00x
-    ours                     2    27.16  36.69     11,046      638      68     0.9965  0.9967  3.08x
-    entries per CPU second (all processes): ours 8,177, datasketch 3,821: 2.14x
+    datasketch LSH, 128      1    119.3  119.3      2,516    3,153       0     0.9863  0.9807  1.00x
+    ours                     2    23.87  40.12     12,569      623      67     0.9965  0.9967  5.00x
+    entries per CPU second (all processes): ours 7,478, datasketch 2,515: 2.97x
 
     growth of 'ours' (ratio: us/entry against the smallest size)
     entries  us/entry  CPU us/entry  peak MB  ratio
     -------  --------  ------------  -------  -----
-    100,000     123.7         121.9      402  1.00x
-    300,000      90.5         122.3      638  0.73x
+    100,000      85.9         145.7      381  1.00x
+    300,000      79.6         133.7      623  0.93x
 
-Earlier commits of the branch, the same command: 6f45f0b (15:52 to 15:55, load 2.4 to
-5.3) 2.18x and 1.95x (2.08x and 1.89x per CPU second); e142efe (16:10 to 16:13, load 4.1
-to 4.8) 2.13x and 1.95x (2.01x and 1.83x). At 300k here the second core came free (27 s
-of wall-clock for 37 CPU seconds); in the other runs ours used it little. Main (7f6def6,
-the signing workers of branch sign3 merged), the same command at 15:56 to 15:59 (load 3.2
-to 6.6): 100k datasketch 26.9 s, ours 11.63 s and 11.67 CPU s (2.31x, 2.14x per CPU
-second, peak 430 MB); 300k datasketch 73.97 s, ours 47.02 s and 40.35 CPU s (1.57x, 1.77x
-per CPU second, peak 671 MB). The previous record (sign3 at b02eee8, 13:24 to 13:29):
-3.24x and 4.42x wall-clock, 2.08x and 2.76x per CPU second (ours 12.17 s / 18.81 CPU s at
-100k, 38.42 s / 57.56 CPU s at 300k); main then (b47028d) 2.84x and 2.81x. Datasketch ran
-much faster this afternoon (26 s and 80 s against 39 s and 170 s at 100k and 300k): the
-machine sets the ratio more than either clusterer.
+The second run, right after: datasketch 34.57 s and 110.7 s, ours 7.84 s (13.18 CPU s)
+and 23.06 s (39.01 CPU s): **4.41x and 4.80x** (2.63x and 2.84x per CPU second); growth
+0.98x. Precision and recall as above in both (the placements do not change).
 
-Reading. What changed (branch sign4), signatures byte for byte the same (format 3) and
-placements entry by entry main's (20k and 100k generated entries, in-process and with a
-signing worker): the LSH index keeps the placed entries' band keys sorted with their
-rows, so each part of a batch finds its placed candidates by binary search instead of
-sorting the whole window's keys again, and a part's keys are made and sorted once for its
-lookup and its add (with a worker, ``Bands.duplicates`` went from 18 % of the clusterer's
-process to 9 % plus 5 % for the add, before that last step); signing caches each run of
-capitalised words with its names already hashed, looks the date and gazetteer words up in
-one pass and reads rensa's rows through ``array``; a batch's index keys are made at once
-in numpy (``_index_keys``). Splitting non-ASCII text on its UTF-8 bytes was tried and
-dropped: slower than the pattern once it also turned news punctuation into spaces.
+Reading, against the targets: 4x datasketch's entries/s met at both sizes in both runs
+(4.31x and 4.41x at 100k, 5.00x and 4.80x at 300k), at precision 0.993 and 0.997 and
+recall 0.997 (targets 0.99 and 0.98); growth linear (0.93x and 0.98x the wall-clock an
+entry from 100k to 300k, 0.92x and 0.99x the CPU); memory 623 MB at 300k plus 67 MB for
+the signing worker (target 1 GB; 368 MB of it the generated input).
 
-Speed: NOT the 1.6x fewer CPU seconds aimed at, and 4x datasketch NOT met (2.19x and
-3.08x wall-clock, 2.06x and 2.14x per CPU second). Measured A/B at 3f98c33, main's tree
-and this one alternating, 100k entries, a fresh process each, CPU over all processes,
-three rounds: in-process signing (16:17 to 16:19, load 2.5 to 3.0) main 9.85, 9.21, 9.34
-s against 9.29, 8.80, 9.14 s (means 9.47 and 9.08: 4 % less); with the signing worker
-(16:19 to 16:20, load 2.7 to 3.1) main 10.73, 10.40, 11.72 s against 10.65, 9.93, 12.06 s
-(means 10.95 and 10.88: 1 % less; wall 8.55, 7.18, 10.36 against 8.79, 8.28, 10.68 s,
-i.e. no faster). The same at e142efe (16:07 to 16:10, load 3.0 to 5.3): 4 % and 3 % less.
-Signing alone (one process, the same 20,000 entries, both versions interleaved, best of
-five) 1.10x as fast as main's.
-Where the CPU goes now (py-spy at 3f98c33, 100k in one process): signing 55 % (names 14,
-words, stopwords and bigrams 15, rensa and reading its rows 7, the rest of the features
-19), LSH 10 % (of it the merge of the sorted keys 2), the paraphrase lookup
-(``_Index.best``) 8 %, packing for the store 5 %, the index's adds 4 %, the collection
-when the collector is enabled again after a batch 4 %, index keys 4 %, eviction 2 %. The
-costs are spread over dozens of small steps, each already in C per word: what is left to
-win in Python is a few per cent at a time. 4x per CPU second needs about 60 us of CPU an
-entry against 120 us now, more than signing's whole share: compiled code for signing and
-for much of the planning.
+The machine matters as much as the code, and this one favours us: datasketch took 35
+to 37 s at 100k here (2,700 to 2,900 entries/s, as the issue measured: 2,573), against 23
+s on the machine of the afternoon run (17:07, main at 34a24f9: 3.62x and 2.21x, 2.41x and
+1.97x per CPU second), while ours ran 1.2x to 1.3x slower here than there. What the
+code gained, measured here alternately in fresh processes (ours only, main at bda246d
+against this code, two rounds, 19:52 to 19:55): 8.47 and 8.20 s against 7.52 and 7.58 s
+at 100k (-9 %), 28.27 and 28.84 s against 23.19 and 24.64 s at 300k (-16 %; CPU 43.9
+and 44.6 s against 39.0 and 41.6 s). The old code would have given about 4.3x and 4.0x
+here; on the afternoon's machine the new one about 4x at 100k and under 3x at 300k.
 
-Memory: met, 638 MB peak at 300k for the clusterer's process plus 68 MB for the worker
-(671 MB on main); 402 MB at 100k (430 on main).
+What changed: the next batch's signing is handed to the worker while a batch is planned
+(``Clusterer.plan(..., ahead=...)``), so the worker no longer idles at the end of every
+batch (per batch under load: main CPU 1.7 to 2.0 s, worker busy 1.6 to 2.4 s, wall 1.7
+to 2.4 s: both busy); cyclic collection stays off for the whole backlog (it was enabled
+again after each batch, and a full collection walks every generated entry and the
+index: the alternating runs above give the old code 1.14x the wall-clock an entry from
+100k to 300k, this one 1.06x; in one process, under load, 131.7 and 125.6 us of CPU an
+entry at 100k and 300k); a worker's answers are read back a chunk at a time
+(``signature.unpack_many``, 8.3 -> 6.0 us an entry) and its texts go out with the day's
+ordinal instead of a datetime (pickling 1.4 to 2.6 -> 0.7 to 1.0 us an entry).
+Signatures and placements are unchanged (the same stories entry by entry at 100k and
+300k, ``cluster_quality`` unchanged).
 
-Growth: 122 and 122 us of CPU an entry at 100k and 300k (wall-clock 124 and 91, the
-second core free at 300k); the 10k row and ``--near-only`` were not run this time.
+Where the CPU goes now (py-spy of the clusterer's process, 100k, under load): signing
+the chunks the worker has not reached 23 %, LSH 18 % (sorts and binary searches of the
+window's band keys, spread over a dozen numpy calls), the paraphrase lookup 13 %, the
+index's adds 7 %, index keys 5 %, sending texts to the worker 5 %, eviction 5 %, reading
+the worker's answers 4 %. The signing worker: signing itself, about 60 us an entry of
+Python over dozens of small steps (names 17 %, word bigrams 7 %, word splits 7 %,
+numbers 6 %, rensa 8 %).
 """
 
 from __future__ import annotations

@@ -105,6 +105,12 @@ rss2email comparison, last recorded: 2026-12-07 16:24 UTC, ``python -m bench.ing
     ours second run (304s, clusters all)         4.045  11,994      11,994  304x200    0.20x
     ours start-up (aggregator --version)       0.2474       -           -  -          0.01x
 
+The same command on the machine of the evening (2026-12-07 19:55 UTC, main at d5f4ce7,
+whose fetch path is 7f6def6's; quiet, load 1.8 falling to 0.8): rss2email 54.75 s, ours 2.597 s
+(**21.1x**, not met), no-change 20.87 s against 0.869 s (24.0x, met); ``aggregator
+--version`` 0.379 s (0.247 s on the machine above): start-up and CPU are slower there,
+and the ratio with them.
+
 Reading, against the targets: the no-change pass is 28.3x rss2email (target 20x: met).
 The first pass is 24.6x (target 30x: NOT met; it would need 1.45 s). At load 3 to 4.5
 an hour earlier: 21.2x and 27.6x (rss2email 57.42 s and 21.39 s). On earlier machines of
