@@ -94,7 +94,9 @@ against the baseline (248.9 MB), second half +0.5 % of it an hour; the total 262
 267.1 MB from minute 30 to 60, the clustering process 110.6 at minute 20, 114.1 at 30,
 114.3 at 60; the daemon RSS 81.2 -> 84.2 MB, arenas 35 -> 35, blocks 331,788 ->
 332,228; no error, 93 mails (31 issues), 133,913 entries. PSS +21.6 % (a digest process
-caught in 3 samples, 90.4 MB at most), reported, not judged.
+caught in 3 samples, 90.4 MB at most), reported, not judged: 194 to 202 MB from minute
+12 to 32, a step of about 12 MB at minute 36 (after two digest processes in minutes 33
+and 35), then 212.5 to 215.9 to the end, while the resident total stayed level.
 
 Main after merging flat3 with sign4's clustering changes (e828fdb; sorted LSH keys, cached
 name runs), the same command for 40 minutes, 17:19 to 17:59 UTC, quiet (a CI run and two
