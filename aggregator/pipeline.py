@@ -536,6 +536,7 @@ def cluster_new_entries(
         # batch pauses it only while planning (Clusterer.plan), as before: garbage the
         # store's calls leave is collected as they make it, not kept for the pass.
         backlog = len(new) >= batch
+        signatures = store.entry_signatures([e.id for e in new if e.id])
         with collector_paused() if backlog else contextlib.nullcontext():
             while new:
                 ids = {e.id for e in new}
@@ -546,23 +547,25 @@ def cluster_new_entries(
                     break
                 previous = ids
                 # The next batch read now, so that the signing workers begin on it while this
-                # one is planned and stored (Clusterer.plan's ahead).
-                following = []
+                # one is planned and stored (Clusterer.plan's ahead). Its stored signatures
+                # stay valid: a plan stores only its own batch's.
+                following: list[Entry] = []
+                following_signatures: dict[int, EntrySignature] = {}
                 if len(new) >= batch:
                     following = store.unclustered_entries(limit=batch, after=new[-1])
+                    following_signatures = store.entry_signatures([e.id for e in following if e.id])
                 plan = clusterer.plan(
-                    new,
-                    store.entry_signatures([e.id for e in new if e.id]),
-                    ahead=following,
-                    ahead_signatures=store.entry_signatures([e.id for e in following if e.id]),
+                    new, signatures, ahead=following, ahead_signatures=following_signatures
                 )
                 if computed:
                     plan = replace(plan, signatures={**computed, **plan.signatures})
                     computed = {}
                 clusterer.settle(store.apply_cluster_plan(plan, now=now))
                 placed += len(new)
-                # Entries stored meanwhile with an earlier date come in once these are done.
-                new = following or store.unclustered_entries(limit=batch)
+                new, signatures = following, following_signatures
+                if not new:  # entries stored meanwhile with an earlier date come in now
+                    new = store.unclustered_entries(limit=batch)
+                    signatures = store.entry_signatures([e.id for e in new if e.id])
     except BaseException:
         standing.reset()  # memory may hold a plan the store did not take
         raise
