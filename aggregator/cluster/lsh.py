@@ -114,17 +114,22 @@ class Bands:
             return
         rows = _rows(numbers, times, minhashes)
         keys = band_keys(rows.minhashes).ravel()
-        self._merge(keys, np.argsort(keys), len(self))
+        order = np.argsort(keys)
+        self._merge(keys[order], order, len(self), self._after(keys[order]))
         self._parts.append(rows)
 
-    def _merge(self, keys: Keys, order: Int64s, first: int) -> None:
-        """Merge the band keys of rows numbered from ``first`` (flat, row by row; ``order``
-        sorts them) into the sorted keys: each after the equal ones already there."""
-        keys = keys[order]
+    def _after(self, needles: Keys) -> Int64s:
+        """Where each of the sorted ``needles`` goes in the sorted keys: after the equal
+        ones there (searched in order, each search starting where the last ended)."""
+        return np.searchsorted(self._keys, needles, side="right")
+
+    def _merge(self, needles: Keys, order: Int64s, first: int, after: Int64s) -> None:
+        """Merge the band keys of rows numbered from ``first`` (``needles``: sorted by
+        ``order`` from flat, row by row; ``after``: :meth:`_after` of them) into the
+        sorted keys."""
         owners = (order // BANDS + first).astype(np.int32)
-        at = np.searchsorted(self._keys, keys, side="right")
-        self._keys = np.insert(self._keys, at, keys)
-        self._owners = np.insert(self._owners, at, owners)
+        self._keys = np.insert(self._keys, after, needles)
+        self._owners = np.insert(self._owners, after, owners)
 
     def forget(self, before: float) -> None:
         """Drop the entries published before ``before``."""
@@ -168,8 +173,10 @@ class Bands:
         # Rows numbered as placed, then the batch's: an earlier row is placed before.
         rows = _Rows.join([placed, batch]) if placed is not None else batch
         first = len(rows.numbers) - len(numbers)  # the batch's first row
+        needles = flat[order]
+        after = self._after(needles)  # for the pairs with placed rows, and for the merge
         parts = itertools.chain(
-            _placed_pairs(self._keys, self._owners, flat, order, first),
+            _placed_pairs(self._keys, self._owners, needles, order, after, first),
             ((later + first, earlier + first) for later, earlier in _sharing(keys, 0)),
         )
         for later, earlier in parts:
@@ -185,27 +192,32 @@ class Bands:
             ):
                 found[row].append(number)
         if add:
-            self._merge(flat, order, first)
+            self._merge(needles, order, first, after)
             self._parts = [rows]
         return found
 
 
 def _placed_pairs(
-    sorted_keys: Keys, owners: Int32s, flat: Keys, order: Int64s, first: int
+    sorted_keys: Keys,
+    owners: Int32s,
+    needles: Keys,
+    order: Int64s,
+    after: Int64s,
+    first: int,
 ) -> Iterator[tuple[Int64s, Int64s]]:
-    """Pairs of rows (later, earlier): each row of the band keys ``flat`` (row by row,
-    the rows numbered from ``first``; ``order`` sorts them) with every placed row that
-    has one of its keys (``sorted_keys``, each of ``owners``), in parts of about
+    """Pairs of rows (later, earlier): each row of a batch's band keys (``needles``: the
+    flat keys, row by row, sorted by ``order``; the rows numbered from ``first``) with
+    every placed row that has one of its keys (``sorted_keys``, each of ``owners``;
+    ``after``: where each needle goes after the equal keys), in parts of about
     MAX_PAIRS (all the pairs of one row in the same part)."""
-    if not len(sorted_keys) or not len(flat):
+    if not len(sorted_keys) or not len(needles):
         return
-    rows = len(flat) // BANDS
+    rows = len(needles) // BANDS
     # Searched in sorted order (each search starts where the last one ended), then put back.
-    low = np.empty(len(flat), dtype=np.int64)
-    counts = np.empty(len(flat), dtype=np.int64)
-    needles = flat[order]
+    low = np.empty(len(needles), dtype=np.int64)
+    counts = np.empty(len(needles), dtype=np.int64)
     low[order] = np.searchsorted(sorted_keys, needles, side="left")
-    counts[order] = np.searchsorted(sorted_keys, needles, side="right") - low[order]
+    counts[order] = after - low[order]
     made = np.cumsum(counts.reshape(rows, BANDS).sum(axis=1))  # up to each row's end
     if not made[-1]:
         return
