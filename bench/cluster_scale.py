@@ -149,6 +149,7 @@ from bench._table import print_table
 SIZES = (10_000, 100_000, 300_000)
 PER_DAY = 10_000
 START = datetime(2026, 11, 1, tzinfo=UTC)
+LANGUAGES = ("vi", "en")  # as normalize detects them: vocabs[0] is Vietnamese
 COVERAGE = (35, 25, 20, 12, 8)  # P(a story has 1..5 reports), as bench/corpus.py draws it
 EDIT_RATE = 0.05
 OURS = "ours"
@@ -191,7 +192,7 @@ def generate(size: int, seed: int) -> tuple[list[Entry], list[int]]:
     vocabs = [vocabulary(words.VI), vocabulary(words.EN)]
     # Zipf-like weights: a few words are in most texts, as in real copy.
     weights = [[1.0 / (rank + 1) for rank in range(len(v))] for v in vocabs]
-    drafts: list[tuple[datetime, int, str, str]] = []
+    drafts: list[tuple[datetime, int, str, str, str]] = []
     story = 0
     span = timedelta(days=size / PER_DAY)
     while len(drafts) < size:
@@ -215,7 +216,8 @@ def generate(size: int, seed: int) -> tuple[list[Entry], list[int]]:
                     if rng.random() < EDIT_RATE:
                         b[i] = rng.choice(vocab)
             when = first + timedelta(hours=12 * rng.random()) if report else first
-            drafts.append((when, story, " ".join(t).capitalize(), " ".join(b) + "."))
+            text = (" ".join(t).capitalize(), " ".join(b) + ".")
+            drafts.append((when, story, *text, LANGUAGES[lang]))
         story += 1
     drafts.sort()
     entries = [
@@ -227,10 +229,11 @@ def generate(size: int, seed: int) -> tuple[list[Entry], list[int]]:
             title=title,
             summary=summary,
             published=when,
+            language=language,
         )
-        for number, (when, _, title, summary) in enumerate(drafts, start=1)
+        for number, (when, _, title, summary, language) in enumerate(drafts, start=1)
     ]
-    return entries, [label for _, label, _, _ in drafts]
+    return entries, [label for _, label, *_ in drafts]
 
 
 # -- the clusterers --------------------------------------------------------------------

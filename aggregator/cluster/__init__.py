@@ -15,7 +15,10 @@ Candidates come from two indexes, so no pass compares all pairs:
   across Vietnamese and English (names are diacritic-folded, so "Hà Nội" meets "Hanoi"):
   they must share a full name, a number or a date, and join when their weighted overlap
   reaches ``threshold``. A key that more than ``MAX_POSTINGS`` entries of the window
-  carry counts for nothing.
+  carry counts for nothing. Two entries in one language must share more than one name
+  (a word of what happened, a number, a date, another name): the same person in two
+  events of one day is two stories. Across languages titles share no words, and a name
+  may be all a paraphrase shares.
 
 Errs towards precision (two events wrongly merged hide news, two copies of one event are
 merely noise): conflicting facts veto any merge, near-duplicate or not, with any member
@@ -138,6 +141,7 @@ class _Target:
     facts: _Facts
     entry: int  # the store id: the entry's number in the index
     placed: int  # the pass that placed it (-1: already in a story when it came in)
+    language: str = ""  # the primary subtag ("vi", "en"), one shared string per language
 
 
 # A part of a batch, and the signing of its unsigned entries begun by the workers.
@@ -266,6 +270,7 @@ class Clusterer:
                     _facts(sig),
                     e.id if e.id is not None else next(self._stand_ins),
                     placed,
+                    _language(e.language),
                 ),
             )
             for e, sig, entry_keys, entry_specific, entry_total in zip(
@@ -561,6 +566,51 @@ def _facts(signature: Signature) -> _Facts:
     return found
 
 
+_WORDS, _NAMES, _RUNS = KINDS.index("words"), KINDS.index("names"), KINDS.index("runs")
+_HASH_BITS = (1 << 32) - 1
+
+
+def _one_name(counted: Iterable[int], shared: Iterable[int]) -> bool:
+    """Whether what two texts share (``counted``: the keys that count, see
+    :meth:`_Index.best`, of all the ``shared`` ones) says one name and nothing more: at
+    most one run of capitalised words, one-word names, and title words that are shared
+    names again (a title word and a one-word name of the same folded word hash alike; a
+    name too common to count still says what its title word is). No number, no date, no
+    other title word.
+
+    Within one language, that is not enough to call two texts one event: reports of one
+    event share a word of what happened, not only who it happened to ("Pham Minh Chinh
+    visits Japan" / "Pham Minh Chinh meets Kishida" the same day are two stories). Across
+    languages titles share no words, and a name is what a paraphrase can share.
+    """
+    runs = 0
+    words: list[int] = []
+    for key in counted:
+        kind = key >> 32
+        if kind == _RUNS:
+            runs += 1
+        elif kind == _WORDS:
+            words.append(key & _HASH_BITS)
+        elif kind != _NAMES:
+            return False  # a number or a date
+    if runs > 1:
+        return False
+    names = {key & _HASH_BITS for key in shared if key >> 32 == _NAMES}
+    return names.issuperset(words)
+
+
+_LANGUAGES: dict[str, str] = {}
+
+
+def _language(code: str) -> str:
+    """The primary subtag of a language code ("vi-VN" -> "vi"), one string per language
+    for every target that has it."""
+    found = _LANGUAGES.get(code)
+    if found is None:
+        found = _LANGUAGES[code] = code.partition("-")[0].strip().lower()
+    return found
+
+
 def _conflicting(a: _Facts, b: _Facts) -> bool:
     (years_a, marks_a, day_a), (years_b, marks_b, day_b) = a, b
     if years_a and years_b and not years_a & years_b:
@@ -751,7 +801,7 @@ class _Index:
         ``near`` are the target's near-duplicates (see :meth:`Bands.duplicates`), which
         beat any paraphrase. A paraphrase shares a specific key that is not common, and
         scores the cosine of the two entries' keys weighted by kind (``WEIGHTS``), common
-        shared keys left out.
+        shared keys left out; in one language it shares more than a name (``_one_name``).
         """
         same = self._same_url(target.url)
         if same is not None and self._within(self.targets[same], target):
@@ -784,15 +834,22 @@ class _Index:
             if other.total <= 0:
                 continue
             shared = 0.0
-            for key in keys.intersection(other.keys):
+            counted_keys: list[int] = []
+            both = keys.intersection(other.keys)
+            for key in both:
                 counted = common.get(key)
                 if counted is None:
                     counted = common[key] = self._common(key, oldest)
                 if not counted:
                     shared += WEIGHTS[key >> 32]
+                    counted_keys.append(key)
             score = shared / math.sqrt(target.total * other.total)
-            if score >= threshold:
-                scored.append((score, number))
+            if score < threshold:
+                continue
+            if target.language and target.language == other.language:
+                if _one_name(counted_keys, both):
+                    continue  # one language, and only a name in common: see _one_name
+            scored.append((score, number))
         if len(scored) > 1:
             scored.sort(key=lambda s: (-s[0], self.rank(s[1])))
         tried: set[int | str] = set()

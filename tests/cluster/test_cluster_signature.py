@@ -33,7 +33,9 @@ from aggregator.model import Entry, EntrySignature
 WHEN = datetime(2026, 11, 22, 2, 10, tzinfo=UTC)
 
 
-def entry(title: str, summary: str = "", *, n: int = 1, when: datetime = WHEN) -> Entry:
+def entry(
+    title: str, summary: str = "", *, n: int = 1, when: datetime = WHEN, language: str = ""
+) -> Entry:
     return Entry(
         id=n,
         entry_key=str(n),
@@ -41,6 +43,7 @@ def entry(title: str, summary: str = "", *, n: int = 1, when: datetime = WHEN) -
         title=title,
         summary=summary,
         published=when,
+        language=language,
     )
 
 
@@ -121,6 +124,64 @@ def test_shared_common_words_alone_join_nothing() -> None:
     second = entry("prices fall again this month", "prices fall again as supply grows", n=2)
     plan = plan_clusters([first, second], [], threshold=THRESHOLD, window=WINDOW, duplicate=1.0)
     assert len(plan.new_stories) == 2
+
+
+@pytest.mark.parametrize(("language", "stories"), [("en", 2), ("en-GB", 2), ("", 1)])
+def test_two_reports_sharing_only_a_name_in_one_language_stay_apart(
+    language: str, stories: int
+) -> None:
+    # One person, two events the same day: only the name (its run, its words, and those
+    # words in the titles) is shared. Of entries whose language is unknown, as before.
+    first = entry(
+        "Pham Duc Hoa opens hospital wing",
+        "Pham Duc Hoa cut the ribbon at the clinic.",
+        n=1,
+        language=language,
+    )
+    second = entry(
+        "Pham Duc Hoa meets fishing cooperative",
+        "Pham Duc Hoa heard what the fishermen want.",
+        n=2,
+        language=language,
+    )
+    plan = plan_clusters([first, second], [], threshold=THRESHOLD, window=WINDOW, duplicate=1.0)
+    assert len(plan.new_stories) == stories
+
+
+def test_a_shared_name_and_a_word_of_what_happened_join_within_one_language() -> None:
+    first = entry("Pham Duc Hoa opens hospital wing", "The clinic has forty beds.", language="en")
+    second = entry(
+        "Pham Duc Hoa opens new wing of Hue hospital",
+        "Doctors showed him the wards.",
+        n=2,
+        language="en",
+    )
+    plan = plan_clusters([first, second], [], threshold=THRESHOLD, window=WINDOW, duplicate=1.0)
+    assert [story.entry_ids for story in plan.new_stories] == [(1, 2)]
+
+
+def test_across_languages_a_shared_name_is_enough() -> None:
+    vi = entry("Ông Phạm Đức Hòa thăm trường học", "Buổi sáng, ông gặp giáo viên.", language="vi")
+    en = entry("Pham Duc Hoa tours a school", "He met the teachers.", n=2, language="en")
+    plan = plan_clusters([vi, en], [], threshold=THRESHOLD, window=WINDOW, duplicate=1.0)
+    assert [story.entry_ids for story in plan.new_stories] == [(1, 2)]
+
+
+def _keys(kind: str, *members: int) -> list[int]:
+    return [KINDS.index(kind) << 32 | member for member in members]
+
+
+def test_one_name_is_a_run_its_words_and_their_echoes_in_the_title_and_nothing_else() -> None:
+    name = _keys("runs", 7) + _keys("names", 1, 2)
+    assert cluster._one_name(name + _keys("words", 1, 2), name + _keys("words", 1, 2))
+    # A title word that is none of the shared names, a number, a date, a second run: more.
+    assert not cluster._one_name(name + _keys("words", 3), name + _keys("words", 3))
+    for more in (_keys("numbers", 5), _keys("dates", 5), _keys("runs", 8)):
+        assert not cluster._one_name(name + more, name + more)
+    # A name too common to count still says what its word in the title is.
+    counted = _keys("runs", 7) + _keys("names", 2) + _keys("words", 1, 2)
+    assert cluster._one_name(counted, counted + _keys("names", 1))
+    assert not cluster._one_name(counted, counted)
 
 
 def test_a_near_copy_has_a_high_estimated_jaccard_and_an_unrelated_text_none() -> None:
