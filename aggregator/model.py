@@ -88,6 +88,9 @@ class RawDocument:
     moved_to: str = ""
     # Cache-Control max-age in seconds, a hint for the polling interval.
     max_age: int | None = None
+    # "gzip" when ``content`` is still compressed as the server sent it: a polled feed's
+    # body goes to its parse worker that way and is inflated there (see parse.inflate).
+    content_encoding: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -156,7 +156,8 @@ async def refresh_feed(
     try:
         if feed.is_page:
             return await refresh_page(feed, store, settings, now=now, client=client)
-        raw = await sources.fetch_feed(feed, client, settings.fetch)
+        # A compressed body stays compressed until its parse worker (see parse.inflate).
+        raw = await sources.fetch_feed(feed, client, settings.fetch, compressed=True)
         if raw.not_modified:  # costs no parsing and changes no entry
             if unchanged is not None and not raw.moved_to and not feed.moved_count:
                 await unchanged.add(_next_check(feed, raw, settings, now))
@@ -242,6 +243,7 @@ def _job(
         limits=_limits(settings),
         max_entries=settings.fetch.max_entries,
         identity=settings.identity_of(feed.url),
+        max_bytes=settings.fetch.max_body_bytes,
     )
 
 

@@ -44,6 +44,7 @@ class Job:
     limits: ParseLimits | None = None
     max_entries: int = 200
     identity: str = "auto"
+    max_bytes: int = 10_000_000  # a compressed body's limit once inflated (parse.inflate)
 
     @property
     def url(self) -> str:
@@ -67,11 +68,13 @@ def prepare(job: Job) -> Prepared:
     # Here, not at the top: the main process of a pass whose workers do this work (or
     # where every feed answers 304) never loads lxml, nh3 and the noise rules.
     from aggregator import normalize, parse
+    from aggregator.parse.inflate import inflate
 
-    document = parse.parse_document(job.raw, feeds_only=job.feeds_only, limits=job.limits)
+    raw = inflate(job.raw, job.max_bytes)
+    document = parse.parse_document(raw, feeds_only=job.feeds_only, limits=job.limits)
     entries = normalize.to_entries(
         document,
-        feed_url=job.raw.url,
+        feed_url=raw.url,
         now=job.now,
         max_entries=job.max_entries,
         identity=job.identity,
@@ -85,7 +88,7 @@ def prepare(job: Job) -> Prepared:
 def warm() -> None:
     """Load what :func:`prepare` needs (a worker process calls this as it starts)."""
     from aggregator import normalize  # noqa: F401
-    from aggregator.parse import fast, html, jsonfeed, text  # noqa: F401  (parse_document's)
+    from aggregator.parse import fast, html, inflate, jsonfeed, text  # noqa: F401  (prepare's)
 
 
 def default_processes() -> int:

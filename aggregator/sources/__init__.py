@@ -18,8 +18,11 @@ from aggregator.sources.http import build_client, fetch_url
 __all__ = ["build_client", "fetch_feed"]
 
 
-async def fetch_feed(feed: Feed, client: httpx.AsyncClient, settings: FetchSettings) -> RawDocument:
-    """Fetch one feed with its stored validators (ETag, Last-Modified)."""
+async def fetch_feed(
+    feed: Feed, client: httpx.AsyncClient, settings: FetchSettings, *, compressed: bool = False
+) -> RawDocument:
+    """Fetch one feed with its stored validators (ETag, Last-Modified); ``compressed``: see
+    :func:`fetch_url`."""
     if feed.is_local:
         return await asyncio.to_thread(
             read_file,
@@ -28,5 +31,10 @@ async def fetch_feed(feed: Feed, client: httpx.AsyncClient, settings: FetchSetti
             last_modified=feed.last_modified,
         )
     return await fetch_url(
-        client, feed.url, settings, etag=feed.etag, last_modified=feed.last_modified
+        client,
+        feed.url,
+        settings,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        compressed=compressed,
     )

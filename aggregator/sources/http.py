@@ -32,6 +32,7 @@ from aggregator.sources.transport import GuardedTransport, Transport, build_tran
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
+_GZIP = frozenset({"gzip", "x-gzip"})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
@@ -77,12 +78,18 @@ async def fetch_url(
     *,
     etag: str = "",
     last_modified: str = "",
+    compressed: bool = False,
 ) -> RawDocument:
-    """GET ``url``; raises :class:`SourceError` (or a subclass) with a readable message."""
+    """GET ``url``; raises :class:`SourceError` (or a subclass) with a readable message.
+
+    With ``compressed``, a gzip body is returned as it came (``content_encoding="gzip"``,
+    at most ``max_body_bytes`` of it) for the parse worker to inflate within the same
+    limit (:func:`aggregator.parse.inflate.inflate`); any other body is decoded here.
+    """
     headers = build_headers(etag=etag, last_modified=last_modified)
     try:
         async with asyncio.timeout(settings.timeout):
-            return await _follow(client, url, settings, headers)
+            return await _follow(client, url, settings, headers, compressed)
     except TimeoutError:
         raise SourceError(url, f"no complete answer within {settings.timeout:g} s") from None
     except httpx.InvalidURL as exc:
@@ -95,7 +102,11 @@ async def fetch_url(
 
 
 async def _follow(
-    client: httpx.AsyncClient, url: str, settings: FetchSettings, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    url: str,
+    settings: FetchSettings,
+    headers: dict[str, str],
+    compressed: bool,
 ) -> RawDocument:
     start, permanent = url, True
     guarded = guards_resolution(client)
@@ -118,6 +129,15 @@ async def _follow(
             }
             if status == 304:
                 return RawDocument(not_modified=True, **common)
+            encoding = response.headers.get("content-encoding", "").strip().lower()
+            if compressed and encoding in _GZIP:
+                body = await _read_limited(response, url, settings.max_body_bytes, raw=True)
+                return RawDocument(
+                    content=body,
+                    content_type=response.headers.get("content-type", ""),
+                    content_encoding="gzip",
+                    **common,
+                )
             body = await _read_limited(response, url, settings.max_body_bytes)
             return RawDocument(
                 content=body,
@@ -169,11 +189,14 @@ def max_age(cache_control: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-async def _read_limited(response: httpx.Response, url: str, limit: int) -> bytes:
-    # Counted on decoded bytes, so a small gzip bomb stops at the limit too.
+async def _read_limited(
+    response: httpx.Response, url: str, limit: int, *, raw: bool = False
+) -> bytes:
+    # Counted on decoded bytes, so a small gzip bomb stops at the limit too; a ``raw``
+    # (still compressed) body is counted as it comes and bounded again once inflated.
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw() if raw else response.aiter_bytes():
         size += len(chunk)
         if size > limit:
             raise TooLargeError(url, f"the body is larger than the {limit:,}-byte limit")

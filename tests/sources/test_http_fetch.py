@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import random
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ import pytest
 
 from aggregator.config import FetchSettings
 from aggregator.errors import BlockedAddressError, SourceError, TooLargeError
+from aggregator.model import RawDocument
 from aggregator.sources.guard import check_destination, is_blocked_address
 from aggregator.sources.http import build_client, fetch_url, guards_resolution
 from bench.feed_server import FeedServer
@@ -50,6 +52,37 @@ def test_gzip_bodies_are_decoded() -> None:
         raw = fetch(server.url("/feed.xml"))
         assert raw.content == big
         assert server.stats.gzipped == 1
+
+
+def test_a_gzip_body_can_be_handed_over_compressed_for_the_parse_worker() -> None:
+    big = FEED.replace(b"<title>T</title>", b"<title>" + b"x" * 5000 + b"</title>")
+
+    async def go(url: str, compressed: bool) -> RawDocument:
+        async with build_client(LOOPBACK) as client:
+            return await fetch_url(client, url, LOOPBACK, compressed=compressed)
+
+    with FeedServer({"/feed.xml": big}, gzip=True) as server:
+        raw = asyncio.run(go(server.url("/feed.xml"), True))
+    assert raw.content_encoding == "gzip" and len(raw.content) < len(big) // 10
+    assert gzip.decompress(raw.content) == big
+    with FeedServer({"/feed.xml": big}, gzip=False) as server:
+        plain = asyncio.run(go(server.url("/feed.xml"), True))
+    assert plain.content_encoding == "" and plain.content == big
+
+
+def test_a_compressed_body_over_the_limit_is_refused_before_inflating(
+    scripted: ScriptedHTTPServer,
+) -> None:
+    noise = gzip.compress(random.Random(1).randbytes(100_000))  # random bytes do not shrink
+    scripted.routes["/big"] = lambda _h: Reply(200, noise, {"Content-Encoding": "gzip"})
+    settings = replace(LOOPBACK, max_body_bytes=50_000)
+
+    async def go() -> RawDocument:
+        async with build_client(settings) as client:
+            return await fetch_url(client, scripted.url("/big"), settings, compressed=True)
+
+    with pytest.raises(TooLargeError, match="50,000-byte limit"):
+        asyncio.run(go())
 
 
 def test_body_limit_applies_after_decompression(scripted: ScriptedHTTPServer) -> None:
