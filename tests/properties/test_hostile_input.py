@@ -6,6 +6,7 @@ Every document either parses into entries that normalize cleanly, or is refused 
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, ParseError
 from aggregator.model import RawDocument
 from aggregator.normalize import feed_metadata, to_entries
 from aggregator.normalize.dates import parse_date
@@ -22,6 +23,7 @@ from aggregator.normalize.summary import summarize
 from aggregator.normalize.text import clean_text, html_to_text
 from aggregator.normalize.urls import canonical_url
 from aggregator.parse import parse_document
+from aggregator.parse.inflate import inflate
 from aggregator.store import Store, open_store
 from tests.bundled import BUNDLED_FEEDS, FEEDS
 from tests.conftest import PG_ENV, PG_URL, postgres_schema
@@ -155,3 +157,30 @@ def test_text_helpers_take_any_text(text: str) -> None:
     parse_date(text)
     canonical_url(text, "https://feeds.example/x")
     assert "<script" not in sanitize_html(text, "https://feeds.example/").lower()
+
+
+@st.composite
+def gzip_bodies(draw: st.DrawFn) -> bytes:
+    """A bundled feed gzipped, then cut, padded or flipped: what a broken or hostile
+    server may send as a gzip body for the parse worker to inflate."""
+    data = bytearray(gzip.compress(draw(st.sampled_from(SEEDS))))
+    at = draw(st.integers(0, len(data)))
+    kind = draw(st.sampled_from(["cut", "flip", "append", "whole"]))
+    if kind == "cut":
+        del data[at:]
+    elif kind == "flip" and at < len(data):
+        data[at] ^= draw(st.integers(1, 255))
+    elif kind == "append":
+        data += draw(st.binary(min_size=1, max_size=64))
+    return bytes(data)
+
+
+@FAST
+@given(st.one_of(gzip_bodies(), st.binary(max_size=512)), st.integers(0, 200_000))
+def test_compressed_bodies_inflate_or_fail_with_a_parse_error(body: bytes, limit: int) -> None:
+    raw = RawDocument(url="https://feeds.example/x", content=body, content_encoding="gzip")
+    try:
+        inflated = inflate(raw, limit)
+    except ParseError:
+        return
+    assert len(inflated.content) <= limit and inflated.content_encoding == ""
