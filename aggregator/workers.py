@@ -44,7 +44,9 @@ class Job:
     limits: ParseLimits | None = None
     max_entries: int = 200
     identity: str = "auto"
-    max_bytes: int = 10_000_000  # a compressed body's limit once inflated (parse.inflate)
+    # [fetch] max_body_bytes (the pipeline passes the configured one): a compressed body's
+    # limit once inflated (parse.inflate). Its default, not imported: workers load no config.
+    max_bytes: int = 10_000_000
 
     @property
     def url(self) -> str:

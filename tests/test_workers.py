@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.config import FetchSettings
 from aggregator.errors import ParseError
 from aggregator.model import RawDocument
 from aggregator.parse import ParseLimits
@@ -184,3 +185,9 @@ def test_an_entry_crosses_a_pipe_whole() -> None:
         back = pickle.loads(pickle.dumps(stored, protocol=protocol))
         assert back == stored and type(back) is type(stored)
     assert copy.deepcopy(stored) == stored
+
+
+def test_a_jobs_default_body_limit_is_the_configs() -> None:
+    # Spelled out in workers.py (a worker loads no config module): the two must agree.
+    job = Job(raw=RawDocument(url="https://a.example/feed"), now=FIXED_NOW)
+    assert job.max_bytes == FetchSettings().max_body_bytes

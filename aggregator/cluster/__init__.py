@@ -40,6 +40,7 @@ import gc
 import itertools
 import math
 import operator
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -599,16 +600,11 @@ def _one_name(counted: Iterable[int], shared: Iterable[int]) -> bool:
     return names.issuperset(words)
 
 
-_LANGUAGES: dict[str, str] = {}
-
-
 def _language(code: str) -> str:
-    """The primary subtag of a language code ("vi-VN" -> "vi"), one string per language
-    for every target that has it."""
-    found = _LANGUAGES.get(code)
-    if found is None:
-        found = _LANGUAGES[code] = code.partition("-")[0].strip().lower()
-    return found
+    """The primary subtag of a language code ("vi-VN" -> "vi"; normalize stores no
+    other), interned: one string per language for all the targets that have it, and no
+    table of its own that a feed declaring odd languages could fill."""
+    return sys.intern(code.partition("-")[0].strip().lower())
 
 
 def _conflicting(a: _Facts, b: _Facts) -> bool:
