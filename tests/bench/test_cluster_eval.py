@@ -16,6 +16,7 @@ from bench.cluster_quality import (
     EvalSet,
     feed_document,
     load_eval_set,
+    pair_score,
     to_pipeline_entries,
 )
 
@@ -85,3 +86,12 @@ def test_the_held_out_set_loads_with_its_own_stories_and_a_near_miss() -> None:
     assert held_out.near_misses
     # Its stories are its own: none is a story of the main set.
     assert not set(held_out.stories) & set(load_eval_set().stories)
+
+
+def test_pair_scores_from_group_sizes_count_what_the_pairs_would() -> None:
+    # Truth: {1, 2} and {3, 4, 5}; predicted: {1, 2, 3} and {4, 5}.
+    truth = {1: "a", 2: "a", 3: "b", 4: "b", 5: "b"}
+    predicted = {1: 10, 2: 10, 3: 10, 4: 20, 5: 20}
+    counted = pair_score(truth, predicted)
+    assert (counted.true_pairs, counted.predicted, counted.hits) == (4, 4, 2)
+    assert counted.precision == counted.recall == 0.5
