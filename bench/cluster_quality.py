@@ -148,8 +148,8 @@ from aggregator.config import ClusterSettings
 from aggregator.model import Entry, EntrySignature, RawDocument
 from aggregator.normalize import to_entries
 from aggregator.parse import parse_document
-from aggregator.pipeline import CLUSTER_BATCH
 from bench._table import print_table
+from bench.cluster_scale import place_backlog
 from bench.corpus import Corpus, generate_corpus
 
 DATA = Path(__file__).resolve().parent / "cluster_eval"
@@ -650,18 +650,8 @@ def cluster_backlog(entries: Sequence[Entry], settings: ClusterSettings) -> dict
         duplicate=settings.duplicate,
         window=timedelta(hours=settings.window_hours),
     )
-    story_of: dict[int, int] = {}
-    next_story = 1
-    for start in range(0, len(entries), CLUSTER_BATCH):
-        plan = clusterer.plan(entries[start : start + CLUSTER_BATCH])
-        for story_id, ids in plan.joins.items():
-            story_of.update(dict.fromkeys(ids, story_id))
-        created = list(range(next_story, next_story + len(plan.new_stories)))
-        for story_id, group in zip(created, plan.new_stories, strict=True):
-            story_of.update(dict.fromkeys(group.entry_ids, story_id))
-        next_story += len(created)
-        clusterer.settle(created)
-    return story_of
+    stories = place_backlog(clusterer, entries)
+    return {entry.id or 0: story for entry, story in zip(entries, stories, strict=True)}
 
 
 def report_generated_corpus(settings: ClusterSettings, feeds: int = CORPUS_FEEDS) -> None:

@@ -294,14 +294,15 @@ def run_ours(entries: Sequence[Entry], *, paraphrases: bool = True) -> list[int]
     )
     signers = clusterer.signers = parallel.Signers(SIGNING)
     try:
-        placed = _batches(clusterer, entries)
+        placed = place_backlog(clusterer, entries)
         WORKER_PEAK_MB.append(signers.peak_mb())
         return placed
     finally:
         signers.close()  # its workers' CPU time counts once they are reaped
 
 
-def _batches(clusterer: Clusterer, entries: Sequence[Entry]) -> list[int]:
+def place_backlog(clusterer: Clusterer, entries: Sequence[Entry]) -> list[int]:
+    """Story per entry (in order), batch by batch as the pipeline clusters a backlog."""
     story_of: dict[int, int] = {}
     next_story = 1
     batches = [entries[start : start + BATCH] for start in range(0, len(entries), BATCH)]
