@@ -128,6 +128,20 @@ _COLUMNS = (
 # Ids per IN (...) list: under SQLite's and PostgreSQL's limits on bound parameters.
 _ID_CHUNK = 900
 
+# A cluster plan's writes, each run once over all its rows (Database.executemany): as
+# one statement per story, a first pass's plan of thousands of stories cost more than
+# planning it.
+_SET_STORY = (
+    update(entries)
+    .where(entries.c.id == bindparam("plan_entry"))
+    .values(story_id=bindparam("plan_story"))
+)
+_TOUCH_STORY = (
+    update(stories)
+    .where(stories.c.id == bindparam("plan_story"))
+    .values(updated_at=bindparam("plan_now", type_=stories.c.updated_at.type))
+)
+
 
 @dataclass(frozen=True, slots=True)
 class _Driver:
@@ -655,23 +669,29 @@ class EntryQueries:
                         for i, s in plan.signatures.items()
                     ],
                 )
-            for story_id, entry_ids in plan.joins.items():
-                conn.execute(
-                    update(entries).where(entries.c.id.in_(entry_ids)).values(story_id=story_id)
+            if plan.new_stories:
+                # One multi-row INSERT ... RETURNING, its ids in the order of the rows.
+                made = conn.execute(
+                    insert(stories).returning(stories.c.id, sort_by_parameter_order=True),
+                    [
+                        {"title": group.title, "created_at": now, "updated_at": now}
+                        for group in plan.new_stories
+                    ],
                 )
-                conn.execute(update(stories).where(stories.c.id == story_id).values(updated_at=now))
-            for group in plan.new_stories:
-                story_id = conn.execute(
-                    insert(stories)
-                    .values(title=group.title, created_at=now, updated_at=now)
-                    .returning(stories.c.id)
-                ).scalar_one()
-                conn.execute(
-                    update(entries)
-                    .where(entries.c.id.in_(group.entry_ids))
-                    .values(story_id=story_id)
-                )
-                created.append(int(story_id))
+                created = [int(story_id) for (story_id,) in made]
+            placed = [
+                {"plan_entry": entry_id, "plan_story": story_id}
+                for story_id, entry_ids in [
+                    *plan.joins.items(),
+                    *((s, g.entry_ids) for s, g in zip(created, plan.new_stories, strict=True)),
+                ]
+                for entry_id in entry_ids
+            ]
+            if placed:
+                self.db.executemany(conn, _SET_STORY, placed)
+            if plan.joins:
+                touched = [{"plan_story": story_id, "plan_now": now} for story_id in plan.joins]
+                self.db.executemany(conn, _TOUCH_STORY, touched)
         return created
 
     def list_stories(
