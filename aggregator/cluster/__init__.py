@@ -568,16 +568,17 @@ def _facts(signature: Signature) -> _Facts:
 
 
 _WORDS, _NAMES, _RUNS = KINDS.index("words"), KINDS.index("names"), KINDS.index("runs")
-_HASH_BITS = (1 << 32) - 1
+# A title word's key with this set is the key of the one-word name of the same folded
+# word: the kind is a key's high bits, and title words are kind 0.
+_AS_NAME = _NAMES << 32
 
 
-def _one_name(counted: Iterable[int], shared: Iterable[int]) -> bool:
-    """Whether what two texts share (``counted``: the keys that count, see
-    :meth:`_Index.best`, of all the ``shared`` ones) says one name and nothing more: at
-    most one run of capitalised words, one-word names, and title words that are shared
-    names again (a title word and a one-word name of the same folded word hash alike; a
-    name too common to count still says what its title word is). No number, no date, no
-    other title word.
+def _one_name(shared: frozenset[int], common: Mapping[int, bool]) -> bool:
+    """Whether the keys two texts share (``shared``; those ``common`` says count for
+    nothing left out, see :meth:`_Index.best`) say one name and nothing more: at most one
+    run of capitalised words, one-word names, and title words that are shared names again
+    (a name too common to count still says what its title word is). No number, no date,
+    no other title word.
 
     Within one language, that is not enough to call two texts one event: reports of one
     event share a word of what happened, not only who it happened to ("Pham Minh Chinh
@@ -585,19 +586,20 @@ def _one_name(counted: Iterable[int], shared: Iterable[int]) -> bool:
     languages titles share no words, and a name is what a paraphrase can share.
     """
     runs = 0
-    words: list[int] = []
-    for key in counted:
+    for key in shared:
+        if common[key]:
+            continue
         kind = key >> 32
         if kind == _RUNS:
             runs += 1
+            if runs > 1:
+                return False
         elif kind == _WORDS:
-            words.append(key & _HASH_BITS)
+            if key | _AS_NAME not in shared:
+                return False  # a word of what happened
         elif kind != _NAMES:
             return False  # a number or a date
-    if runs > 1:
-        return False
-    names = {key & _HASH_BITS for key in shared if key >> 32 == _NAMES}
-    return names.issuperset(words)
+    return True
 
 
 def _language(code: str) -> str:
@@ -830,7 +832,6 @@ class _Index:
             if other.total <= 0:
                 continue
             shared = 0.0
-            counted_keys: list[int] = []
             both = keys.intersection(other.keys)
             for key in both:
                 counted = common.get(key)
@@ -838,12 +839,11 @@ class _Index:
                     counted = common[key] = self._common(key, oldest)
                 if not counted:
                     shared += WEIGHTS[key >> 32]
-                    counted_keys.append(key)
             score = shared / math.sqrt(target.total * other.total)
             if score < threshold:
                 continue
             if target.language and target.language == other.language:
-                if _one_name(counted_keys, both):
+                if _one_name(both, common):
                     continue  # one language, and only a name in common: see _one_name
             scored.append((score, number))
         if len(scored) > 1:

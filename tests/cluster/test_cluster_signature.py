@@ -9,6 +9,7 @@ import re
 import unicodedata
 import zlib
 from array import array
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -167,21 +168,27 @@ def test_across_languages_a_shared_name_is_enough() -> None:
     assert [story.entry_ids for story in plan.new_stories] == [(1, 2)]
 
 
-def _keys(kind: str, *members: int) -> list[int]:
-    return [KINDS.index(kind) << 32 | member for member in members]
+def _keys(kind: str, *members: int) -> set[int]:
+    return {KINDS.index(kind) << 32 | member for member in members}
+
+
+def _one_name(shared: set[int], common: Collection[int] = ()) -> bool:
+    return cluster._one_name(frozenset(shared), {key: key in common for key in shared})
 
 
 def test_one_name_is_a_run_its_words_and_their_echoes_in_the_title_and_nothing_else() -> None:
-    name = _keys("runs", 7) + _keys("names", 1, 2)
-    assert cluster._one_name(name + _keys("words", 1, 2), name + _keys("words", 1, 2))
+    name = _keys("runs", 7) | _keys("names", 1, 2)
+    assert _one_name(name | _keys("words", 1, 2))
     # A title word that is none of the shared names, a number, a date, a second run: more.
-    assert not cluster._one_name(name + _keys("words", 3), name + _keys("words", 3))
+    assert not _one_name(name | _keys("words", 3))
     for more in (_keys("numbers", 5), _keys("dates", 5), _keys("runs", 8)):
-        assert not cluster._one_name(name + more, name + more)
+        assert not _one_name(name | more)
+    # ... unless too common to count.
+    assert _one_name(name | _keys("numbers", 5), common=_keys("numbers", 5))
     # A name too common to count still says what its word in the title is.
-    counted = _keys("runs", 7) + _keys("names", 2) + _keys("words", 1, 2)
-    assert cluster._one_name(counted, counted + _keys("names", 1))
-    assert not cluster._one_name(counted, counted)
+    shared = _keys("runs", 7) | _keys("names", 1, 2) | _keys("words", 1, 2)
+    assert _one_name(shared, common=_keys("names", 1))
+    assert not _one_name(shared - _keys("names", 1))
 
 
 def test_a_near_copy_has_a_high_estimated_jaccard_and_an_unrelated_text_none() -> None:
