@@ -92,7 +92,10 @@ slower: ``aggregator --version`` 0.40 to 0.50 s), ``python -m bench.ingest --fet
 at 5125406 (20:42 UTC, load 1.1) rss2email 82.03 s against ours 3.329 s (**24.6x**),
 no-change 21.07 s against 0.892 s (23.6x); at 4effea6 (the gzip body
 handed to the parse worker compressed; 21:16, load 0.7 to 1.2) rss2email 72.70 s against
-ours 3.153 s (**23.1x**), no-change 21.14 s against 0.955 s (22.1x). The first pass:
+ours 3.153 s (**23.1x**), no-change 21.14 s against 0.955 s (22.1x); at 5b2d1ac (a cluster
+plan written in three statements; 22:01, load 0.95) rss2email 71.02 s against ours 2.989 s
+(**23.8x**), no-change 21.09 s against 0.922 s (22.9x), and the second run that clusters
+all 11,994 entries 5.447 s (7.664 s at 4effea6). The first pass:
 NOT met (30x); the no-change pass: met (20x). rss2email's own time moved by a tenth
 between the two runs. Alternating the two checkouts on one server (13 runs each, CPU
 from ``getrusage``; the machine's noise about 20 %): the main process's CPU median
