@@ -78,8 +78,8 @@ precision 0.993 to 0.9996 at recall 0.997 to 0.999; growth 0.88x; 629 MB plus 76
 the worker at 300k). But datasketch runs slowly on this machine (1,432 entries/s at
 100k, the issue measured 2,573) and its speed moves between runs here: four more 10k
 runs gave 5.41x, 5.65x, 4.30x and 6.49x (datasketch 4.88 to 6.44 s, ours 0.99 to 1.17
-s), and one 3.91x (datasketch 4.55 s); five more later that evening 3.70x to 4.69x
-(datasketch 4.35 to 5.2 s, ours 0.94 to 1.22 s). At 10k ours is about 1.1 s whatever the machine,
+s), and one 3.91x (datasketch 4.55 s); two more later that evening 3.70x (4.52 s against
+1.22 s) and 4.69x (4.41 s against 0.94 s). At 10k ours is about 1.1 s whatever the machine,
 a fifth of it the signing worker's start-up and the rest signing with cold caches (133
 us an entry cold, 98 warm, ``_names`` two fifths of it); on the previous machine, where
 datasketch ran 4.04 s at 10k, the same speed gives 3.7x. So 4x at 10k holds where
