@@ -130,18 +130,12 @@ async def _follow(
             if status == 304:
                 return RawDocument(not_modified=True, **common)
             encoding = response.headers.get("content-encoding", "").strip().lower()
-            if compressed and encoding in _GZIP:
-                body = await _read_limited(response, url, settings.max_body_bytes, raw=True)
-                return RawDocument(
-                    content=body,
-                    content_type=response.headers.get("content-type", ""),
-                    content_encoding="gzip",
-                    **common,
-                )
-            body = await _read_limited(response, url, settings.max_body_bytes)
+            kept = compressed and encoding in _GZIP  # left for the parse worker to inflate
+            body = await _read_limited(response, url, settings.max_body_bytes, raw=kept)
             return RawDocument(
                 content=body,
                 content_type=response.headers.get("content-type", ""),
+                content_encoding="gzip" if kept else "",
                 **common,
             )
     raise SourceError(url, f"more than {settings.max_redirects} redirects")
