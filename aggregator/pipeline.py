@@ -472,6 +472,11 @@ class KeptClusterer:
         self.memos_since: datetime | None = None
 
 
+def _stored_signatures(store: Store, entries: Sequence[Entry]) -> dict[int, EntrySignature]:
+    """The stored clustering signatures of ``entries`` (those that have one)."""
+    return store.entry_signatures([e.id for e in entries if e.id])
+
+
 def cluster_new_entries(
     store: Store,
     settings: Settings,
@@ -538,7 +543,7 @@ def cluster_new_entries(
         # batch pauses it only while planning (Clusterer.plan), as before: garbage the
         # store's calls leave is collected as they make it, not kept for the pass.
         backlog = len(new) >= batch
-        signatures = store.entry_signatures([e.id for e in new if e.id])
+        signatures = _stored_signatures(store, new)
         with collector_paused() if backlog else contextlib.nullcontext():
             while new:
                 ids = {e.id for e in new}
@@ -555,7 +560,7 @@ def cluster_new_entries(
                 following_signatures: dict[int, EntrySignature] = {}
                 if len(new) >= batch:
                     following = store.unclustered_entries(limit=batch, after=new[-1])
-                    following_signatures = store.entry_signatures([e.id for e in following if e.id])
+                    following_signatures = _stored_signatures(store, following)
                 plan = clusterer.plan(
                     new, signatures, ahead=following, ahead_signatures=following_signatures
                 )
@@ -567,7 +572,7 @@ def cluster_new_entries(
                 new, signatures = following, following_signatures
                 if not new:  # entries stored meanwhile with an earlier date come in now
                     new = store.unclustered_entries(limit=batch)
-                    signatures = store.entry_signatures([e.id for e in new if e.id])
+                    signatures = _stored_signatures(store, new)
     except BaseException:
         standing.reset()  # memory may hold a plan the store did not take
         raise
