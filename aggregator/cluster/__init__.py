@@ -142,7 +142,7 @@ class _Target:
     facts: _Facts
     entry: int  # the store id: the entry's number in the index
     placed: int  # the pass that placed it (-1: already in a story when it came in)
-    language: str = ""  # the primary subtag ("vi", "en"), one shared string per language
+    language: str = ""  # "vi", "en" (see _language)
 
 
 # A part of a batch, and the signing of its unsigned entries begun by the workers.
@@ -603,10 +603,10 @@ def _one_name(shared: frozenset[int], common: Mapping[int, bool]) -> bool:
 
 
 def _language(code: str) -> str:
-    """The primary subtag of a language code ("vi-VN" -> "vi"; normalize stores no
-    other), interned: one string per language for all the targets that have it, and no
-    table of its own that a feed declaring odd languages could fill."""
-    return sys.intern(code.partition("-")[0].strip().lower())
+    """An entry's language (normalize stores its primary subtag: "vi", "en"), interned:
+    one string per language for all the targets that have it, and no table of its own
+    that a feed declaring odd languages could fill."""
+    return sys.intern(code)
 
 
 def _conflicting(a: _Facts, b: _Facts) -> bool:
