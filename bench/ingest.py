@@ -87,6 +87,19 @@ machinery. What is left per entry: nh3 for the other third (about 25 ns a charac
 libxml2's parse, reading the fields, a sanitizer built per JSON Feed entry (each has its
 own base URL), the noise check. Memory does not grow with the corpus.
 
+rss2email comparison on the machine of the late session (2026-12-07 22:48 UTC, 2 cores /
+24 GiB, faster: ``aggregator --version`` 0.31 to 0.33 s; quiet, load 0.8), main at
+1ce29c8, ``python -m bench.ingest --fetch-only``: rss2email 56.01 s against ours 2.373 s
+(**23.6x**; ours alone a minute before: 2.27 s), no-change 20.84 s against 0.823 s
+(25.3x). The first pass: NOT met (30x), at the same ratio as on the slower machines
+(rss2email's first pass shrinks with ours). On the same server, run by run (CPU from
+``getrusage``): wall 2.40 to 3.07 s, the main process 1.59 to 2.13 s of CPU (about 0.4 s
+of it imports), the parse workers 2.43 to 3.01 s, the feed server 0.08 s; in one process
+over the same 200 documents ``workers.prepare`` costs 1.72 to 1.79 s of CPU (nh3 a
+quarter of it, libxml2's parse a tenth; pickling the answers 0.13 s and reading them
+0.13 s more). At 30x the pass would have to take 1.87 s here: about a fifth less CPU
+on both cores, from a profile with no step larger than nh3's.
+
 rss2email comparison on the machine of the night session (2026-12-07, 2 cores / 24 GiB,
 slower: ``aggregator --version`` 0.40 to 0.50 s), ``python -m bench.ingest --fetch-only``:
 at 5125406 (20:42 UTC, load 1.1) rss2email 82.03 s against ours 3.329 s (**24.6x**),
