@@ -39,20 +39,22 @@ only (the paraphrase threshold out of reach), the task datasketch's row does.
 Targets (issue 5): close to linear growth; at least 4x datasketch's entries/s at recall
 >= 0.98 and precision >= 0.99; under 1 GB at 300k.
 
-Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]``
+Run: ``python -m bench.cluster_scale [--sizes 10000,100000,300000] [--seed 1] [--near-only]
+[--best-of 3]``
 (about 10 minutes with the default sizes on 2 cores, most of it datasketch).
 
 At sizes under 50,000 (``REPEAT_BELOW``) each variant runs three times (``--best-of``),
 alternating, each run in a fresh process, and the fastest run of each is shown, with every
 run's seconds under the table: a 10k run takes seconds, and one run's wall-clock moved by
 half between runs on one machine (datasketch 4.4 to 8.2 s at 10k on 2026-12-07's night
-machine), the machine's noise rather than either code's. The larger sizes run once.
+machine), the machine's noise rather than either code's. The larger sizes run once, so
+the growth line compares the fastest 10k run with single runs: it leans against us.
 
 Last recorded: 2026-12-07 23:09 to 23:33 UTC, 2 cores / 24 GiB (the machine of the late
 session: faster than the night's, and fast for datasketch, 2,835 to 2,871 entries/s at
-100k where the issue measured 2,573), main at c8b2870 (the clustering code of 1ce29c8; the
-best-of-3 runs new), ``python -m bench.cluster_scale`` (default sizes), twice, quiet (load average
-under 0.5 before each)::
+100k where the issue measured 2,573), main at c8b2870 (the clustering code of 1ce29c8,
+the best-of-3 runs new), ``python -m bench.cluster_scale`` (default sizes), twice, quiet
+(load average under 0.5 before each)::
 
     10,000 entries, seed 1, input 74 MB, fastest of 3 alternating runs each (ratio: entries/s)
     variant              procs  seconds  CPU s  entries/s  peak MB  wkr MB  precision  recall  ratio
