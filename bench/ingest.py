@@ -98,7 +98,10 @@ of it imports), the parse workers 2.43 to 3.01 s, the feed server 0.08 s; in one
 over the same 200 documents ``workers.prepare`` costs 1.72 to 1.79 s of CPU (nh3 a
 quarter of it, libxml2's parse a tenth; pickling the answers 0.13 s and reading them
 0.13 s more). At 30x the pass would have to take 1.87 s here: about a fifth less CPU
-on both cores, from a profile with no step larger than nh3's.
+on both cores, from a profile with no step larger than nh3's. The pass scales with cores: pinned to
+one core (``taskset -c 0``, the feed server on the other) it took 4.18 to 4.62 s against
+2.34 to 2.98 s on both (server included) in three runs each, so on three cores it would
+be about 30x; rss2email, one feed at a time, would not change.
 
 rss2email comparison on the machine of the night session (2026-12-07, 2 cores / 24 GiB,
 slower: ``aggregator --version`` 0.40 to 0.50 s), ``python -m bench.ingest --fetch-only``:
