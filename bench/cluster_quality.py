@@ -149,7 +149,7 @@ from aggregator.model import Entry, EntrySignature, RawDocument
 from aggregator.normalize import to_entries
 from aggregator.parse import parse_document
 from bench._table import print_table
-from bench.cluster_scale import place_backlog
+from bench.cluster_scale import grouped_pairs, place_backlog
 from bench.corpus import Corpus, generate_corpus
 
 DATA = Path(__file__).resolve().parent / "cluster_eval"
@@ -608,15 +608,11 @@ BACKLOG = "current, one backlog"
 
 def pair_score(truth: dict[int, str], predicted: dict[int, int]) -> Score:
     """Pairwise counts from group sizes, for sets too large to walk pair by pair."""
-
-    def pairs(sizes: Iterable[int]) -> int:
-        return sum(n * (n - 1) // 2 for n in sizes)
-
     cells = Counter((predicted[item], label) for item, label in truth.items())
     return Score(
-        true_pairs=pairs(Counter(truth.values()).values()),
-        predicted=pairs(Counter(predicted[item] for item in truth).values()),
-        hits=pairs(cells.values()),
+        true_pairs=grouped_pairs(Counter(truth.values()).values()),
+        predicted=grouped_pairs(Counter(predicted[item] for item in truth).values()),
+        hits=grouped_pairs(cells.values()),
     )
 
 

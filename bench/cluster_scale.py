@@ -411,15 +411,16 @@ RUNNERS: dict[str, Callable[[Sequence[Entry]], list[int]]] = {
 # -- scoring ---------------------------------------------------------------------------
 
 
-def _pairs(counts: Iterable[int]) -> int:
-    return sum(n * (n - 1) // 2 for n in counts)
+def grouped_pairs(sizes: Iterable[int]) -> int:
+    """The pairs within groups of these sizes."""
+    return sum(n * (n - 1) // 2 for n in sizes)
 
 
 def pairwise(truth: Sequence[int], predicted: Sequence[int]) -> tuple[float, float]:
     """Pairwise precision and recall, counted from group sizes (no pair loop)."""
-    both = _pairs(Counter(zip(truth, predicted, strict=True)).values())
-    said = _pairs(Counter(predicted).values())
-    real = _pairs(Counter(truth).values())
+    both = grouped_pairs(Counter(zip(truth, predicted, strict=True)).values())
+    said = grouped_pairs(Counter(predicted).values())
+    real = grouped_pairs(Counter(truth).values())
     return (both / said if said else 1.0), (both / real if real else 1.0)
 
 
