@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -61,6 +62,28 @@ def test_refresh_over_http_then_not_modified(
             assert feed.etag or feed.last_modified
         assert store.due_feeds(later) == []
         store.close()
+
+
+def test_a_pass_makes_its_store_calls_on_one_thread(
+    make_settings: Callable[..., Settings], now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five feeds answered at once: their writes queue on one store thread, not five."""
+    writers: list[str] = []
+    upsert = Store.upsert_entries
+
+    def noted(store: Store, *args: object, **kwargs: object) -> object:
+        writers.append(threading.current_thread().name)
+        return upsert(store, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "upsert_entries", noted)
+    with FeedServer(BUNDLED) as server:
+        settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)))
+        store = opened(settings, now)
+        outcomes = asyncio.run(pipeline.refresh_feeds(store, settings, now=now))
+        store.close()
+    assert sum(o.new_entries for o in outcomes) == 48
+    assert len(writers) == 5 and len(set(writers)) == 1
+    assert writers[0].startswith("aggregator-store")
 
 
 def test_a_failing_feed_is_recorded_backs_off_and_keeps_its_entries(
