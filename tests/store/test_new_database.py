@@ -3,8 +3,10 @@ not by replaying every migration; both ways must give the same tables."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 
 from aggregator.store import open_store
-from aggregator.store.database import MIGRATIONS
+from aggregator.store.database import MIGRATIONS, SQLITE_PAGE_SIZE
 from aggregator.store.schema import SCHEMA_REVISION
 from tests.conftest import postgres_schema
 
@@ -95,3 +97,27 @@ def test_a_database_with_tables_of_its_own_is_not_taken_for_a_new_one(tmp_path: 
     assert store.db._revision() == SCHEMA_REVISION
     store.close()
     assert "notes" in inspect(create_engine(url)).get_table_names()
+
+
+def page_size(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("PRAGMA page_size").fetchone()[0])
+
+
+def test_a_new_sqlite_database_has_large_pages_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'new.db'}")
+    store.close()
+    assert page_size(tmp_path / "new.db") == SQLITE_PAGE_SIZE
+
+    # A database an earlier release made, with SQLite's default pages: opened and
+    # written as before, never rebuilt.
+    old = tmp_path / "old.db"
+    migrated(f"sqlite:///{old}")
+    assert page_size(old) == 4096
+    store = open_store(f"sqlite:///{old}")
+    store.add_feed("https://example.com/feed.xml", now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert [feed.url for feed in store.list_feeds()] == ["https://example.com/feed.xml"]
+    store.close()
+    assert page_size(old) == 4096
