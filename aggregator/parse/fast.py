@@ -384,10 +384,13 @@ def _atom_text(element: Any, *, html: bool) -> str:
     if kind == "xhtml":
         container = element.find("{http://www.w3.org/1999/xhtml}div")
         node = container if container is not None else element
-        inner = (node.text or "") + "".join(
-            etree.tostring(child, encoding="unicode", method="html") for child in node
-        )
-        return inner.strip()
+        # The node serialized once, its own tags cut off: the namespace is declared on it
+        # alone, where a serialization per child declared it again on each (one call per
+        # paragraph, and attributes that sent plain paragraphs to the sanitizer), and its
+        # leading text comes escaped. The start tag ends at the first ">" (the serializer
+        # escapes it in attribute values); with_tail=False, the end tag ends the string.
+        markup = etree.tostring(node, encoding="unicode", method="html", with_tail=False)
+        return markup[markup.index(">") + 1 : markup.rindex("</")].strip()
     text = _text(element).strip()
     if kind == "text" and html:
         return escape(text, quote=False)

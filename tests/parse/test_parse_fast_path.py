@@ -105,3 +105,20 @@ def test_no_entity_is_ever_expanded_on_the_fast_path() -> None:
     )
     fast = parse_fast(RawDocument(url="https://x.example/", content=bomb))
     assert fast is None or "aaaa" not in fast.title
+
+
+def test_xhtml_content_keeps_escaped_text_and_declares_no_namespace_per_paragraph() -> None:
+    path = ROOT / "tests" / "parse" / "fixtures" / "atom_xhtml_content.xml"
+    raw = RawDocument(url="https://tech.example/feed.atom", content=path.read_bytes())
+    document = parse_fast(raw)
+    assert document is not None
+    first, second = (entry.content_html for entry in document.entries)
+    # Text before the first child is text: "<marquee>" must not become a tag.
+    assert first.startswith("Lịch sử của thẻ &lt;marquee&gt; &amp; những người dùng nó.<p>")
+    assert "xmlns" not in first.split("<p>", 1)[1] and "xmlns" not in second
+    assert second == (
+        "<p>The first paragraph of the note.</p>"
+        "<p>A second one, <em>with</em> emphasis &amp; an entity.</p>"
+    )
+    entries = to_entries(document, feed_url=raw.url, now=FIXED_NOW)
+    assert entries[0].summary.startswith("Lịch sử của thẻ <marquee> & những người dùng nó.")
