@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -435,3 +436,148 @@ def test_paragraph_markup_comes_out_as_the_sanitizer_gives_it(markup: str) -> No
 )
 def test_paragraph_markup_edge_cases(markup: str) -> None:
     assert sanitize_html(markup, BASE) == _through_nh3(markup, BASE)
+
+
+# Markup that is not plain (what nh3 must read) around a run of plain paragraphs (what it
+# may skip): the start leaves every kind of state behind, closed or open, so the sentinel
+# check has to tell the ones a plain paragraph is read in as it is from the others; the
+# end is read after the run.
+_START_PIECES = st.sampled_from(
+    [
+        '<p class="lead">',
+        "</p>",
+        "<p>",
+        "<strong>",
+        "</strong>",
+        "<b>",
+        "</b>",
+        '<a href="/x">',
+        '<a href="javascript:alert(1)">',
+        "</a>",
+        '<img src="/i.jpg" alt="a > b" width="640">',
+        '<img src="x" alt="',
+        "<br>",
+        "<div>",
+        "</div>",
+        "<ul><li>",
+        "</li></ul>",
+        "<table><tr><td>",
+        "</td></tr></table>",
+        "<script>",
+        "</script>",
+        "<style>",
+        "<textarea>",
+        "<title>",
+        "<svg>",
+        "<math>",
+        "<template>",
+        "<!--",
+        "-->",
+        "<!-- c -->",
+        "<",
+        "&",
+        "&amp",
+        "&nbsp;",
+        "&#x1;",
+        "\x00",
+        "\u0301",
+        "text",
+        " ",
+        "\n",
+        "Việt",
+    ]
+)
+_RUN_PARAGRAPHS = st.lists(
+    st.sampled_from(
+        [
+            "<p>Một đoạn văn bình thường của bài báo, đủ dài để đáng bỏ qua nh3.</p>",
+            "<p>a &amp; b &lt;c&gt; &amp;lt;</p>",
+            "<p>Vie\u0323\u0302t</p>\n",
+            "<p></p>",
+            " <p>“quoted” 'text'</p> between ",
+            "\n",
+        ]
+    ),
+    min_size=1,
+    max_size=12,
+).map(lambda parts: "<p>" + "x" * 40 + "</p>" + "".join(parts))
+
+
+_AROUND = st.lists(_START_PIECES, max_size=12).map("".join)
+
+
+@given(_AROUND, _RUN_PARAGRAPHS, _AROUND)
+@settings(max_examples=4000, deadline=None)
+def test_markup_around_plain_paragraphs_comes_out_as_the_sanitizer_gives_it(
+    start: str, run: str, end: str
+) -> None:
+    markup = start + run + end
+    assert sanitize_html(markup, BASE) == _through_nh3(markup, BASE)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        '<p class="lead"><strong>HUẾ</strong> &ndash; lead.</p>\n<img src="/a.jpg" alt="t">\n',
+        "<p>open",  # the tail's first <p> closes it, as in the whole document
+        "<b>bold",  # carried into every later paragraph
+        "<div>",
+        "<table><tr><td>",
+        "<textarea>",
+        "<!--",
+        '<img alt="',
+        "&amp",
+        "text\u0301",
+    ],
+)
+@pytest.mark.parametrize("end", ["", '<p><a href="/more">More&hellip;</a></p>', "</b>", "-->"])
+def test_plain_run_edge_cases(start: str, end: str) -> None:
+    markup = start + "<p>" + "body text " * 20 + "</p><p>more</p>" + end
+    assert sanitize_html(markup, BASE) == _through_nh3(markup, BASE)
+
+
+def test_a_feed_cannot_forge_the_sentinel() -> None:
+    """Our sentinel swallowed by an open comment, a guessed one in the markup: no splice."""
+    forged = "<p>a</p>a"
+    markup = f"{forged}<!--" + "<p>" + "hidden " * 30 + "</p>"
+    assert sanitize_html(markup, BASE) == _through_nh3(markup, BASE) == forged
+
+
+def test_a_lead_and_a_trailer_with_markup_send_only_themselves_to_nh3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+
+    class Counting:
+        def __init__(self, cleaner: object) -> None:
+            self.cleaner = cleaner
+
+        def clean(self, markup: str) -> str:
+            read.append(markup)
+            return self.cleaner.clean(markup)  # type: ignore[attr-defined]
+
+    original = sanitize._cleaner
+    monkeypatch.setattr(sanitize, "_cleaner", lambda base: Counting(original(base)))
+    lead = '<p class="lead"><a href="/a">Lead</a> text.</p>\n'
+    body = "".join(f"<p>Paragraph {n} of the body, plain.</p>" for n in range(20))
+    trailer = '<p><a href="/more">More&hellip;</a></p>'
+    link = 'rel="noopener noreferrer nofollow"'
+    assert sanitize_html(lead + body + trailer, BASE) == (
+        f'<p><a href="https://news.example/a" {link}>Lead</a> text.</p>\n'
+        + body
+        + f'<p><a href="https://news.example/more" {link}>More…</a></p>'
+    )
+    assert read == [lead + sanitize._SENTINEL + trailer]
+
+
+def test_the_shortcut_admits_every_character_but_the_ones_it_leaves_out() -> None:
+    """Its class is built from ranges; it must be this one, character for character."""
+    left_out = "<>&\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\xa0\xad\u200b-\u200d\u2060\ufeff\ud800-\udfff"
+    spec = re.compile(f"[^{left_out}]")
+    built = re.compile(sanitize._KEPT.removesuffix("*"))
+    differ = [
+        hex(point)
+        for point in range(sys.maxunicode + 1)
+        if bool(spec.fullmatch(chr(point))) != bool(built.fullmatch(chr(point)))
+    ]
+    assert differ == []
