@@ -389,7 +389,7 @@ def _atom_text(element: Any, *, html: bool) -> str:
         # paragraph, and attributes that sent plain paragraphs to the sanitizer), and its
         # leading text comes escaped. The start tag ends at the first ">" (the serializer
         # escapes it in attribute values); with_tail=False, the end tag ends the string.
-        markup = etree.tostring(node, encoding="unicode", method="html", with_tail=False)
+        markup: str = etree.tostring(node, encoding="unicode", method="html", with_tail=False)
         return markup[markup.index(">") + 1 : markup.rindex("</")].strip()
     text = _text(element).strip()
     if kind == "text" and html:
