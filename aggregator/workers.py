@@ -27,7 +27,7 @@ from datetime import datetime
 
 from aggregator.errors import ParseError
 from aggregator.model import Entry, ParsedDocument, RawDocument
-from aggregator.parse.sandbox import ParseLimits, Sandbox
+from aggregator.parse.sandbox import ParseLimits, Sandbox, answer_of
 
 PREPARE = "aggregator.workers:prepare"
 
@@ -107,15 +107,20 @@ class Workers:
         self._boxes = [Sandbox(self.limits, parser=PREPARE) for _ in range(self.processes)]
         for box in self._boxes:  # each starts its process on first use
             self._idle.put(box)
-        # One waiting thread per worker: callers queue here, not in asyncio's own pool.
-        self._threads = ThreadPoolExecutor(self.processes, thread_name_prefix="aggregator-prepare")
+        # Two waiting threads per worker: callers queue here, not in asyncio's own pool.
+        # While one thread unpickles a worker's answer, another hands that worker its
+        # next document.
+        self._threads = ThreadPoolExecutor(
+            2 * self.processes, thread_name_prefix="aggregator-prepare"
+        )
 
     def _call(self, job: Job) -> Prepared:
         box = self._idle.get()
         try:
-            answer = box.call(replace(job, limits=None))  # the worker bounds the whole job
+            message = box.exchange(replace(job, limits=None))  # the worker bounds the job
         finally:
-            self._idle.put(box)
+            self._idle.put(box)  # another thread may hand it a document meanwhile
+        answer = answer_of(message)
         assert isinstance(answer, Prepared)
         return answer
 

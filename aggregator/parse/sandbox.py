@@ -23,6 +23,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +46,8 @@ READY = "ready"
 START_TIMEOUT = 60.0
 # A worker that waited this long for its next document trims its malloc heap.
 IDLE_SECONDS = 1.0
+# The worker's send buffer: a feed's prepared entries pickle to a few hundred kilobytes.
+ANSWER_BUFFER = 1 << 20
 
 
 class Work(Protocol):
@@ -125,6 +128,11 @@ class Sandbox:
 
     def call(self, work: Work) -> Any:
         """The function's answer for ``work``; a :class:`ParseError` when there is none."""
+        return answer_of(self.exchange(work))
+
+    def exchange(self, work: Work) -> bytes:
+        """The worker's pickled answer for ``work``, for :func:`answer_of`: the worker is
+        free for other work again while the answer is unpickled."""
         with self._lock:
             if self._process is not None and self._process.poll() is not None:
                 self._stop()  # died while idle (killed from outside): not this work's fault
@@ -144,16 +152,13 @@ class Sandbox:
                     raise ParseError(
                         f"{work.url}: parsing took longer than {self.limits.timeout:g} s; stopped"
                     )
-                answer = connection.recv()
+                return connection.recv_bytes()
             except (EOFError, OSError, BrokenPipeError):
                 self._stop()
                 raise ParseError(
                     f"{work.url}: the parser process failed on this document "
                     "(out of memory, or killed)"
                 ) from None
-        if isinstance(answer, ParseError):
-            raise answer
-        return answer
 
     def _start(self) -> Connection:
         # A new interpreter that imports only the worker's own module: not fork (the
@@ -161,6 +166,9 @@ class Sandbox:
         # multiprocessing's spawn, which first re-imports the parent's main module (the
         # whole command line: three times the start-up of a worker).
         ours, theirs = socket.socketpair()
+        # Room for a whole answer in the worker's end: it goes on to its next document
+        # instead of waiting for this process to read (the kernel may grant less).
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, ANSWER_BUFFER)
         with theirs:
             self._process = subprocess.Popen(
                 [
@@ -195,6 +203,14 @@ class Sandbox:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+
+def answer_of(message: bytes) -> Any:
+    """A worker's answer from :meth:`Sandbox.exchange`; raises the ParseError it sent."""
+    answer = ForkingPickler.loads(message)
+    if isinstance(answer, ParseError):
+        raise answer
+    return answer
 
 
 def _worker_environment() -> dict[str, str]:
