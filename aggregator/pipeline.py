@@ -244,12 +244,12 @@ async def refresh_page(
         return normalize.to_entries(document, feed_url=page.url, now=now, max_entries=1)
 
     found = [e for batch in await asyncio.gather(*(article(u) for u in fresh)) for e in batch]
-    new = await calls.run(store.upsert_entries, feed.id, found, now=now)
+    new = await calls.run(store.upsert_entries_counted, feed.id, found, now=now)
     await calls.run(
         _record_success, store, feed, raw, settings, now, None, [e.published for e in found]
     )
-    log.info("Page refreshed", extra={"feed": feed.url, "links": len(links), "new": len(new)})
-    return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(links))
+    log.info("Page refreshed", extra={"feed": feed.url, "links": len(links), "new": new})
+    return FetchOutcome(feed=feed, new_entries=new, seen_entries=len(links))
 
 
 def _limits(settings: Settings) -> parse.ParseLimits:
@@ -297,7 +297,7 @@ def store_prepared(
     for warning in prepared.document.warnings:  # e.g. a guessed charset: readable, but say so
         log.info("Feed read with a warning: %s", warning, extra={"feed": feed.url})
     with store.transaction():  # the entries and the feed's new validators land together
-        new = store.upsert_entries(feed.id, entries, now=now)
+        new = store.upsert_entries_counted(feed.id, entries, now=now)
         _record_success(
             store,
             feed,
@@ -308,8 +308,8 @@ def store_prepared(
             [e.published for e in entries],
             (prepared.title, prepared.site_url),
         )
-    log.info("Feed refreshed", extra={"feed": feed.url, "new": len(new), "seen": len(entries)})
-    return FetchOutcome(feed=feed, new_entries=len(new), seen_entries=len(entries))
+    log.info("Feed refreshed", extra={"feed": feed.url, "new": new, "seen": len(entries)})
+    return FetchOutcome(feed=feed, new_entries=new, seen_entries=len(entries))
 
 
 def _record_success(

@@ -69,13 +69,13 @@ def test_a_pass_makes_its_store_calls_on_one_thread(
 ) -> None:
     """Five feeds answered at once: their writes queue on one store thread, not five."""
     writers: list[str] = []
-    upsert = Store.upsert_entries
+    upsert = Store.upsert_entries_counted
 
     def noted(store: Store, *args: object, **kwargs: object) -> object:
         writers.append(threading.current_thread().name)
         return upsert(store, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Store, "upsert_entries", noted)
+    monkeypatch.setattr(Store, "upsert_entries_counted", noted)
     with FeedServer(BUNDLED) as server:
         settings = make_settings(feeds_config(server.base_url, sorted(BUNDLED)))
         store = opened(settings, now)

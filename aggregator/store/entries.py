@@ -271,60 +271,13 @@ class EntryQueries:
         An entry retention pruned (a tombstone) is neither new nor stored again; its
         tombstone notes that the feed still lists it.
         """
-        if not batch:
-            return []
         with self.db.write() as conn:
-            keys = [e.entry_key for e in batch]
-            buried = self._touch_tombstones(conn, feed_id, keys, now)
-            if buried:
-                batch = [e for e in batch if e.entry_key not in buried]
-                keys = [e.entry_key for e in batch]
-                if not batch:
-                    return []
-            known = self._known(conn, feed_id, keys)
-            fresh: list[Entry] = []
-            for entry in batch:
-                row = known.get(entry.entry_key)
-                if row is None:
-                    fresh.append(entry)
-                elif _changed(row, entry):
-                    values = _entry_values(entry)
-                    values.pop("published_at")  # the original date stays; feeds re-date edits
-                    if values["updated_at"] is None or values["updated_at"] == row.updated_at:
-                        values["updated_at"] = now  # edited without saying so: mark it
-                    conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
-                    # Its story stays, but later entries must be compared with the new text.
-                    conn.execute(
-                        delete(entry_signatures).where(entry_signatures.c.entry_id == row.id)
-                    )
-            if fresh:
-                fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
+            fresh = self._upsert(conn, feed_id, batch, now)
             if not fresh:
                 return []
             driver = _driver(conn.dialect)
-            seen = driver.stamp(now)
-            rows = []
-            for e in fresh:
-                rows.append(
-                    (
-                        feed_id,
-                        e.entry_key,
-                        e.url,
-                        e.title,
-                        e.author,
-                        driver.stamp(e.published),
-                        None if e.updated is None else driver.stamp(e.updated),
-                        seen,
-                        e.language,
-                        e.summary,
-                        e.content_html,
-                        driver.tags(list(e.tags)) if e.tags else driver.no_tags,
-                    )
-                )
-            # One transaction and one executemany per feed, not a statement per entry;
-            # the ids come back in one query (executemany cannot return rows).
-            conn.exec_driver_sql(driver.insert_sql, rows)
             fresh_keys = [e.entry_key for e in fresh]
+            # The ids come back in one query (executemany cannot return rows).
             inserted = conn.exec_driver_sql(
                 "SELECT entries.id, entries.entry_key, feeds.title FROM entries"
                 " JOIN feeds ON feeds.id = entries.feed_id"
@@ -335,8 +288,70 @@ class EntryQueries:
         ids = {entry_key: entry_id for entry_id, entry_key, _ in inserted}
         title = inserted[0][2] if inserted else ""
         return [
-            _stored(e, ids[e.entry_key], feed_id, now, title) for e in batch if e.entry_key in ids
+            _stored(e, ids[e.entry_key], feed_id, now, title) for e in fresh if e.entry_key in ids
         ]
+
+    def upsert_entries_counted(self, feed_id: int, batch: Sequence[Entry], *, now: datetime) -> int:
+        """:meth:`upsert_entries`, answering only how many entries were new: a polling
+        pass needs no more, and reading the new rows' ids back and copying each entry
+        with its id was a tenth of storing a first pass."""
+        with self.db.write() as conn:
+            return len(self._upsert(conn, feed_id, batch, now))
+
+    def _upsert(
+        self, conn: Connection, feed_id: int, batch: Sequence[Entry], now: datetime
+    ) -> list[Entry]:
+        """The writes of :meth:`upsert_entries`; the new entries, in the batch's order."""
+        if not batch:
+            return []
+        keys = [e.entry_key for e in batch]
+        buried = self._touch_tombstones(conn, feed_id, keys, now)
+        if buried:
+            batch = [e for e in batch if e.entry_key not in buried]
+            keys = [e.entry_key for e in batch]
+            if not batch:
+                return []
+        known = self._known(conn, feed_id, keys)
+        fresh: list[Entry] = []
+        for entry in batch:
+            row = known.get(entry.entry_key)
+            if row is None:
+                fresh.append(entry)
+            elif _changed(row, entry):
+                values = _entry_values(entry)
+                values.pop("published_at")  # the original date stays; feeds re-date edits
+                if values["updated_at"] is None or values["updated_at"] == row.updated_at:
+                    values["updated_at"] = now  # edited without saying so: mark it
+                conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
+                # Its story stays, but later entries must be compared with the new text.
+                conn.execute(delete(entry_signatures).where(entry_signatures.c.entry_id == row.id))
+        if fresh:
+            fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
+        if not fresh:
+            return []
+        driver = _driver(conn.dialect)
+        seen = driver.stamp(now)
+        rows = []
+        for e in fresh:
+            rows.append(
+                (
+                    feed_id,
+                    e.entry_key,
+                    e.url,
+                    e.title,
+                    e.author,
+                    driver.stamp(e.published),
+                    None if e.updated is None else driver.stamp(e.updated),
+                    seen,
+                    e.language,
+                    e.summary,
+                    e.content_html,
+                    driver.tags(list(e.tags)) if e.tags else driver.no_tags,
+                )
+            )
+        # One transaction and one executemany per feed, not a statement per entry.
+        conn.exec_driver_sql(driver.insert_sql, rows)
+        return fresh
 
     @staticmethod
     def _known(conn: Connection, feed_id: int, keys: Sequence[str]) -> dict[str, _Known]:

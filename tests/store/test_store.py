@@ -61,6 +61,31 @@ def test_upsert_returns_only_new_entries_and_keeps_first_seen(store: Store, now:
     assert stored["c"].first_seen_at == later
 
 
+def test_the_counted_upsert_writes_the_same_rows_and_counts_only_new_ones(
+    store: Store, now: datetime
+) -> None:
+    """What a polling pass calls: the same writes as upsert_entries, a count back."""
+    counted, _ = store.add_feed("https://a.example/feed", now=now)
+    listed, _ = store.add_feed("https://b.example/feed", now=now)
+    batch = [make_entry("a", now, tags=("x",)), make_entry("b", now)]
+    assert store.upsert_entries_counted(counted.id, batch, now=now) == 2
+    assert len(store.upsert_entries(listed.id, batch, now=now)) == 2
+    later = now + timedelta(hours=1)
+    again = [make_entry("a", now, title="Edited title"), make_entry("c", now)]
+    assert store.upsert_entries_counted(counted.id, again, now=later) == 1
+    assert len(store.upsert_entries(listed.id, again, now=later)) == 1
+    assert store.upsert_entries_counted(counted.id, again, now=later) == 0
+
+    def rows(feed_id: int) -> list[tuple[object, ...]]:
+        found = [e for e in store.list_entries(limit=10) if e.feed_id == feed_id]
+        return sorted(
+            (e.entry_key, e.title, e.tags, e.published, e.updated, e.first_seen_at) for e in found
+        )
+
+    assert rows(counted.id) == rows(listed.id)
+    assert len(rows(counted.id)) == 3
+
+
 def test_timestamps_come_back_aware_utc(store: Store) -> None:
     local = datetime(2026, 11, 21, 9, 15, tzinfo=UTC) + timedelta(hours=0)
     feed, _ = store.add_feed("https://a.example/feed", now=local)
