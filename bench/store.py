@@ -15,7 +15,17 @@ every column compared, the feed title read again per batch). Target (issue 4): a
 Run: ``python -m bench.store [--feeds 240] [--entries 50] [--cache /tmp/entries.pickle]``
 (``--cache`` keeps the normalized entries between runs; normalizing is the slow part).
 
-Last recorded: 2026-12-07 (issue 4), 2 cores / 24 GiB, quiet (load average 0.1 to 0.6;
+Last recorded: 2026-12-08 00:56 UTC (issue 4), 2 cores / 24 GiB, a faster machine of the
+same kind (load average about 1), ``python -m bench.store`` at 2fd5516: new entries
+``previous`` 15,839/s, ``upsert_entries`` 27,913/s (1.76x), SQLite floor 40,883/s; known
+and unchanged 53,279, 88,796 (1.67x) and 220,417/s. Target met. New databases now have
+16 KiB pages (``store.database.SQLITE_PAGE_SIZE``): in one process over the 200 feeds of
+``bench/ingest.py``'s rss2email comparison, ``pipeline.store_prepared`` took 0.405 s of
+CPU with 4 KiB pages, 0.370 with 8, 0.346 with 16 and 0.317 with 32 (median of 7,
+alternating); with ``upsert_entries_counted`` (what a polling pass calls: no read-back
+of the new ids) 0.279 s.
+
+The run before, 2026-12-07 (issue 4), 2 cores / 24 GiB, quiet (load average 0.1 to 0.6;
 two runs a minute apart, the first shown), ``python -m bench.store`` (best of 3)::
 
     store 12,000 entries in 240 feeds, pass: new (SQLite WAL, best of 3)
