@@ -150,22 +150,25 @@ class FeedQueries:
         wanted = {f.url: f for f in configured}
         with self.db.write() as conn:
             existing = {r.url: r for r in conn.execute(select(feeds))}
+            new: list[dict[str, Any]] = []
             for url, setting in wanted.items():
                 row = existing.get(url)
                 if row is None:
-                    conn.execute(
-                        insert(feeds).values(
-                            url=url,
-                            title=setting.title,
-                            tags=list(setting.tags),
-                            origin="config",
-                            created_at=now,
-                        )
+                    new.append(
+                        {
+                            "url": url,
+                            "title": setting.title,
+                            "tags": list(setting.tags),
+                            "origin": "config",
+                            "created_at": now,
+                        }
                     )
                 else:
                     values = _config_changes(row, setting)
                     if values:
                         conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
+            if new:  # one executemany: a first start with hundreds of feeds waits on it
+                conn.execute(insert(feeds), new)
             gone = [
                 r.id for url, r in existing.items() if r.origin == "config" and url not in wanted
             ]
