@@ -72,8 +72,10 @@ no-change pass 28.6x (target 20x: met); first pass **27.0x** (target 30x: NOT me
 would be). ``--fetch-only`` ten minutes later: rss2email 43.39 s against 1.509 s,
 **28.7x** (no-change 28.3x); at 00:33, before the sanitizer and worker changes below,
 26.5x (43.84 s against 1.655 s); at the session's start (46a6c48, 00:14) 24.2x (46.41 s
-against 1.921 s). Ours moves by a tenth from one run to the next on this machine, more
-than the gap left.
+against 1.921 s); at 1896d55 (the config's new feeds inserted in one executemany), in a
+slower spell (``aggregator --version`` 0.28 to 0.29 s), 25.6x and 27.3x (45.46 s against
+1.773 s, 45.53 s against 1.667 s; no-change 27.1x). Ours moves by a tenth from one run
+to the next on this machine, more than the gap left.
 
 What this session changed, measured alternating the checkouts on one server (10 to 12
 rounds each, ``aggregator fetch --all --no-cluster`` over the same 200 feeds, CPU from
