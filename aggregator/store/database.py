@@ -48,8 +48,8 @@ BUSY_TIMEOUT_MS = 10_000
 # The page size of a new SQLite database (SQLite's default is 4 KiB). An entry's HTML
 # is a few kilobytes: at 4 KiB most rows spill into overflow pages, and a first pass
 # writes each page twice (the WAL, then the checkpoint) with a system call per page.
-# At 16 KiB storing a first pass took a seventh less CPU (bench/ingest.py); an existing
-# database keeps the size it was created with.
+# At 16 KiB storing a first pass took a seventh less CPU (bench/store.py's docstring); an
+# existing database keeps the size it was created with.
 SQLITE_PAGE_SIZE = 16_384
 
 
