@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+import re
+from dataclasses import fields, replace
+from typing import Any, TypeVar
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
 
+# A \uD800-\uDFFF escape that is not half of a pair decodes to a lone surrogate, which no
+# later stage can encode (the sanitizer, the identity hash, the database): one such
+# character cost the whole feed. Only a document that escapes surrogates at all (pairs
+# too: emoji from an ASCII-only encoder) is looked at again.
+_SURROGATE_ESCAPES = ("\\ud", "\\uD")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def parse_json_feed(raw: RawDocument) -> ParsedDocument:
     try:
-        data = json.loads(raw.content.decode("utf-8-sig"))
+        text = raw.content.decode("utf-8-sig")
+        data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParseError(f"{raw.url}: invalid JSON ({exc})") from None
+    except RecursionError:
+        raise ParseError(f"{raw.url}: invalid JSON (nested too deeply)") from None
+    document = _document(data, raw)
+    if any(escape in text for escape in _SURROGATE_ESCAPES):
+        document = _without_lone_surrogates(document)
+    return document
+
+
+def _document(data: Any, raw: RawDocument) -> ParsedDocument:
+    """The feed ``data`` (the loaded JSON) describes; a ParseError when it is none."""
     if not isinstance(data, dict) or not str(data.get("version", "")).startswith(
         "https://jsonfeed.org/version/"
     ):
@@ -48,6 +68,28 @@ def _to_entry(item: dict[str, Any], feed_url: str, feed: dict[str, Any]) -> Pars
         language=_text(item.get("language")) or _text(feed.get("language")),
         base_url=_text(item.get("url")) or feed_url,
     )
+
+
+def _without_lone_surrogates(document: ParsedDocument) -> ParsedDocument:
+    """``document`` with every lone surrogate in its text replaced by U+FFFD."""
+    return _replace_strings(
+        document, entries=tuple(_replace_strings(entry) for entry in document.entries)
+    )
+
+
+_Parsed = TypeVar("_Parsed", ParsedDocument, ParsedEntry)
+
+
+def _replace_strings(value: _Parsed, **changes: Any) -> _Parsed:
+    for field in fields(value):
+        if field.name in changes:
+            continue
+        current = getattr(value, field.name)
+        if isinstance(current, str):
+            changes[field.name] = _LONE_SURROGATE.sub("\ufffd", current)
+        elif isinstance(current, tuple) and all(isinstance(v, str) for v in current):
+            changes[field.name] = tuple(_LONE_SURROGATE.sub("\ufffd", v) for v in current)
+    return replace(value, **changes)
 
 
 def _author(obj: dict[str, Any]) -> str:

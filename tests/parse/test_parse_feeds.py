@@ -9,9 +9,11 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.model import RawDocument
+from aggregator.normalize import to_entries
 from aggregator.parse import parse_document
 from tests.bundled import (
     FEEDS,
+    FIXED_NOW,
     parse_file,
 )
 
@@ -148,6 +150,7 @@ def test_unusable_json_raises_parse_error_naming_the_url(name: str) -> None:
             "without an items list",
             id="items-not-list",
         ),
+        pytest.param(b"[" * 100_000, "nested too deeply", id="deep"),
     ],
 )
 def test_json_problems_are_parse_errors(content: bytes, problem: str) -> None:
@@ -156,6 +159,55 @@ def test_json_problems_are_parse_errors(content: bytes, problem: str) -> None:
         parse_document(RawDocument(url=url, content=content, content_type="application/json"))
     assert url in str(caught.value)
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "field", ["id", "url", "title", "content_html", "summary", "tags", "authors", "content_text"]
+)
+def test_a_lone_surrogate_escape_costs_one_character_not_the_feed(field: str) -> None:
+    """JSON decodes an unpaired \\uD800 escape to a character nothing can store or hash."""
+    good = {"id": "1", "url": "https://j.example/1", "title": "Tin \\ud83d\\ude00", "tags": ["t"]}
+    lone = "Vi\\ud800t"
+    bad: dict[str, object] = {"id": "2", "url": "https://j.example/2", "title": "x"}
+    if field == "tags":
+        bad[field] = [lone]
+    elif field == "authors":
+        bad[field] = [{"name": lone}]
+    elif field == "url":
+        bad[field] = f"https://j.example/{lone}"
+    else:
+        bad[field] = f"<b>a</b><p>{lone}</p>" if field == "content_html" else lone
+    items = ", ".join(
+        "{" + ", ".join(f'"{k}": {_json_value(v)}' for k, v in item.items()) + "}"
+        for item in (good, bad)
+    )
+    body = '{"version": "https://jsonfeed.org/version/1.1", "items": [' + items + "]}"
+    raw = RawDocument(url="https://j.example/feed.json", content=body.encode())
+    document = parse_document(raw)
+    entries = to_entries(document, feed_url=raw.url, now=FIXED_NOW)
+    assert len(entries) == 2
+    assert entries[0].title == "Tin \U0001f600"  # a whole pair is one character
+    texts = [
+        document.entries[1].guid,
+        document.entries[1].link,
+        document.entries[1].title,
+        document.entries[1].content_html,
+        document.entries[1].summary_html,
+        document.entries[1].author,
+        *document.entries[1].tags,
+    ]
+    assert any("Vi\ufffdt" in text for text in texts)
+    assert not any("\ud800" in text for text in texts)
+
+
+def _json_value(value: object) -> str:
+    """JSON for a test value, keeping our backslash escapes as they are written."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_value(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f'"{k}": {_json_value(v)}' for k, v in value.items()) + "}"
 
 
 # --- documents that are not feeds ------------------------------------------------------

@@ -122,6 +122,9 @@ HOSTILE_SNIPPETS = st.sampled_from(
         b'{"version": "https://jsonfeed.org/version/1.1", "items": [',
         b"\x00",
         b"&#0;",
+        b"\\ud800",  # JSON escapes: lone halves of a surrogate pair, and a whole pair
+        b"\\udfff",
+        b"\\ud83d\\ude00",
     ]
 )
 
