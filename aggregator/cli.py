@@ -334,9 +334,14 @@ def feeds_export(app: App) -> None:
 # -- fetching and ingesting --------------------------------------------------------
 
 
-def _run_with_progress(total: int, work: Callable[[Callable[[FetchOutcome], None]], Any]) -> Any:
+def _run_with_progress(
+    count: Callable[[], int], work: Callable[[Callable[[FetchOutcome], None]], Any]
+) -> Any:
+    """``work(advance)`` under a progress bar of ``count()`` steps on a terminal; counted
+    only there (a query before the first request, for a bar no one sees otherwise)."""
     if not sys.stderr.isatty():  # no one to show a bar to
         return work(lambda _outcome: None)
+    total = count()
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -399,9 +404,8 @@ def print_outcomes(outcomes: Sequence[FetchOutcome]) -> None:
 def fetch(app: App, all_feeds: bool, no_cluster: bool) -> None:
     """Poll the due feeds once (or all with --all), then exit."""
     store, settings, now = app.store, app.settings, utcnow()
-    total = len(store.due_feeds(now, include_not_due=all_feeds))
     outcomes: list[FetchOutcome] = _run_with_progress(
-        total,
+        lambda: len(store.due_feeds(now, include_not_due=all_feeds)),
         lambda advance: asyncio.run(
             pipeline.refresh_feeds(
                 store, settings, now=now, due_only=not all_feeds, progress=advance

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli, plain_table, print_outcomes
+from aggregator.cli import _run_with_progress, cli, plain_table, print_outcomes
 from aggregator.model import Feed, FetchOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,3 +389,27 @@ def test_a_table_printed_for_a_pipe_is_plain_aligned_columns_with_whole_values(
 def test_a_plain_table_keeps_a_value_with_a_line_break_on_its_row() -> None:
     text = plain_table("T", ["a", "b"], [["one\ntwo", "x"], ["three", "four\nfive"]])
     assert text.splitlines() == ["T", "a        b", "one two  x", "three    four five"]
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_fetch_counts_due_feeds_only_for_a_progress_bar_someone_sees(
+    terminal: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[int] = []
+    advanced: list[FetchOutcome] = []
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+
+    def count() -> int:
+        counted.append(2)
+        return 2
+
+    def work(advance: Callable[[FetchOutcome], None]) -> str:
+        for n in range(2):
+            outcome = FetchOutcome(feed=Feed(id=n, url=f"https://x.example/{n}"))
+            advance(outcome)
+            advanced.append(outcome)
+        return "done"
+
+    assert _run_with_progress(count, work) == "done"
+    assert len(advanced) == 2
+    assert counted == ([2] if terminal else [])
