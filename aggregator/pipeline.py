@@ -137,119 +137,115 @@ async def _refresh(
     hosts: dict[str, asyncio.Semaphore] = {}
     owned = client is None
     client = client or sources.build_client(settings.fetch)
-    unchanged = UnchangedChecks(store, now, calls)
+    poll = PollingPass(store, settings, now, client, calls, UnchangedChecks(store, now, calls))
     try:
 
         async def one(feed: Feed) -> FetchOutcome:
             host = urlsplit(feed.url).hostname or ""
             per_host = hosts.setdefault(host, asyncio.Semaphore(settings.fetch.per_host))
             async with per_host, limit:
-                outcome = await refresh_feed(
-                    feed, store, settings, now=now, client=client, calls=calls, unchanged=unchanged
-                )
+                outcome = await poll.refresh(feed)
             if progress is not None:
                 progress(outcome)
             return outcome
 
         return list(await asyncio.gather(*(one(feed) for feed in feeds)))
     finally:
-        await unchanged.flush()
+        await poll.unchanged.flush()
         if owned:
             await client.aclose()
-
-
-async def refresh_feed(
-    feed: Feed,
-    store: Store,
-    settings: Settings,
-    *,
-    now: datetime,
-    client: httpx.AsyncClient,
-    calls: StoreThread,
-    unchanged: UnchangedChecks | None = None,
-) -> FetchOutcome:
-    """Poll one feed and store what changed; a 304 goes to ``unchanged`` when given (the
-    caller flushes it), else is recorded at once. The store is called on ``calls``."""
-    try:
-        if feed.is_page:
-            return await refresh_page(feed, store, settings, now=now, client=client, calls=calls)
-        # A compressed body stays compressed until its parse worker (see parse.inflate).
-        raw = await sources.fetch_feed(feed, client, settings.fetch, compressed=True)
-        if raw.not_modified:  # costs no parsing and changes no entry
-            if unchanged is not None and not raw.moved_to and not feed.moved_count:
-                await unchanged.add(_next_check(feed, raw, settings, now))
-            else:  # on its own, with the redirect bookkeeping
-                await calls.run(_record_success, store, feed, raw, settings, now)
-            log.info("Feed not modified", extra={"feed": feed.url})
-            return FetchOutcome(feed=feed, not_modified=True)
-        pool = workers.shared(settings.parse.workers, _limits(settings))
-        prepared = await pool.run(_job(feed, raw, settings, now))
-        return await calls.run(store_prepared, store, feed, raw, prepared, settings, now)
-    except FeedGoneError as exc:
-        await calls.run(store.mark_feed_gone, feed.id, now=now, error=str(exc))
-        log.warning("Feed gone, polling stopped: %s", exc, extra={"feed": feed.url})
-        return FetchOutcome(feed=feed, error=str(exc))
-    except RetryLaterError as exc:
-        return await calls.run(
-            _record_failure, store, feed, str(exc), settings, now, exc.retry_after
-        )
-    except AggregatorError as exc:
-        return await calls.run(_record_failure, store, feed, str(exc), settings, now)
-    except Exception as exc:  # a bug must cost one feed, not the pass
-        log.exception("Unexpected error while refreshing %s", feed.url)
-        problem = f"internal error ({type(exc).__name__}: {exc}); please report it"
-        return await calls.run(_record_failure, store, feed, problem, settings, now)
 
 
 ARTICLES_PER_PASS = 10
 
 
-async def refresh_page(
-    feed: Feed,
-    store: Store,
-    settings: Settings,
-    *,
-    now: datetime,
-    client: httpx.AsyncClient,
-    calls: StoreThread,
-) -> FetchOutcome:
-    """A page source: its index page (conditional GET), then the articles not stored yet.
+@dataclass(frozen=True, slots=True)
+class PollingPass:
+    """What every feed of one polling pass shares: the store and the thread its calls
+    run on, the settings, the pass's clock, the HTTP client, and the pass's 304s
+    (recorded in batches, flushed by the pass when it ends)."""
 
-    At most ``ARTICLES_PER_PASS`` new articles are fetched per pass, ``per_host`` at a
-    time, so following a busy front page stays polite; the rest come next pass. An
-    article that fails is logged and skipped; only a failing index page is the feed's
-    failure.
-    """
-    from aggregator import normalize
-    from aggregator.parse.html import parse_html_page
-    from aggregator.sources import pages
+    store: Store
+    settings: Settings
+    now: datetime
+    client: httpx.AsyncClient
+    calls: StoreThread
+    unchanged: UnchangedChecks
 
-    raw = await sources.fetch_feed(feed, client, settings.fetch)
-    if raw.not_modified:
-        await calls.run(_record_success, store, feed, raw, settings, now)
-        return FetchOutcome(feed=feed, not_modified=True)
-    links = pages.find_article_links(raw.content, raw.url, raw.content_type)
-    known = await calls.run(store.known_urls, feed.id, links, now=now)
-    fresh = [url for url in links if url not in known][:ARTICLES_PER_PASS]
-    polite = asyncio.Semaphore(settings.fetch.per_host)
-
-    async def article(url: str) -> list[Entry]:
+    async def refresh(self, feed: Feed) -> FetchOutcome:
+        """Poll one feed (or page source) and store what changed."""
+        store, settings, now, calls = self.store, self.settings, self.now, self.calls
         try:
-            async with polite:
-                page = await fetch_url(client, url, settings.fetch)
-            document = parse_html_page(page)
+            if feed.is_page:
+                return await self._refresh_page(feed)
+            # A compressed body stays compressed until its parse worker (see parse.inflate).
+            raw = await sources.fetch_feed(feed, self.client, settings.fetch, compressed=True)
+            if raw.not_modified:  # costs no parsing and changes no entry
+                if not raw.moved_to and not feed.moved_count:
+                    await self.unchanged.add(_next_check(feed, raw, settings, now))
+                else:  # on its own, with the redirect bookkeeping
+                    await calls.run(_record_success, store, feed, raw, settings, now)
+                log.info("Feed not modified", extra={"feed": feed.url})
+                return FetchOutcome(feed=feed, not_modified=True)
+            pool = workers.shared(settings.parse.workers, _limits(settings))
+            prepared = await pool.run(_job(feed, raw, settings, now))
+            return await calls.run(store_prepared, store, feed, raw, prepared, settings, now)
+        except FeedGoneError as exc:
+            await calls.run(store.mark_feed_gone, feed.id, now=now, error=str(exc))
+            log.warning("Feed gone, polling stopped: %s", exc, extra={"feed": feed.url})
+            return FetchOutcome(feed=feed, error=str(exc))
+        except RetryLaterError as exc:
+            return await calls.run(
+                _record_failure, store, feed, str(exc), settings, now, exc.retry_after
+            )
         except AggregatorError as exc:
-            log.warning("Article skipped: %s", exc, extra={"feed": feed.url})
-            return []
-        return normalize.to_entries(document, feed_url=page.url, now=now, max_entries=1)
+            return await calls.run(_record_failure, store, feed, str(exc), settings, now)
+        except Exception as exc:  # a bug must cost one feed, not the pass
+            log.exception("Unexpected error while refreshing %s", feed.url)
+            problem = f"internal error ({type(exc).__name__}: {exc}); please report it"
+            return await calls.run(_record_failure, store, feed, problem, settings, now)
 
-    found = [e for batch in await asyncio.gather(*(article(u) for u in fresh)) for e in batch]
-    new = await calls.run(store.upsert_entries_counted, feed.id, found, now=now)
-    await calls.run(
-        _record_success, store, feed, raw, settings, now, None, [e.published for e in found]
-    )
-    log.info("Page refreshed", extra={"feed": feed.url, "links": len(links), "new": new})
-    return FetchOutcome(feed=feed, new_entries=new, seen_entries=len(links))
+    async def _refresh_page(self, feed: Feed) -> FetchOutcome:
+        """A page source: its index page (conditional GET), then the articles not yet
+        stored.
+
+        At most ``ARTICLES_PER_PASS`` new articles are fetched per pass, ``per_host`` at a
+        time, so following a busy front page stays polite; the rest come next pass. An
+        article that fails is logged and skipped; only a failing index page is the feed's
+        failure.
+        """
+        from aggregator import normalize
+        from aggregator.parse.html import parse_html_page
+        from aggregator.sources import pages
+
+        store, settings, now, calls = self.store, self.settings, self.now, self.calls
+        client = self.client
+        raw = await sources.fetch_feed(feed, client, settings.fetch)
+        if raw.not_modified:
+            await calls.run(_record_success, store, feed, raw, settings, now)
+            return FetchOutcome(feed=feed, not_modified=True)
+        links = pages.find_article_links(raw.content, raw.url, raw.content_type)
+        known = await calls.run(store.known_urls, feed.id, links, now=now)
+        fresh = [url for url in links if url not in known][:ARTICLES_PER_PASS]
+        polite = asyncio.Semaphore(settings.fetch.per_host)
+
+        async def article(url: str) -> list[Entry]:
+            try:
+                async with polite:
+                    page = await fetch_url(client, url, settings.fetch)
+                document = parse_html_page(page)
+            except AggregatorError as exc:
+                log.warning("Article skipped: %s", exc, extra={"feed": feed.url})
+                return []
+            return normalize.to_entries(document, feed_url=page.url, now=now, max_entries=1)
+
+        found = [e for batch in await asyncio.gather(*(article(u) for u in fresh)) for e in batch]
+        new = await calls.run(store.upsert_entries_counted, feed.id, found, now=now)
+        await calls.run(
+            _record_success, store, feed, raw, settings, now, None, [e.published for e in found]
+        )
+        log.info("Page refreshed", extra={"feed": feed.url, "links": len(links), "new": new})
+        return FetchOutcome(feed=feed, new_entries=new, seen_entries=len(links))
 
 
 def _limits(settings: Settings) -> parse.ParseLimits:
