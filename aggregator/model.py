@@ -94,6 +94,22 @@ class RawDocument:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Enclosure:
+    """A file an entry carries: a podcast episode's audio, a video, a picture.
+
+    RSS ``<enclosure>``, Atom ``<link rel="enclosure">``, Media RSS ``<media:content>``
+    and JSON Feed ``attachments``. As a format gives it (``ParsedEntry``), ``url`` may be
+    relative or unsafe and ``type`` anything; normalized (``Entry``), ``url`` is an
+    absolute http(s) URL and ``type`` a MIME type or "". ``length`` is in bytes, None
+    when unknown.
+    """
+
+    url: str
+    type: str = ""
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedEntry:
     """One item as its format understood it, before our normalization rules."""
 
@@ -109,6 +125,7 @@ class ParsedEntry:
     tags: tuple[str, ...] = ()
     language: str = ""
     base_url: str = ""
+    enclosures: tuple[Enclosure, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +189,7 @@ class Entry:
     content_html: str = ""
     author: str = ""
     tags: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
     # Set by the store.
     id: int | None = None
     story_id: int | None = None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aggregator.config import Settings
-from aggregator.model import ClusterPlan, Entry, NewStory
+from aggregator.model import ClusterPlan, Enclosure, Entry, NewStory
 from aggregator.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -18,6 +18,11 @@ SITE_CONFIG = (
     '[publish]\nbase_url = "https://agg.example"\ntitle = "Agg"\nmax_entries = {page}\n'
     '[[digests]]\nname = "daily"\ntitle = "Bản tin sáng"\nschedule = "0 7 * * *"\n'
     'timezone = "UTC"\nlocale = "vi"\n'
+)
+
+ENCLOSURES = (
+    Enclosure(url="https://wire.example/media/0.mp3", type="audio/mpeg", length=4_200_000),
+    Enclosure(url="https://wire.example/media/0.jpg?size=large&v=2"),
 )
 
 
@@ -42,6 +47,8 @@ def fill_site(
                     language=language,
                     summary=f"Tóm tắt {n}" if language == "vi" else f"Summary {n}",
                     content_html=f'<p>Nội dung {n}</p><script>alert("{n}")</script>',
+                    # The newest English entry carries a podcast episode and its picture.
+                    enclosures=ENCLOSURES if (language, n) == ("en", 0) else (),
                 )
                 for n in range(count)
             ],

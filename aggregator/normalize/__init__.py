@@ -16,6 +16,7 @@ from datetime import datetime
 
 from aggregator.model import Entry, ParsedDocument, ParsedEntry
 from aggregator.normalize.dates import clamp_date, parse_date
+from aggregator.normalize.enclosures import clean_enclosures
 from aggregator.normalize.identity import entry_key
 from aggregator.normalize.language import detect_language, primary_subtag
 from aggregator.normalize.noise import strip_page_noise
@@ -127,6 +128,7 @@ def to_entry(
         author=clean_text(item.author),
         tags=tuple(dict.fromkeys(filter(None, map(clean_text, item.tags)))),
         content_html=content_html,
+        enclosures=clean_enclosures(item.enclosures, base) if item.enclosures else (),
     )
 
 

@@ -20,10 +20,11 @@ from urllib.parse import urljoin
 
 import lxml.etree as etree
 
-from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.model import Enclosure, ParsedDocument, ParsedEntry, RawDocument
 from aggregator.normalize.dates import parse_date
 from aggregator.parse import charset
 from aggregator.parse.hints import refresh_hint
+from aggregator.parse.media import MEDIA, enclosure, media_content
 
 ATOM = "http://www.w3.org/2005/Atom"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -246,6 +247,14 @@ class _Children:
         """Every child ``tag``: ``findall(tag)``."""
         return self._by_tag.get(tag, [])
 
+    def has(self, *tags: str) -> bool:
+        """Whether any child is one of ``tags``."""
+        by_tag = self._by_tag
+        for tag in tags:  # a loop, not any(): a generator costs more than the lookups
+            if tag in by_tag:
+                return True
+        return False
+
     def first(self, *tags: str) -> str:
         """:func:`_first` over plain tags."""
         for tag in tags:
@@ -262,6 +271,30 @@ def _resolve(element: Any, url: str) -> str:
     if url.startswith(("http://", "https://")):
         return url  # already absolute: what urljoin would return, without its cost
     return urljoin(element.base or "", url) if url else ""
+
+
+_MEDIA_CONTENT = f"{{{MEDIA}}}content"
+_ATOM_LINK = f"{{{ATOM}}}link"
+_MEDIA_GROUP = f"{{{MEDIA}}}group"
+
+
+def _media(children: _Children) -> list[Enclosure | None]:
+    """The entry's Media RSS pictures, audio and video, alone or grouped."""
+    if not children.has(_MEDIA_CONTENT, _MEDIA_GROUP):  # the usual entry: no list built
+        return []
+    contents = children.all(_MEDIA_CONTENT)
+    groups = children.all(_MEDIA_GROUP)
+    if groups:
+        contents = contents + [c for g in groups for c in g.iterchildren(_MEDIA_CONTENT)]
+    return [
+        media_content(
+            _resolve(c, c.get("url", "").strip()),
+            c.get("type", ""),
+            c.get("fileSize", ""),
+            c.get("medium", ""),
+        )
+        for c in contents
+    ]
 
 
 def _refresh_hint(channel: Any) -> int | None:
@@ -331,7 +364,19 @@ def _rss_item(item: Any, language: str, *, rdf: bool = False) -> ParsedEntry:
         tags=_values(children.all("category")) + _values(children.all(f"{{{DC}}}subject")),
         language=children.first(f"{{{DC}}}language") or language,
         base_url=item.base or "",
+        enclosures=_rss_enclosures(children),
     )
+
+
+def _rss_enclosures(children: _Children) -> tuple[Enclosure, ...]:
+    if not children.has("enclosure", _MEDIA_CONTENT, _MEDIA_GROUP):
+        return ()
+    found = [
+        enclosure(_resolve(e, e.get("url", "").strip()), e.get("type", ""), e.get("length", ""))
+        for e in children.all("enclosure")
+    ]
+    found += _media(children)
+    return tuple(filter(None, found)) if found else ()
 
 
 # -- RSS 1.0 ----------------------------------------------------------------------------
@@ -424,4 +469,19 @@ def _atom_entry(entry: Any, language: str) -> ParsedEntry:
         tags=_values(children.all(f"{{{ATOM}}}category"), "term"),
         language=entry.get(XML_LANG, "") or language,
         base_url=base,
+        enclosures=_atom_enclosures(children),
     )
+
+
+def _atom_enclosures(children: _Children) -> tuple[Enclosure, ...]:
+    found = [
+        enclosure(
+            _resolve(link, link.get("href", "").strip()),
+            link.get("type", ""),
+            link.get("length", ""),
+        )
+        for link in children.all(_ATOM_LINK)
+        if link.get("rel") == "enclosure"
+    ]
+    found += _media(children)
+    return tuple(filter(None, found)) if found else ()

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.errors import ParseError
-from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.model import Enclosure, ParsedDocument, ParsedEntry, RawDocument
 from aggregator.parse.hints import refresh_hint
+from aggregator.parse.media import enclosure, media_content
 
 # A DOCTYPE with or without an internal subset ("[...]"), where entities are declared.
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
@@ -115,7 +116,23 @@ def _to_entry(item: Any, feed_url: str) -> ParsedEntry:
         tags=tuple(_str(t.get("term")) for t in item.get("tags") or [] if _str(t.get("term"))),
         language=_str(detail.get("language")),
         base_url=_str(detail.get("base")) or feed_url,
+        enclosures=_enclosures(item),
     )
+
+
+def _enclosures(item: Any) -> tuple[Enclosure, ...]:
+    """RSS enclosures and Atom enclosure links (feedparser lists both as ``enclosures``),
+    then Media RSS pictures, audio and video."""
+    found = [
+        enclosure(e.get("href"), e.get("type"), e.get("length"))
+        for e in item.get("enclosures") or []
+        if hasattr(e, "get")
+    ] + [
+        media_content(m.get("url"), m.get("type"), m.get("filesize"), m.get("medium"))
+        for m in item.get("media_content") or []
+        if hasattr(m, "get")
+    ]
+    return tuple(filter(None, found))
 
 
 def _authors(item: Any) -> str:

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from aggregator.errors import ParseError
-from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.model import Enclosure, ParsedDocument, ParsedEntry, RawDocument
 from aggregator.normalize.text import scrub_characters
+from aggregator.parse.media import enclosure
 
 # A \uD800-\uDFFF escape that is not half of a pair decodes to a lone surrogate, which no
 # later stage can encode (the sanitizer, the identity hash, the database): one such
@@ -80,7 +81,17 @@ def _to_entry(item: dict[str, Any], feed_url: str, feed: dict[str, Any]) -> Pars
         tags=tuple(_text(t) for t in item.get("tags") or [] if _text(t)),
         language=_text(item.get("language")) or _text(feed.get("language")),
         base_url=_text(item.get("url")) or feed_url,
+        enclosures=_attachments(item.get("attachments")),
     )
+
+
+def _attachments(value: Any) -> tuple[Enclosure, ...]:
+    found = (
+        enclosure(a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
+        for a in (value if isinstance(value, list) else ())
+        if isinstance(a, dict)
+    )
+    return tuple(filter(None, found))
 
 
 def _author(obj: dict[str, Any]) -> str:

@@ -29,6 +29,8 @@ from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any, Generic, TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
+from aggregator.model import Enclosure
+
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
@@ -63,6 +65,7 @@ class Item:
     content_html: str = ""
     language: str = ""
     categories: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,9 +224,15 @@ def _attr(value: str) -> str:
     return quoteattr(_NOT_XML.sub("", value))
 
 
-def _link(href: str, rel: str, type_: str = "", title: str = "") -> str:
+def _link(href: str, rel: str, type_: str = "", title: str = "", length: int | None = None) -> str:
     extra = (f" type={_attr(type_)}" if type_ else "") + (f" title={_attr(title)}" if title else "")
+    if length:  # RFC 4287 4.2.7.6: an advisory size in bytes
+        extra += f' length="{length:d}"'
     return f"<link rel={_attr(rel)} href={_attr(href)}{extra}/>"
+
+
+# RSS 2.0 and JSON Feed require a type; a file of unknown type is a stream of bytes.
+UNKNOWN_TYPE = "application/octet-stream"
 
 
 def _paging(doc: Document, ext: str) -> list[tuple[str, str]]:
@@ -273,6 +282,7 @@ def _atom_entry(item: Item) -> str:
     if item.url:
         parts.append(_link(item.url, "alternate", "text/html"))
     parts += [_link(link.href, link.rel, link.type, link.title) for link in item.related]
+    parts += [_link(e.url, "enclosure", e.type, length=e.length) for e in item.enclosures]
     parts += [f"<category term={_attr(term)}/>" for term in item.categories if term]
     if item.summary:
         parts.append(f'<summary type="text">{_text(item.summary)}</summary>')
@@ -328,9 +338,19 @@ def _rss_item(item: Item) -> str:
         f"<dc:creator>{_text(item.author)}</dc:creator>" if item.author else "",
         *(f"<category>{_text(term)}</category>" for term in item.categories if term),
         f"<description>{_text(item.content_html or _paragraph(item.summary))}</description>",
+        _rss_enclosure(item.enclosures[0]) if item.enclosures else "",
         "</item>\n",
     ]
     return "".join(parts)
+
+
+def _rss_enclosure(enclosure: Enclosure) -> str:
+    """RSS 2.0 allows one enclosure an item (readers take the first), with every attribute
+    (length 0 when unknown, as podcast feeds write it)."""
+    return (
+        f'<enclosure url={_attr(enclosure.url)} length="{enclosure.length or 0:d}"'
+        f" type={_attr(enclosure.type or UNKNOWN_TYPE)}/>"
+    )
 
 
 def _paragraph(text: str) -> str:
@@ -382,9 +402,18 @@ def _json_item(item: Item) -> str:
         data["authors"] = [{"name": item.author}]
     if item.categories:
         data["tags"] = list(item.categories)
+    if item.enclosures:
+        data["attachments"] = [_attachment(e) for e in item.enclosures]
     if language_tag(item.language):
         data["language"] = item.language
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _attachment(enclosure: Enclosure) -> dict[str, Any]:
+    found: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type or UNKNOWN_TYPE}
+    if enclosure.length:
+        found["size_in_bytes"] = enclosure.length
+    return found
 
 
 def render_json_document(doc: Document, cache: FragmentCache[bytes] | None = None) -> bytes:

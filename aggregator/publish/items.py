@@ -66,6 +66,7 @@ def entry_item(
         content_html=clean(entry.content_html),
         language=entry.language,
         categories=entry.tags,
+        enclosures=entry.enclosures,
     )
 
 

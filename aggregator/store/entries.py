@@ -26,6 +26,7 @@ from sqlalchemy import (
 from aggregator.model import (
     ClusterPlan,
     DeliveryState,
+    Enclosure,
     Entry,
     EntrySignature,
     PruneReport,
@@ -77,9 +78,31 @@ def row_to_entry(row: Any) -> Entry:
         summary=row.summary,
         content_html=row.content_html,
         tags=tuple(row.tags or ()),
+        enclosures=_enclosures_of(row.enclosures),
         story_id=row.story_id,
         feed_title=row.feed_title or "",
     )
+
+
+def enclosure_rows(entry: Entry) -> list[dict[str, Any]]:
+    """``entry``'s enclosures as the ``enclosures`` column keeps them (JSON)."""
+    return [{"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures]
+
+
+def _enclosures_of(value: Any) -> tuple[Enclosure, ...]:
+    """The column's JSON read back; NULL (a row stored before 0007) is none."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        Enclosure(url=str(e["url"]), type=str(e.get("type") or ""), length=_length(e))
+        for e in value
+        if isinstance(e, dict) and e.get("url")
+    )
+
+
+def _length(stored: dict[str, Any]) -> int | None:
+    length = stored.get("length")
+    return length if isinstance(length, int) and not isinstance(length, bool) else None
 
 
 def _changed(row: Any, entry: Entry) -> bool:
@@ -92,6 +115,8 @@ def _changed(row: Any, entry: Entry) -> bool:
         or row.author != entry.author
         or row.updated_at != entry.updated
         or list(row.tags or ()) != list(entry.tags)
+        # NULL: stored before enclosures were kept; filled in without it counting as an edit.
+        or (row.enclosures is not None and row.enclosures != enclosure_rows(entry))
     )
 
 
@@ -106,6 +131,7 @@ def _entry_values(entry: Entry) -> dict[str, Any]:
         "summary": entry.summary,
         "content_html": entry.content_html,
         "tags": list(entry.tags),
+        "enclosures": enclosure_rows(entry),
     }
 
 
@@ -122,6 +148,7 @@ _COLUMNS = (
     "summary",
     "content_html",
     "tags",
+    "enclosures",
 )
 
 
@@ -151,17 +178,19 @@ class _Driver:
     as one ``executemany``: SQLAlchemy's per-statement and per-row machinery cost more
     than SQLite itself (see ``bench/store.py``). Values still pass through the columns'
     own bind and result processors, so a row written here is byte for byte what
-    SQLAlchemy would write (timestamps as SQLite stores them, tags as JSON) and reads
-    back the same, on either backend. The SQL holds placeholders only, never values.
+    SQLAlchemy would write (timestamps as SQLite stores them, tags and enclosures as
+    JSON) and reads back the same, on either backend. The SQL holds placeholders only,
+    never values.
     """
 
     mark: str
     insert_sql: str
     stamp: Callable[[datetime | None], Any]
-    tags: Callable[[list[str]], Any]
+    json: Callable[[list[Any]], Any]  # the JSON columns' (tags, enclosures) bind processor
     read_stamp: Callable[[Any], datetime | None]
-    read_tags: Callable[[Any], list[str] | None]
-    no_tags: Any  # ``tags([])``: most entries have none, and a JSON dump per row adds up
+    read_json: Callable[[Any], list[Any] | None]
+    # ``json([])``: most entries have no tags and no enclosures, and a dump per row adds up
+    empty_list: Any
 
     def marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)
@@ -188,16 +217,17 @@ def _new_driver(dialect: Dialect) -> _Driver:
         f"INSERT INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
     )
     stamp = entries.c.published_at.type.dialect_impl(dialect)
-    tags = entries.c.tags.type.dialect_impl(dialect)
-    bind_tags = tags.bind_processor(dialect) or _identity
+    # Both JSON columns serialize a list alike (none_as_null only matters for None).
+    json = entries.c.tags.type.dialect_impl(dialect)
+    bind_json = json.bind_processor(dialect) or _identity
     return _Driver(
         mark,
         insert_sql,
         stamp.bind_processor(dialect) or _identity,
-        bind_tags,
+        bind_json,
         stamp.result_processor(dialect, None) or _identity,
-        tags.result_processor(dialect, None) or _identity,
-        bind_tags([]),
+        json.result_processor(dialect, None) or _identity,
+        bind_json([]),
     )
 
 
@@ -216,6 +246,7 @@ def _stored(entry: Entry, entry_id: int, feed_id: int, seen: datetime, feed_titl
         content_html=entry.content_html,
         author=entry.author,
         tags=entry.tags,
+        enclosures=entry.enclosures,
         id=entry_id,
         story_id=entry.story_id,
         first_seen_at=seen,
@@ -244,6 +275,7 @@ class _Known(NamedTuple):
     summary: str
     content_html: str
     tags: list[str] | None
+    enclosures: list[dict[str, Any]] | None
 
 
 # Built once: a statement built per call costs SQLAlchemy a coercion per value and a
@@ -325,6 +357,12 @@ class EntryQueries:
                 conn.execute(update(entries).where(entries.c.id == row.id).values(**values))
                 # Its story stays, but later entries must be compared with the new text.
                 conn.execute(delete(entry_signatures).where(entry_signatures.c.entry_id == row.id))
+            elif row.enclosures is None:  # stored before 0007: filled in, not an edit
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == row.id)
+                    .values(enclosures=enclosure_rows(entry))
+                )
         if fresh:
             fresh = self._rekey_moved_guids(conn, feed_id, keys, fresh)
         if not fresh:
@@ -346,7 +384,8 @@ class EntryQueries:
                     e.language,
                     e.summary,
                     e.content_html,
-                    driver.tags(list(e.tags)) if e.tags else driver.no_tags,
+                    driver.json(list(e.tags)) if e.tags else driver.empty_list,
+                    driver.json(enclosure_rows(e)) if e.enclosures else driver.empty_list,
                 )
             )
         # One transaction and one executemany per feed, not a statement per entry.
@@ -359,17 +398,26 @@ class EntryQueries:
         published_at, first_seen_at or story_id, which an edit must not touch."""
         driver = _driver(conn.dialect)
         rows = conn.exec_driver_sql(
-            "SELECT id, entry_key, url, title, author, updated_at, summary, content_html, tags"
-            f" FROM entries WHERE feed_id = {driver.mark}"
+            "SELECT id, entry_key, url, title, author, updated_at, summary, content_html, tags,"
+            f" enclosures FROM entries WHERE feed_id = {driver.mark}"
             f" AND entry_key IN ({driver.marks(len(keys))})",
             (feed_id, *keys),
         )
-        read_stamp, read_tags = driver.read_stamp, driver.read_tags
+        read_stamp, read_json = driver.read_stamp, driver.read_json
         return {
             key: _Known(
-                ident, key, url, title, author, read_stamp(at), summary, html, read_tags(tags)
+                ident,
+                key,
+                url,
+                title,
+                author,
+                read_stamp(at),
+                summary,
+                html,
+                read_json(tags),
+                read_json(enclosures),
             )
-            for ident, key, url, title, author, at, summary, html, tags in rows
+            for ident, key, url, title, author, at, summary, html, tags, enclosures in rows
         }
 
     @staticmethod

@@ -56,7 +56,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # The newest migration's revision: a database there needs no migration (and start-up need
 # not load Alembic to learn it). A test checks it against the migrations folder.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = MetaData()
 
@@ -116,6 +116,9 @@ entries = Table(
     Column("content_html", Text, nullable=False, default="", server_default=""),
     Column("tags", JSON, nullable=False, default=list),
     Column("story_id", Integer, ForeignKey("stories.id", ondelete="SET NULL")),
+    # 0007: the files the entry carries, [{"url", "type", "length"}] (model.Enclosure).
+    # NULL on rows stored before it: unknown, filled in when the feed lists them again.
+    Column("enclosures", JSON(none_as_null=True)),
     UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),
     Index("ix_entries_published_at", "published_at"),
     Index("ix_entries_first_seen_at", "first_seen_at"),

@@ -30,6 +30,7 @@ def comparable(entry: Entry) -> tuple[object, ...]:
         entry.summary,
         entry.tags,
         entry.author,
+        entry.enclosures,
         html_to_text(entry.content_html),
     )
 

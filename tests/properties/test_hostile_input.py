@@ -25,11 +25,15 @@ from aggregator.normalize.urls import canonical_url
 from aggregator.parse import parse_document
 from aggregator.parse.inflate import inflate
 from aggregator.store import Store, open_store
-from tests.bundled import BUNDLED_FEEDS, FEEDS
+from tests.bundled import BUNDLED_FEEDS, FEEDS, ROOT
 from tests.conftest import PG_ENV, PG_URL, postgres_schema
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-SEEDS = [(FEEDS / name).read_bytes() for name in BUNDLED_FEEDS]
+PARSE_FIXTURES = ROOT / "tests" / "parse" / "fixtures"
+SEEDS = [(FEEDS / name).read_bytes() for name in BUNDLED_FEEDS] + [
+    (PARSE_FIXTURES / name).read_bytes()
+    for name in ("rss2_podcast_enclosures.xml", "atom_podcast_enclosures.atom")
+]
 CONTENT_TYPES = st.sampled_from(
     [
         "",
@@ -125,6 +129,13 @@ HOSTILE_SNIPPETS = st.sampled_from(
         b"\\ud800",  # JSON escapes: lone halves of a surrogate pair, and a whole pair
         b"\\udfff",
         b"\\ud83d\\ude00",
+        # Enclosures: unsafe and unparseable URLs, absurd sizes, in every format's spelling.
+        b'<enclosure url="javascript:x" length="-1" type="a/b"/>',
+        b'<enclosure url="//[" length="99999999999999999999999" type="\x01"/>',
+        b'<link rel="enclosure" href="&#0;" length="1e9"/>',
+        b'<media:content xmlns:media="http://search.yahoo.com/mrss/" url="http://[::1"'
+        b' medium="video" fileSize="x"/>',
+        b'"attachments": [{"url": 5, "size_in_bytes": 1e400}, {"url": "data:,x"}],',
     ]
 )
 

@@ -22,8 +22,8 @@ from aggregator.publish.items import entry_atom_id
 from aggregator.publish.site import Site, parse_feed_path
 from aggregator.store import Store
 from tests.issues import queue_issue
+from tests.site_data import ENCLOSURES, fill_site
 from tests.site_data import feed_body as body
-from tests.site_data import fill_site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -222,6 +222,33 @@ def test_json_feed_variant_follows_version_1_1(site: Site) -> None:
             seen.append(item["id"])
         path = feed.get("next_url", "").removeprefix("https://agg.example")
     assert seen == [entry_atom_id(e) for e in site.store.list_entries(limit=100)]
+
+
+def test_enclosures_reach_every_format(site: Site) -> None:
+    audio, picture = ENCLOSURES
+    document = body(site, "/feeds/all.atom")
+    atom = check_atom(document)
+    (entry,) = [e for e in atom.entries if e.get("enclosures")]
+    assert [e.href for e in entry.enclosures] == [audio.url, picture.url]
+    links = etree.fromstring(document).iterfind(f"{ATOM}entry/{ATOM}link[@rel='enclosure']")
+    assert [dict(link.attrib) for link in links] == [
+        {"rel": "enclosure", "href": audio.url, "type": "audio/mpeg", "length": "4200000"},
+        {"rel": "enclosure", "href": picture.url},  # type and length unknown: not written
+    ]
+    rss = feedparser.parse(body(site, "/feeds/all.rss"))
+    assert rss.bozo == 0, rss.get("bozo_exception")
+    (item,) = [e for e in rss.entries if e.get("enclosures")]
+    # RSS 2.0: one enclosure per item, every attribute present.
+    assert [(e.href, e.type, e.length) for e in item.enclosures] == [
+        (audio.url, "audio/mpeg", "4200000")
+    ]
+    feed = json.loads(body(site, "/feeds/all.json"))
+    (attached,) = [i for i in feed["items"] if "attachments" in i]
+    assert attached["attachments"] == [
+        {"url": audio.url, "mime_type": "audio/mpeg", "size_in_bytes": 4200000},
+        {"url": picture.url, "mime_type": "application/octet-stream"},
+    ]
+    assert attached["id"] == entry.id == item.id
 
 
 def test_a_feed_is_rendered_again_only_when_the_store_changes(site: Site, now: datetime) -> None:
