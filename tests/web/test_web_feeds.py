@@ -18,7 +18,7 @@ from aggregator.config import Settings
 from aggregator.store import Store
 from aggregator.web import create_app
 from tests.issues import queue_issue
-from tests.site_data import fill_site
+from tests.site_data import ENCLOSURES, fill_site
 from tests.web.test_web_app import Client
 
 FEEDS = {
@@ -128,6 +128,29 @@ def test_story_page_lists_every_source(web: Client, site: tuple[Store, Settings]
     assert "2 sources" in html
     assert "https://agg.example/feeds/stories.atom" in autodiscovered(html)
     assert web.get("/stories/9999").status_code == 404
+
+
+def test_story_page_links_the_files_a_source_carries(
+    make_settings: Callable[..., Settings], now: datetime
+) -> None:
+    store, settings = fill_site(make_settings, now)
+    story = next(s for s in store.list_stories() if s.title == "Bão số 0")
+    audio, picture = ENCLOSURES
+    html = Client(create_app(store, settings)).get(f"/stories/{story.id}").text
+    assert f'<a href="{audio.url}" rel="nofollow" type="audio/mpeg">Audio</a> · 4.2 MB' in html
+    # No type: no type attribute, a file of unknown kind; "&" escaped in the address.
+    assert (
+        '<a href="https://wire.example/media/0.jpg?size=large&amp;v=2" rel="nofollow">File</a>'
+        in html
+    )
+    assert picture.url.replace("&", "&amp;") in html
+    vi = replace(settings, publish=replace(settings.publish, locale="vi"))
+    html = Client(create_app(store, vi)).get(f"/stories/{story.id}").text
+    assert ">Âm thanh</a> · 4,2 MB" in html and ">Tệp</a>" in html
+    other = next(s for s in store.list_stories() if s.title == "Bão số 1")
+    assert (
+        'class="files"' not in Client(create_app(store, settings)).get(f"/stories/{other.id}").text
+    )
 
 
 def test_digest_archive_lists_every_issue_linking_to_it(
