@@ -134,6 +134,18 @@ class ParseSettings:
             "this many less one, beside its own process."
         ),
     )
+    iframe_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "Hosts whose embedded frames entries keep (https only, sandboxed), e.g. "
+            '"www.youtube-nocookie.com"; every other iframe is removed.'
+        ),
+    )
+
+    @property
+    def frame_hosts(self) -> frozenset[str]:
+        """``iframe_hosts`` as the sanitizer takes them."""
+        return frozenset(host.lower() for host in self.iframe_hosts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -658,6 +670,12 @@ def resolve_feed_url(url: str, base: Path) -> str:
     return _resolve_path(url, base).resolve().as_uri()
 
 
+# A DNS name as a frame's address may name it: letters, digits and hyphens, dot-separated.
+_HOST_NAME = re.compile(
+    r"(?i)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+"
+)
+
+
 def validate(settings: Settings, loader: _Loader | None = None) -> None:
     """Checks that span keys; raises :class:`ConfigError` naming the key."""
 
@@ -719,6 +737,12 @@ def validate(settings: Settings, loader: _Loader | None = None) -> None:
         raise fail("parse", "parse.timeout must be positive and parse.memory_mb at least 128")
     if not 0 <= settings.parse.workers <= 64:
         raise fail("parse.workers", "parse.workers must be between 0 (one per core) and 64")
+    for i, host in enumerate(settings.parse.iframe_hosts):
+        if not _HOST_NAME.fullmatch(host):
+            raise fail(
+                "parse.iframe_hosts",
+                f"parse.iframe_hosts[{i}] {host!r} is not a host name (no scheme, no path)",
+            )
     for i, feed in enumerate(settings.feeds):
         if feed.identity not in IDENTITY_POLICIES:
             choices = ", ".join(IDENTITY_POLICIES)

@@ -237,7 +237,13 @@ class PollingPass:
             except AggregatorError as exc:
                 log.warning("Article skipped: %s", exc, extra={"feed": feed.url})
                 return []
-            return normalize.to_entries(document, feed_url=page.url, now=now, max_entries=1)
+            return normalize.to_entries(
+                document,
+                feed_url=page.url,
+                now=now,
+                max_entries=1,
+                iframe_hosts=settings.parse.frame_hosts,
+            )
 
         found = [e for batch in await asyncio.gather(*(article(u) for u in fresh)) for e in batch]
         new = await calls.run(store.upsert_entries_counted, feed.id, found, now=now)
@@ -263,6 +269,7 @@ def _job(
         max_entries=settings.fetch.max_entries,
         identity=settings.identity_of(feed.url),
         max_bytes=settings.fetch.max_body_bytes,
+        iframe_hosts=settings.parse.frame_hosts,
     )
 
 

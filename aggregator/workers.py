@@ -47,6 +47,8 @@ class Job:
     # [fetch] max_body_bytes (the pipeline passes the configured one): a compressed body's
     # limit once inflated (parse.inflate). Its default, not imported: workers load no config.
     max_bytes: int = 10_000_000
+    # [parse] iframe_hosts: the embeds the sanitizer keeps.
+    iframe_hosts: frozenset[str] = frozenset()
 
     @property
     def url(self) -> str:
@@ -80,6 +82,7 @@ def prepare(job: Job) -> Prepared:
         now=job.now,
         max_entries=job.max_entries,
         identity=job.identity,
+        iframe_hosts=job.iframe_hosts,
     )
     title, site_url = normalize.feed_metadata(document)
     return Prepared(

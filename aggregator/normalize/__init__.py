@@ -47,10 +47,12 @@ def to_entries(
     now: datetime,
     max_entries: int = 200,
     identity: str = "auto",
+    iframe_hosts: frozenset[str] = frozenset(),
 ) -> list[Entry]:
     """Normalize every entry of ``doc``; duplicates inside the document are dropped.
 
-    ``identity`` is the feed's policy (see :mod:`aggregator.normalize.identity`).
+    ``identity`` is the feed's policy (see :mod:`aggregator.normalize.identity`);
+    ``iframe_hosts`` the embeds its HTML keeps (``[parse] iframe_hosts``).
     """
     guid_counts = Counter(item.guid for item in doc.entries if item.guid)
     entries: dict[str, Entry] = {}
@@ -59,7 +61,13 @@ def to_entries(
         # (unless the feed's owner said to trust its guids).
         shared_guid = identity == "auto" and guid_counts[item.guid] > 1
         entry = to_entry(
-            item, doc=doc, feed_url=feed_url, now=now, shared_guid=shared_guid, identity=identity
+            item,
+            doc=doc,
+            feed_url=feed_url,
+            now=now,
+            shared_guid=shared_guid,
+            identity=identity,
+            iframe_hosts=iframe_hosts,
         )
         if entry is not None:
             entries.setdefault(entry.entry_key, entry)
@@ -74,6 +82,7 @@ def to_entry(
     now: datetime,
     shared_guid: bool = False,
     identity: str = "auto",
+    iframe_hosts: frozenset[str] = frozenset(),
 ) -> Entry | None:
     base = _base_url(item.base_url or feed_url, doc)
     link = canonical_url(item.link, base)
@@ -81,9 +90,9 @@ def to_entry(
     # HTML after it, and its regular markup is read without a second parse. The sanitizer
     # scrubs and composes (NFC) what it outputs: no clean-up before it.
     markup = item.content_html or item.summary_html
-    content_html = sanitize_html(markup, base)
+    content_html = sanitize_html(markup, base, iframe_hosts)
     if has_noise_block(content_html):  # rare: sanitize again without the page noise
-        content_html = sanitize_html(strip_page_noise(clean_html_text(markup)), base)
+        content_html = sanitize_html(strip_page_noise(clean_html_text(markup)), base, iframe_hosts)
     # The text serves the title, summary, language and content identity: its start is
     # enough, and reading the whole of a long article would cost as much as sanitizing.
     # Most entries have a title and a declared language and are keyed by guid or link:

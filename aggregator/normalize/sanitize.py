@@ -9,6 +9,12 @@ entity-obfuscated ``javascript:`` is judged as the browser would read it.
 
 The only URL-bearing attributes allowed are ``href`` and ``src``, the two ammonia
 checks: ``cite``, ``srcset``, ``poster``, ``background`` and ``xlink:href`` never pass.
+
+Iframes (a video or a map embedded in a post) are dropped unless their host is one the
+config allows (``[parse] iframe_hosts``): then the frame stays with an https address on
+that host, sandboxed, lazily loaded and without our address as referrer. Whether a
+frame's address is on an allowed host is decided inside nh3's own parse
+(``attribute_filter``), never by a pattern over the markup.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import re
 import secrets
 import sys
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 import nh3
 
@@ -40,8 +48,10 @@ ALLOWED_ATTRIBUTES = {
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan", "scope"},
 }
-# Their content is dropped with them, not kept as text.
-DROPPED_WITH_CONTENT = frozenset({"script", "style", "template"})
+# Their content is dropped with them, not kept as text. A frame's content is what a
+# browser without frames shows ("your browser does not support iframes"); with frames
+# allowed, _settle_frames drops it.
+DROPPED_WITH_CONTENT = frozenset({"script", "style", "template", "iframe"})
 
 
 # What the sanitizer would change in text without markup: tags, entities and the
@@ -112,8 +122,11 @@ _SENTINEL = f"<p>{_NONCE}</p>{_NONCE}"
 _RUN_SHARE = 0.5
 
 
-def sanitize_html(markup: str, base_url: str = "") -> str:
-    """Safe HTML for our feeds, pages and emails, with every URL absolute."""
+def sanitize_html(
+    markup: str, base_url: str = "", iframe_hosts: frozenset[str] = frozenset()
+) -> str:
+    """Safe HTML for our feeds, pages and emails, with every URL absolute; iframes only
+    from ``iframe_hosts`` (lower-case host names)."""
     if not markup:
         return ""
     if _PLAIN_PARAGRAPHS.fullmatch(markup):
@@ -121,6 +134,12 @@ def sanitize_html(markup: str, base_url: str = "") -> str:
         return unicodedata.normalize("NFC", markup).strip()
     if not _NOT_PLAIN.search(markup):  # plain text, as in many titles and Atom text
         cleaned = scrub_characters(markup)
+    elif iframe_hosts and _IFRAME.search(markup):
+        framed = _settle_frames(
+            _clean_around_plain_run(markup, _framing_cleaner(base_url, iframe_hosts))
+        )
+        # None: a frame nh3 wrote in a form we do not expect; then none is kept.
+        cleaned = framed or _clean_around_plain_run(markup, _cleaner(base_url))
     else:
         cleaned = _clean_around_plain_run(markup, _cleaner(base_url))
     # nh3 decodes character references, a few of them into characters we cannot store,
@@ -146,23 +165,116 @@ def _clean_around_plain_run(markup: str, cleaner: nh3.Cleaner) -> str:
 @lru_cache(maxsize=256)
 def _cleaner(base_url: str) -> nh3.Cleaner:
     """One reusable sanitizer per base URL (an RSS feed has one base for every entry)."""
+    return _with_base(base_url, _build_cleaner)
+
+
+@lru_cache(maxsize=64)
+def _framing_cleaner(base_url: str, iframe_hosts: frozenset[str]) -> nh3.Cleaner:
+    """:func:`_cleaner` that keeps the iframes of ``iframe_hosts`` (see the docstring)."""
+    return _with_base(base_url, lambda relative: _build_cleaner(relative, iframe_hosts))
+
+
+Relative = Literal["deny"] | tuple[Literal["rewrite_with_base"], str]
+
+
+def _with_base(base_url: str, build: Callable[[Relative], nh3.Cleaner]) -> nh3.Cleaner:
     if base_url.startswith(("http://", "https://")):
         try:
-            return _build_cleaner(("rewrite_with_base", base_url))
+            return build(("rewrite_with_base", base_url))
         except ValueError:  # a base ammonia cannot parse: relative URLs go, as with none
             pass
-    return _build_cleaner("deny")
+    return build("deny")
 
 
-def _build_cleaner(
-    relative: Literal["deny"] | tuple[Literal["rewrite_with_base"], str],
-) -> nh3.Cleaner:
+# The attributes a kept frame is given whatever the feed wrote: scripts run in the
+# embed's own origin (never ours: its host is another site), no top navigation, no forms.
+FRAME_ATTRIBUTES = (
+    ' sandbox="allow-scripts allow-same-origin allow-popups allow-presentation"'
+    ' allowfullscreen="" loading="lazy" referrerpolicy="strict-origin-when-cross-origin"'
+)
+_IFRAME = re.compile("<iframe", re.IGNORECASE)
+# A frame as nh3 writes it: its start tag holds only an address the filter let through,
+# digits and nh3's generic attributes (title, lang), their values escaped (no quote or
+# angle bracket); what follows up to the first end tag is its content, raw text to an
+# HTML parser, handed back unescaped.
+_FRAME = re.compile(r'<iframe((?: [a-z-]+="[^"<>]*")*)>.*?</iframe>', re.DOTALL)
+_ATTRIBUTE = re.compile(r' ([a-z-]+)="([^"<>]*)"')
+_KEPT_ATTRIBUTES = ("src", "width", "height", "title", "lang")
+_SETTLED_FRAME = re.compile(f'<iframe(?: [a-z]+="[^"<>]*")*{re.escape(FRAME_ATTRIBUTES)}></iframe>')
+_SIZE = re.compile("[0-9]{1,5}")
+
+
+def _settle_frames(cleaned: str) -> str | None:
+    """nh3's output with each kept frame rewritten (:func:`_settled_frame`) and each
+    refused one (no address left) removed; None when a frame is not in the form nh3
+    writes."""
+    settled = _FRAME.sub(_settled_frame, cleaned)
+    return None if "<iframe" in _SETTLED_FRAME.sub("", settled) else settled
+
+
+def _settled_frame(frame: re.Match[str]) -> str:
+    """One frame: its attributes in a fixed order (nh3's order varies from one call to the
+    next, and an entry whose HTML changes is an edit), then ours; no content.
+
+    A frame's content is shown only by readers that do not show frames, and there as
+    HTML: "<script>" inside a frame comes back from nh3 as it was written (browsers read
+    it as text, and nh3 with them). So it goes. A refused frame would be an empty box.
+    """
+    found = dict(_ATTRIBUTE.findall(frame.group(1)))
+    if "src" not in found:
+        return ""
+    kept = "".join(f' {name}="{found[name]}"' for name in _KEPT_ATTRIBUTES if name in found)
+    return f"<iframe{kept}{FRAME_ATTRIBUTES}></iframe>"
+
+
+def _build_cleaner(relative: Relative, iframe_hosts: frozenset[str] = frozenset()) -> nh3.Cleaner:
+    tags, attributes = set(ALLOWED_TAGS), {t: set(a) for t, a in ALLOWED_ATTRIBUTES.items()}
+    framing: dict[str, object] = {}
+    if iframe_hosts:
+        tags.add("iframe")
+        attributes["iframe"] = {"src", "width", "height"}
+        framing = {"attribute_filter": _frame_filter(iframe_hosts)}
     return nh3.Cleaner(
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(DROPPED_WITH_CONTENT),
-        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        tags=tags,
+        clean_content_tags=set(DROPPED_WITH_CONTENT) - tags,
+        attributes=attributes,
         url_schemes=set(SAFE_SCHEMES),
         url_relative=relative,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
+        **framing,  # type: ignore[arg-type]
     )
+
+
+def _frame_filter(iframe_hosts: frozenset[str]) -> Callable[[str, str, str], str | None]:
+    def keep(element: str, attribute: str, value: str) -> str | None:
+        if element != "iframe":
+            return value
+        if attribute == "src":
+            return embeddable(value, iframe_hosts)
+        if attribute in ("width", "height"):
+            return value if _SIZE.fullmatch(value) else None
+        return value  # nh3's generic ones (title, lang)
+
+    return keep
+
+
+def embeddable(src: str, hosts: frozenset[str]) -> str | None:
+    """``src`` as an https address on one of ``hosts``, or None.
+
+    The value as the feed wrote it (nh3 resolves relative addresses after this check, so
+    one is never accepted). Refused outright: anything a browser would read with another
+    host than :func:`urlsplit` does (backslashes, user info, white space, controls).
+    """
+    if src.startswith("//"):
+        src = "https:" + src  # protocol-relative: on our https pages, https
+    if src[:8].lower() != "https://" or _AMBIGUOUS.search(src):
+        return None
+    try:
+        host = urlsplit(src).hostname
+    except ValueError:
+        return None
+    return src if host in hosts else None
+
+
+_AMBIGUOUS = re.compile(r"[\\@\s\x00-\x1f\x7f\"<>]")

@@ -309,7 +309,8 @@ class Site:
 
     def _clean(self, markup: str) -> str:
         # An entry whose story gains a source is a new item with the same content.
-        return self._cleaned.get(markup, lambda: sanitize_html(markup))
+        hosts = self.settings.parse.frame_hosts
+        return self._cleaned.get(markup, lambda: sanitize_html(markup, iframe_hosts=hosts))
 
     def _related(
         self, stamp: EntryStamp, members: Sequence[tuple[int, str, str]]
