@@ -3,11 +3,14 @@ names, with an https address on that host, sandboxed, empty, in one fixed form."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.config import Settings
 from aggregator.errors import ConfigError
@@ -65,6 +68,10 @@ def test_the_same_markup_always_gives_the_same_frame() -> None:
         "data:text/html,<script>alert(1)</script>",
         "embed/abc123",  # relative: resolved by nh3 after the check, never accepted
         "https://www.youtube-nocookie.com%2eevil.example/",
+        # Character references are decoded before the check, so they hide nothing.
+        "https://evil.example&#92;@www.youtube-nocookie.com/embed",
+        "https://www.youtube-nocookie.com&#9;.evil.example/",
+        "https://evil.example&#x2F;&#x2F;www.youtube-nocookie.com/",
     ],
 )
 def test_a_frame_elsewhere_goes(src: str) -> None:
@@ -126,3 +133,51 @@ def test_an_allowed_embed_reaches_the_published_feed(
             assert atom.count(b"&lt;iframe src=") == expected
         finally:
             store.close()
+
+
+PIECES = st.sampled_from(
+    [
+        f'<iframe src="{EMBED}">',
+        '<iframe src="https://evil.example/">',
+        "<iframe src='//www.youtube-nocookie.com/embed/z' width=1>",
+        "<iframe>",
+        "</iframe>",
+        "<IFRAME SRC=https://www.youtube-nocookie.com/embed/q>",
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "<p>",
+        "</p>",
+        "<p>Plain paragraph.</p>",
+        "<table><td>",
+        "<!--",
+        "-->",
+        '"',
+        "'",
+        ">",
+        "<",
+        "&lt;iframe&gt;",
+        "<svg><iframe src=https://evil.example/></svg>",
+        "<noscript><iframe src=https://evil.example/></noscript>",
+        "<textarea><iframe src=https://evil.example/></textarea>",
+        '<a href="javascript:x">',
+        "text",
+    ]
+)
+SETTLED = re.compile(
+    r'<iframe src="https://www\.youtube-nocookie\.com/[^"<>]*"(?: [a-z]+="[0-9a-z]*")*'
+    + re.escape(FRAME_ATTRIBUTES)
+    + "></iframe>",
+    re.IGNORECASE,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(PIECES, max_size=12))
+def test_whatever_surrounds_them_only_settled_frames_of_allowed_hosts_come_out(
+    pieces: list[str],
+) -> None:
+    out = sanitize_html("".join(pieces), BASE, TUBE)
+    assert "<iframe" not in SETTLED.sub("", out).lower(), out
+    assert "<script" not in out.lower() and "onerror" not in out.lower(), out
+    for frame in SETTLED.findall(out):
+        assert "evil.example" not in frame
