@@ -17,7 +17,7 @@ from aggregator.normalize import to_entries
 from aggregator.normalize.enclosures import MAX_ENCLOSURES, clean_enclosures, mime_type
 from aggregator.parse import feed, parse_document
 from aggregator.parse.fast import parse_fast
-from tests.bundled import FIXED_NOW
+from tests.bundled import FEEDS, FIXED_NOW, by_url_part, entries_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RADIO = "https://songhong-radio.example.vn/feed.xml"
@@ -166,3 +166,14 @@ def test_an_item_without_enclosures_has_none() -> None:
     )
     (entry,) = to_entries(parse_document(raw), feed_url=RADIO, now=FIXED_NOW)
     assert entry.enclosures == ()
+
+
+def test_the_bundled_news_feed_carries_an_audio_bulletin() -> None:
+    entry = by_url_part(entries_of(FEEDS / "tin-nhanh.xml"), "bao-nakri-manh-cap-12")
+    assert entry.enclosures == (
+        Enclosure(
+            url="https://tin-nhanh.example.vn/audio/ban-tin-bao-nakri-tn2611150.mp3",
+            type="audio/mpeg",
+            length=1843200,
+        ),
+    )
