@@ -267,10 +267,13 @@ class _Children:
 
 
 def _resolve(element: Any, url: str) -> str:
-    """``url`` against the element's base; an empty URL stays empty (never the feed's)."""
+    """``url`` against the element's base; an empty URL stays empty (never the feed's).
+    Against a local file's path it stays relative: ``normalize`` resolves it against the
+    site the feed describes (a ``file:`` address means nothing to a reader)."""
     if url.startswith(("http://", "https://")):
         return url  # already absolute: what urljoin would return, without its cost
-    return urljoin(element.base or "", url) if url else ""
+    base = element.base or ""
+    return urljoin(base, url) if url and not base.startswith("file:") else url
 
 
 _MEDIA_CONTENT = f"{{{MEDIA}}}content"

@@ -54,7 +54,9 @@ def parse_xml_feed(raw: RawDocument) -> ParsedDocument:
     # (feedparser is a tenth of a second of every command's start-up).
     import feedparser
 
-    headers = {"content-location": raw.url}
+    # A local file's path is no base for a reader's links: relative ones stay relative
+    # and normalize resolves them against the site the feed describes.
+    headers = {} if raw.url.startswith("file:") else {"content-location": raw.url}
     if raw.content_type:
         headers["content-type"] = raw.content_type
     try:

@@ -123,3 +123,24 @@ def test_xhtml_content_keeps_escaped_text_and_declares_no_namespace_per_paragrap
     )
     entries = to_entries(document, feed_url=raw.url, now=FIXED_NOW)
     assert entries[0].summary.startswith("Lịch sử của thẻ <marquee> & những người dùng nó.")
+
+
+def test_a_local_feeds_relative_links_resolve_against_its_site_on_both_paths(
+    tmp_path: Path,
+) -> None:
+    # A file: address is no base for a reader: links and enclosures go to the site the
+    # feed describes (normalize._base_url). Both parsers resolved them against the
+    # file's own path, and the entry lost its link.
+    path = tmp_path / "local.xml"
+    path.write_bytes(
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>L</title>'
+        b"<link>https://site.example/</link><item><title>A</title><link>/a.html</link>"
+        b'<enclosure url="media/a.mp3" type="audio/mpeg" length="5"/></item></channel></rss>'
+    )
+    raw = RawDocument(url=path.as_uri(), content=path.read_bytes())
+    fast = parse_fast(raw)
+    assert fast is not None
+    for document in (fast, feed.parse_xml_feed(raw)):
+        (entry,) = to_entries(document, feed_url=raw.url, now=FIXED_NOW)
+        assert entry.url == "https://site.example/a.html", document
+        assert [e.url for e in entry.enclosures] == ["https://site.example/media/a.mp3"]
