@@ -87,6 +87,39 @@ def has_noise_block(markup: str) -> bool:
     return _NOISE_IN_MARKUP.search(markup) is not None
 
 
+# A news lead's dateline: the outlet in brackets, then a dash ("(Ngày Nay) - ...",
+# "(Reuters) – ...").
+DATELINE = re.compile(r"^\([^()]{2,40}\)\s*[-–—]\s*\S")
+# The longest line a teaser item has before its lead: a headline, or a picture's caption.
+_TEASER_LINE = 250
+
+
+def without_teaser_tail(body: list[str]) -> list[str]:
+    """``body`` without the list of other articles a scraped page ends with when the
+    list has no heading: after the article's own dateline lead, items of one or two
+    short lines (a headline, often repeated as the picture's caption) each followed by
+    a lead with a dateline, to the end of the text. At least two such items, and nothing
+    else after them: a dateline paragraph inside an article keeps its place."""
+    datelines = [i for i, line in enumerate(body) if DATELINE.match(line)]
+    if len(datelines) < 3:  # the article's own lead and two items at the least
+        return body
+    end, items = len(body), 0
+    for lead in reversed(datelines[1:]):
+        if lead != end - 1:
+            break
+        start = lead
+        while start > lead - 2 and start - 1 > datelines[0] and _teaser_line(body[start - 1]):
+            start -= 1
+        if start == lead:  # a lead with no headline before it: not a teaser item
+            break
+        end, items = start, items + 1
+    return body[:end] if items >= 2 else body
+
+
+def _teaser_line(line: str) -> bool:
+    return len(line) <= _TEASER_LINE and not DATELINE.match(line)
+
+
 def is_headline_like(line: str) -> bool:
     """A teaser: short, and not a sentence (no full stop at the end)."""
     line = line.strip()
@@ -110,6 +143,7 @@ def parse_text_article(raw: RawDocument) -> ParsedDocument:
             published = stamp.group(1)
         elif line != title and not is_noise_line(line):
             body.append(line)
+    body = without_teaser_tail(body)
     if not published:
         found = DATE_IN_TEXT.search("\n".join(body))
         published = found.group(1) if found else ""

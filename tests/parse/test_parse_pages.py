@@ -9,8 +9,9 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedDocument, ParsedEntry, RawDocument
+from aggregator.normalize.text import html_to_text
 from aggregator.parse import parse_document
-from aggregator.parse.text import decode_text, has_noise_block, is_noise_line
+from aggregator.parse.text import decode_text, has_noise_block, is_noise_line, without_teaser_tail
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / "feeds"
@@ -274,3 +275,29 @@ def test_the_http_charset_decodes_a_legacy_vietnamese_page() -> None:
     )
     title = parse_document(raw).title
     assert unicodedata.normalize("NFC", title) == "Giá xăng giảm"
+
+
+def test_a_list_of_other_articles_without_a_heading_is_cut_off() -> None:
+    doc = parse_file(ARTICLES / "vi_scraped_teaser_tail.txt", "text/plain")
+    (entry,) = doc.entries
+    text = html_to_text(entry.content_html)
+    assert text.startswith("(Tin Biển) - Từ đầu tháng 12")
+    assert text.endswith("vượt dự kiến khoảng 30%.")
+    for teaser in ("Chợ cá Thạch Kim", "Nông dân vùng cát", "Cẩm Xuyên", "Nhiều hộ trồng"):
+        assert teaser not in text
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # One item only: a dateline paragraph may end an article.
+        ["Tin khác", "(Tin Biển) - Một đoạn tin khác."],
+        # Datelines without a headline before them: paragraphs of the article.
+        ["(Tin Biển) - Đoạn một.", "(Tin Biển) - Đoạn hai.", "(Tin Biển) - Đoạn ba."],
+        # Items followed by an ordinary paragraph: not the page's end.
+        ["A", "(Tin Biển) - Tin A.", "B", "(Tin Biển) - Tin B.", "Đoạn kết của bài."],
+    ],
+)
+def test_dateline_paragraphs_that_are_not_a_teaser_tail_stay(tail: list[str]) -> None:
+    body = ["(Tin Biển) - Mở đầu bài.", "Thân bài.", *tail]
+    assert without_teaser_tail(body) == body
