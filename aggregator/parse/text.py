@@ -101,19 +101,33 @@ def without_teaser_tail(body: list[str]) -> list[str]:
     a lead with a dateline, to the end of the text. At least two such items, and nothing
     else after them: a dateline paragraph inside an article keeps its place."""
     datelines = [i for i, line in enumerate(body) if DATELINE.match(line)]
-    if len(datelines) < 3:  # the article's own lead and two items at the least
-        return body
     end, items = len(body), 0
-    for lead in reversed(datelines[1:]):
+    for k in range(len(datelines) - 1, 0, -1):
+        lead = datelines[k]
         if lead != end - 1:
             break
-        start = lead
-        while start > lead - 2 and start - 1 > datelines[0] and _teaser_line(body[start - 1]):
-            start -= 1
-        if start == lead:  # a lead with no headline before it: not a teaser item
-            break
-        end, items = start, items + 1
+        since = body[datelines[k - 1] + 1 : lead]  # the lines since the dateline before
+        if k > 1 and 1 <= len(since) <= 2 and all(map(_teaser_line, since)):
+            end = lead - len(since)  # an item between two others
+        else:  # the first item: the article's last paragraph comes before its headline
+            heading = _first_item_lines(since)
+            if not heading:
+                break
+            end = lead - heading
+        items += 1
     return body[:end] if items >= 2 else body
+
+
+def _first_item_lines(since: list[str]) -> int:
+    """How many of the lines before the first item's lead are its own: the headline,
+    and the line before it when that repeats it or is a headline too (not a sentence,
+    as the article's last paragraph is)."""
+    if not since or not _teaser_line(since[-1]):
+        return 0
+    if len(since) >= 2 and _teaser_line(since[-2]):
+        if since[-2] == since[-1] or is_headline_like(since[-2]):
+            return 2
+    return 1
 
 
 def _teaser_line(line: str) -> bool:

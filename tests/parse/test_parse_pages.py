@@ -301,3 +301,17 @@ def test_a_list_of_other_articles_without_a_heading_is_cut_off() -> None:
 def test_dateline_paragraphs_that_are_not_a_teaser_tail_stay(tail: list[str]) -> None:
     body = ["(Tin Biển) - Mở đầu bài.", "Thân bài.", *tail]
     assert without_teaser_tail(body) == body
+
+
+def test_the_first_teaser_item_does_not_take_the_articles_last_paragraph() -> None:
+    body = [
+        "(Tin Biển) - Mở đầu bài.",
+        "Thân bài.",
+        "Câu kết ngắn của bài.",  # short, but a sentence: the article's
+        "Tin thứ nhất về cảng cá",
+        "(Tin Biển) - Lời dẫn tin thứ nhất.",
+        "Tin thứ hai",
+        "Tin thứ hai",
+        "(Tin Biển) - Lời dẫn tin thứ hai.",
+    ]
+    assert without_teaser_tail(body) == body[:3]
