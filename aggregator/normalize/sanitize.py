@@ -139,7 +139,9 @@ def sanitize_html(
             _clean_around_plain_run(markup, _framing_cleaner(base_url, iframe_hosts))
         )
         # None: a frame nh3 wrote in a form we do not expect; then none is kept.
-        cleaned = framed or _clean_around_plain_run(markup, _cleaner(base_url))
+        if framed is None:
+            framed = _clean_around_plain_run(markup, _cleaner(base_url))
+        cleaned = framed
     else:
         cleaned = _clean_around_plain_run(markup, _cleaner(base_url))
     # nh3 decodes character references, a few of them into characters we cannot store,

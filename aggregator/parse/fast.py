@@ -281,6 +281,13 @@ _ATOM_LINK = f"{{{ATOM}}}link"
 _MEDIA_GROUP = f"{{{MEDIA}}}group"
 
 
+def _with_media(listed: list[Enclosure | None], children: _Children) -> tuple[Enclosure, ...]:
+    """The format's own enclosures (``listed``, None where one had no URL), then the
+    entry's Media RSS ones."""
+    found = listed + _media(children)
+    return tuple(filter(None, found)) if found else ()
+
+
 def _media(children: _Children) -> list[Enclosure | None]:
     """The entry's Media RSS pictures, audio and video, alone or grouped."""
     if not children.has(_MEDIA_CONTENT, _MEDIA_GROUP):  # the usual entry: no list built
@@ -374,12 +381,11 @@ def _rss_item(item: Any, language: str, *, rdf: bool = False) -> ParsedEntry:
 def _rss_enclosures(children: _Children) -> tuple[Enclosure, ...]:
     if not children.has("enclosure", _MEDIA_CONTENT, _MEDIA_GROUP):
         return ()
-    found = [
+    listed = [
         enclosure(_resolve(e, e.get("url", "").strip()), e.get("type", ""), e.get("length", ""))
         for e in children.all("enclosure")
     ]
-    found += _media(children)
-    return tuple(filter(None, found)) if found else ()
+    return _with_media(listed, children)
 
 
 # -- RSS 1.0 ----------------------------------------------------------------------------
@@ -477,7 +483,7 @@ def _atom_entry(entry: Any, language: str) -> ParsedEntry:
 
 
 def _atom_enclosures(children: _Children) -> tuple[Enclosure, ...]:
-    found = [
+    listed = [
         enclosure(
             _resolve(link, link.get("href", "").strip()),
             link.get("type", ""),
@@ -486,5 +492,4 @@ def _atom_enclosures(children: _Children) -> tuple[Enclosure, ...]:
         for link in children.all(_ATOM_LINK)
         if link.get("rel") == "enclosure"
     ]
-    found += _media(children)
-    return tuple(filter(None, found)) if found else ()
+    return _with_media(listed, children)

@@ -309,8 +309,9 @@ class Site:
 
     def _clean(self, markup: str) -> str:
         # An entry whose story gains a source is a new item with the same content.
-        hosts = self.settings.parse.frame_hosts
-        return self._cleaned.get(markup, lambda: sanitize_html(markup, iframe_hosts=hosts))
+        return self._cleaned.get(
+            markup, lambda: sanitize_html(markup, iframe_hosts=self.settings.parse.frame_hosts)
+        )
 
     def _related(
         self, stamp: EntryStamp, members: Sequence[tuple[int, str, str]]
